@@ -1,0 +1,180 @@
+"""The `roost` command line."""
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from strawberry.relay import to_base64
+
+from app.observability import configure_logging
+from app.seed import SeedReport, is_empty, seed_demo_data
+from app.settings import ConfigurationError, Settings, load_settings
+from db.database import Database
+from db.embedded import EmbeddedPostgres
+from db.migrate import current_revision, head_revision, upgrade_to_head
+
+
+class StartupRefused(Exception):
+    """Roost will not start as configured; the message says why and what to do."""
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured database, or the embedded one, started here and stopped on the way out."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    # Without this, SIGTERM would end the process before the embedded server is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with EmbeddedPostgres(settings.pg_data_dir) as url:
+        yield url
+
+
+def _database(settings: Settings, url: str) -> Database:
+    return Database(url, statement_timeout_ms=settings.statement_timeout_ms, pool_size=2)
+
+
+async def _migrate(settings: Settings, url: str) -> None:
+    database = _database(settings, url)
+    try:
+        before, after = await upgrade_to_head(database.engine)
+    finally:
+        await database.dispose()
+    print(f"Database schema at {after} (was {before or 'empty'}).")
+
+
+async def _prepare_for_serving(
+    settings: Settings, url: str, *, embedded: bool
+) -> SeedReport | None:
+    """Development migrates and seeds a new embedded database; production only checks."""
+    database = _database(settings, url)
+    try:
+        if settings.is_production:
+            current, head = await current_revision(database.engine), head_revision()
+            if current != head:
+                raise StartupRefused(
+                    f"The database schema is at {current or 'nothing'} but this code needs "
+                    f"{head}. Run `roost migrate` first."
+                )
+            return None
+        await upgrade_to_head(database.engine)
+        if embedded and await is_empty(database):
+            return await seed_demo_data(database)
+        return None
+    finally:
+        await database.dispose()
+
+
+def _print_welcome(host: str, port: int, seeded: SeedReport | None) -> None:
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    lines = [
+        "",
+        f"Roost is starting: GraphiQL at http://{shown_host}:{port}/graphql",
+        f"Health: http://{shown_host}:{port}/healthz, readiness: http://{shown_host}:{port}/readyz",
+    ]
+    if seeded is not None:
+        lines.append(f"Loaded demo data: {seeded.users_added} users.")
+    if seeded is not None and seeded.sample_user_id is not None:
+        node_id = to_base64("User", seeded.sample_user_id)
+        lines.append(
+            f'Try: {{ node(id: "{node_id}") {{ ... on User {{ firstName lastName roles }} }} }}'
+        )
+    print("\n".join(lines) + "\n", flush=True)
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    with database_url(settings) as url:
+        seeded = asyncio.run(
+            _prepare_for_serving(settings, url, embedded=settings.database_url is None)
+        )
+        # Workers build their app from the environment, so they find the same database.
+        os.environ["DATABASE_URL"] = url
+        _print_welcome(host, port, seeded)
+        uvicorn.run(
+            "app.http:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=True,
+            ws="websockets-sansio",
+        )
+
+
+def seed(settings: Settings) -> None:
+    with database_url(settings) as url:
+
+        async def run() -> SeedReport:
+            database = _database(settings, url)
+            try:
+                await upgrade_to_head(database.engine)
+                return await seed_demo_data(database)
+            finally:
+                await database.dispose()
+
+        report = asyncio.run(run())
+    print(f"Demo data loaded: {report.users_added} users added.")
+
+
+def migrate(settings: Settings) -> None:
+    with database_url(settings) as url:
+        asyncio.run(_migrate(settings, url))
+
+
+def export_schema() -> None:
+    from schema.root import build_schema
+
+    print(build_schema().as_str())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roost", description="Roost, the GraphQL backend of a short-term rental marketplace."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = commands.add_parser("serve", help="run the API server")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="apply pending database migrations")
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    commands.add_parser("seed", help="load the demo data")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "export-schema":
+        export_schema()
+        return 0
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        if args.command == "serve":
+            if args.workers < 1:
+                raise StartupRefused("--workers must be at least 1.")
+            serve(settings, args.host, args.port, args.workers)
+        elif args.command == "migrate":
+            migrate(settings)
+        elif args.command == "seed":
+            seed(settings)
+    except (ConfigurationError, StartupRefused) as error:
+        print(f"roost: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The Starlette application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from app import rest
+from app.graphql_view import RoostGraphQL
+from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.observability import configure_logging
+from app.settings import Settings, get_settings
+from db.database import Database
+from schema.root import build_schema
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Builds Roost from ``settings`` (by default, the environment).
+
+    The database named by ``settings.database_url`` must exist: `roost serve` starts the
+    embedded one before any worker calls this.
+    """
+    settings = settings or get_settings()
+    if settings.database_url is None:
+        raise RuntimeError("create_app needs settings.database_url; `roost serve` provides it")
+    configure_logging(settings.log_level)
+
+    schema = build_schema(
+        production=settings.is_production,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+    )
+    graphql = RoostGraphQL(
+        schema,
+        graphql_ide=None if settings.is_production else "graphiql",
+        allow_queries_via_get=True,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        request_timeout_seconds=settings.request_timeout_seconds,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.database = Database(
+            settings.database_url,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            pool_size=settings.db_pool_size,
+        )
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *rest.routes,
+        ],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+                max_age=600,
+            ),
+            Middleware(BodySizeLimitMiddleware, default_limit=settings.max_body_bytes),
+        ],
+        exception_handlers=rest.exception_handlers,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,68 @@
+"""The REST sidecar: health checks now; uploads and webhooks join it later.
+
+Every REST error answers ``{"error": {"code", "message"}}`` with the matching HTTP status.
+"""
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.errors import DomainError
+
+log = logging.getLogger("roost.rest")
+
+_CODES_BY_STATUS = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await request.app.state.database.ping()
+    except Exception:
+        log.warning("readiness check failed: database unreachable", exc_info=True)
+        return error_response(503, "UNAVAILABLE", "The database is not reachable.")
+    return JSONResponse({"status": "ready"})
+
+
+async def on_http_exception(request: Request, exc: HTTPException) -> Response:
+    code = _CODES_BY_STATUS.get(exc.status_code, "BAD_REQUEST")
+    return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
+
+
+async def on_domain_error(request: Request, exc: DomainError) -> Response:
+    return error_response(exc.http_status, exc.code, exc.message)
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]
+
+exception_handlers = {
+    HTTPException: on_http_exception,
+    DomainError: on_domain_error,
+}

@@ -1,0 +1,22 @@
+"""Who is making a request."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The acting user, or nobody: ``user_id`` is None for an anonymous caller."""
+
+    user_id: int | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def is_admin(self) -> bool:
+        return "ADMIN" in self.roles
+
+
+ANONYMOUS = Viewer()

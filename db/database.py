@@ -1,0 +1,58 @@
+"""The async engine, sessions and units of work."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy asyncpg form of a PostgreSQL URL given in any of its usual spellings."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"Roost needs PostgreSQL, not {parsed.get_backend_name()!r}")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+class Database:
+    """One connection pool, and short sessions drawn from it."""
+
+    def __init__(self, url: str, *, statement_timeout_ms: int = 5_000, pool_size: int = 10) -> None:
+        self.engine = create_async_engine(
+            async_url(url),
+            # A connection broken by a database restart is noticed and replaced.
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=10,
+            connect_args={
+                "timeout": 10,
+                "server_settings": {
+                    "application_name": "roost",
+                    "statement_timeout": str(statement_timeout_ms),
+                    "idle_in_transaction_session_timeout": str(statement_timeout_ms * 6),
+                },
+            },
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed when the block ends, rolled back on error."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; it never commits."""
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

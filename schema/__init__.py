@@ -1,0 +1,1 @@
+"""The GraphQL surface of Roost: types, inputs, enums, scalars and the Schema object."""

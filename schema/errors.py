@@ -1,0 +1,111 @@
+"""The error convention, implemented once.
+
+Every error a client receives carries ``extensions.code``:
+- a ``DomainError`` raised by a service keeps its message and code (and ``fields``);
+- a document that does not parse is ``GRAPHQL_PARSE_FAILED``, one that does not validate
+  against the schema is ``GRAPHQL_VALIDATION_FAILED``; variables of the wrong shape are
+  ``BAD_USER_INPUT``;
+- anything else is a bug: logged with its traceback and request id, and shown to the client
+  only as ``INTERNAL_SERVER_ERROR`` with no detail.
+"""
+
+import logging
+import re
+from collections.abc import Iterator
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import SchemaExtension
+
+from services.errors import DomainError
+
+log = logging.getLogger("roost.graphql")
+
+INTERNAL_MESSAGE = "Internal server error."
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
+
+
+def is_request_error(error: GraphQLError) -> bool:
+    """A fault of the request itself (document or variables), found before any resolver ran."""
+    if error.path is not None:
+        return False
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return True
+    # A variable that a scalar could not parse: graphql-core points at its definition.
+    return bool(error.nodes) and isinstance(original, (ValueError, TypeError, ArithmeticError))
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    return not isinstance(error.original_error, DomainError) and not is_request_error(error)
+
+
+def present_error(
+    error: GraphQLError, *, validation_errors: frozenset[int], hide_suggestions: bool
+) -> GraphQLError:
+    """The error as the client may see it. Idempotent: a presented error stays as it is."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return GraphQLError(
+            original.message,
+            nodes=error.nodes,
+            path=error.path,
+            extensions=original.extensions(),
+        )
+    if original is None and error.extensions and "code" in error.extensions:
+        return error
+    if is_request_error(error):
+        if isinstance(error, GraphQLSyntaxError):
+            code = "GRAPHQL_PARSE_FAILED"
+        elif id(error) in validation_errors:
+            code = "GRAPHQL_VALIDATION_FAILED"
+        else:
+            code = "BAD_USER_INPUT"
+        message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            extensions={"code": code},
+        )
+    return GraphQLError(
+        INTERNAL_MESSAGE,
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR"},
+    )
+
+
+def log_unexpected_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
+    for error in errors:
+        if is_unexpected(error):
+            original = error.original_error or error
+            log.error(
+                "unexpected error in a GraphQL operation",
+                exc_info=(type(original), original, original.__traceback__),
+                extra={"graphql_path": error.path, "operation": operation_name},
+            )
+
+
+class ErrorConvention(SchemaExtension):
+    def __init__(self, *, hide_suggestions: bool) -> None:
+        self.hide_suggestions = hide_suggestions
+        self._validation_errors: frozenset[int] = frozenset()
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        errors = self.execution_context.pre_execution_errors or []
+        self._validation_errors = frozenset(id(error) for error in errors)
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [
+                present_error(
+                    error,
+                    validation_errors=self._validation_errors,
+                    hide_suggestions=self.hide_suggestions,
+                )
+                for error in result.errors
+            ]

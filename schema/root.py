@@ -1,0 +1,58 @@
+"""The root types and the Schema object."""
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from resolvers.node import resolve_node
+from schema.errors import ErrorConvention, log_unexpected_errors
+from schema.scalars import SCALAR_OVERRIDES
+from schema.users import UserType
+
+
+@strawberry.type(description="What can be read.")
+class Query:
+    node: relay.Node | None = strawberry.field(
+        resolver=resolve_node,
+        description="Any object by its global id; null when it does not exist or is hidden.",
+    )
+
+
+class RoostSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+        operation = execution_context.operation_name if execution_context else None
+        log_unexpected_errors(errors, operation)
+
+
+def build_schema(
+    *,
+    production: bool = False,
+    max_depth: int = 12,
+    max_aliases: int = 30,
+    max_tokens: int = 4_000,
+) -> strawberry.Schema:
+    extensions = [
+        ErrorConvention(hide_suggestions=production),
+        MaxTokensLimiter(max_token_count=max_tokens),
+        QueryDepthLimiter(max_depth=max_depth),
+        MaxAliasesLimiter(max_alias_count=max_aliases),
+        ParserCache(maxsize=512),
+        ValidationCache(maxsize=512),
+    ]
+    if production:
+        extensions.append(DisableIntrospection())
+    return RoostSchema(
+        query=Query,
+        types=[UserType, *SCALAR_OVERRIDES.values()],
+        scalar_overrides=SCALAR_OVERRIDES,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )

@@ -1,0 +1,85 @@
+"""Domain errors: what a service raises when a caller can act on the failure.
+
+Each kind carries the stable code a client sees in ``extensions.code`` (GraphQL) or in
+``{"error": {"code"}}`` (REST). Anything that is not a ``DomainError`` is a bug and is masked.
+"""
+
+from collections.abc import Mapping
+
+
+class DomainError(Exception):
+    code: str = "INTERNAL_SERVER_ERROR"
+    http_status: int = 500
+    default_message: str = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code}
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+    http_status = 401
+    default_message = "You need to sign in."
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+    http_status = 403
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+    http_status = 404
+    default_message = "Not found."
+
+
+class InvalidInput(DomainError):
+    """Bad input; ``fields`` maps each offending input field to what is wrong with it."""
+
+    code = "BAD_USER_INPUT"
+    http_status = 400
+    default_message = "The input is not valid."
+
+    def __init__(self, message: str | None = None, *, fields: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.fields = dict(fields or {})
+
+    @classmethod
+    def field(cls, name: str, problem: str) -> "InvalidInput":
+        return cls(f"{name}: {problem}", fields={name: problem})
+
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "fields": self.fields}
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+    http_status = 409
+    default_message = "This conflicts with the current state."
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"
+    http_status = 429
+    default_message = "Too many requests; try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int | None = None):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def extensions(self) -> dict[str, object]:
+        extensions = super().extensions()
+        if self.retry_after_seconds is not None:
+            extensions["retryAfter"] = self.retry_after_seconds
+        return extensions
+
+
+class PaymentFailed(DomainError):
+    code = "PAYMENT_FAILED"
+    http_status = 402
+    default_message = "The payment did not go through."
