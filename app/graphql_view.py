@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -19,16 +18,24 @@ from strawberry.types import ExecutionResult
 from auth.viewer import ANONYMOUS
 from db.loaders import Loaders
 from schema.context import Context
+from schema.errors import present_error
 
 log = logging.getLogger("roost.graphql")
 
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+_REQUEST_ERROR_CODES = frozenset(
+    {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
+)
 _OPERATION_NAME = re.compile(r"^\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
 
 
 class RoostGraphQL(GraphQL[Context, None]):
-    def __init__(self, *args: Any, request_timeout_seconds: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, request_timeout_seconds: float, hide_suggestions: bool, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.request_timeout_seconds = request_timeout_seconds
+        self.hide_suggestions = hide_suggestions
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         database = request.app.state.database
@@ -60,10 +67,10 @@ class RoostGraphQL(GraphQL[Context, None]):
         )
         try:
             async with asyncio.timeout(self.request_timeout_seconds):
-                return await super().execute_single(request, *args, **kwargs)
+                result = await super().execute_single(request, *args, **kwargs)
         except TimeoutError:
             log.warning("GraphQL operation stopped at its deadline")
-            return ExecutionResult(
+            result = ExecutionResult(
                 data=None,
                 errors=[
                     StrawberryGraphQLError(
@@ -72,25 +79,57 @@ class RoostGraphQL(GraphQL[Context, None]):
                     )
                 ],
             )
+        # The schema's extension presents nearly every error; this catches those raised
+        # outside its reach (a parse error from the parser cache, for one).
+        if result.errors:
+            result.errors = [
+                present_error(
+                    error, validation_errors=frozenset(), hide_suggestions=self.hide_suggestions
+                )
+                for error in result.errors
+            ]
+        if _accepts_graphql_response_json(request):
+            sub_response = kwargs["sub_response"]
+            # The newer media type lets a client tell a rejected request by its status.
+            sub_response.media_type = GRAPHQL_RESPONSE_JSON
+            if _rejected_before_execution(result):
+                sub_response.status_code = 400
+        return result
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type:
+            response.headers["content-type"] = sub_response.media_type
+        return response
 
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        # The schema's extension presents every error; this catches one raised outside it.
-        if result.errors:
-            result.errors = [_ensure_code(error) for error in result.errors]
-        return process_result(result)
+        response = process_result(result)
+        if _accepts_graphql_response_json(request) and _rejected_before_execution(result):
+            del response["data"]
+        return response
+
+
+def _accepts_graphql_response_json(request: Request) -> bool:
+    return GRAPHQL_RESPONSE_JSON in request.headers.get("accept", "")
+
+
+def _rejected_before_execution(result: ExecutionResult) -> bool:
+    """The document or its variables were refused, so nothing was executed."""
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(
+            error.path is None and (error.extensions or {}).get("code") in _REQUEST_ERROR_CODES
+            for error in result.errors or ()
+        )
+    )
 
 
 def _operation_name(query: object) -> str | None:
     if isinstance(query, str) and (match := _OPERATION_NAME.match(query)):
         return match.group(1)
     return None
-
-
-def _ensure_code(error: GraphQLError) -> GraphQLError:
-    if error.extensions and "code" in error.extensions:
-        return error
-    return GraphQLError(
-        "Internal server error.", path=error.path, extensions={"code": "INTERNAL_SERVER_ERROR"}
-    )

@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allow_queries_via_get=True,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         request_timeout_seconds=settings.request_timeout_seconds,
+        hide_suggestions=settings.is_production,
     )
 
     @asynccontextmanager

@@ -1,5 +1,8 @@
 """The root types and the Schema object."""
 
+from collections.abc import Callable
+from functools import partial
+
 import strawberry
 from strawberry import relay
 from strawberry.extensions import (
@@ -8,6 +11,7 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
@@ -39,16 +43,17 @@ def build_schema(
     max_aliases: int = 30,
     max_tokens: int = 4_000,
 ) -> strawberry.Schema:
-    extensions = [
-        ErrorConvention(hide_suggestions=production),
-        MaxTokensLimiter(max_token_count=max_tokens),
-        QueryDepthLimiter(max_depth=max_depth),
-        MaxAliasesLimiter(max_alias_count=max_aliases),
-        ParserCache(maxsize=512),
-        ValidationCache(maxsize=512),
+    # Factories, not instances: each request gets its own extension objects.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(ErrorConvention, hide_suggestions=production),
+        partial(MaxTokensLimiter, max_token_count=max_tokens),
+        partial(QueryDepthLimiter, max_depth=max_depth),
+        partial(MaxAliasesLimiter, max_alias_count=max_aliases),
+        partial(ParserCache, maxsize=512),
+        partial(ValidationCache, maxsize=512),
     ]
     if production:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return RoostSchema(
         query=Query,
         types=[UserType, *SCALAR_OVERRIDES.values()],
