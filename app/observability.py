@@ -24,21 +24,33 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if (request_id := request_id_var.get()) is not None:
-            entry["request_id"] = request_id
         for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and value is not None:
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = "".join(traceback.format_exception(*record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
+_base_record_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: object, **kwargs: object) -> logging.LogRecord:
+    # Stamped when the record is made, while the request's context is still current.
+    record = _base_record_factory(*args, **kwargs)
+    record.request_id = request_id_var.get()
+    return record
+
+
 def configure_logging(level: str) -> None:
+    logging.setLogRecordFactory(_record_with_request_id)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Called again (by each worker, by tests), it replaces its own handler and no other.
+    root.handlers[:] = [
+        h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)
+    ] + [handler]
     root.setLevel(level)
     # pgserver narrates every command it runs; only its warnings matter to us.
     logging.getLogger("pgserver").setLevel(max(root.level, logging.WARNING))

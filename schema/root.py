@@ -18,7 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from resolvers.node import resolve_node
 from schema.errors import ErrorConvention, log_unexpected_errors
-from schema.scalars import SCALAR_OVERRIDES
+from schema.scalars import SCALAR_MAP
 from schema.users import UserType
 
 
@@ -56,8 +56,8 @@ def build_schema(
         extensions.append(DisableIntrospection)
     return RoostSchema(
         query=Query,
-        types=[UserType, *SCALAR_OVERRIDES.values()],
-        scalar_overrides=SCALAR_OVERRIDES,
+        # The scalars are declared before any field uses them, so clients can rely on them.
+        types=[UserType, *SCALAR_MAP.keys()],
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=production),
+        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
     )

@@ -28,25 +28,22 @@ def _parse_decimal(value: str) -> decimal.Decimal:
 
 
 Date = strawberry.scalar(
-    datetime.date,
     name="Date",
     description="A calendar date, `YYYY-MM-DD`.",
     serialize=datetime.date.isoformat,
     parse_value=wrap_parser(datetime.date.fromisoformat, "Date"),
 )
 DateTime = strawberry.scalar(
-    datetime.datetime,
     name="DateTime",
     description="A moment in time, ISO 8601 with its offset: `2026-11-21T10:00:00+00:00`.",
     serialize=_serialize_datetime,
     parse_value=wrap_parser(_parse_datetime, "DateTime"),
 )
 Decimal = strawberry.scalar(
-    decimal.Decimal,
     name="Decimal",
     description='An exact decimal number, written as a string: `"120.50"`.',
     serialize=str,
     parse_value=wrap_parser(_parse_decimal, "Decimal", exceptions=(ValueError, ArithmeticError)),
 )
 
-SCALAR_OVERRIDES = {datetime.date: Date, datetime.datetime: DateTime, decimal.Decimal: Decimal}
+SCALAR_MAP = {datetime.date: Date, datetime.datetime: DateTime, decimal.Decimal: Decimal}

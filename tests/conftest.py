@@ -1,0 +1,145 @@
+"""Fixtures: a real PostgreSQL (DATABASE_URL when set, else embedded), a fresh database per run,
+clean tables per test, and the app driven over HTTP through httpx."""
+
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from app.http import create_app
+from app.settings import Settings
+from db.database import Database
+from db.embedded import EmbeddedPostgres
+from db.migrate import upgrade_to_head
+from db.models import Base
+
+
+def plain_url(url: str, database: str | None = None) -> str:
+    """The URL in the form asyncpg itself takes."""
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="roost-test-") as data_dir:
+        with EmbeddedPostgres(Path(data_dir) / "pg") as url:
+            yield url
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database of its own for this test run, migrated to head, dropped at the end."""
+    name = f"roost_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(plain_url(postgres_server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = plain_url(postgres_server_url, name)
+        database = Database(url)
+        await upgrade_to_head(database.engine)
+        await database.dispose()
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def make_settings(database_url: str | None, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "jwt_secret": SecretStr("test-secret-" + "x" * 40),
+        "data_dir": Path(tempfile.gettempdir()) / "roost-test-data",
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[Starlette]:
+    """The app with its lifespan entered, as uvicorn would run it."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    async with running(create_app(settings)) as started:
+        yield started
+
+
+@pytest.fixture
+async def database(app: Starlette) -> AsyncIterator[Database]:
+    """The app's database, emptied before the test."""
+    database: Database = app.state.database
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with database.unit_of_work() as session:
+        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield database
+
+
+def http_client(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: Starlette, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(app) as client:
+        yield client
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, object] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict:
+    """Posts one GraphQL operation and answers the decoded response body."""
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends while it is active."""
+
+    def __init__(self, database: Database) -> None:
+        self.engine = database.engine.sync_engine
+        self.statements: list[str] = []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        self.statements.append(statement)
+
+    def __enter__(self) -> "StatementCounter":
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
