@@ -48,9 +48,9 @@ def configure_logging(level: str) -> None:
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     # Called again (by each worker, by tests), it replaces its own handler and no other.
-    root.handlers[:] = [
-        h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)
-    ] + [handler]
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)] + [
+        handler
+    ]
     root.setLevel(level)
     # pgserver narrates every command it runs; only its warnings matter to us.
     logging.getLogger("pgserver").setLevel(max(root.level, logging.WARNING))

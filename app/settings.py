@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Secrets that development generates for itself and production must be given.
@@ -91,7 +91,13 @@ def _complete_development_secrets(settings: Settings) -> Settings:
 
 def load_settings() -> Settings:
     """Read the environment and check it is complete for the chosen ``ROOST_ENV``."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors()
+        )
+        raise ConfigurationError(f"The configuration is not valid: {problems}") from None
     if settings.is_production:
         missing = [
             alias

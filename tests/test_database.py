@@ -1,0 +1,109 @@
+"""Migrations, the statement timeout, a pool that heals after a restart, and the demo data."""
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from app.cli import StartupRefused, _prepare_for_serving
+from app.seed import DEMO_USERS, seed_demo_data
+from db.database import Database, async_url
+from db.migrate import current_revision, head_revision, upgrade_to_head
+from db.models import Base
+from tests.conftest import make_settings, plain_url
+
+
+async def test_the_models_and_the_migrations_agree(database: Database) -> None:
+    def diff(connection) -> list:  # noqa: ANN001
+        context = MigrationContext.configure(connection, opts={"compare_server_default": True})
+        return compare_metadata(context, Base.metadata)
+
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_migrating_twice_changes_nothing(database: Database) -> None:
+    before, after = await upgrade_to_head(database.engine)
+    assert before == after == head_revision()
+
+
+@pytest.fixture
+async def empty_database(postgres_server_url: str):
+    name = "roost_test_empty_" + str(id(object()))
+    admin = await asyncpg.connect(plain_url(postgres_server_url))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield plain_url(postgres_server_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_production_refuses_a_database_that_is_behind(empty_database: str) -> None:
+    settings = make_settings(empty_database, env="production")
+    with pytest.raises(StartupRefused, match="Run `roost migrate`"):
+        await _prepare_for_serving(settings, empty_database, embedded=False)
+    database = Database(empty_database)
+    try:
+        assert await current_revision(database.engine) is None  # production never migrates
+    finally:
+        await database.dispose()
+
+
+async def test_development_migrates_on_start(empty_database: str) -> None:
+    settings = make_settings(empty_database)
+    await _prepare_for_serving(settings, empty_database, embedded=False)
+    database = Database(empty_database)
+    try:
+        assert await current_revision(database.engine) == head_revision()
+    finally:
+        await database.dispose()
+
+
+async def test_a_slow_statement_is_cancelled_by_the_statement_timeout(database_url: str) -> None:
+    database = Database(database_url, statement_timeout_ms=100)
+    try:
+        with pytest.raises(DBAPIError, match="statement timeout"):
+            async with database.read_session() as session:
+                await session.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        await database.dispose()
+
+
+async def test_the_pool_heals_after_its_connections_are_killed(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        await database.ping()
+        # What a database restart does to every pooled connection.
+        async with database.read_session() as session:
+            await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'roost' AND datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+        async with database.read_session() as session:
+            assert await session.scalar(text("SELECT 1")) == 1
+    finally:
+        await database.dispose()
+
+
+def test_database_urls_in_their_usual_spellings_are_accepted() -> None:
+    assert async_url("postgres://u:p@h:5432/d") == "postgresql+asyncpg://u:p@h:5432/d"
+    socket_url = make_url(async_url("postgresql://u@/d?host=/run/pg"))
+    assert socket_url.drivername == "postgresql+asyncpg"
+    assert socket_url.query["host"] == "/run/pg"
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        async_url("mysql://u@h/d")
+
+
+async def test_the_demo_data_loads_once(database: Database) -> None:
+    first = await seed_demo_data(database)
+    second = await seed_demo_data(database)
+    assert first.users_added == len(DEMO_USERS)
+    assert second.users_added == 0
+    assert first.sample_user_id == second.sample_user_id is not None

@@ -1,0 +1,148 @@
+"""The committed SDL, the scalars, and the error convention on a schema of its own."""
+
+import datetime
+import decimal
+from pathlib import Path
+
+import pytest
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from app.cli import main
+from schema.errors import ErrorConvention, log_unexpected_errors
+from schema.scalars import SCALAR_MAP
+from services.errors import Conflict, InvalidInput, NotFound
+
+SCHEMA_FILE = Path(__file__).parent.parent / "schema.graphql"
+
+
+def test_the_committed_schema_is_what_export_schema_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["export-schema"]) == 0
+    exported = capsys.readouterr().out
+    assert exported == SCHEMA_FILE.read_text(), (
+        "schema.graphql is stale: run `uv run roost export-schema > schema.graphql`"
+    )
+
+
+def test_the_api_scalars_are_declared() -> None:
+    sdl = SCHEMA_FILE.read_text()
+    for scalar in ("Date", "DateTime", "Decimal"):
+        assert f"scalar {scalar}\n" in sdl
+    assert "interface Node {" in sdl
+    assert "node(id: ID!): Node" in sdl
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def echo_date(self, value: datetime.date) -> datetime.date:
+        return value
+
+    @strawberry.field
+    def echo_decimal(self, value: decimal.Decimal) -> decimal.Decimal:
+        return value
+
+    @strawberry.field
+    def moment(self, aware: bool = True) -> datetime.datetime:
+        return datetime.datetime(2026, 11, 21, 10, 30, tzinfo=datetime.UTC if aware else None)
+
+    @strawberry.field
+    def missing(self) -> str | None:
+        raise NotFound("No such listing.")
+
+    @strawberry.field
+    def taken(self) -> str | None:
+        raise Conflict("Those nights are taken.")
+
+    @strawberry.field
+    def invalid(self) -> str | None:
+        raise InvalidInput.field("title", "must not be empty")
+
+    @strawberry.field
+    def broken(self) -> str | None:
+        raise RuntimeError("password=hunter2 in a stack trace")
+
+
+test_schema = strawberry.Schema(
+    query=Query,
+    extensions=[lambda: ErrorConvention(hide_suggestions=False)],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+)
+
+
+async def run(query: str) -> tuple[dict | None, list[dict]]:
+    result = await test_schema.execute(query)
+    return result.data, [error.formatted for error in result.errors or []]
+
+
+async def test_scalars_round_trip() -> None:
+    data, errors = await run(
+        '{ echoDate(value: "2026-02-28") echoDecimal(value: "120.50") moment }'
+    )
+    assert errors == []
+    assert data == {
+        "echoDate": "2026-02-28",
+        "echoDecimal": "120.50",
+        "moment": "2026-11-21T10:30:00+00:00",
+    }
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ echoDate(value: "2026-02-30") }',
+        '{ echoDate(value: "tomorrow") }',
+        '{ echoDecimal(value: "lots") }',
+        '{ echoDecimal(value: "NaN") }',
+        "{ echoDecimal(value: 1.5) }",
+    ],
+)
+async def test_bad_scalar_values_are_refused_before_execution(query: str) -> None:
+    data, [error] = await run(query)
+    assert data is None
+    assert error["extensions"]["code"] in ("GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")
+
+
+async def test_a_datetime_without_an_offset_is_never_sent() -> None:
+    data, [error] = await run("{ moment(aware: false) }")
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+
+
+async def test_domain_errors_keep_their_message_and_code() -> None:
+    data, errors = await run("{ missing taken invalid }")
+    assert data == {"missing": None, "taken": None, "invalid": None}
+    by_path = {error["path"][0]: error for error in errors}
+    assert by_path["missing"]["message"] == "No such listing."
+    assert by_path["missing"]["extensions"] == {"code": "NOT_FOUND"}
+    assert by_path["taken"]["extensions"] == {"code": "CONFLICT"}
+    assert by_path["invalid"]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "fields": {"title": "must not be empty"},
+    }
+
+
+async def test_an_unexpected_error_is_masked(caplog: pytest.LogCaptureFixture) -> None:
+    result = await test_schema.execute("{ broken }")
+    [error] = [error.formatted for error in result.errors or []]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "hunter2" not in str(error)
+
+
+def test_unexpected_errors_are_logged_with_their_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from graphql import GraphQLError
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        error = GraphQLError("boom", path=["broken"], original_error=exc)
+    expected = GraphQLError("gone", path=["missing"], original_error=NotFound())
+    log_unexpected_errors([error, expected], "Probe")
+    [record] = caplog.records
+    assert record.levelname == "ERROR"
+    assert record.exc_info is not None and record.exc_info[1] is error.original_error
+    assert record.operation == "Probe"

@@ -1,0 +1,107 @@
+"""`roost serve` as a newcomer runs it: nothing configured, an embedded PostgreSQL."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+ROOT = Path(__file__).parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
+            found.append(process)
+    return found
+
+
+class Roost:
+    """`roost serve` in a child process, with its output kept for inspection."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ROOST_ENV")}
+        env["ROOST_DATA_DIR"] = str(data_dir)
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_until_up(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"roost serve exited early:\n{self.output}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"roost serve did not come up:\n{self.output}")
+
+    def stop(self, signum: int) -> int:
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=30)
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def graphql(self, query: str) -> dict:
+        response = httpx.post(f"{self.url}/graphql", json={"query": query}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path):
+    yield tmp_path / "roost-data"
+    for leftover in postgres_processes(tmp_path):
+        leftover.kill()
+
+
+def test_serve_starts_everything_keeps_its_data_and_leaves_nothing_running(
+    data_dir: Path,
+) -> None:
+    first = Roost(data_dir)
+    try:
+        first.wait_until_up()
+        assert first.graphql("{ __typename }") == {"data": {"__typename": "Query"}}
+        assert httpx.get(f"{first.url}/readyz").status_code == 200
+        graphiql = httpx.get(f"{first.url}/graphql", headers={"accept": "text/html"})
+        assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
+        assert "Loaded demo data: 6 users." in first.output
+        assert postgres_processes(data_dir)
+    finally:
+        assert first.stop(signal.SIGTERM) != -signal.SIGKILL
+    assert postgres_processes(data_dir) == []
+
+    second = Roost(data_dir)
+    try:
+        second.wait_until_up()
+        assert "Loaded demo data" not in second.output
+        body = second.graphql('{ node(id: "VXNlcjox") { ... on User { firstName } } }')
+        assert body == {"data": {"node": {"firstName": "María"}}}
+    finally:
+        second.stop(signal.SIGINT)  # Ctrl-C
+    assert postgres_processes(data_dir) == []

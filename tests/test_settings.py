@@ -1,0 +1,68 @@
+"""Configuration: production refuses to start without its secrets; development makes its own."""
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.settings import ConfigurationError, load_settings
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "ROOST_ENV", "ROOST_CORS_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path / "data"))
+    return monkeypatch
+
+
+def test_production_without_secrets_refuses_to_start(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ROOST_ENV", "production")
+    with pytest.raises(ConfigurationError, match="DATABASE_URL, JWT_SECRET"):
+        load_settings()
+
+
+def test_production_refuses_a_short_jwt_secret(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ROOST_ENV", "production")
+    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
+    clean_env.setenv("JWT_SECRET", "short")
+    with pytest.raises(ConfigurationError, match="at least 32"):
+        load_settings()
+
+
+def test_production_with_its_secrets_starts(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("ROOST_ENV", "production")
+    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
+    clean_env.setenv("JWT_SECRET", "s" * 40)
+    settings = load_settings()
+    assert settings.is_production
+    assert settings.require_jwt_secret() == "s" * 40
+    assert not (tmp_path / "data" / "secrets.json").exists()
+
+
+def test_development_generates_its_secret_once_and_keeps_it(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = load_settings().require_jwt_secret()
+    second = load_settings().require_jwt_secret()
+    assert first == second
+    assert len(first) >= 32
+    secrets_file = tmp_path / "data" / "secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+
+
+def test_a_given_secret_wins_over_the_generated_one(clean_env: pytest.MonkeyPatch) -> None:
+    load_settings()
+    clean_env.setenv("JWT_SECRET", "given-" + "g" * 40)
+    assert load_settings().require_jwt_secret() == "given-" + "g" * 40
+
+
+def test_cors_origins_are_a_comma_separated_list(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ROOST_CORS_ORIGINS", "https://roost.example, https://admin.roost.example")
+    assert load_settings().cors_origins == ["https://roost.example", "https://admin.roost.example"]
+
+
+def test_an_unknown_environment_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ROOST_ENV", "staging")
+    with pytest.raises(ConfigurationError, match="ROOST_ENV"):
+        load_settings()
