@@ -16,7 +16,7 @@ from app.seed import SeedReport, is_empty, seed_demo_data
 from app.settings import ConfigurationError, Settings, load_settings
 from db.database import Database
 from db.embedded import EmbeddedPostgres
-from db.migrate import current_revision, head_revision, upgrade_to_head
+from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
 
 
 class StartupRefused(Exception):
@@ -59,12 +59,7 @@ async def _prepare_for_serving(
     database = _database(settings, url)
     try:
         if settings.is_production:
-            current, head = await current_revision(database.engine), head_revision()
-            if current != head:
-                raise StartupRefused(
-                    f"The database schema is at {current or 'nothing'} but this code needs "
-                    f"{head}. Run `roost migrate` first."
-                )
+            await ensure_schema_current(database.engine)
             return None
         await upgrade_to_head(database.engine)
         if embedded and await is_empty(database):
@@ -170,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             migrate(settings)
         elif args.command == "seed":
             seed(settings)
-    except (ConfigurationError, StartupRefused) as error:
+    except (ConfigurationError, StartupRefused, SchemaBehind) as error:
         print(f"roost: {error}", file=sys.stderr)
         return 2
     return 0

@@ -51,8 +51,10 @@ class RoostGraphQL(GraphQL[Context, None]):
         # orjson also refuses bytes that are not UTF-8, with the same JSONDecodeError.
         return orjson.loads(data)
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: strawberry sends bytes over a websocket as binary frames, which
+        # graphql-transport-ws clients do not read.
+        return orjson.dumps(data).decode()
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)

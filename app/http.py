@@ -15,6 +15,7 @@ from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
 from db.database import Database
+from db.migrate import ensure_schema_current
 from schema.root import build_schema
 
 
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             pool_size=settings.db_pool_size,
         )
         try:
+            if settings.is_production:
+                # Only `roost migrate` changes the schema in production; a worker started
+                # against an older one refuses to serve rather than fail request by request.
+                await ensure_schema_current(app.state.database.engine)
             yield
         finally:
             await app.state.database.dispose()

@@ -14,6 +14,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x526F6F7374
 
 
+class SchemaBehind(Exception):
+    """The database has not been migrated to what this code needs."""
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -45,3 +49,12 @@ async def upgrade_to_head(engine: AsyncEngine) -> tuple[str | None, str | None]:
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
     return before, head_revision()
+
+
+async def ensure_schema_current(engine: AsyncEngine) -> None:
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaBehind(
+            f"The database schema is at {current or 'nothing'} but this code needs {head}. "
+            "Run `roost migrate` first."
+        )

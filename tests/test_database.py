@@ -8,12 +8,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from app.cli import StartupRefused, _prepare_for_serving
+from app.cli import _prepare_for_serving
+from app.http import create_app
 from app.seed import DEMO_USERS, seed_demo_data
 from db.database import Database, async_url
-from db.migrate import current_revision, head_revision, upgrade_to_head
+from db.migrate import SchemaBehind, current_revision, head_revision, upgrade_to_head
 from db.models import Base
-from tests.conftest import make_settings, plain_url
+from tests.conftest import make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:
@@ -44,8 +45,12 @@ async def empty_database(postgres_server_url: str):
 
 async def test_production_refuses_a_database_that_is_behind(empty_database: str) -> None:
     settings = make_settings(empty_database, env="production")
-    with pytest.raises(StartupRefused, match="Run `roost migrate`"):
+    with pytest.raises(SchemaBehind, match="Run `roost migrate`"):
         await _prepare_for_serving(settings, empty_database, embedded=False)
+    app = create_app(settings)  # as gunicorn's workers build it
+    with pytest.raises(SchemaBehind):
+        async with running(app):
+            pass
     database = Database(empty_database)
     try:
         assert await current_revision(database.engine) is None  # production never migrates
