@@ -4,6 +4,7 @@ import logging
 
 import httpx
 import pytest
+from graphql import get_introspection_query
 
 from app.http import create_app
 from tests.conftest import gql, http_client, make_settings, running
@@ -176,3 +177,16 @@ class TestProduction:
     async def test_graphiql_is_off(self, prod_client: httpx.AsyncClient) -> None:
         response = await prod_client.get("/graphql", headers={"accept": "text/html"})
         assert response.status_code == 404
+
+
+async def test_graphiql_introspection_fits_within_the_limits(client: httpx.AsyncClient) -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    body = await gql(client, query)
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
