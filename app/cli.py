@@ -5,8 +5,8 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
 
 from strawberry.relay import to_base64
@@ -17,10 +17,6 @@ from app.settings import ConfigurationError, Settings, load_settings
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
-
-
-class StartupRefused(Exception):
-    """Roost will not start as configured; the message says why and what to do."""
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -39,25 +35,34 @@ def database_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
-def _database(settings: Settings, url: str) -> Database:
-    return Database(url, statement_timeout_ms=settings.statement_timeout_ms, pool_size=2)
-
-
-async def _migrate(settings: Settings, url: str) -> None:
-    database = _database(settings, url)
+@asynccontextmanager
+async def _maintenance_connection(url: str) -> AsyncIterator[Database]:
+    # No statement timeout: a migration may rightly take longer than any request.
+    database = Database(url, statement_timeout_ms=0, pool_size=1)
     try:
-        before, after = await upgrade_to_head(database.engine)
+        yield database
     finally:
         await database.dispose()
+
+
+async def _migrate(url: str) -> None:
+    async with _maintenance_connection(url) as database:
+        before, after = await upgrade_to_head(database.engine)
     print(f"Database schema at {after} (was {before or 'empty'}).")
+
+
+async def _seed(url: str) -> None:
+    async with _maintenance_connection(url) as database:
+        await upgrade_to_head(database.engine)
+        report = await seed_demo_data(database)
+    print(f"Demo data loaded: {report.users_added} users added.")
 
 
 async def _prepare_for_serving(
     settings: Settings, url: str, *, embedded: bool
 ) -> SeedReport | None:
     """Development migrates and seeds a new embedded database; production only checks."""
-    database = _database(settings, url)
-    try:
+    async with _maintenance_connection(url) as database:
         if settings.is_production:
             await ensure_schema_current(database.engine)
             return None
@@ -65,8 +70,6 @@ async def _prepare_for_serving(
         if embedded and await is_empty(database):
             return await seed_demo_data(database)
         return None
-    finally:
-        await database.dispose()
 
 
 def _print_welcome(host: str, port: int, seeded: SeedReport | None) -> None:
@@ -110,28 +113,24 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
 def seed(settings: Settings) -> None:
     with database_url(settings) as url:
-
-        async def run() -> SeedReport:
-            database = _database(settings, url)
-            try:
-                await upgrade_to_head(database.engine)
-                return await seed_demo_data(database)
-            finally:
-                await database.dispose()
-
-        report = asyncio.run(run())
-    print(f"Demo data loaded: {report.users_added} users added.")
+        asyncio.run(_seed(url))
 
 
 def migrate(settings: Settings) -> None:
     with database_url(settings) as url:
-        asyncio.run(_migrate(settings, url))
+        asyncio.run(_migrate(url))
 
 
 def export_schema() -> None:
     from schema.root import build_schema
 
     print(build_schema().as_str())
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdecimal() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the API server")
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
-    serve_parser.add_argument("--workers", type=int, default=1)
+    serve_parser.add_argument("--workers", type=_positive_int, default=1)
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     commands.add_parser("seed", help="load the demo data")
@@ -158,14 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_level)
         if args.command == "serve":
-            if args.workers < 1:
-                raise StartupRefused("--workers must be at least 1.")
             serve(settings, args.host, args.port, args.workers)
         elif args.command == "migrate":
             migrate(settings)
         elif args.command == "seed":
             seed(settings)
-    except (ConfigurationError, StartupRefused, SchemaBehind) as error:
+    except (ConfigurationError, SchemaBehind) as error:
         print(f"roost: {error}", file=sys.stderr)
         return 2
     return 0
