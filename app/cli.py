@@ -106,7 +106,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
             port=port,
             workers=workers,
             log_config=None,
-            proxy_headers=True,
+            # The app applies ROOST_TRUSTED_PROXIES itself, under gunicorn as here.
+            proxy_headers=False,
             ws="websockets-sansio",
         )
 

@@ -15,10 +15,12 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
-from auth.viewer import ANONYMOUS
+from auth.tokens import AccessTokens
+from auth.viewer import ANONYMOUS, Viewer
 from db.loaders import Loaders
 from schema.context import Context
 from schema.errors import present_error
+from services.sessions import Client
 
 log = logging.getLogger("roost.graphql")
 
@@ -38,13 +40,20 @@ class RoostGraphQL(GraphQL[Context, None]):
         self.hide_suggestions = hide_suggestions
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        database = request.app.state.database
+        state = request.app.state
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
-            viewer=ANONYMOUS,
-            database=database,
-            loaders=Loaders(database),
+            viewer=viewer_from_authorization(
+                request.headers.get("authorization"), state.services.session_policy.access_tokens
+            ),
+            database=state.database,
+            loaders=Loaders(state.database),
+            services=state.services,
+            client=Client(
+                ip_address=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"),
+            ),
         )
 
     def decode_json(self, data: str | bytes) -> object:
@@ -113,6 +122,15 @@ class RoostGraphQL(GraphQL[Context, None]):
         if _accepts_graphql_response_json(request) and _rejected_before_execution(result):
             del response["data"]
         return response
+
+
+def viewer_from_authorization(header: str | None, access_tokens: AccessTokens) -> Viewer:
+    """The viewer a ``Bearer`` access token names; anonymous for a missing or bad one."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ANONYMOUS
+    claims = access_tokens.decode(token.strip())
+    return Viewer(user_id=claims.user_id, roles=claims.roles) if claims else ANONYMOUS
 
 
 def _accepts_graphql_response_json(request: Request) -> bool:

@@ -3,17 +3,20 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import rest
 from app.graphql_view import RoostGraphQL
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.observability import configure_logging
 from app.settings import Settings, get_settings
+from app.wiring import build_services
 from db.database import Database
 from db.migrate import ensure_schema_current
 from schema.root import build_schema
@@ -53,6 +56,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             statement_timeout_ms=settings.statement_timeout_ms,
             pool_size=settings.db_pool_size,
         )
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        app.state.redis = redis
+        app.state.services = build_services(settings, redis)
         try:
             if settings.is_production:
                 # Only `roost migrate` changes the schema in production; a worker started
@@ -61,6 +67,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await app.state.database.dispose()
+            if redis is not None:
+                await redis.aclose()
 
     return Starlette(
         routes=[
@@ -69,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *rest.routes,
         ],
         middleware=[
+            # The client address comes from X-Forwarded-For only behind a configured proxy.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
             Middleware(RequestContextMiddleware),
             Middleware(
                 CORSMiddleware,

@@ -4,6 +4,7 @@ Every variable has a safe development default. In production the secrets must be
 development they are generated once and kept under ``ROOST_DATA_DIR`` so tokens survive restarts.
 """
 
+import base64
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Secrets that development generates for itself and production must be given.
-GENERATED_SECRETS = ("jwt_secret",)
+GENERATED_SECRETS = ("jwt_secret", "field_encryption_key")
 
 
 class ConfigurationError(Exception):
@@ -48,7 +49,47 @@ class Settings(BaseSettings):
     max_tokens: int = Field(4_000, gt=0, validation_alias="ROOST_MAX_TOKENS")
     db_pool_size: int = Field(10, gt=0, validation_alias="ROOST_DB_POOL_SIZE")
 
-    @field_validator("cors_origins", mode="before")
+    # Accounts and sessions.
+    field_encryption_key: SecretStr | None = Field(
+        None, validation_alias="ROOST_FIELD_ENCRYPTION_KEY"
+    )
+    jwt_issuer: str = Field("roost", validation_alias="ROOST_JWT_ISSUER")
+    jwt_audience: str = Field("roost-api", validation_alias="ROOST_JWT_AUDIENCE")
+    access_token_minutes: int = Field(
+        15, gt=0, le=60, validation_alias="ROOST_ACCESS_TOKEN_MINUTES"
+    )
+    refresh_token_days: int = Field(30, gt=0, validation_alias="ROOST_REFRESH_TOKEN_DAYS")
+    argon2_time_cost: int = Field(3, ge=1, validation_alias="ROOST_ARGON2_TIME_COST")
+    argon2_memory_kib: int = Field(65_536, ge=8_192, validation_alias="ROOST_ARGON2_MEMORY_KIB")
+    password_hash_concurrency: int = Field(
+        2, ge=1, validation_alias="ROOST_PASSWORD_HASH_CONCURRENCY"
+    )
+    frontend_url: str = Field("http://localhost:3000", validation_alias="ROOST_FRONTEND_URL")
+    # Where this API is reached from outside; media URLs are built on it.
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias="ROOST_PUBLIC_URL")
+    # Peers whose X-Forwarded-For is believed (comma-separated IPs or CIDRs); nobody by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        [], validation_alias="ROOST_TRUSTED_PROXIES"
+    )
+    auth_attempts_per_minute_per_ip: int = Field(
+        30, ge=1, validation_alias="ROOST_AUTH_ATTEMPTS_PER_MINUTE_PER_IP"
+    )
+    auth_attempts_per_minute_per_account: int = Field(
+        10, ge=1, validation_alias="ROOST_AUTH_ATTEMPTS_PER_MINUTE_PER_ACCOUNT"
+    )
+
+    # Email.
+    email_backend: Literal["console", "file", "smtp"] = Field(
+        "console", validation_alias="ROOST_EMAIL_BACKEND"
+    )
+    email_from: str = Field("Roost <no-reply@roost.example>", validation_alias="ROOST_EMAIL_FROM")
+    smtp_host: str = Field("127.0.0.1", validation_alias="SMTP_HOST")
+    smtp_port: int = Field(25, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -64,9 +105,16 @@ class Settings(BaseSettings):
         return self.data_dir / "pg"
 
     def require_jwt_secret(self) -> str:
-        if self.jwt_secret is None:
-            raise ConfigurationError("JWT_SECRET is missing; settings come from load_settings()")
-        return self.jwt_secret.get_secret_value()
+        return _require(self.jwt_secret, "JWT_SECRET")
+
+    def require_field_encryption_key(self) -> str:
+        return _require(self.field_encryption_key, "ROOST_FIELD_ENCRYPTION_KEY")
+
+
+def _require(secret: SecretStr | None, name: str) -> str:
+    if secret is None:
+        raise ConfigurationError(f"{name} is missing; settings come from load_settings()")
+    return secret.get_secret_value()
 
 
 def _complete_development_secrets(settings: Settings) -> Settings:
@@ -79,7 +127,8 @@ def _complete_development_secrets(settings: Settings) -> Settings:
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     if any(name not in stored for name in missing):
         for name in missing:
-            stored.setdefault(name, secrets.token_urlsafe(48))
+            # 32 random bytes, url-safe base64: a JWT secret, and an AES-256 key.
+            stored.setdefault(name, base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         # Written owner-only, then renamed, so a crash never leaves half a file.
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -101,7 +150,11 @@ def load_settings() -> Settings:
     if settings.is_production:
         missing = [
             alias
-            for name, alias in (("database_url", "DATABASE_URL"), ("jwt_secret", "JWT_SECRET"))
+            for name, alias in (
+                ("database_url", "DATABASE_URL"),
+                ("jwt_secret", "JWT_SECRET"),
+                ("field_encryption_key", "ROOST_FIELD_ENCRYPTION_KEY"),
+            )
             if getattr(settings, name) is None
         ]
         if missing:
@@ -111,8 +164,22 @@ def load_settings() -> Settings:
             )
         if len(settings.require_jwt_secret()) < 32:
             raise ConfigurationError("JWT_SECRET must be at least 32 characters long.")
-        return settings
-    return _complete_development_secrets(settings)
+    else:
+        settings = _complete_development_secrets(settings)
+    _check_field_encryption_key(settings.require_field_encryption_key())
+    return settings
+
+
+def _check_field_encryption_key(key: str) -> None:
+    try:
+        raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigurationError(
+            "ROOST_FIELD_ENCRYPTION_KEY must be 32 random bytes in url-safe base64, e.g. the "
+            "output of `openssl rand -base64 32 | tr '+/' '-_'`."
+        )
 
 
 @cache

@@ -1,11 +1,11 @@
-"""Who is making a request."""
+"""Who is making a request, as their access token says."""
 
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """The acting user, or nobody: ``user_id`` is None for an anonymous caller."""
+    """The caller, or nobody: ``user_id`` is None for an anonymous caller."""
 
     user_id: int | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
@@ -13,10 +13,6 @@ class Viewer:
     @property
     def is_authenticated(self) -> bool:
         return self.user_id is not None
-
-    @property
-    def is_admin(self) -> bool:
-        return "ADMIN" in self.roles
 
 
 ANONYMOUS = Viewer()

@@ -7,9 +7,28 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry import Info as StrawberryInfo
 
+from auth.crypto import FieldCipher
+from auth.passwords import PasswordHasher
 from auth.viewer import Viewer
 from db.database import Database
 from db.loaders import Loaders
+from gateways.email import Mailer
+from gateways.storage import Storage
+from services.ratelimits import AttemptLimits
+from services.sessions import Client, SessionPolicy
+
+
+@dataclass(frozen=True)
+class Services:
+    """Built once per process: the collaborators resolvers hand to services."""
+
+    passwords: PasswordHasher
+    session_policy: SessionPolicy
+    cipher: FieldCipher
+    attempt_limits: AttemptLimits
+    mailer: Mailer
+    storage: Storage
+    frontend_url: str
 
 
 @dataclass
@@ -19,6 +38,8 @@ class Context:
     viewer: Viewer
     database: Database
     loaders: Loaders
+    services: Services
+    client: Client
 
 
 Info = StrawberryInfo[Context, None]

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.node import resolve_node
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.scalars import SCALAR_MAP
@@ -23,11 +24,16 @@ from schema.users import UserType
 
 
 @strawberry.type(description="What can be read.")
-class Query:
+class Query(AccountQueries):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",
     )
+
+
+@strawberry.type(description="What can be changed.")
+class Mutation(AccountMutations):
+    pass
 
 
 class RoostSchema(strawberry.Schema):
@@ -56,6 +62,7 @@ def build_schema(
         extensions.append(DisableIntrospection)
     return RoostSchema(
         query=Query,
+        mutation=Mutation,
         # The scalars are declared before any field uses them, so clients can rely on them.
         types=[UserType, *SCALAR_MAP.keys()],
         extensions=extensions,

@@ -1,4 +1,4 @@
-"""The User type."""
+"""The User type and the identity types around it."""
 
 from collections.abc import Iterable
 from datetime import datetime
@@ -8,7 +8,7 @@ from typing import Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import can_see_contact_details
+from auth.permissions import can_see_private_fields
 from db.models import User
 from schema.context import Info
 
@@ -20,22 +20,84 @@ class Role(Enum):
     ADMIN = "ADMIN"
 
 
+@strawberry.enum(name="SignupRole", description="What a new account starts as.")
+class SignupRole(Enum):
+    GUEST = "GUEST"
+    HOST = "HOST"
+
+
+@strawberry.enum(name="OAuthProvider", description="Where a user can sign in from.")
+class OAuthProvider(Enum):
+    GOOGLE = "GOOGLE"
+    FACEBOOK = "FACEBOOK"
+
+
+@strawberry.enum(name="NotificationChannel", description="How Roost may reach a user.")
+class NotificationChannel(Enum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+    IN_APP = "IN_APP"
+
+
+@strawberry.type(description="A user's settings; only they and admins see them.")
+class Preferences:
+    currency: str = strawberry.field(description="ISO 4217 code prices are shown in.")
+    language: str = strawberry.field(description="Language tag, like `en` or `pt-BR`.")
+    time_zone: str = strawberry.field(description="IANA time zone, like `Europe/Lisbon`.")
+    notification_channels: list[NotificationChannel] = strawberry.field(
+        description="Channels Roost may use to reach the user."
+    )
+
+
 @strawberry.type(name="User", description="A person with a Roost account.")
 class UserType(relay.Node):
     user_id: relay.NodeID[int]
     first_name: str = strawberry.field(description="Given name.")
     last_name: str = strawberry.field(description="Family name.")
     bio: str | None = strawberry.field(description="What the user tells others about themselves.")
-    avatar_url: str | None = strawberry.field(description="Address of the profile photo.")
     roles: list[Role] = strawberry.field(
         description="Every user is a GUEST; hosts add HOST; admins add ADMIN."
     )
     created_at: datetime = strawberry.field(description="When the account was opened.")
-    _email: strawberry.Private[str]
+    _model: strawberry.Private[User]
 
     @strawberry.field(description="Null unless the viewer is this user or an admin.")
-    def email(self, info: Info) -> str | None:
-        return self._email if can_see_contact_details(info.context.viewer, self.user_id) else None
+    async def email(self, info: Info) -> str | None:
+        return self._model.email if await can_see_private_fields(info, self.user_id) else None
+
+    @strawberry.field(description="E.164 number; null unless the viewer is this user or an admin.")
+    async def phone(self, info: Info) -> str | None:
+        if self._model.phone_encrypted is None:
+            return None
+        if not await can_see_private_fields(info, self.user_id):
+            return None
+        return info.context.services.cipher.decrypt(
+            self._model.phone_encrypted, context=phone_cipher_context(self.user_id)
+        )
+
+    @strawberry.field(description="Whether the email address was confirmed; null for others.")
+    async def email_verified(self, info: Info) -> bool | None:
+        if not await can_see_private_fields(info, self.user_id):
+            return None
+        return self._model.email_verified_at is not None
+
+    @strawberry.field(description="Null unless the viewer is this user or an admin.")
+    async def preferences(self, info: Info) -> Preferences | None:
+        if not await can_see_private_fields(info, self.user_id):
+            return None
+        user = self._model
+        return Preferences(
+            currency=user.currency,
+            language=user.language,
+            time_zone=user.time_zone,
+            notification_channels=[NotificationChannel(c) for c in user.notification_channels],
+        )
+
+    @strawberry.field(description="Address of the profile photo.")
+    def avatar_url(self, info: Info) -> str | None:
+        avatar = self._model.avatar
+        return info.context.services.storage.url(avatar.thumbnail_key) if avatar else None
 
     @classmethod
     def from_model(cls, user: User) -> Self:
@@ -44,10 +106,9 @@ class UserType(relay.Node):
             first_name=user.first_name,
             last_name=user.last_name,
             bio=user.bio,
-            avatar_url=user.avatar_url,
             roles=[Role(role) for role in user.roles],
             created_at=user.created_at,
-            _email=user.email,
+            _model=user,
         )
 
     @classmethod
@@ -58,3 +119,58 @@ class UserType(relay.Node):
             [int(node_id) for node_id in node_ids]
         )
         return [cls.from_model(user) if user else None for user in users]
+
+
+def phone_cipher_context(user_id: int) -> str:
+    return f"user_account.phone_encrypted:{user_id}"
+
+
+@strawberry.type(description="A signed-in session.")
+class AuthPayload:
+    access_token: str = strawberry.field(
+        description="Send as `Authorization: Bearer <accessToken>`; lives `expiresIn` seconds."
+    )
+    refresh_token: str = strawberry.field(
+        description="Trade it for a new pair with `refreshSession`; each one works once."
+    )
+    expires_in: int = strawberry.field(description="Seconds until the access token expires.")
+    user: UserType = strawberry.field(description="Who signed in.")
+
+
+@strawberry.input(description="A new account.")
+class RegisterInput:
+    email: str
+    password: str = strawberry.field(description="10 to 128 characters, not a common password.")
+    first_name: str
+    last_name: str
+    role: SignupRole = SignupRole.GUEST
+
+
+@strawberry.input(description="What the provider's authorization step gave the frontend.")
+class OAuthLoginInput:
+    provider: OAuthProvider
+    code: str
+    redirect_uri: str
+    code_verifier: str | None = strawberry.field(
+        default=None, description="The PKCE verifier, when the authorization used a challenge."
+    )
+
+
+@strawberry.input(description="Preferences to change; fields left out stay as they are.")
+class PreferencesInput:
+    currency: str | None = None
+    language: str | None = None
+    time_zone: str | None = None
+    notification_channels: list[NotificationChannel] | None = None
+
+
+@strawberry.input(
+    description="Profile fields to change. Left out: unchanged; null: cleared (phone, bio, avatar)."
+)
+class UpdateProfileInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    bio: str | None = strawberry.UNSET
+    avatar_upload_id: strawberry.ID | None = strawberry.UNSET
+    preferences: PreferencesInput | None = strawberry.UNSET

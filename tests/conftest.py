@@ -1,11 +1,14 @@
 """Fixtures: a real PostgreSQL (DATABASE_URL when set, else embedded), a fresh database per run,
 clean tables per test, and the app driven over HTTP through httpx."""
 
+import base64
 import os
 import secrets
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -22,6 +25,7 @@ from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import upgrade_to_head
 from db.models import Base
+from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 
 def plain_url(url: str, database: str | None = None) -> str:
@@ -63,7 +67,13 @@ def make_settings(database_url: str | None, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
         "jwt_secret": SecretStr("test-secret-" + "x" * 40),
-        "data_dir": Path(tempfile.gettempdir()) / "roost-test-data",
+        "field_encryption_key": SecretStr(base64.urlsafe_b64encode(b"k" * 32).decode()),
+        "redis_url": os.environ.get("REDIS_URL"),
+        # Cheap hashes keep the suite fast; a test checks that real parameters are rehashed to.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8_192,
+        "data_dir": Path(tempfile.mkdtemp(prefix="roost-test-data-")),
+        "email_backend": "file",
         "log_level": "INFO",
     }
     values.update(overrides)
@@ -88,13 +98,24 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         yield started
 
 
+def fresh_limiter(app: Starlette) -> RateLimiter:
+    """Counters nobody has touched: in Redis under a new prefix, or a new in-process set."""
+    if app.state.redis is not None:
+        return RedisRateLimiter(app.state.redis, prefix=f"roost-test:{uuid.uuid4().hex}:")
+    return MemoryRateLimiter()
+
+
 @pytest.fixture
 async def database(app: Starlette) -> AsyncIterator[Database]:
-    """The app's database, emptied before the test."""
+    """The app's database emptied, and its rate limits forgotten, before the test."""
     database: Database = app.state.database
     tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     async with database.unit_of_work() as session:
         await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    services = app.state.services
+    app.state.services = replace(
+        services, attempt_limits=replace(services.attempt_limits, limiter=fresh_limiter(app))
+    )
     yield database
 
 

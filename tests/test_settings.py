@@ -7,10 +7,19 @@ import pytest
 
 from app.settings import ConfigurationError, load_settings
 
+VALID_KEY = "a" * 43  # 32 bytes in url-safe base64
+
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in ("DATABASE_URL", "REDIS_URL", "JWT_SECRET", "ROOST_ENV", "ROOST_CORS_ORIGINS"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_SECRET",
+        "ROOST_FIELD_ENCRYPTION_KEY",
+        "ROOST_ENV",
+        "ROOST_CORS_ORIGINS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path / "data"))
     return monkeypatch
@@ -18,7 +27,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
 
 def test_production_without_secrets_refuses_to_start(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ROOST_ENV", "production")
-    with pytest.raises(ConfigurationError, match="DATABASE_URL, JWT_SECRET"):
+    with pytest.raises(
+        ConfigurationError, match="DATABASE_URL, JWT_SECRET, ROOST_FIELD_ENCRYPTION_KEY"
+    ):
         load_settings()
 
 
@@ -26,6 +37,7 @@ def test_production_refuses_a_short_jwt_secret(clean_env: pytest.MonkeyPatch) ->
     clean_env.setenv("ROOST_ENV", "production")
     clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
     clean_env.setenv("JWT_SECRET", "short")
+    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
     with pytest.raises(ConfigurationError, match="at least 32"):
         load_settings()
 
@@ -34,6 +46,7 @@ def test_production_with_its_secrets_starts(clean_env: pytest.MonkeyPatch, tmp_p
     clean_env.setenv("ROOST_ENV", "production")
     clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
     clean_env.setenv("JWT_SECRET", "s" * 40)
+    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
     settings = load_settings()
     assert settings.is_production
     assert settings.require_jwt_secret() == "s" * 40
@@ -65,4 +78,12 @@ def test_cors_origins_are_a_comma_separated_list(clean_env: pytest.MonkeyPatch) 
 def test_an_unknown_environment_is_refused(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ROOST_ENV", "staging")
     with pytest.raises(ConfigurationError, match="ROOST_ENV"):
+        load_settings()
+
+
+def test_a_field_encryption_key_that_is_not_32_bytes_is_refused(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", "too-short")
+    with pytest.raises(ConfigurationError, match="32 random bytes"):
         load_settings()

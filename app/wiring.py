@@ -1,0 +1,60 @@
+"""Builds the collaborators that resolvers hand to services, from the settings."""
+
+from datetime import timedelta
+
+from redis.asyncio import Redis
+
+from app.settings import Settings
+from auth.crypto import FieldCipher
+from auth.passwords import PasswordHasher
+from auth.tokens import AccessTokens
+from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
+from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateways.storage import LocalStorage
+from schema.context import Services
+from services.ratelimits import AttemptLimits
+from services.sessions import SessionPolicy
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    if settings.email_backend == "smtp":
+        return SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+        )
+    if settings.email_backend == "file":
+        return FileMailer(settings.data_dir / "mail", settings.email_from)
+    return ConsoleMailer()
+
+
+def build_services(settings: Settings, redis: Redis | None) -> Services:
+    limiter: RateLimiter = RedisRateLimiter(redis) if redis is not None else MemoryRateLimiter()
+    return Services(
+        passwords=PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            max_concurrent=settings.password_hash_concurrency,
+        ),
+        session_policy=SessionPolicy(
+            access_tokens=AccessTokens(
+                secret=settings.require_jwt_secret(),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                lifetime=timedelta(minutes=settings.access_token_minutes),
+            ),
+            refresh_lifetime=timedelta(days=settings.refresh_token_days),
+        ),
+        cipher=FieldCipher(settings.require_field_encryption_key()),
+        attempt_limits=AttemptLimits(
+            limiter=limiter,
+            per_ip=settings.auth_attempts_per_minute_per_ip,
+            per_account=settings.auth_attempts_per_minute_per_account,
+        ),
+        mailer=build_mailer(settings),
+        storage=LocalStorage(settings.data_dir / "media", f"{settings.public_url}/media"),
+        frontend_url=settings.frontend_url,
+    )

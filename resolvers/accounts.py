@@ -1,0 +1,278 @@
+"""Identity: sign-up, sign-in, sessions, roles and profiles."""
+
+import dataclasses
+
+import strawberry
+
+from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
+from resolvers.node import parse_global_id
+from schema.context import Info
+from schema.users import (
+    AuthPayload,
+    PreferencesInput,
+    RegisterInput,
+    SignupRole,
+    UpdateProfileInput,
+    UserType,
+    phone_cipher_context,
+)
+from services import accounts, sessions
+from services.errors import InvalidInput
+from services.sessions import IssuedTokens
+
+
+def _payload(issued: IssuedTokens, user: UserType) -> AuthPayload:
+    return AuthPayload(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        expires_in=issued.expires_in,
+        user=user,
+    )
+
+
+def _node_id(value: strawberry.ID, type_name: str, field: str) -> int:
+    global_id = parse_global_id(value, field=field)
+    if global_id.type_name != type_name or not global_id.node_id.isdecimal():
+        raise InvalidInput.field(field, f"is not the id of a {type_name}")
+    return int(global_id.node_id)
+
+
+async def me(info: Info) -> UserType | None:
+    user = await current_user(info)
+    return UserType.from_model(user) if user else None
+
+
+async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A002
+    ctx = info.context
+    await ctx.services.attempt_limits.count("register", ip=ctx.client.ip_address)
+    registration = await accounts.prepare_registration(
+        email=input.email,
+        password=input.password,
+        first_name=input.first_name,
+        last_name=input.last_name,
+        as_host=input.role == SignupRole.HOST,
+        passwords=ctx.services.passwords,
+    )
+    async with ctx.database.unit_of_work() as session:
+        user = await accounts.create_account(session, registration)
+        issued = await sessions.start(
+            session, user=user, policy=ctx.services.session_policy, client=ctx.client
+        )
+        await accounts.send_email_verification(
+            session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
+        )
+    return _payload(issued, UserType.from_model(user))
+
+
+async def login(info: Info, email: str, password: str) -> AuthPayload:
+    ctx = info.context
+    await ctx.services.attempt_limits.count("login", ip=ctx.client.ip_address, account=email)
+    user = await accounts.authenticate(
+        ctx.database, email=email, password=password, passwords=ctx.services.passwords
+    )
+    async with ctx.database.unit_of_work() as session:
+        issued = await sessions.start(
+            session, user=user, policy=ctx.services.session_policy, client=ctx.client
+        )
+    return _payload(issued, UserType.from_model(user))
+
+
+async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
+    ctx = info.context
+    issued, user = await sessions.refresh(
+        ctx.database,
+        refresh_token=refresh_token,
+        policy=ctx.services.session_policy,
+        client=ctx.client,
+    )
+    return _payload(issued, UserType.from_model(user))
+
+
+async def logout(info: Info, refresh_token: str) -> bool:
+    async with info.context.database.unit_of_work() as session:
+        return await sessions.end(session, refresh_token=refresh_token)
+
+
+async def request_password_reset(info: Info, email: str) -> bool:
+    ctx = info.context
+    await ctx.services.attempt_limits.count(
+        "password_reset", ip=ctx.client.ip_address, account=email
+    )
+    await accounts.request_password_reset(
+        ctx.database,
+        email=email,
+        mailer=ctx.services.mailer,
+        frontend_url=ctx.services.frontend_url,
+    )
+    return True
+
+
+async def reset_password(info: Info, token: str, new_password: str) -> bool:
+    ctx = info.context
+    await ctx.services.attempt_limits.count("password_reset", ip=ctx.client.ip_address)
+    await accounts.reset_password(
+        ctx.database, token=token, new_password=new_password, passwords=ctx.services.passwords
+    )
+    return True
+
+
+async def change_password(info: Info, current_password: str, new_password: str) -> AuthPayload:
+    ctx = info.context
+    user = await require_user(info)
+    await ctx.services.attempt_limits.count(
+        "change_password", ip=ctx.client.ip_address, account=str(user.id)
+    )
+    await accounts.change_password(
+        ctx.database,
+        user_id=user.id,
+        current_password=current_password,
+        new_password=new_password,
+        passwords=ctx.services.passwords,
+    )
+    async with ctx.database.unit_of_work() as session:
+        issued = await sessions.start(
+            session, user=user, policy=ctx.services.session_policy, client=ctx.client
+        )
+    return _payload(issued, UserType.from_model(user))
+
+
+async def verify_email(info: Info, token: str) -> bool:
+    async with info.context.database.unit_of_work() as session:
+        await accounts.verify_email(session, token=token)
+    return True
+
+
+async def request_email_verification(info: Info) -> bool:
+    ctx = info.context
+    user = await require_user(info)
+    await ctx.services.attempt_limits.count(
+        "email_verification", ip=ctx.client.ip_address, account=str(user.id)
+    )
+    async with ctx.database.unit_of_work() as session:
+        await accounts.send_email_verification(
+            session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
+        )
+    return True
+
+
+async def become_host(info: Info) -> UserType:
+    user = await require_user(info)
+    async with info.context.database.unit_of_work() as session:
+        updated = await accounts.become_host(session, user_id=user.id)
+    return UserType.from_model(updated)
+
+
+def _provided(input_object: object) -> dict[str, object]:
+    """The fields the client actually sent (left-out ones are UNSET)."""
+    return {
+        field.name: getattr(input_object, field.name)
+        for field in dataclasses.fields(input_object)  # type: ignore[arg-type]
+        if getattr(input_object, field.name) is not strawberry.UNSET
+    }
+
+
+async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # noqa: A002
+    ctx = info.context
+    user = await require_user(info)
+    changes = _provided(input)
+    if changes.get("avatar_upload_id") is not None:
+        changes["avatar_upload_id"] = _node_id(
+            changes["avatar_upload_id"], "Upload", "avatarUploadId"
+        )
+    preferences = changes.get("preferences")
+    if isinstance(preferences, PreferencesInput):
+        changes["preferences"] = {
+            name: [channel.value for channel in value] if name == "notification_channels" else value
+            for name, value in _provided(preferences).items()
+            if value is not None
+        }
+    async with ctx.database.unit_of_work() as session:
+        updated = await accounts.update_profile(
+            session,
+            user_id=user.id,
+            changes=changes,
+            encrypt_phone=lambda phone: ctx.services.cipher.encrypt(
+                phone, context=phone_cipher_context(user.id)
+            ),
+        )
+    return UserType.from_model(updated)
+
+
+async def _set_status(info: Info, user_id: strawberry.ID, status: str) -> UserType:
+    target = _node_id(user_id, "User", "userId")
+    async with info.context.database.unit_of_work() as session:
+        user = await accounts.set_status(session, user_id=target, status=status)
+    return UserType.from_model(user)
+
+
+async def suspend_user(info: Info, user_id: strawberry.ID) -> UserType:
+    return await _set_status(info, user_id, "suspended")
+
+
+async def reinstate_user(info: Info, user_id: strawberry.ID) -> UserType:
+    return await _set_status(info, user_id, "active")
+
+
+@strawberry.type
+class AccountQueries:
+    me: UserType | None = strawberry.field(
+        resolver=me, description="The signed-in user; null for an anonymous caller."
+    )
+
+
+@strawberry.type
+class AccountMutations:
+    register: AuthPayload = strawberry.mutation(
+        resolver=register, description="Opens an account (as a guest, or a host) and signs in."
+    )
+    login: AuthPayload = strawberry.mutation(
+        resolver=login, description="Signs in with email and password."
+    )
+    refresh_session: AuthPayload = strawberry.mutation(
+        resolver=refresh_session,
+        description="Trades a refresh token for a new pair; the old refresh token stops working.",
+    )
+    logout: bool = strawberry.mutation(
+        resolver=logout, description="Ends the session the refresh token belongs to."
+    )
+    request_password_reset: bool = strawberry.mutation(
+        resolver=request_password_reset,
+        description="Mails a reset link if the account exists; true either way.",
+    )
+    reset_password: bool = strawberry.mutation(
+        resolver=reset_password,
+        description="Sets a new password with a reset link's token; signs out every session.",
+    )
+    change_password: AuthPayload = strawberry.mutation(
+        resolver=change_password,
+        permission_classes=[IsAuthenticated],
+        description="Changes the password, ends every other session and starts a new one.",
+    )
+    verify_email: bool = strawberry.mutation(
+        resolver=verify_email, description="Confirms the email address with a mailed token."
+    )
+    request_email_verification: bool = strawberry.mutation(
+        resolver=request_email_verification,
+        permission_classes=[IsAuthenticated],
+        description="Mails a new confirmation link to the signed-in user.",
+    )
+    update_profile: UserType = strawberry.mutation(
+        resolver=update_profile,
+        permission_classes=[IsAuthenticated],
+        description="Changes the signed-in user's profile.",
+    )
+    become_host: UserType = strawberry.mutation(
+        resolver=become_host,
+        permission_classes=[IsAuthenticated],
+        description="Adds the HOST role to the signed-in user.",
+    )
+    suspend_user: UserType = strawberry.mutation(
+        resolver=suspend_user,
+        permission_classes=[IsAdmin],
+        description="Admins: suspends an account and ends its sessions at once.",
+    )
+    reinstate_user: UserType = strawberry.mutation(
+        resolver=reinstate_user,
+        permission_classes=[IsAdmin],
+        description="Admins: lifts a suspension.",
+    )

@@ -1,0 +1,399 @@
+"""Accounts: sign-up, sign-in, roles, profiles, password reset and email verification."""
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.passwords import PasswordHasher
+from auth.tokens import new_secret_token, token_digest
+from db.database import Database
+from db.models import OneTimeToken, Upload, User
+from gateways.email import Email, Mailer
+from services import sessions
+from services.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from services.validation import (
+    FieldErrors,
+    clean_bio,
+    clean_name,
+    currency_problem,
+    language_problem,
+    normalize_email,
+    notification_channels_problem,
+    password_problem,
+    phone_problem,
+    time_zone_problem,
+)
+
+log = logging.getLogger(__name__)
+
+WRONG_CREDENTIALS = "The email or password is not right."
+PASSWORD_RESET_LIFETIME = timedelta(hours=1)
+EMAIL_VERIFICATION_LIFETIME = timedelta(days=7)
+
+# Mail goes out after the answer, so its timing says nothing about whether an account exists.
+# (The outbox will carry it once it lands; until then a task, kept referenced until done.)
+_mail_in_flight: set[asyncio.Task[None]] = set()
+
+
+@dataclass(frozen=True)
+class Registration:
+    email: str
+    password_hash: str
+    first_name: str
+    last_name: str
+    roles: list[str]
+
+
+def _email_or_problem(raw: str) -> tuple[str, str | None]:
+    email = normalize_email(raw)
+    return (email, None) if email else (raw, "is not a valid email address")
+
+
+async def prepare_registration(
+    *,
+    email: str,
+    password: str,
+    first_name: str,
+    last_name: str,
+    as_host: bool,
+    passwords: PasswordHasher,
+) -> Registration:
+    """Checks a sign-up and hashes its password; nothing is stored yet."""
+    errors = FieldErrors()
+    email, problem = _email_or_problem(email)
+    errors.check("email", problem)
+    errors.check("password", password_problem(password))
+    first_name, problem = clean_name(first_name)
+    errors.check("firstName", problem)
+    last_name, problem = clean_name(last_name)
+    errors.check("lastName", problem)
+    if errors:
+        raise InvalidInput(fields=errors)
+    return Registration(
+        email=email,
+        password_hash=await passwords.hash(password),
+        first_name=first_name,
+        last_name=last_name,
+        roles=["GUEST", "HOST"] if as_host else ["GUEST"],
+    )
+
+
+async def create_account(session: AsyncSession, registration: Registration) -> User:
+    user = User(
+        email=registration.email,
+        password_hash=registration.password_hash,
+        first_name=registration.first_name,
+        last_name=registration.last_name,
+        roles=registration.roles,
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as error:
+        if "uq_user_account_email_lower" in str(error.orig):
+            raise Conflict("An account with this email already exists.") from None
+        raise
+    return user
+
+
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+async def authenticate(
+    database: Database, *, email: str, password: str, passwords: PasswordHasher
+) -> User:
+    """The user these credentials belong to. Every failure looks and takes the same."""
+    normalized = normalize_email(email)
+    async with database.read_session() as session:
+        user = await find_by_email(session, normalized) if normalized else None
+    verified = await passwords.verify(user.password_hash if user else None, password)
+    if user is None or not verified or user.status != "active":
+        raise Unauthenticated(WRONG_CREDENTIALS)
+    if user.password_hash and passwords.needs_rehash(user.password_hash):
+        new_hash = await passwords.hash(password)
+        async with database.unit_of_work() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=new_hash)
+            )
+    return user
+
+
+async def active_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None or user.status != "active":
+        raise Unauthenticated()
+    return user
+
+
+async def become_host(session: AsyncSession, *, user_id: int) -> User:
+    user = await active_user(session, user_id)
+    if "HOST" not in user.roles:
+        user.roles = [*user.roles, "HOST"]
+        await session.flush()
+    return user
+
+
+async def change_password(
+    database: Database,
+    *,
+    user_id: int,
+    current_password: str,
+    new_password: str,
+    passwords: PasswordHasher,
+) -> None:
+    """Sets a new password and ends every session; the caller starts a fresh one."""
+    if problem := password_problem(new_password):
+        raise InvalidInput(fields={"newPassword": problem})
+    async with database.read_session() as session:
+        user = await active_user(session, user_id)
+    if not await passwords.verify(user.password_hash, current_password):
+        raise InvalidInput(fields={"currentPassword": "is not right"})
+    new_hash = await passwords.hash(new_password)
+    async with database.unit_of_work() as session:
+        await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
+        await sessions.end_all(session, user_id=user_id)
+
+
+async def set_status(session: AsyncSession, *, user_id: int, status: str) -> User:
+    """An admin suspends or reinstates an account; suspension ends its sessions at once."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    user.status = status
+    if status == "suspended":
+        await sessions.end_all(session, user_id=user_id)
+    await session.flush()
+    return user
+
+
+async def grant_role(session: AsyncSession, *, email: str, role: str) -> User:
+    normalized = normalize_email(email)
+    user = await find_by_email(session, normalized) if normalized else None
+    if user is None:
+        raise NotFound(f"No account has the email {email!r}.")
+    if role not in user.roles:
+        user.roles = [*user.roles, role]
+        await session.flush()
+    return user
+
+
+# One-time tokens: password reset and email verification.
+
+
+async def _new_one_time_token(
+    session: AsyncSession, *, user_id: int, purpose: str, lifetime: timedelta
+) -> str:
+    # A new link replaces any earlier one of the same purpose.
+    await session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.user_id == user_id,
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.used_at.is_(None),
+        )
+        .values(used_at=datetime.now(UTC))
+    )
+    token = new_secret_token()
+    session.add(
+        OneTimeToken(
+            user_id=user_id,
+            purpose=purpose,
+            token_hash=token_digest(token),
+            expires_at=datetime.now(UTC) + lifetime,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def _consume_one_time_token(session: AsyncSession, *, token: str, purpose: str) -> int:
+    """Marks the token used and answers its user; a second use finds nothing."""
+    user_id = await session.scalar(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.token_hash == token_digest(token),
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > datetime.now(UTC),
+        )
+        .values(used_at=datetime.now(UTC))
+        .returning(OneTimeToken.user_id)
+    )
+    if user_id is None:
+        raise InvalidInput(fields={"token": "is not valid or has expired"})
+    return user_id
+
+
+def send_later(mailer: Mailer, email: Email) -> None:
+    async def send() -> None:
+        try:
+            await mailer.send(email)
+        except Exception:
+            log.exception("could not send an email", extra={"subject": email.subject})
+
+    task = asyncio.get_running_loop().create_task(send())
+    _mail_in_flight.add(task)
+    task.add_done_callback(_mail_in_flight.discard)
+
+
+async def request_password_reset(
+    database: Database, *, email: str, mailer: Mailer, frontend_url: str
+) -> None:
+    """Mails a reset link when the account exists; the caller answers the same either way."""
+    normalized = normalize_email(email)
+    if normalized is None:
+        return
+    async with database.unit_of_work() as session:
+        user = await find_by_email(session, normalized)
+        if user is None or user.status != "active":
+            return
+        token = await _new_one_time_token(
+            session, user_id=user.id, purpose="password_reset", lifetime=PASSWORD_RESET_LIFETIME
+        )
+    send_later(
+        mailer,
+        Email(
+            to=user.email,
+            subject="Reset your Roost password",
+            text=(
+                f"Hello {user.first_name},\n\n"
+                "Someone (we hope you) asked to reset the password of your Roost account.\n"
+                f"Choose a new one here within the hour:\n\n"
+                f"{frontend_url}/reset-password?token={token}\n\n"
+                "If it was not you, ignore this message: your password stays as it is.\n"
+            ),
+        ),
+    )
+
+
+async def reset_password(
+    database: Database, *, token: str, new_password: str, passwords: PasswordHasher
+) -> None:
+    """Sets the password a reset link was for, and signs the user out everywhere."""
+    if problem := password_problem(new_password):
+        raise InvalidInput(fields={"newPassword": problem})
+    new_hash = await passwords.hash(new_password)
+    async with database.unit_of_work() as session:
+        user_id = await _consume_one_time_token(session, token=token, purpose="password_reset")
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            # Following the link proved the address is theirs.
+            .values(
+                password_hash=new_hash,
+                email_verified_at=func.coalesce(User.email_verified_at, func.now()),
+            )
+        )
+        await sessions.end_all(session, user_id=user_id)
+
+
+async def send_email_verification(
+    session: AsyncSession, *, user: User, mailer: Mailer, frontend_url: str
+) -> None:
+    if user.email_verified_at is not None:
+        return
+    token = await _new_one_time_token(
+        session,
+        user_id=user.id,
+        purpose="email_verification",
+        lifetime=EMAIL_VERIFICATION_LIFETIME,
+    )
+    send_later(
+        mailer,
+        Email(
+            to=user.email,
+            subject="Confirm your email for Roost",
+            text=(
+                f"Hello {user.first_name},\n\n"
+                "Confirm that this is your address (the link works for 7 days):\n\n"
+                f"{frontend_url}/verify-email?token={token}\n"
+            ),
+        ),
+    )
+
+
+async def verify_email(session: AsyncSession, *, token: str) -> None:
+    user_id = await _consume_one_time_token(session, token=token, purpose="email_verification")
+    await session.execute(
+        update(User)
+        .where(User.id == user_id, User.email_verified_at.is_(None))
+        .values(email_verified_at=func.now())
+    )
+
+
+# Profiles.
+
+_PROFILE_FIELDS = {"first_name": "firstName", "last_name": "lastName"}
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    changes: Mapping[str, object],
+    encrypt_phone: Callable[[str], str],
+) -> User:
+    """Applies the fields present in ``changes``; None clears phone, bio and avatar.
+
+    ``changes["preferences"]`` is itself a mapping of the preferences given."""
+    user = await active_user(session, user_id)
+    errors = FieldErrors()
+    for field, api_name in _PROFILE_FIELDS.items():
+        if field in changes:
+            raw = changes[field]
+            if raw is None:
+                errors.check(api_name, "must not be null")
+                continue
+            value, problem = clean_name(str(raw))
+            errors.check(api_name, problem)
+            setattr(user, field, value)
+    if "bio" in changes:
+        bio, problem = clean_bio(str(changes["bio"] or ""))
+        errors.check("bio", problem)
+        user.bio = bio
+    if "phone" in changes:
+        phone = changes["phone"]
+        if phone is None or phone == "":
+            user.phone_encrypted = None
+        else:
+            phone = str(phone).replace(" ", "")
+            errors.check("phone", phone_problem(phone))
+            user.phone_encrypted = encrypt_phone(phone)
+    if "avatar_upload_id" in changes:
+        upload_id = changes["avatar_upload_id"]
+        if upload_id is not None:
+            upload = await session.get(Upload, upload_id)
+            if upload is None or upload.owner_id != user_id:
+                errors.check("avatarUploadId", "is not an upload of yours")
+        user.avatar_upload_id = upload_id  # type: ignore[assignment]
+    _apply_preferences(user, changes.get("preferences") or {}, errors)
+    if errors:
+        raise InvalidInput(fields=errors)
+    await session.flush()
+    await session.refresh(user, ["avatar"])
+    return user
+
+
+_PREFERENCE_CHECKS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
+    "currency": ("preferences.currency", currency_problem),
+    "language": ("preferences.language", language_problem),
+    "time_zone": ("preferences.timeZone", time_zone_problem),
+    "notification_channels": ("preferences.notificationChannels", notification_channels_problem),
+}
+
+
+def _apply_preferences(user: User, given: Mapping[str, object], errors: FieldErrors) -> None:
+    for field, (api_name, problem_of) in _PREFERENCE_CHECKS.items():
+        value = given.get(field)
+        if value is not None:
+            errors.check(api_name, problem_of(value))
+            setattr(user, field, value)

@@ -1,0 +1,151 @@
+"""Sign-in sessions: a short access token plus a refresh token that rotates on every use.
+
+A session is a family of refresh tokens. Each refresh retires the token presented and issues its
+successor in the same family; presenting a retired token again means it was copied, so the whole
+family is revoked and neither the copy nor its successor works any more.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.tokens import AccessTokens, new_secret_token, token_digest
+from db.database import Database
+from db.models import RefreshToken, User
+from services.errors import Unauthenticated
+
+INVALID_REFRESH_TOKEN = "This session has ended; sign in again."  # noqa: S105
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int  # seconds the access token lives
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is on the other end, kept with the session for the user's own review."""
+
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    access_tokens: AccessTokens
+    refresh_lifetime: timedelta
+
+
+async def _issue(
+    session: AsyncSession,
+    *,
+    user: User,
+    family_id: uuid.UUID,
+    policy: SessionPolicy,
+    client: Client,
+) -> IssuedTokens:
+    refresh_token = new_secret_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=token_digest(refresh_token),
+            expires_at=datetime.now(UTC) + policy.refresh_lifetime,
+            ip_address=client.ip_address,
+            user_agent=(client.user_agent or "")[:400] or None,
+        )
+    )
+    await session.flush()
+    return IssuedTokens(
+        access_token=policy.access_tokens.issue(user.id, user.roles),
+        refresh_token=refresh_token,
+        expires_in=int(policy.access_tokens.lifetime.total_seconds()),
+    )
+
+
+async def start(
+    session: AsyncSession, *, user: User, policy: SessionPolicy, client: Client
+) -> IssuedTokens:
+    """A new session for a user who just proved who they are."""
+    return await _issue(session, user=user, family_id=uuid.uuid4(), policy=policy, client=client)
+
+
+async def refresh(
+    database: Database, *, refresh_token: str, policy: SessionPolicy, client: Client
+) -> tuple[IssuedTokens, User]:
+    """Rotates ``refresh_token``. Of two concurrent uses of one token, exactly one succeeds."""
+    digest = token_digest(refresh_token)
+    now = datetime.now(UTC)
+    async with database.unit_of_work() as session:
+        # The row lock makes a concurrent second use wait, then find the token retired.
+        rotated = (
+            await session.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.token_hash == digest,
+                    RefreshToken.rotated_at.is_(None),
+                    RefreshToken.revoked_at.is_(None),
+                    RefreshToken.expires_at > now,
+                )
+                .values(rotated_at=now)
+                .returning(RefreshToken.user_id, RefreshToken.family_id)
+            )
+        ).one_or_none()
+        if rotated is None:
+            await _revoke_family_if_reused(session, digest)
+        else:
+            user = await session.get(User, rotated.user_id)
+            if user is not None and user.status == "active":
+                issued = await _issue(
+                    session, user=user, family_id=rotated.family_id, policy=policy, client=client
+                )
+                return issued, user
+            await revoke_family(session, rotated.family_id)
+    # Outside the block: the revocation above is committed before the caller hears "no".
+    raise Unauthenticated(INVALID_REFRESH_TOKEN)
+
+
+async def _revoke_family_if_reused(session: AsyncSession, digest: bytes) -> None:
+    retired = await session.scalar(
+        select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == digest, RefreshToken.rotated_at.is_not(None)
+        )
+    )
+    if retired is not None:
+        await revoke_family(session, retired)
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def end(session: AsyncSession, *, refresh_token: str) -> bool:
+    """Signs out the session ``refresh_token`` belongs to; False when there was none to end."""
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(
+            RefreshToken.token_hash == token_digest(refresh_token),
+            RefreshToken.revoked_at.is_(None),
+        )
+    )
+    if family_id is None:
+        return False
+    await revoke_family(session, family_id)
+    return True
+
+
+async def end_all(session: AsyncSession, *, user_id: int) -> None:
+    """Signs the user out everywhere: after a password change or reset, or a suspension."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )

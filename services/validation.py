@@ -1,0 +1,108 @@
+"""Checks of user input that several services share. Each collects its problems by field."""
+
+import re
+import unicodedata
+import zoneinfo
+from functools import cache
+from pathlib import Path
+
+from email_validator import EmailNotValidError, validate_email
+
+MAX_EMAIL_LENGTH = 254
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 128
+MAX_NAME_LENGTH = 100
+MAX_BIO_LENGTH = 2_000
+NOTIFICATION_CHANNELS = frozenset({"EMAIL", "SMS", "PUSH", "IN_APP"})
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+_COMMON_PASSWORDS_FILE = Path(__file__).parent / "common_passwords.txt"
+
+
+class FieldErrors(dict[str, str]):
+    """Problems found so far, by input field."""
+
+    def check(self, field: str, problem: str | None) -> None:
+        if problem is not None and field not in self:
+            self[field] = problem
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    lines = _COMMON_PASSWORDS_FILE.read_text().splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def normalize_email(raw: str) -> str | None:
+    """The address in its normal form, or None when it is not a valid address."""
+    if len(raw) > MAX_EMAIL_LENGTH:
+        return None
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+def password_problem(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters long"
+    if password.lower() in _common_passwords():
+        return "is one of the most common passwords; choose another"
+    return None
+
+
+def _has_control_characters(text: str, *, allow_newlines: bool = False) -> bool:
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def clean_name(raw: str) -> tuple[str, str | None]:
+    name = " ".join(raw.split())
+    if not name:
+        return name, "must not be empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return name, f"must be at most {MAX_NAME_LENGTH} characters long"
+    if _has_control_characters(name):
+        return name, "must not contain control characters"
+    return name, None
+
+
+def clean_bio(raw: str) -> tuple[str | None, str | None]:
+    bio = raw.strip()
+    if len(bio) > MAX_BIO_LENGTH:
+        return bio, f"must be at most {MAX_BIO_LENGTH} characters long"
+    if _has_control_characters(bio, allow_newlines=True):
+        return bio, "must not contain control characters"
+    return bio or None, None
+
+
+def phone_problem(phone: str) -> str | None:
+    if not _E164.match(phone):
+        return "must be an international number in E.164 form, like +14155550123"
+    return None
+
+
+def currency_problem(code: str) -> str | None:
+    return None if _CURRENCY.match(code) else "must be an ISO 4217 code, like EUR"
+
+
+def language_problem(code: str) -> str | None:
+    return None if _LANGUAGE.match(code) else "must be a language tag, like en or pt-BR"
+
+
+def time_zone_problem(name: str) -> str | None:
+    return None if name in _time_zones() else "must be an IANA time zone, like Europe/Lisbon"
+
+
+def notification_channels_problem(channels: list[str]) -> str | None:
+    unknown = sorted(set(channels) - NOTIFICATION_CHANNELS)
+    return f"unknown channels: {', '.join(unknown)}" if unknown else None
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
