@@ -17,6 +17,8 @@ from app.settings import ConfigurationError, Settings, load_settings
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
+from services import accounts
+from services.errors import NotFound
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -122,6 +124,17 @@ def migrate(settings: Settings) -> None:
         asyncio.run(_migrate(url))
 
 
+async def _create_admin(url: str, email: str) -> None:
+    async with _maintenance_connection(url) as database, database.unit_of_work() as session:
+        user = await accounts.grant_role(session, email=email, role="ADMIN")
+    print(f"{user.email} is now an admin.")
+
+
+def create_admin(settings: Settings, email: str) -> None:
+    with database_url(settings) as url:
+        asyncio.run(_create_admin(url, email))
+
+
 def export_schema() -> None:
     from schema.root import build_schema
 
@@ -146,6 +159,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     commands.add_parser("seed", help="load the demo data")
+    admin_parser = commands.add_parser("create-admin", help="make a signed-up user an admin")
+    admin_parser.add_argument("email")
     return parser
 
 
@@ -163,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             migrate(settings)
         elif args.command == "seed":
             seed(settings)
-    except (ConfigurationError, SchemaBehind) as error:
+        elif args.command == "create-admin":
+            create_admin(settings, args.email)
+    except (ConfigurationError, SchemaBehind, NotFound) as error:
         print(f"roost: {error}", file=sys.stderr)
         return 2
     return 0

@@ -5,6 +5,7 @@ import dataclasses
 import strawberry
 
 from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
+from db.models import User
 from resolvers.node import parse_global_id
 from schema.context import Info
 from schema.users import (
@@ -21,12 +22,12 @@ from services.errors import InvalidInput
 from services.sessions import IssuedTokens
 
 
-def _payload(issued: IssuedTokens, user: UserType) -> AuthPayload:
+def _payload(issued: IssuedTokens, user: User) -> AuthPayload:
     return AuthPayload(
         access_token=issued.access_token,
         refresh_token=issued.refresh_token,
         expires_in=issued.expires_in,
-        user=user,
+        user=UserType.from_model(user, shown_to_self=True),
     )
 
 
@@ -61,7 +62,7 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A0
         await accounts.send_email_verification(
             session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
         )
-    return _payload(issued, UserType.from_model(user))
+    return _payload(issued, user)
 
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:
@@ -74,7 +75,7 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
         issued = await sessions.start(
             session, user=user, policy=ctx.services.session_policy, client=ctx.client
         )
-    return _payload(issued, UserType.from_model(user))
+    return _payload(issued, user)
 
 
 async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
@@ -85,7 +86,7 @@ async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
         policy=ctx.services.session_policy,
         client=ctx.client,
     )
-    return _payload(issued, UserType.from_model(user))
+    return _payload(issued, user)
 
 
 async def logout(info: Info, refresh_token: str) -> bool:
@@ -133,7 +134,7 @@ async def change_password(info: Info, current_password: str, new_password: str) 
         issued = await sessions.start(
             session, user=user, policy=ctx.services.session_policy, client=ctx.client
         )
-    return _payload(issued, UserType.from_model(user))
+    return _payload(issued, user)
 
 
 async def verify_email(info: Info, token: str) -> bool:

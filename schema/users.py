@@ -61,16 +61,19 @@ class UserType(relay.Node):
     )
     created_at: datetime = strawberry.field(description="When the account was opened.")
     _model: strawberry.Private[User]
+    # Set where the caller has just proved to be this user (the user of an AuthPayload).
+    _shown_to_self: strawberry.Private[bool] = False
+
+    async def _private_visible(self, info: Info) -> bool:
+        return self._shown_to_self or await can_see_private_fields(info, self.user_id)
 
     @strawberry.field(description="Null unless the viewer is this user or an admin.")
     async def email(self, info: Info) -> str | None:
-        return self._model.email if await can_see_private_fields(info, self.user_id) else None
+        return self._model.email if await self._private_visible(info) else None
 
     @strawberry.field(description="E.164 number; null unless the viewer is this user or an admin.")
     async def phone(self, info: Info) -> str | None:
-        if self._model.phone_encrypted is None:
-            return None
-        if not await can_see_private_fields(info, self.user_id):
+        if self._model.phone_encrypted is None or not await self._private_visible(info):
             return None
         return info.context.services.cipher.decrypt(
             self._model.phone_encrypted, context=phone_cipher_context(self.user_id)
@@ -78,13 +81,13 @@ class UserType(relay.Node):
 
     @strawberry.field(description="Whether the email address was confirmed; null for others.")
     async def email_verified(self, info: Info) -> bool | None:
-        if not await can_see_private_fields(info, self.user_id):
+        if not await self._private_visible(info):
             return None
         return self._model.email_verified_at is not None
 
     @strawberry.field(description="Null unless the viewer is this user or an admin.")
     async def preferences(self, info: Info) -> Preferences | None:
-        if not await can_see_private_fields(info, self.user_id):
+        if not await self._private_visible(info):
             return None
         user = self._model
         return Preferences(
@@ -100,7 +103,7 @@ class UserType(relay.Node):
         return info.context.services.storage.url(avatar.thumbnail_key) if avatar else None
 
     @classmethod
-    def from_model(cls, user: User) -> Self:
+    def from_model(cls, user: User, *, shown_to_self: bool = False) -> Self:
         return cls(
             user_id=user.id,
             first_name=user.first_name,
@@ -109,6 +112,7 @@ class UserType(relay.Node):
             roles=[Role(role) for role in user.roles],
             created_at=user.created_at,
             _model=user,
+            _shown_to_self=shown_to_self,
         )
 
     @classmethod

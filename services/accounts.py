@@ -34,6 +34,7 @@ from services.validation import (
 log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "The email or password is not right."
+ROLE_ORDER = ("GUEST", "HOST", "ADMIN")
 PASSWORD_RESET_LIFETIME = timedelta(hours=1)
 EMAIL_VERIFICATION_LIFETIME = timedelta(days=7)
 
@@ -136,10 +137,14 @@ async def active_user(session: AsyncSession, user_id: int) -> User:
 
 async def become_host(session: AsyncSession, *, user_id: int) -> User:
     user = await active_user(session, user_id)
-    if "HOST" not in user.roles:
-        user.roles = [*user.roles, "HOST"]
-        await session.flush()
+    await _add_role(session, user, "HOST")
     return user
+
+
+async def _add_role(session: AsyncSession, user: User, role: str) -> None:
+    if role not in user.roles:
+        user.roles = [r for r in ROLE_ORDER if r in user.roles or r == role]
+        await session.flush()
 
 
 async def change_password(
@@ -179,10 +184,8 @@ async def grant_role(session: AsyncSession, *, email: str, role: str) -> User:
     normalized = normalize_email(email)
     user = await find_by_email(session, normalized) if normalized else None
     if user is None:
-        raise NotFound(f"No account has the email {email!r}.")
-    if role not in user.roles:
-        user.roles = [*user.roles, role]
-        await session.flush()
+        raise NotFound(f"No account has the email {email!r}; sign up first.")
+    await _add_role(session, user, role)
     return user
 
 

@@ -1,0 +1,242 @@
+"""Sign-up, sign-in, no enumeration, roles and profiles, over HTTP."""
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from starlette.applications import Starlette
+
+from app.cli import main as roost
+from auth.passwords import PasswordHasher
+from db.database import Database
+from db.models import User
+from tests.accounts_helpers import (
+    ME,
+    PASSWORD,
+    bearer,
+    error_code,
+    login,
+    mails_to,
+    register,
+    unique_email,
+)
+from tests.conftest import gql
+
+
+@pytest.fixture
+def mail_dir(app: Starlette) -> Path:
+    return app.state.settings.data_dir / "mail"
+
+
+async def test_a_guest_signs_up_and_is_signed_in(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    payload = await register(client, email="Nora.Quinn@EXAMPLE.com")
+    assert payload["expiresIn"] == 900
+    assert payload["user"]["roles"] == ["GUEST"]
+    assert payload["user"]["email"] == "Nora.Quinn@example.com"  # the domain is normalized
+
+    me = await gql(client, ME, headers=bearer(payload["accessToken"]))
+    assert me["data"]["me"]["email"] == "Nora.Quinn@example.com"
+    assert me["data"]["me"]["emailVerified"] is False
+
+
+async def test_a_host_signs_up_as_a_host(client: httpx.AsyncClient, database: Database) -> None:
+    payload = await register(client, role="HOST")
+    assert payload["user"]["roles"] == ["GUEST", "HOST"]
+
+
+async def test_passwords_are_stored_as_argon2id_hashes(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    email = unique_email()
+    await register(client, email=email)
+    async with database.read_session() as session:
+        stored = await session.scalar(select(User.password_hash).where(User.email == email))
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+async def test_one_account_per_email_whatever_its_case(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await register(client, email="twice@example.com")
+    body = await gql(
+        client,
+        "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+        {
+            "i": {
+                "email": "TWICE@example.com",
+                "password": PASSWORD,
+                "firstName": "A",
+                "lastName": "B",
+            }
+        },
+    )
+    assert error_code(body) == "CONFLICT"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("email", "not-an-email", "is not a valid email address"),
+        ("password", "short", "must be at least 10 characters long"),
+        ("password", "x" * 129, "must be at most 128 characters long"),
+        ("password", "Password123", "is one of the most common passwords; choose another"),
+        ("password", "qwertyuiop", "is one of the most common passwords; choose another"),
+        ("firstName", "   ", "must not be empty"),
+        ("lastName", "x" * 101, "must be at most 100 characters long"),
+    ],
+)
+async def test_bad_sign_up_input_is_refused_field_by_field(
+    client: httpx.AsyncClient, database: Database, field: str, value: str, problem: str
+) -> None:
+    registration = {
+        "email": unique_email(),
+        "password": PASSWORD,
+        "firstName": "Ana",
+        "lastName": "Silva",
+        field: value,
+    }
+    body = await gql(
+        client,
+        "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }",
+        {"i": registration},
+    )
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "fields": {field: problem}}
+    async with database.read_session() as session:
+        assert await session.scalar(select(User.id)) is None  # nothing was stored
+
+
+async def test_a_user_signs_in_with_the_right_password(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    email = unique_email()
+    await register(client, email=email)
+    body = await login(client, email.upper())  # any case of the address
+    assert body["data"]["login"]["user"]["email"] == email
+
+
+async def test_a_wrong_password_and_an_unknown_email_look_the_same(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    email = unique_email()
+    await register(client, email=email)
+    wrong_password = await login(client, email, "not the password at all")
+    unknown_email = await login(client, unique_email("nobody"))
+    assert wrong_password["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert wrong_password["errors"][0]["message"] == unknown_email["errors"][0]["message"]
+    assert unknown_email["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
+async def test_an_unknown_email_costs_as_much_time_as_a_wrong_password(
+    app: Starlette, database: Database
+) -> None:
+    # Real argon2 parameters, so the hash dominates as it does in production.
+    passwords = PasswordHasher(time_cost=3, memory_kib=65_536, max_concurrent=1)
+    async with database.unit_of_work() as session:
+        session.add(
+            User(
+                email="timing@example.com",
+                first_name="T",
+                last_name="T",
+                password_hash=await passwords.hash(PASSWORD),
+            )
+        )
+    from services import accounts
+    from services.errors import Unauthenticated
+
+    async def attempt(email: str) -> float:
+        started = time.perf_counter()
+        with pytest.raises(Unauthenticated):
+            await accounts.authenticate(
+                database, email=email, password="wrong", passwords=passwords
+            )
+        return time.perf_counter() - started
+
+    known = statistics.median([await attempt("timing@example.com") for _ in range(3)])
+    unknown = statistics.median([await attempt("ghost@example.com") for _ in range(3)])
+    assert 0.5 < unknown / known < 2, (known, unknown)
+
+
+async def test_a_login_rehashes_a_password_hashed_with_older_parameters(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    old = PasswordHasher(time_cost=2, memory_kib=8_192, max_concurrent=1)
+    async with database.unit_of_work() as session:
+        session.add(
+            User(
+                email="old@example.com",
+                first_name="O",
+                last_name="Ld",
+                password_hash=await old.hash(PASSWORD),
+            )
+        )
+    assert "errors" not in await login(client, "old@example.com")
+    async with database.read_session() as session:
+        rehashed = await session.scalar(
+            select(User.password_hash).where(User.email == "old@example.com")
+        )
+    assert "t=1," in rehashed and "t=2," not in rehashed
+    assert "errors" not in await login(client, "old@example.com")
+
+
+async def test_me_is_null_for_an_anonymous_caller(client: httpx.AsyncClient) -> None:
+    assert await gql(client, ME) == {"data": {"me": None}}
+
+
+async def test_become_host_adds_the_role_and_the_next_refresh_carries_it(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    payload = await register(client)
+    headers = bearer(payload["accessToken"])
+    body = await gql(client, "mutation { becomeHost { roles } }", headers=headers)
+    assert body["data"]["becomeHost"]["roles"] == ["GUEST", "HOST"]
+    refreshed = await gql(
+        client,
+        "mutation($t: String!) { refreshSession(refreshToken: $t) { user { roles } } }",
+        {"t": payload["refreshToken"]},
+    )
+    assert refreshed["data"]["refreshSession"]["user"]["roles"] == ["GUEST", "HOST"]
+
+
+async def test_become_host_needs_a_signed_in_user(client: httpx.AsyncClient) -> None:
+    body = await gql(client, "mutation { becomeHost { roles } }")
+    assert error_code(body) == "UNAUTHENTICATED"
+
+
+async def test_requesting_a_password_reset_answers_true_either_way(
+    client: httpx.AsyncClient, database: Database, mail_dir: Path
+) -> None:
+    email = unique_email()
+    await register(client, email=email)
+    query = "mutation($e: String!) { requestPasswordReset(email: $e) }"
+    for address in (email, unique_email("nobody"), "not even an address"):
+        assert await gql(client, query, {"e": address}) == {"data": {"requestPasswordReset": True}}
+    [_, reset] = await mails_to(mail_dir, email, count=2)  # verification, then reset
+    assert reset["Subject"] == "Reset your Roost password"
+
+
+async def test_create_admin_grants_the_role(
+    client: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch, app: Starlette
+) -> None:
+    email = unique_email("admin")
+    await register(client, email=email)
+    monkeypatch.setenv("DATABASE_URL", app.state.settings.database_url)
+    # The command runs its own event loop, as it does from a shell.
+    assert await asyncio.to_thread(roost, ["create-admin", email]) == 0
+    body = await login(client, email)
+    assert body["data"]["login"]["user"]["roles"] == ["GUEST", "ADMIN"]
+    assert await asyncio.to_thread(roost, ["create-admin", "nobody@example.com"]) == 2
+
+
+async def test_nothing_is_stored_in_clear(client: httpx.AsyncClient, database: Database) -> None:
+    payload = await register(client)
+    async with database.read_session() as session:
+        dump = str((await session.execute(text("SELECT * FROM refresh_token"))).all())
+    assert payload["refreshToken"] not in dump
