@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".roost"), validation_alias="ROOST_DATA_DIR")
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    # Every Redis key starts with it, so environments can share one Redis.
+    redis_prefix: str = Field("roost:", validation_alias="ROOST_REDIS_PREFIX")
     jwt_secret: SecretStr | None = Field(None, validation_alias="JWT_SECRET")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         ["http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173"],

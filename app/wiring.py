@@ -32,7 +32,11 @@ def build_mailer(settings: Settings) -> Mailer:
 
 
 def build_services(settings: Settings, redis: Redis | None) -> Services:
-    limiter: RateLimiter = RedisRateLimiter(redis) if redis is not None else MemoryRateLimiter()
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis, prefix=f"{settings.redis_prefix}ratelimit:")
+        if redis is not None
+        else MemoryRateLimiter()
+    )
     return Services(
         passwords=PasswordHasher(
             time_cost=settings.argon2_time_cost,

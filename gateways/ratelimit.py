@@ -38,7 +38,7 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     """Counters shared by every replica."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "roost:ratelimit:") -> None:
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 

@@ -69,6 +69,7 @@ def make_settings(database_url: str | None, **overrides: object) -> Settings:
         "jwt_secret": SecretStr("test-secret-" + "x" * 40),
         "field_encryption_key": SecretStr(base64.urlsafe_b64encode(b"k" * 32).decode()),
         "redis_url": os.environ.get("REDIS_URL"),
+        "redis_prefix": f"roost-test:{uuid.uuid4().hex}:",
         # Cheap hashes keep the suite fast; a test checks that real parameters are rehashed to.
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8_192,
