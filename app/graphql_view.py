@@ -15,8 +15,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
-from auth.tokens import AccessTokens
-from auth.viewer import ANONYMOUS, Viewer
+from auth.viewer import viewer_from_authorization
 from db.loaders import Loaders
 from schema.context import Context
 from schema.errors import present_error
@@ -122,15 +121,6 @@ class RoostGraphQL(GraphQL[Context, None]):
         if _accepts_graphql_response_json(request) and _rejected_before_execution(result):
             del response["data"]
         return response
-
-
-def viewer_from_authorization(header: str | None, access_tokens: AccessTokens) -> Viewer:
-    """The viewer a ``Bearer`` access token names; anonymous for a missing or bad one."""
-    scheme, _, token = (header or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return ANONYMOUS
-    claims = access_tokens.decode(token.strip())
-    return Viewer(user_id=claims.user_id, roles=claims.roles) if claims else ANONYMOUS
 
 
 def _accepts_graphql_response_json(request: Request) -> bool:

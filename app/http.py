@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -15,7 +15,10 @@ from app import rest
 from app.graphql_view import RoostGraphQL
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.observability import configure_logging
+from app.rest import MediaFiles
 from app.settings import Settings, get_settings
+from app.uploads import MAX_REQUEST_BYTES as MAX_UPLOAD_REQUEST_BYTES
+from app.uploads import upload_image
 from app.wiring import build_services
 from db.database import Database
 from db.migrate import ensure_schema_current
@@ -48,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hide_suggestions=settings.is_production,
     )
 
+    media_dir = settings.data_dir / "media"
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         app.state.redis = redis
         app.state.services = build_services(settings, redis)
+        media_dir.mkdir(parents=True, exist_ok=True)
         try:
             if settings.is_production:
                 # Only `roost migrate` changes the schema in production; a worker started
@@ -74,7 +80,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/uploads", upload_image, methods=["POST"]),
             *rest.routes,
+            Mount("/media", MediaFiles(directory=media_dir, check_dir=False), name="media"),
         ],
         middleware=[
             # The client address comes from X-Forwarded-For only behind a configured proxy.
@@ -88,7 +96,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 expose_headers=["X-Request-ID"],
                 max_age=600,
             ),
-            Middleware(BodySizeLimitMiddleware, default_limit=settings.max_body_bytes),
+            Middleware(
+                BodySizeLimitMiddleware,
+                default_limit=settings.max_body_bytes,
+                limits_by_path={"/uploads": MAX_UPLOAD_REQUEST_BYTES},
+            ),
         ],
         exception_handlers=rest.exception_handlers,
         lifespan=lifespan,

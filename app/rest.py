@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from services.errors import DomainError
 
@@ -55,6 +57,16 @@ async def on_http_exception(request: Request, exc: HTTPException) -> Response:
 
 async def on_domain_error(request: Request, exc: DomainError) -> Response:
     return error_response(exc.http_status, exc.code, exc.message)
+
+
+class MediaFiles(StaticFiles):
+    """Stored uploads. They are re-encoded images, and browsers are told not to guess otherwise."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "public, max-age=31536000, immutable")
+        return response
 
 
 routes = [

@@ -80,6 +80,17 @@ class Settings(BaseSettings):
         10, ge=1, validation_alias="ROOST_AUTH_ATTEMPTS_PER_MINUTE_PER_ACCOUNT"
     )
 
+    # File storage for uploads.
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", validation_alias="ROOST_STORAGE_BACKEND"
+    )
+    s3_bucket: str | None = Field(None, validation_alias="S3_BUCKET")
+    s3_region: str = Field("us-east-1", validation_alias="S3_REGION")
+    s3_endpoint_url: str | None = Field(None, validation_alias="S3_ENDPOINT_URL")
+    s3_public_url: str | None = Field(None, validation_alias="S3_PUBLIC_URL")
+    s3_access_key_id: str | None = Field(None, validation_alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: SecretStr | None = Field(None, validation_alias="S3_SECRET_ACCESS_KEY")
+
     # Email.
     email_backend: Literal["console", "file", "smtp"] = Field(
         "console", validation_alias="ROOST_EMAIL_BACKEND"
@@ -169,6 +180,8 @@ def load_settings() -> Settings:
     else:
         settings = _complete_development_secrets(settings)
     _check_field_encryption_key(settings.require_field_encryption_key())
+    if settings.storage_backend == "s3" and not settings.s3_bucket:
+        raise ConfigurationError("ROOST_STORAGE_BACKEND=s3 needs S3_BUCKET.")
     return settings
 
 

@@ -10,7 +10,7 @@ from auth.passwords import PasswordHasher
 from auth.tokens import AccessTokens
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from gateways.storage import LocalStorage
+from gateways.storage import LocalStorage, S3Storage, Storage
 from schema.context import Services
 from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
@@ -29,6 +29,30 @@ def build_mailer(settings: Settings) -> Mailer:
     if settings.email_backend == "file":
         return FileMailer(settings.data_dir / "mail", settings.email_from)
     return ConsoleMailer()
+
+
+def build_storage(settings: Settings) -> Storage:
+    if settings.storage_backend == "s3":
+        bucket = settings.s3_bucket or ""
+        endpoint = settings.s3_endpoint_url
+        return S3Storage(
+            bucket=bucket,
+            region=settings.s3_region,
+            endpoint_url=endpoint,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=(
+                settings.s3_secret_access_key.get_secret_value()
+                if settings.s3_secret_access_key
+                else None
+            ),
+            public_base_url=settings.s3_public_url
+            or (
+                f"{endpoint.rstrip('/')}/{bucket}"
+                if endpoint
+                else f"https://{bucket}.s3.{settings.s3_region}.amazonaws.com"
+            ),
+        )
+    return LocalStorage(settings.data_dir / "media", f"{settings.public_url}/media")
 
 
 def build_services(settings: Settings, redis: Redis | None) -> Services:
@@ -59,6 +83,6 @@ def build_services(settings: Settings, redis: Redis | None) -> Services:
             per_account=settings.auth_attempts_per_minute_per_account,
         ),
         mailer=build_mailer(settings),
-        storage=LocalStorage(settings.data_dir / "media", f"{settings.public_url}/media"),
+        storage=build_storage(settings),
         frontend_url=settings.frontend_url,
     )

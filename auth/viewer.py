@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from auth.tokens import AccessTokens
+
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
@@ -16,3 +18,12 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+
+
+def viewer_from_authorization(header: str | None, access_tokens: AccessTokens) -> Viewer:
+    """The viewer a ``Bearer`` access token names; anonymous for a missing or bad one."""
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ANONYMOUS
+    claims = access_tokens.decode(token.strip())
+    return Viewer(user_id=claims.user_id, roles=claims.roles) if claims else ANONYMOUS

@@ -1,0 +1,122 @@
+"""Uploaded images: accepted by what they are, not what they are called, and stored clean.
+
+Every image is decoded and encoded anew, which drops its metadata (EXIF with its GPS position,
+comments, colour profiles) and anything hidden after the pixels; it is turned upright first,
+bounded in size, and given a thumbnail.
+"""
+
+import asyncio
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Upload
+from gateways.storage import Storage
+from services.errors import DomainError
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_SOURCE_PIXELS = 50_000_000  # refuses decompression bombs before decoding them
+MAX_SIDE = 2_048
+THUMBNAIL_SIDE = 400
+
+# Pillow format -> (content type, file extension, save options)
+_FORMATS = {
+    "JPEG": ("image/jpeg", "jpg", {"quality": 85, "optimize": True}),
+    "PNG": ("image/png", "png", {"optimize": True}),
+    "WEBP": ("image/webp", "webp", {"quality": 85}),
+}
+
+
+class UnsupportedImage(DomainError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+    default_message = "Only JPEG, PNG and WebP images are accepted."
+
+
+class UploadTooLarge(DomainError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+    default_message = f"An upload may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    content_type: str
+    extension: str
+    image: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+
+
+def _encode(image: Image.Image, pillow_format: str) -> bytes:
+    _, _, options = _FORMATS[pillow_format]
+    if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    # No exif=, no icc_profile=, no pnginfo=: nothing but pixels is written.
+    image.save(buffer, format=pillow_format, **options)
+    return buffer.getvalue()
+
+
+def clean_image(data: bytes) -> CleanImage:
+    """Decodes, checks and re-encodes one image; raises UnsupportedImage for anything else."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadTooLarge()
+    try:
+        with Image.open(io.BytesIO(data)) as source:
+            pillow_format = source.format
+            if pillow_format not in _FORMATS:
+                raise UnsupportedImage()
+            if source.width * source.height > MAX_SOURCE_PIXELS:
+                raise UnsupportedImage("The image has too many pixels.")
+            upright = ImageOps.exif_transpose(source)
+            upright.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise UnsupportedImage() from None
+    upright.info.clear()  # some encoders would write back what decoding read (EXIF, text)
+    if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+        upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+    upright.thumbnail((MAX_SIDE, MAX_SIDE))
+    thumbnail = upright.copy()
+    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    content_type, extension, _ = _FORMATS[pillow_format]
+    return CleanImage(
+        content_type=content_type,
+        extension=extension,
+        image=_encode(upright, pillow_format),
+        thumbnail=_encode(thumbnail, pillow_format),
+        width=upright.width,
+        height=upright.height,
+    )
+
+
+async def store_image(storage: Storage, data: bytes) -> tuple[CleanImage, str, str]:
+    """Cleans the image off the event loop and stores it; answers it with its two keys."""
+    clean = await asyncio.to_thread(clean_image, data)
+    stem = f"uploads/{datetime.now(UTC):%Y/%m}/{uuid.uuid4().hex}"
+    image_key, thumbnail_key = f"{stem}.{clean.extension}", f"{stem}-thumb.{clean.extension}"
+    await storage.save(image_key, clean.image, clean.content_type)
+    await storage.save(thumbnail_key, clean.thumbnail, clean.content_type)
+    return clean, image_key, thumbnail_key
+
+
+async def record_upload(
+    session: AsyncSession, *, owner_id: int, clean: CleanImage, image_key: str, thumbnail_key: str
+) -> Upload:
+    upload = Upload(
+        owner_id=owner_id,
+        storage_key=image_key,
+        thumbnail_key=thumbnail_key,
+        content_type=clean.content_type,
+        width=clean.width,
+        height=clean.height,
+        byte_size=len(clean.image),
+    )
+    session.add(upload)
+    await session.flush()
+    return upload

@@ -1,0 +1,180 @@
+"""Image uploads: who may upload, what is accepted, what is stored, and who may attach it."""
+
+import asyncio
+import io
+import os
+import uuid
+
+import boto3
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+from PIL import ExifTags, Image
+from starlette.applications import Starlette
+
+from db.database import Database
+from gateways.storage import S3Storage
+from tests.accounts_helpers import bearer, register
+from tests.conftest import gql
+from tests.test_serve import free_port
+
+SET_AVATAR = """
+mutation($id: ID) { updateProfile(input: {avatarUploadId: $id}) { avatarUrl } }
+"""
+
+
+def image_bytes(
+    pillow_format: str = "JPEG", size: tuple[int, int] = (640, 480), *, gps: bool = False
+) -> bytes:
+    image = Image.new("RGB", size, (200, 80, 40))
+    exif = Image.Exif()
+    if gps:
+        exif[ExifTags.Base.Make] = "PhoneCo"
+        gps_ifd = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        gps_ifd[ExifTags.GPS.GPSLatitudeRef] = "N"
+        gps_ifd[ExifTags.GPS.GPSLatitude] = (38.0, 42.0, 36.0)
+        gps_ifd[ExifTags.GPS.GPSLongitudeRef] = "W"
+        gps_ifd[ExifTags.GPS.GPSLongitude] = (9.0, 8.0, 24.0)
+    buffer = io.BytesIO()
+    image.save(buffer, format=pillow_format, exif=exif)
+    return buffer.getvalue()
+
+
+async def upload(
+    client: httpx.AsyncClient, content: bytes, *, token: str | None, name: str = "photo.jpg"
+) -> httpx.Response:
+    headers = bearer(token) if token else {}
+    return await client.post(
+        "/uploads", files={"file": (name, content, "image/jpeg")}, headers=headers
+    )
+
+
+@pytest.fixture
+async def token(client: httpx.AsyncClient, database: Database) -> str:
+    return (await register(client))["accessToken"]
+
+
+async def test_an_image_is_stored_and_served(client: httpx.AsyncClient, token: str) -> None:
+    response = await upload(client, image_bytes(), token=token)
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) >= {"id", "url"}
+    path = httpx.URL(body["url"]).path
+    served = await client.get(path)
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert Image.open(io.BytesIO(served.content)).size == (640, 480)
+    thumbnail = await client.get(httpx.URL(body["thumbnailUrl"]).path)
+    assert max(Image.open(io.BytesIO(thumbnail.content)).size) == 400
+
+
+@pytest.mark.parametrize("pillow_format", ["JPEG", "PNG", "WEBP"])
+async def test_gps_exif_is_stripped(
+    client: httpx.AsyncClient, token: str, pillow_format: str
+) -> None:
+    original = image_bytes(pillow_format, gps=True)
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    body = (await upload(client, original, token=token)).json()
+    stored = (await client.get(httpx.URL(body["url"]).path)).content
+    exif = Image.open(io.BytesIO(stored)).getexif()
+    assert not exif.get_ifd(ExifTags.IFD.GPSInfo)
+    assert len(exif) == 0
+    assert b"PhoneCo" not in stored
+
+
+@pytest.mark.parametrize("pillow_format", ["PNG", "WEBP"])
+async def test_png_and_webp_are_accepted(
+    client: httpx.AsyncClient, token: str, pillow_format: str
+) -> None:
+    response = await upload(client, image_bytes(pillow_format), token=token, name="x.img")
+    assert response.status_code == 201
+    assert response.json()["contentType"] == f"image/{pillow_format.lower()}"
+
+
+async def test_a_large_image_is_bounded(client: httpx.AsyncClient, token: str) -> None:
+    response = await upload(client, image_bytes(size=(4000, 3000)), token=token)
+    assert (response.json()["width"], response.json()["height"]) == (2048, 1536)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"#!/bin/sh\nrm -rf /\n",
+        image_bytes("GIF"),
+        b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10,
+        b"",
+    ],
+    ids=["shell script", "gif", "fake png header", "empty"],
+)
+async def test_anything_but_a_real_image_is_refused_with_415(
+    client: httpx.AsyncClient, token: str, content: bytes
+) -> None:
+    response = await upload(client, content, token=token, name="innocent.png")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_over_ten_megabytes_is_refused_with_413(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    response = await upload(client, os.urandom(10 * 1024 * 1024 + 100_000), token=token)
+    assert response.status_code == 413
+
+
+async def test_an_anonymous_upload_is_refused_with_401(client: httpx.AsyncClient) -> None:
+    response = await upload(client, image_bytes(), token=None)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_form_without_the_file_field_is_a_400(
+    client: httpx.AsyncClient, token: str
+) -> None:
+    response = await client.post("/uploads", data={"other": "x"}, headers=bearer(token))
+    assert response.status_code == 400
+
+
+async def test_an_upload_becomes_the_avatar_of_its_owner_only(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    owner = await register(client)
+    upload_id = (await upload(client, image_bytes(), token=owner["accessToken"])).json()["id"]
+
+    body = await gql(client, SET_AVATAR, {"id": upload_id}, headers=bearer(owner["accessToken"]))
+    assert body["data"]["updateProfile"]["avatarUrl"].endswith("-thumb.jpg")
+
+    thief = await register(client)
+    body = await gql(client, SET_AVATAR, {"id": upload_id}, headers=bearer(thief["accessToken"]))
+    assert body["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "fields": {"avatarUploadId": "is not an upload of yours"},
+    }
+    cleared = await gql(client, SET_AVATAR, {"id": None}, headers=bearer(owner["accessToken"]))
+    assert cleared["data"]["updateProfile"]["avatarUrl"] is None
+
+
+async def test_s3_storage_puts_the_object_in_the_bucket(app: Starlette) -> None:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        admin = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials)
+        bucket = f"roost-{uuid.uuid4().hex[:8]}"
+        admin.create_bucket(Bucket=bucket)
+        storage = S3Storage(
+            bucket=bucket,
+            public_base_url=f"{endpoint}/{bucket}",
+            endpoint_url=endpoint,
+            access_key_id="test",
+            secret_access_key="test",
+        )
+        await storage.save("uploads/a.jpg", b"jpeg bytes", "image/jpeg")
+        stored = await asyncio.to_thread(admin.get_object, Bucket=bucket, Key="uploads/a.jpg")
+        assert stored["Body"].read() == b"jpeg bytes"
+        assert stored["ContentType"] == "image/jpeg"
+        assert storage.url("uploads/a.jpg") == f"{endpoint}/{bucket}/uploads/a.jpg"
+    finally:
+        server.stop()
