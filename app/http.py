@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -63,7 +64,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         app.state.redis = redis
-        app.state.services = build_services(settings, redis)
+        # One pool of outbound connections, with a deadline on every call to a provider.
+        http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+        app.state.services = build_services(settings, redis=redis, http=http)
         media_dir.mkdir(parents=True, exist_ok=True)
         try:
             if settings.is_production:
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await app.state.database.dispose()
+            await http.aclose()
             if redis is not None:
                 await redis.aclose()
 

@@ -50,6 +50,34 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+async def oauth_authorization(request: Request) -> Response:
+    """Where to send the user to sign in with a provider, with a fresh ``state`` and PKCE pair.
+
+    The frontend keeps ``state`` and ``codeVerifier``, checks ``state`` when the provider
+    redirects back, and hands the code and verifier to ``loginWithOAuth``."""
+    settings = request.app.state.settings
+    provider = request.app.state.services.oauth_providers.get(
+        request.path_params["provider"].upper()
+    )
+    if provider is None:
+        return error_response(404, "NOT_FOUND", "This sign-in provider is not enabled.")
+    redirect_uri = request.query_params.get("redirect_uri", "")
+    allowed = {settings.frontend_url.rstrip("/"), *(o.rstrip("/") for o in settings.cors_origins)}
+    if not any(redirect_uri.startswith(origin + "/") for origin in allowed):
+        return error_response(
+            400, "BAD_USER_INPUT", "redirect_uri must be a page of the Roost frontend."
+        )
+    authorization = provider.authorization_request(redirect_uri)
+    return JSONResponse(
+        {
+            "url": authorization.url,
+            "state": authorization.state,
+            "codeVerifier": authorization.code_verifier,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     code = _CODES_BY_STATUS.get(exc.status_code, "BAD_REQUEST")
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
@@ -72,6 +100,7 @@ class MediaFiles(StaticFiles):
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/oauth/{provider}/authorize", oauth_authorization, methods=["GET"]),
 ]
 
 exception_handlers = {

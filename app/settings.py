@@ -80,6 +80,34 @@ class Settings(BaseSettings):
         10, ge=1, validation_alias="ROOST_AUTH_ATTEMPTS_PER_MINUTE_PER_ACCOUNT"
     )
 
+    # Sign-in with Google and Facebook: enabled when the client id and secret are set.
+    google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = Field(None, validation_alias="GOOGLE_CLIENT_SECRET")
+    google_auth_url: str = Field(
+        "https://accounts.google.com/o/oauth2/v2/auth", validation_alias="GOOGLE_AUTH_URL"
+    )
+    google_token_url: str = Field(
+        "https://oauth2.googleapis.com/token", validation_alias="GOOGLE_TOKEN_URL"
+    )
+    google_jwks_url: str = Field(
+        "https://www.googleapis.com/oauth2/v3/certs", validation_alias="GOOGLE_JWKS_URL"
+    )
+    google_issuer: str = Field("https://accounts.google.com", validation_alias="GOOGLE_ISSUER")
+    facebook_client_id: str | None = Field(None, validation_alias="FACEBOOK_CLIENT_ID")
+    facebook_client_secret: SecretStr | None = Field(
+        None, validation_alias="FACEBOOK_CLIENT_SECRET"
+    )
+    facebook_auth_url: str = Field(
+        "https://www.facebook.com/v19.0/dialog/oauth", validation_alias="FACEBOOK_AUTH_URL"
+    )
+    facebook_token_url: str = Field(
+        "https://graph.facebook.com/v19.0/oauth/access_token",
+        validation_alias="FACEBOOK_TOKEN_URL",
+    )
+    facebook_graph_url: str = Field(
+        "https://graph.facebook.com/v19.0", validation_alias="FACEBOOK_GRAPH_URL"
+    )
+
     # File storage for uploads.
     storage_backend: Literal["local", "s3"] = Field(
         "local", validation_alias="ROOST_STORAGE_BACKEND"

@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 
+import httpx
 from redis.asyncio import Redis
 
 from app.settings import Settings
 from auth.crypto import FieldCipher
+from auth.oauth import FacebookProvider, GoogleProvider, OAuthProvider
 from auth.passwords import PasswordHasher
 from auth.tokens import AccessTokens
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
@@ -55,7 +57,33 @@ def build_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.data_dir / "media", f"{settings.public_url}/media")
 
 
-def build_services(settings: Settings, redis: Redis | None) -> Services:
+def build_oauth_providers(settings: Settings, http: httpx.AsyncClient) -> dict[str, OAuthProvider]:
+    providers: dict[str, OAuthProvider] = {}
+    if settings.google_client_id and settings.google_client_secret:
+        issuer = settings.google_issuer
+        providers["GOOGLE"] = GoogleProvider(
+            client_id=settings.google_client_id,
+            client_secret=settings.google_client_secret.get_secret_value(),
+            auth_url=settings.google_auth_url,
+            token_url=settings.google_token_url,
+            jwks_url=settings.google_jwks_url,
+            # Google writes its issuer with and without the scheme.
+            issuers=(issuer, issuer.removeprefix("https://")),
+            http=http,
+        )
+    if settings.facebook_client_id and settings.facebook_client_secret:
+        providers["FACEBOOK"] = FacebookProvider(
+            client_id=settings.facebook_client_id,
+            client_secret=settings.facebook_client_secret.get_secret_value(),
+            auth_url=settings.facebook_auth_url,
+            token_url=settings.facebook_token_url,
+            graph_url=settings.facebook_graph_url,
+            http=http,
+        )
+    return providers
+
+
+def build_services(settings: Settings, *, redis: Redis | None, http: httpx.AsyncClient) -> Services:
     limiter: RateLimiter = (
         RedisRateLimiter(redis, prefix=f"{settings.redis_prefix}ratelimit:")
         if redis is not None
@@ -84,5 +112,6 @@ def build_services(settings: Settings, redis: Redis | None) -> Services:
         ),
         mailer=build_mailer(settings),
         storage=build_storage(settings),
+        oauth_providers=build_oauth_providers(settings, http),
         frontend_url=settings.frontend_url,
     )

@@ -10,6 +10,7 @@ from resolvers.node import parse_global_id
 from schema.context import Info
 from schema.users import (
     AuthPayload,
+    OAuthLoginInput,
     PreferencesInput,
     RegisterInput,
     SignupRole,
@@ -17,7 +18,7 @@ from schema.users import (
     UserType,
     phone_cipher_context,
 )
-from services import accounts, sessions
+from services import accounts, oauth, sessions
 from services.errors import InvalidInput
 from services.sessions import IssuedTokens
 
@@ -72,6 +73,24 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
         ctx.database, email=email, password=password, passwords=ctx.services.passwords
     )
     async with ctx.database.unit_of_work() as session:
+        issued = await sessions.start(
+            session, user=user, policy=ctx.services.session_policy, client=ctx.client
+        )
+    return _payload(issued, user)
+
+
+async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  # noqa: A002
+    ctx = info.context
+    await ctx.services.attempt_limits.count("oauth", ip=ctx.client.ip_address)
+    provider = ctx.services.oauth_providers.get(input.provider.value)
+    if provider is None:
+        raise InvalidInput.field("provider", "is not enabled on this server")
+    # The provider is called before any transaction opens: a slow provider holds no connection.
+    profile = await provider.profile(
+        code=input.code, redirect_uri=input.redirect_uri, code_verifier=input.code_verifier
+    )
+    async with ctx.database.unit_of_work() as session:
+        user = await oauth.account_for(session, profile)
         issued = await sessions.start(
             session, user=user, policy=ctx.services.session_policy, client=ctx.client
         )
@@ -228,6 +247,14 @@ class AccountMutations:
     )
     login: AuthPayload = strawberry.mutation(
         resolver=login, description="Signs in with email and password."
+    )
+    login_with_oauth: AuthPayload = strawberry.mutation(
+        resolver=login_with_oauth,
+        name="loginWithOAuth",
+        description=(
+            "Signs in with the code Google or Facebook returned to the frontend; links a "
+            "verified email to its existing account, or opens a new one."
+        ),
     )
     refresh_session: AuthPayload = strawberry.mutation(
         resolver=refresh_session,

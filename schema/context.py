@@ -8,6 +8,7 @@ from starlette.websockets import WebSocket
 from strawberry import Info as StrawberryInfo
 
 from auth.crypto import FieldCipher
+from auth.oauth import OAuthProvider
 from auth.passwords import PasswordHasher
 from auth.viewer import Viewer
 from db.database import Database
@@ -28,6 +29,7 @@ class Services:
     attempt_limits: AttemptLimits
     mailer: Mailer
     storage: Storage
+    oauth_providers: dict[str, OAuthProvider]
     frontend_url: str
 
 
