@@ -7,13 +7,22 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from types import FrameType
 
 from strawberry.relay import to_base64
 
 from app.observability import configure_logging
-from app.seed import SeedReport, is_empty, seed_demo_data
+from app.seed import (
+    DEMO_ACCOUNTS,
+    DEMO_PASSWORD,
+    SeedReport,
+    demo_accounts_exist,
+    is_empty,
+    seed_demo_data,
+)
 from app.settings import ConfigurationError, Settings, load_settings
+from auth.passwords import PasswordHasher
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
@@ -53,28 +62,48 @@ async def _migrate(url: str) -> None:
     print(f"Database schema at {after} (was {before or 'empty'}).")
 
 
-async def _seed(url: str) -> None:
+def _password_hasher(settings: Settings) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        max_concurrent=settings.password_hash_concurrency,
+    )
+
+
+async def _seed(settings: Settings, url: str) -> None:
     async with _maintenance_connection(url) as database:
         await upgrade_to_head(database.engine)
-        report = await seed_demo_data(database)
+        report = await seed_demo_data(database, _password_hasher(settings))
     print(f"Demo data loaded: {report.users_added} users added.")
+    print(_demo_accounts_text())
 
 
-async def _prepare_for_serving(
-    settings: Settings, url: str, *, embedded: bool
-) -> SeedReport | None:
+@dataclass(frozen=True)
+class Prepared:
+    seeded: SeedReport | None = None
+    demo_accounts: bool = False
+
+
+async def _prepare_for_serving(settings: Settings, url: str, *, embedded: bool) -> Prepared:
     """Development migrates and seeds a new embedded database; production only checks."""
     async with _maintenance_connection(url) as database:
         if settings.is_production:
             await ensure_schema_current(database.engine)
-            return None
+            return Prepared()
         await upgrade_to_head(database.engine)
+        seeded = None
         if embedded and await is_empty(database):
-            return await seed_demo_data(database)
-        return None
+            seeded = await seed_demo_data(database, _password_hasher(settings))
+        return Prepared(seeded=seeded, demo_accounts=await demo_accounts_exist(database))
 
 
-def _print_welcome(host: str, port: int, seeded: SeedReport | None) -> None:
+def _demo_accounts_text() -> str:
+    accounts_list = ", ".join(f"{role} {email}" for role, email in DEMO_ACCOUNTS.items())
+    return f"Demo accounts (password {DEMO_PASSWORD}): {accounts_list}"
+
+
+def _print_welcome(host: str, port: int, prepared: Prepared) -> None:
+    seeded = prepared.seeded
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     lines = [
         "",
@@ -88,6 +117,12 @@ def _print_welcome(host: str, port: int, seeded: SeedReport | None) -> None:
         lines.append(
             f'Try: {{ node(id: "{node_id}") {{ ... on User {{ firstName lastName roles }} }} }}'
         )
+    if prepared.demo_accounts:
+        lines.append(_demo_accounts_text())
+        lines.append(
+            'Sign in: mutation { login(email: "liam.obrien@example.com", '
+            f'password: "{DEMO_PASSWORD}") {{ accessToken }} }}'
+        )
     print("\n".join(lines) + "\n", flush=True)
 
 
@@ -95,12 +130,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     with database_url(settings) as url:
-        seeded = asyncio.run(
+        prepared = asyncio.run(
             _prepare_for_serving(settings, url, embedded=settings.database_url is None)
         )
         # Workers build their app from the environment, so they find the same database.
         os.environ["DATABASE_URL"] = url
-        _print_welcome(host, port, seeded)
+        _print_welcome(host, port, prepared)
         uvicorn.run(
             "app.http:create_app",
             factory=True,
@@ -116,7 +151,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
 def seed(settings: Settings) -> None:
     with database_url(settings) as url:
-        asyncio.run(_seed(url))
+        asyncio.run(_seed(settings, url))
 
 
 def migrate(settings: Settings) -> None:

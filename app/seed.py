@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 
+from auth.passwords import PasswordHasher
 from db.database import Database
 from db.models import User
 
@@ -54,6 +55,15 @@ DEMO_USERS = [
 ]
 
 
+# Every demo account signs in with this password; `roost serve` prints it in development.
+DEMO_PASSWORD = "roost-demo-2026"  # noqa: S105
+DEMO_ACCOUNTS = {
+    "guest": "liam.obrien@example.com",
+    "host": "maria.gonzalez@example.com",
+    "admin": "priya.raman@example.com",
+}
+
+
 @dataclass(frozen=True)
 class SeedReport:
     users_added: int
@@ -65,13 +75,37 @@ async def is_empty(database: Database) -> bool:
         return not await session.scalar(select(exists().select_from(User)))
 
 
-async def seed_demo_data(database: Database) -> SeedReport:
-    """Adds what is missing of the demo data; running it twice adds nothing the second time."""
-    async with database.unit_of_work() as session:
-        added = await session.scalars(
-            insert(User).values(DEMO_USERS).on_conflict_do_nothing().returning(User.id)
+async def demo_accounts_exist(database: Database) -> bool:
+    async with database.read_session() as session:
+        found = await session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(
+                User.email.in_(DEMO_ACCOUNTS.values()),
+                User.password_hash.is_not(None),
+                User.status == "active",
+            )
         )
-        users_added = len(added.all())
+    return found == len(DEMO_ACCOUNTS)
+
+
+async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedReport:
+    """Adds what is missing of the demo data; running it twice adds nothing the second time."""
+    password_hash = await passwords.hash(DEMO_PASSWORD)  # one hash will do for demo accounts
+    rows = [
+        {**user, "password_hash": password_hash, "email_verified_at": func.now()}
+        for user in DEMO_USERS
+    ]
+    async with database.unit_of_work() as session:
+        inserted = insert(User).values(rows)
+        outcome = await session.execute(
+            inserted.on_conflict_do_update(
+                index_elements=[func.lower(User.email)],
+                # A demo account seeded before it had a password gets one; nothing else changes.
+                set_={"password_hash": func.coalesce(User.password_hash, password_hash)},
+            ).returning(literal_column("xmax = 0"))  # PostgreSQL: true for a fresh insert
+        )
+        users_added = sum(1 for (was_inserted,) in outcome if was_inserted)
         sample_user_id = await session.scalar(
             select(User.id).where(User.email == DEMO_USERS[0]["email"])
         )

@@ -1,9 +1,11 @@
 """Fixtures: a real PostgreSQL (DATABASE_URL when set, else embedded), a fresh database per run,
 clean tables per test, and the app driven over HTTP through httpx."""
 
+import asyncio
 import base64
 import os
 import secrets
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,10 +16,12 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from app.http import create_app
 from app.settings import Settings
@@ -118,6 +122,27 @@ async def database(app: Starlette) -> AsyncIterator[Database]:
         services, attempt_limits=replace(services.attempt_limits, limiter=fresh_limiter(app))
     )
     yield database
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` under a real uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110 (uvicorn has no event to wait on)
+            assert not task.done(), "uvicorn stopped before it started"
+            await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def http_client(app: Starlette) -> httpx.AsyncClient:

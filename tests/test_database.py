@@ -1,6 +1,7 @@
 """Migrations, the statement timeout, a pool that heals after a restart, and the demo data."""
 
 import asyncpg
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -10,11 +11,18 @@ from sqlalchemy.exc import DBAPIError
 
 from app.cli import _prepare_for_serving
 from app.http import create_app
-from app.seed import DEMO_USERS, seed_demo_data
+from app.seed import (
+    DEMO_ACCOUNTS,
+    DEMO_PASSWORD,
+    DEMO_USERS,
+    demo_accounts_exist,
+    seed_demo_data,
+)
+from auth.passwords import PasswordHasher
 from db.database import Database, async_url
 from db.migrate import SchemaBehind, current_revision, head_revision, upgrade_to_head
 from db.models import Base
-from tests.conftest import make_settings, plain_url, running
+from tests.conftest import gql, make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:
@@ -107,8 +115,28 @@ def test_database_urls_in_their_usual_spellings_are_accepted() -> None:
 
 
 async def test_the_demo_data_loads_once(database: Database) -> None:
-    first = await seed_demo_data(database)
-    second = await seed_demo_data(database)
+    passwords = database_passwords()
+    first = await seed_demo_data(database, passwords)
+    second = await seed_demo_data(database, passwords)
     assert first.users_added == len(DEMO_USERS)
     assert second.users_added == 0
     assert first.sample_user_id == second.sample_user_id is not None
+
+
+def database_passwords() -> PasswordHasher:
+    return PasswordHasher(time_cost=1, memory_kib=8_192, max_concurrent=2)
+
+
+DEMO_LOGIN = """
+mutation($e: String!, $p: String!) { login(email: $e, password: $p) { user { roles } } }
+"""
+
+
+async def test_the_demo_accounts_sign_in_with_the_printed_password(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await seed_demo_data(database, database_passwords())
+    assert await demo_accounts_exist(database)
+    for role, email in DEMO_ACCOUNTS.items():
+        body = await gql(client, DEMO_LOGIN, {"e": email, "p": DEMO_PASSWORD})
+        assert role.upper() in body["data"]["login"]["user"]["roles"], body

@@ -91,6 +91,9 @@ def test_serve_starts_everything_keeps_its_data_and_leaves_nothing_running(
         graphiql = httpx.get(f"{first.url}/graphql", headers={"accept": "text/html"})
         assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
         assert "Loaded demo data: 6 users." in first.output
+        assert "Demo accounts (password roost-demo-2026): guest liam.obrien@example.com" in (
+            first.output
+        )
         assert postgres_processes(data_dir)
     finally:
         assert first.stop(signal.SIGTERM) != -signal.SIGKILL

@@ -5,30 +5,18 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.http import create_app
 from app.settings import Settings
-from tests.test_serve import free_port
+from tests.conftest import serving
 
 
 @pytest.fixture
 async def live_url(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 (uvicorn has no event to wait on)
-            assert not task.done(), "uvicorn stopped before it started"
-            await asyncio.sleep(0.02)
-    yield f"ws://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await task
+    async with serving(create_app(settings)) as base_url:
+        yield base_url.replace("http://", "ws://") + "/graphql"
 
 
 async def test_graphql_transport_ws_handshake(live_url: str) -> None:
