@@ -18,8 +18,7 @@ COPY --from=build --chown=roost:roost /srv/roost /srv/roost
 ENV PATH="/srv/roost/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     ROOST_ENV=production \
-    ROOST_DATA_DIR=/srv/roost/data \
-    FORWARDED_ALLOW_IPS="*"
+    ROOST_DATA_DIR=/srv/roost/data
 USER roost
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
@@ -28,5 +27,4 @@ CMD ["gunicorn", "app.http:create_app()", \
      "--worker-class", "uvicorn_worker.UvicornWorker", \
      "--bind", "0.0.0.0:8000", \
      "--workers", "2", \
-     "--graceful-timeout", "20", \
-     "--forwarded-allow-ips", "*"]
+     "--graceful-timeout", "20"]

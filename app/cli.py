@@ -102,9 +102,13 @@ def _demo_accounts_text() -> str:
     return f"Demo accounts (password {DEMO_PASSWORD}): {accounts_list}"
 
 
+def _shown_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+
+
 def _print_welcome(host: str, port: int, prepared: Prepared) -> None:
     seeded = prepared.seeded
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    shown_host = _shown_host(host)
     lines = [
         "",
         f"Roost is starting: GraphiQL at http://{shown_host}:{port}/graphql",
@@ -135,6 +139,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         )
         # Workers build their app from the environment, so they find the same database.
         os.environ["DATABASE_URL"] = url
+        # Media links point at this server unless told otherwise.
+        os.environ.setdefault("ROOST_PUBLIC_URL", f"http://{_shown_host(host)}:{port}")
         _print_welcome(host, port, prepared)
         uvicorn.run(
             "app.http:create_app",

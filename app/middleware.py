@@ -55,6 +55,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope.get("method", "WEBSOCKET"),
+                    "client": (scope.get("client") or (None,))[0],
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),

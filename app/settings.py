@@ -5,6 +5,7 @@ development they are generated once and kept under ``ROOST_DATA_DIR`` so tokens 
 """
 
 import base64
+import ipaddress
 import json
 import os
 import secrets
@@ -136,6 +137,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an IP address or network") from None
+        return proxies
 
     @property
     def is_production(self) -> bool:

@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from starlette.applications import Starlette
 
 from app.cli import main as roost
+from app.http import create_app
 from auth.passwords import PasswordHasher
 from db.database import Database
 from db.models import User
@@ -24,7 +25,7 @@ from tests.accounts_helpers import (
     register,
     unique_email,
 )
-from tests.conftest import gql
+from tests.conftest import gql, http_client, make_settings, running
 
 
 @pytest.fixture
@@ -240,3 +241,22 @@ async def test_nothing_is_stored_in_clear(client: httpx.AsyncClient, database: D
     async with database.read_session() as session:
         dump = str((await session.execute(text("SELECT * FROM refresh_token"))).all())
     assert payload["refreshToken"] not in dump
+
+
+async def test_a_burst_of_logins_does_not_stall_other_requests(database_url: str) -> None:
+    # Production-strength hashing: each check costs real CPU time.
+    settings = make_settings(database_url, argon2_time_cost=3, argon2_memory_kib=65_536)
+    async with running(create_app(settings)) as app, http_client(app) as client:
+        finished: list[str] = []
+
+        async def attempt(i: int) -> None:
+            await login(client, f"burst{i}@example.com", "wrong password here")
+            finished.append("login")
+
+        async def probe() -> None:
+            await asyncio.sleep(0.05)  # the logins are hashing by now
+            assert await gql(client, "{ __typename }") == {"data": {"__typename": "Query"}}
+            finished.append("probe")
+
+        await asyncio.gather(*(attempt(i) for i in range(6)), probe())
+    assert finished[0] == "probe", finished

@@ -87,3 +87,11 @@ def test_a_field_encryption_key_that_is_not_32_bytes_is_refused(
     clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", "too-short")
     with pytest.raises(ConfigurationError, match="32 random bytes"):
         load_settings()
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ROOST_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")
+    assert load_settings().trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
+    clean_env.setenv("ROOST_TRUSTED_PROXIES", "nginx")
+    with pytest.raises(ConfigurationError, match="not an IP address or network"):
+        load_settings()
