@@ -3,6 +3,7 @@
 import dataclasses
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from db.models import User
@@ -32,6 +33,15 @@ def _payload(issued: IssuedTokens, user: User) -> AuthPayload:
     )
 
 
+async def _signed_in(info: Info, session: AsyncSession, user: User) -> AuthPayload:
+    """A new session for ``user``, in the caller's unit of work."""
+    ctx = info.context
+    issued = await sessions.start(
+        session, user=user, policy=ctx.services.session_policy, client=ctx.client
+    )
+    return _payload(issued, user)
+
+
 def _node_id(value: strawberry.ID, type_name: str, field: str) -> int:
     global_id = parse_global_id(value, field=field)
     if global_id.type_name != type_name or not global_id.node_id.isdecimal():
@@ -57,13 +67,10 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A0
     )
     async with ctx.database.unit_of_work() as session:
         user = await accounts.create_account(session, registration)
-        issued = await sessions.start(
-            session, user=user, policy=ctx.services.session_policy, client=ctx.client
-        )
         await accounts.send_email_verification(
             session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
         )
-    return _payload(issued, user)
+        return await _signed_in(info, session, user)
 
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:
@@ -73,10 +80,7 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
         ctx.database, email=email, password=password, passwords=ctx.services.passwords
     )
     async with ctx.database.unit_of_work() as session:
-        issued = await sessions.start(
-            session, user=user, policy=ctx.services.session_policy, client=ctx.client
-        )
-    return _payload(issued, user)
+        return await _signed_in(info, session, user)
 
 
 async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  # noqa: A002
@@ -91,10 +95,7 @@ async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  
     )
     async with ctx.database.unit_of_work() as session:
         user = await oauth.account_for(session, profile)
-        issued = await sessions.start(
-            session, user=user, policy=ctx.services.session_policy, client=ctx.client
-        )
-    return _payload(issued, user)
+        return await _signed_in(info, session, user)
 
 
 async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
@@ -150,10 +151,7 @@ async def change_password(info: Info, current_password: str, new_password: str) 
         passwords=ctx.services.passwords,
     )
     async with ctx.database.unit_of_work() as session:
-        issued = await sessions.start(
-            session, user=user, policy=ctx.services.session_policy, client=ctx.client
-        )
-    return _payload(issued, user)
+        return await _signed_in(info, session, user)
 
 
 async def verify_email(info: Info, token: str) -> bool:
