@@ -1,25 +1,33 @@
 """SQLAlchemy models: the tables of Roost."""
 
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Computed,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Identity,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
+    SmallInteger,
     Text,
+    Time,
     UniqueConstraint,
     Uuid,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Stable constraint names, so migrations can refer to them.
@@ -156,3 +164,194 @@ class OneTimeToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
+
+
+class Amenity(Base):
+    """The amenity catalogue; listings keep the ids of theirs in ``Listing.amenity_ids``."""
+
+    __tablename__ = "amenity"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+
+
+class Listing(Base):
+    """A place to stay. Deleting one only marks it, so its bookings keep their history."""
+
+    __tablename__ = "listing"
+    __table_args__ = (
+        CheckConstraint(
+            "property_type IN ('ENTIRE_PLACE', 'PRIVATE_ROOM', 'SHARED_ROOM', 'HOTEL_ROOM')",
+            name="property_type",
+        ),
+        CheckConstraint("status IN ('DRAFT', 'PUBLISHED', 'UNLISTED', 'SUSPENDED')", name="status"),
+        CheckConstraint(
+            "cancellation_policy IN ('FLEXIBLE', 'MODERATE', 'FIRM', 'STRICT')",
+            name="cancellation_policy",
+        ),
+        CheckConstraint(
+            "latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180", name="coordinates"
+        ),
+        CheckConstraint("nightly_price_minor > 0", name="positive_price"),
+        CheckConstraint("max_nights IS NULL OR max_nights >= min_nights", name="nights_range"),
+        # What the public sees: search reads only these rows, through these indexes.
+        Index(
+            "ix_listing_search_vector",
+            "search_vector",
+            postgresql_using="gin",
+            postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_listing_location",
+            text("point(longitude, latitude)"),
+            postgresql_using="gist",
+            postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_listing_amenity_ids",
+            "amenity_ids",
+            postgresql_using="gin",
+            postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_listing_price",
+            "nightly_price_usd",
+            "id",
+            postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
+        ),
+        Index(
+            "ix_listing_newest",
+            "created_at",
+            "id",
+            postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    host_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="RESTRICT"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    property_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="DRAFT")
+    address_line1: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str] = mapped_column(Text)
+    region: Mapped[str | None] = mapped_column(Text)
+    postal_code: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str] = mapped_column(Text)
+    latitude: Mapped[float] = mapped_column(Double)
+    longitude: Mapped[float] = mapped_column(Double)
+    time_zone: Mapped[str] = mapped_column(Text)
+    check_in_time: Mapped[time] = mapped_column(Time, server_default="15:00")
+    check_out_time: Mapped[time] = mapped_column(Time, server_default="11:00")
+    max_guests: Mapped[int] = mapped_column(SmallInteger)
+    bedrooms: Mapped[int] = mapped_column(SmallInteger)
+    beds: Mapped[int] = mapped_column(SmallInteger)
+    bathrooms: Mapped[Decimal] = mapped_column(Numeric(3, 1))
+    currency: Mapped[str] = mapped_column(Text)
+    nightly_price_minor: Mapped[int] = mapped_column(BigInteger)
+    cleaning_fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # The nightly price in US dollars at the current rates: price filters and sorts use it.
+    nightly_price_usd: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    instant_book: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    cancellation_policy: Mapped[str] = mapped_column(Text, server_default="MODERATE")
+    min_nights: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    max_nights: Mapped[int | None] = mapped_column(SmallInteger)
+    amenity_ids: Mapped[list[int]] = mapped_column(
+        ARRAY(SmallInteger), server_default=text("'{}'"), nullable=False
+    )
+    # Lower-case, accent-free city, region, country name and title, for text search.
+    search_text: Mapped[str] = mapped_column(Text)
+    search_vector: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple', search_text)", persisted=True)
+    )
+    rating_avg: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
+    review_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class ListingPhoto(Base):
+    __tablename__ = "listing_photo"
+    __table_args__ = (UniqueConstraint("listing_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE")
+    )
+    upload_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("upload.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    caption: Mapped[str | None] = mapped_column(Text)
+
+
+class BlockedNight(Base):
+    """A night the host closed; one row a night, so blocking and unblocking are exact."""
+
+    __tablename__ = "blocked_night"
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    night: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class NightPrice(Base):
+    """A price for one night that overrides the listing's nightly price."""
+
+    __tablename__ = "night_price"
+    __table_args__ = (CheckConstraint("price_minor > 0", name="positive_price"),)
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    night: Mapped[date] = mapped_column(Date, primary_key=True)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExchangeRate(Base):
+    """What one unit of a currency is worth in US dollars."""
+
+    __tablename__ = "exchange_rate"
+
+    currency: Mapped[str] = mapped_column(Text, primary_key=True)
+    usd_per_unit: Mapped[Decimal] = mapped_column(Numeric(20, 10))
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class Booking(Base):
+    """A stay. PENDING and CONFIRMED bookings hold their nights: no two may share one."""
+
+    __tablename__ = "booking"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('PENDING', 'CONFIRMED', 'CANCELED', 'COMPLETED')", name="status"
+        ),
+        CheckConstraint("check_out > check_in", name="stay_has_nights"),
+        # No btree_gist on the embedded server: a one-point integer range stands in for "=".
+        ExcludeConstraint(
+            (text("int4range(listing_id::int, listing_id::int, '[]')"), "="),
+            (text("daterange(check_in, check_out)"), "&&"),
+            name="no_double_booking",
+            using="gist",
+            where=text("status IN ('PENDING', 'CONFIRMED')"),
+        ),
+        Index("ix_booking_listing_stay", "listing_id", "check_in", "check_out"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    listing_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("listing.id"))
+    guest_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"), index=True)
+    check_in: Mapped[date] = mapped_column(Date)
+    check_out: Mapped[date] = mapped_column(Date)
+    guests: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(Text, server_default="PENDING")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
