@@ -66,7 +66,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.redis = redis
         # One pool of outbound connections, with a deadline on every call to a provider.
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
-        app.state.services = build_services(settings, redis=redis, http=http)
+        app.state.services = build_services(
+            settings, database=app.state.database, redis=redis, http=http
+        )
         media_dir.mkdir(parents=True, exist_ok=True)
         try:
             if settings.is_production:

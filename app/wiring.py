@@ -10,6 +10,8 @@ from auth.crypto import FieldCipher
 from auth.oauth import FacebookProvider, GoogleProvider, OAuthProvider
 from auth.passwords import PasswordHasher
 from auth.tokens import AccessTokens
+from db.catalogue import AmenityCatalogue
+from db.database import Database
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.storage import LocalStorage, S3Storage, Storage
@@ -83,7 +85,9 @@ def build_oauth_providers(settings: Settings, http: httpx.AsyncClient) -> dict[s
     return providers
 
 
-def build_services(settings: Settings, *, redis: Redis | None, http: httpx.AsyncClient) -> Services:
+def build_services(
+    settings: Settings, *, database: Database, redis: Redis | None, http: httpx.AsyncClient
+) -> Services:
     limiter: RateLimiter = (
         RedisRateLimiter(redis, prefix=f"{settings.redis_prefix}ratelimit:")
         if redis is not None
@@ -113,5 +117,6 @@ def build_services(settings: Settings, *, redis: Redis | None, http: httpx.Async
         mailer=build_mailer(settings),
         storage=build_storage(settings),
         oauth_providers=build_oauth_providers(settings, http),
+        amenities=AmenityCatalogue(database),
         frontend_url=settings.frontend_url,
     )

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from db.models import User
-from resolvers.node import parse_global_id
+from resolvers.node import node_id
 from schema.context import Info
 from schema.users import (
     AuthPayload,
@@ -40,13 +40,6 @@ async def _signed_in(info: Info, session: AsyncSession, user: User) -> AuthPaylo
         session, user=user, policy=ctx.services.session_policy, client=ctx.client
     )
     return _payload(issued, user)
-
-
-def _node_id(value: strawberry.ID, type_name: str, field: str) -> int:
-    global_id = parse_global_id(value, field=field)
-    if global_id.type_name != type_name or not global_id.node_id.isdecimal():
-        raise InvalidInput.field(field, f"is not the id of a {type_name}")
-    return int(global_id.node_id)
 
 
 async def me(info: Info) -> UserType | None:
@@ -194,7 +187,7 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # 
     user = await require_user(info)
     changes = _provided(input)
     if changes.get("avatar_upload_id") is not None:
-        changes["avatar_upload_id"] = _node_id(
+        changes["avatar_upload_id"] = node_id(
             changes["avatar_upload_id"], "Upload", "avatarUploadId"
         )
     preferences = changes.get("preferences")
@@ -217,7 +210,7 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # 
 
 
 async def _set_status(info: Info, user_id: strawberry.ID, status: str) -> UserType:
-    target = _node_id(user_id, "User", "userId")
+    target = node_id(user_id, "User", "userId")
     async with info.context.database.unit_of_work() as session:
         user = await accounts.set_status(session, user_id=target, status=status)
     return UserType.from_model(user)

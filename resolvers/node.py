@@ -25,3 +25,14 @@ async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:  # n
         return await global_id.resolve_node(info, required=False)
     except relay.GlobalIDValueError:  # a type that is not a Node
         return None
+
+
+def node_id(value: strawberry.ID, type_name: str, field: str) -> int:
+    """The database id in a global id of ``type_name``; BAD_USER_INPUT on ``field`` otherwise."""
+    global_id = parse_global_id(value, field=field)
+    if global_id.type_name != type_name or not global_id.node_id.isdecimal():
+        raise InvalidInput.field(field, f"is not the id of a {type_name}")
+    number = int(global_id.node_id)
+    if number > _MAX_BIGINT:
+        raise InvalidInput.field(field, f"is not the id of a {type_name}")
+    return number

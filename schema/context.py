@@ -11,6 +11,7 @@ from auth.crypto import FieldCipher
 from auth.oauth import OAuthProvider
 from auth.passwords import PasswordHasher
 from auth.viewer import Viewer
+from db.catalogue import AmenityCatalogue
 from db.database import Database
 from db.loaders import Loaders
 from gateways.email import Mailer
@@ -30,6 +31,7 @@ class Services:
     mailer: Mailer
     storage: Storage
     oauth_providers: dict[str, OAuthProvider]
+    amenities: AmenityCatalogue
     frontend_url: str
 
 

@@ -17,14 +17,16 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.accounts import AccountMutations, AccountQueries
+from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
 from schema.errors import ErrorConvention, log_unexpected_errors
+from schema.listings import ListingType
 from schema.scalars import SCALAR_MAP
 from schema.users import UserType
 
 
 @strawberry.type(description="What can be read.")
-class Query(AccountQueries):
+class Query(AccountQueries, ListingQueries):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",
@@ -32,7 +34,7 @@ class Query(AccountQueries):
 
 
 @strawberry.type(description="What can be changed.")
-class Mutation(AccountMutations):
+class Mutation(AccountMutations, ListingMutations):
     pass
 
 
@@ -64,7 +66,7 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         # The scalars are declared before any field uses them, so clients can rely on them.
-        types=[UserType, *SCALAR_MAP.keys()],
+        types=[UserType, ListingType, *SCALAR_MAP.keys()],
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
     )

@@ -55,7 +55,7 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-def _has_control_characters(text: str, *, allow_newlines: bool = False) -> bool:
+def has_control_characters(text: str, *, allow_newlines: bool = False) -> bool:
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
 
@@ -66,7 +66,7 @@ def clean_name(raw: str) -> tuple[str, str | None]:
         return name, "must not be empty"
     if len(name) > MAX_NAME_LENGTH:
         return name, f"must be at most {MAX_NAME_LENGTH} characters long"
-    if _has_control_characters(name):
+    if has_control_characters(name):
         return name, "must not contain control characters"
     return name, None
 
@@ -75,7 +75,7 @@ def clean_bio(raw: str) -> tuple[str | None, str | None]:
     bio = raw.strip()
     if len(bio) > MAX_BIO_LENGTH:
         return bio, f"must be at most {MAX_BIO_LENGTH} characters long"
-    if _has_control_characters(bio, allow_newlines=True):
+    if has_control_characters(bio, allow_newlines=True):
         return bio, "must not contain control characters"
     return bio or None, None
 

@@ -1,0 +1,289 @@
+"""Listings: publish, change, delete, calendars, and search."""
+
+import dataclasses
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import func, select
+from strawberry import relay
+
+from auth.permissions import IsAuthenticated, IsHost, current_user, require_user
+from db.models import Listing
+from resolvers.node import node_id
+from schema.context import Info
+from schema.listings import (
+    AmenityType,
+    CreateListingInput,
+    ListingConnection,
+    ListingEdge,
+    ListingFilter,
+    ListingSort,
+    ListingType,
+    UpdateListingInput,
+    can_see_listing,
+)
+from services import listings as listings_service
+from services import search as search_service
+
+
+def _plain(value: Any) -> Any:
+    """Input objects as plain values: enums by value, inputs as dicts without left-out fields."""
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) is not strawberry.UNSET
+        }
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value.value if isinstance(value, Enum) else value
+
+
+def _listing_fields(input_object: CreateListingInput | UpdateListingInput) -> dict[str, Any]:
+    fields = _plain(input_object)
+    if fields.get("photo_upload_ids") is not None:
+        fields["photo_upload_ids"] = [
+            node_id(upload_id, "Upload", "photoUploadIds")
+            for upload_id in fields["photo_upload_ids"]
+        ]
+    return fields
+
+
+async def listing(info: Info, id: strawberry.ID) -> ListingType | None:  # noqa: A002
+    row = await info.context.loaders.listing_by_id.load(node_id(id, "Listing", "id"))
+    return ListingType.from_row(row) if await can_see_listing(info, row) else None
+
+
+async def amenities(info: Info) -> list[AmenityType]:
+    catalogue = await info.context.services.amenities.by_id()
+    return [
+        AmenityType(code=entry.code, name=entry.name, category=entry.category)
+        for entry in catalogue.values()
+    ]
+
+
+async def _viewer_currency(info: Info) -> str:
+    user = await current_user(info)
+    return user.currency if user is not None else "USD"
+
+
+def _page(page: search_service.SearchPage, count: Any) -> ListingConnection:
+    edges = [
+        ListingEdge(cursor=cursor, node=ListingType.from_row(row))
+        for row, cursor in zip(page.rows, page.cursors, strict=True)
+    ]
+    return ListingConnection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=False,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _count=count,
+    )
+
+
+async def search_listings(
+    info: Info,
+    filter: ListingFilter | None = strawberry.UNSET,  # noqa: A002
+    sort: ListingSort | None = ListingSort.RELEVANCE,
+    first: int | None = 20,
+    after: str | None = strawberry.UNSET,
+) -> ListingConnection:
+    given = filter or ListingFilter()
+    sort = sort or ListingSort.RELEVANCE
+    first = 20 if first is None else first
+    near = given.near
+    search = search_service.SearchFilter(
+        location=given.location,
+        near=search_service.Near(near.latitude, near.longitude, near.radius_km) if near else None,
+        check_in=given.check_in,
+        check_out=given.check_out,
+        guests=given.guests,
+        min_price=given.min_price,
+        max_price=given.max_price,
+        currency=(given.currency or await _viewer_currency(info)).upper(),
+        amenities=given.amenities or (),
+        property_types=[kind.value for kind in given.property_types or ()],
+        instant_book=given.instant_book,
+    )
+    services = info.context.services
+    database = info.context.database
+    amenity_ids = await services.amenities.ids_by_code()
+    async with database.engine.connect() as connection:
+        page = await search_service.search_listings(
+            connection,
+            search,
+            sort=search_service.Sort(sort.value),
+            first=first,
+            after=after or None,
+            amenity_ids=amenity_ids,
+        )
+
+    async def count() -> int:
+        async with database.engine.connect() as connection:
+            return (await connection.execute(page.count_statement)).scalar_one()
+
+    return _page(page, count)
+
+
+async def my_listings(
+    info: Info, first: int | None = 20, after: str | None = strawberry.UNSET
+) -> ListingConnection:
+    user = await require_user(info)
+    first = 20 if first is None else first
+    database = info.context.database
+    async with database.engine.connect() as connection:
+        page = await search_service.listings_of_host(
+            connection, host_id=user.id, first=first, after=after or None
+        )
+
+    async def count() -> int:
+        async with database.read_session() as session:
+            return await session.scalar(
+                select(func.count())
+                .select_from(Listing)
+                .where(Listing.host_id == user.id, Listing.deleted_at.is_(None))
+            )
+
+    return _page(page, count)
+
+
+async def _reloaded(info: Info, listing_id: int) -> ListingType:
+    info.context.loaders.listing_by_id.clear(listing_id)
+    info.context.loaders.photos_by_listing.clear(listing_id)
+    return ListingType.from_row(await info.context.loaders.listing_by_id.load(listing_id))
+
+
+async def create_listing(info: Info, input: CreateListingInput) -> ListingType:  # noqa: A002
+    host = await require_user(info)
+    async with info.context.database.unit_of_work() as session:
+        created = await listings_service.create_listing(
+            session, host=host, fields=_listing_fields(input)
+        )
+    return await _reloaded(info, created.id)
+
+
+async def update_listing(
+    info: Info,
+    id: strawberry.ID,  # noqa: A002
+    input: UpdateListingInput,  # noqa: A002
+) -> ListingType:
+    actor = await require_user(info)
+    listing_id = node_id(id, "Listing", "id")
+    async with info.context.database.unit_of_work() as session:
+        await listings_service.update_listing(
+            session, actor=actor, listing_id=listing_id, fields=_listing_fields(input)
+        )
+    return await _reloaded(info, listing_id)
+
+
+async def delete_listing(info: Info, id: strawberry.ID) -> bool:  # noqa: A002
+    actor = await require_user(info)
+    async with info.context.database.unit_of_work() as session:
+        await listings_service.delete_listing(
+            session, actor=actor, listing_id=node_id(id, "Listing", "id")
+        )
+    return True
+
+
+From = Annotated[date, strawberry.argument(name="from", description="The first night.")]
+To = Annotated[date, strawberry.argument(description="The day after the last night.")]
+
+
+async def block_dates(info: Info, listing_id: strawberry.ID, from_: From, to: To) -> bool:
+    actor = await require_user(info)
+    async with info.context.database.unit_of_work() as session:
+        await listings_service.block_nights(
+            session,
+            actor=actor,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            start=from_,
+            end=to,
+        )
+    return True
+
+
+async def unblock_dates(info: Info, listing_id: strawberry.ID, from_: From, to: To) -> bool:
+    actor = await require_user(info)
+    async with info.context.database.unit_of_work() as session:
+        await listings_service.unblock_nights(
+            session,
+            actor=actor,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            start=from_,
+            end=to,
+        )
+    return True
+
+
+async def set_night_prices(
+    info: Info, listing_id: strawberry.ID, from_: From, to: To, amount: Decimal | None
+) -> bool:
+    actor = await require_user(info)
+    async with info.context.database.unit_of_work() as session:
+        await listings_service.set_night_prices(
+            session,
+            actor=actor,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            start=from_,
+            end=to,
+            amount=amount,
+        )
+    return True
+
+
+@strawberry.type
+class ListingQueries:
+    listing: ListingType | None = strawberry.field(
+        resolver=listing,
+        description="A listing; null when it does not exist or the viewer may not see it.",
+    )
+    search_listings: ListingConnection = strawberry.field(
+        resolver=search_listings,
+        description="Published listings that match, a page at a time (first: 1 to 100).",
+    )
+    my_listings: ListingConnection = strawberry.field(
+        resolver=my_listings,
+        permission_classes=[IsAuthenticated],
+        description="The signed-in host's listings, drafts included, newest first.",
+    )
+    amenities: list[AmenityType] = strawberry.field(
+        resolver=amenities, description="Every amenity a listing can have."
+    )
+
+
+@strawberry.type
+class ListingMutations:
+    create_listing: ListingType = strawberry.mutation(
+        resolver=create_listing, permission_classes=[IsHost], description="Hosts: a new listing."
+    )
+    update_listing: ListingType = strawberry.mutation(
+        resolver=update_listing,
+        permission_classes=[IsAuthenticated],
+        description="Its host or an admin: changes a listing; publish: false unlists it.",
+    )
+    delete_listing: bool = strawberry.mutation(
+        resolver=delete_listing,
+        permission_classes=[IsAuthenticated],
+        description="Its host or an admin: hides a listing everywhere; its bookings stay.",
+    )
+    block_dates: bool = strawberry.mutation(
+        resolver=block_dates,
+        permission_classes=[IsAuthenticated],
+        description="Closes the nights [from, to); refused over booked nights.",
+    )
+    unblock_dates: bool = strawberry.mutation(
+        resolver=unblock_dates,
+        permission_classes=[IsAuthenticated],
+        description="Opens the nights [from, to) again.",
+    )
+    set_night_prices: bool = strawberry.mutation(
+        resolver=set_night_prices,
+        permission_classes=[IsAuthenticated],
+        description="Prices the nights [from, to) at `amount`; null restores the nightly price.",
+    )

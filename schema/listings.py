@@ -1,0 +1,352 @@
+"""Listings, their money, places, photos, amenities and calendars, and search."""
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any, Self
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import current_user
+from schema.context import Info
+from schema.users import UserType
+from services import listings as listings_service
+from services.money import Money
+
+
+@strawberry.enum(description="What kind of place a listing is.")
+class PropertyType(Enum):
+    ENTIRE_PLACE = "ENTIRE_PLACE"
+    PRIVATE_ROOM = "PRIVATE_ROOM"
+    SHARED_ROOM = "SHARED_ROOM"
+    HOTEL_ROOM = "HOTEL_ROOM"
+
+
+@strawberry.enum(description="How much a guest gets back on cancelling; see the README.")
+class CancellationPolicy(Enum):
+    FLEXIBLE = "FLEXIBLE"
+    MODERATE = "MODERATE"
+    FIRM = "FIRM"
+    STRICT = "STRICT"
+
+
+@strawberry.enum(description="Whether guests can find and book a listing.")
+class ListingStatus(Enum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    UNLISTED = "UNLISTED"
+    SUSPENDED = "SUSPENDED"
+
+
+@strawberry.enum(description="The order of search results.")
+class ListingSort(Enum):
+    RELEVANCE = "RELEVANCE"
+    PRICE_ASC = "PRICE_ASC"
+    PRICE_DESC = "PRICE_DESC"
+    RATING = "RATING"
+    NEWEST = "NEWEST"
+    DISTANCE = "DISTANCE"
+
+
+@strawberry.type(name="Money", description="An amount in a currency.")
+class MoneyType:
+    amount: Decimal = strawberry.field(description='Exact, as a string: "120.50".')
+    currency: str = strawberry.field(description="ISO 4217 code.")
+    formatted: str = strawberry.field(description='For display: "€120.50".')
+
+    @classmethod
+    def of(cls, minor: int, currency: str) -> Self:
+        money = Money(minor, currency)
+        return cls(amount=money.amount, currency=currency, formatted=money.formatted())
+
+
+@strawberry.input(description="An amount in a currency.")
+class MoneyInput:
+    amount: Decimal
+    currency: str = strawberry.field(description="ISO 4217 code, like EUR.")
+
+
+@strawberry.type(description="Where a listing is.")
+class Address:
+    line1: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 code.")
+
+
+@strawberry.input(description="Where a listing is.")
+class AddressInput:
+    line1: str | None = None
+    city: str
+    region: str | None = None
+    postal_code: str | None = None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2 code, like PT.")
+
+
+@strawberry.type(name="Amenity", description="Something a place offers.")
+class AmenityType:
+    code: str = strawberry.field(description='Stable code for filters, like "wifi".')
+    name: str
+    category: str
+
+
+@strawberry.type(description="A photo of a listing.")
+class Photo:
+    id: strawberry.ID
+    url: str
+    width: int | None
+    height: int | None
+    caption: str | None
+
+
+@strawberry.type(description="One night of a listing's calendar.")
+class CalendarNight:
+    date: date
+    available: bool = strawberry.field(description="Free to book: not past, blocked or booked.")
+    price: MoneyType = strawberry.field(description="The price of this night.")
+
+
+@strawberry.type(name="Listing", description="A place to stay.")
+class ListingType(relay.Node):
+    listing_id: relay.NodeID[int]
+    title: str
+    description: str
+    property_type: PropertyType
+    latitude: float
+    longitude: float
+    max_guests: int
+    bedrooms: int
+    beds: int
+    bathrooms: float
+    rating: float | None = strawberry.field(
+        description="Mean of review ratings; null with no reviews."
+    )
+    review_count: int
+    instant_book: bool
+    cancellation_policy: CancellationPolicy
+    min_nights: int
+    max_nights: int | None
+    status: ListingStatus
+    time_zone: str = strawberry.field(description="IANA time zone where the listing is.")
+    check_in_time: str = strawberry.field(description='Local time guests arrive from, "15:00".')
+    check_out_time: str = strawberry.field(description='Local time guests leave by, "11:00".')
+    created_at: datetime
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="Where the listing is.")
+    def address(self) -> Address:
+        row = self._row
+        return Address(
+            line1=row.address_line1,
+            city=row.city,
+            region=row.region,
+            postal_code=row.postal_code,
+            country=row.country,
+        )
+
+    @strawberry.field(description="The price of a night, before per-night overrides.")
+    def nightly_price(self) -> MoneyType:
+        return MoneyType.of(self._row.nightly_price_minor, self._row.currency)
+
+    @strawberry.field(description="Charged once a stay; null when there is none.")
+    def cleaning_fee(self) -> MoneyType | None:
+        fee = self._row.cleaning_fee_minor
+        return MoneyType.of(fee, self._row.currency) if fee is not None else None
+
+    @strawberry.field(description="The host.")
+    async def host(self, info: Info) -> UserType:
+        user = await info.context.loaders.user_by_id.load(self._row.host_id)
+        return UserType.from_model(user)
+
+    @strawberry.field(description="What the place offers.")
+    async def amenities(self, info: Info) -> list[AmenityType]:
+        catalogue = await info.context.services.amenities.by_id()
+        return [
+            AmenityType(code=entry.code, name=entry.name, category=entry.category)
+            for amenity_id in self._row.amenity_ids
+            if (entry := catalogue.get(amenity_id))
+        ]
+
+    @strawberry.field(description="Photos, in the host's order.")
+    async def photos(self, info: Info) -> list[Photo]:
+        storage = info.context.services.storage
+        rows = await info.context.loaders.photos_by_listing.load(self.listing_id)
+        return [
+            Photo(
+                id=strawberry.ID(relay.to_base64("Photo", row.id)),
+                url=storage.url(row.storage_key),
+                width=row.width,
+                height=row.height,
+                caption=row.caption,
+            )
+            for row in rows
+        ]
+
+    @strawberry.field(
+        description="Each night of [from, to): available or not, and its price (at most 366)."
+    )
+    async def calendar(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+    ) -> list[CalendarNight]:
+        async with info.context.database.read_session() as session:
+            nights = await listings_service.calendar(
+                session, listing=self._row, start=from_, end=to
+            )
+        currency = self._row.currency
+        return [
+            CalendarNight(date=night, available=available, price=MoneyType.of(price, currency))
+            for night, available, price in nights
+        ]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            listing_id=row.id,
+            title=row.title,
+            description=row.description,
+            property_type=PropertyType(row.property_type),
+            latitude=row.latitude,
+            longitude=row.longitude,
+            max_guests=row.max_guests,
+            bedrooms=row.bedrooms,
+            beds=row.beds,
+            bathrooms=float(row.bathrooms),
+            rating=float(row.rating_avg) if row.rating_avg is not None else None,
+            review_count=row.review_count,
+            instant_book=row.instant_book,
+            cancellation_policy=CancellationPolicy(row.cancellation_policy),
+            min_nights=row.min_nights,
+            max_nights=row.max_nights,
+            status=ListingStatus(row.status),
+            time_zone=row.time_zone,
+            check_in_time=row.check_in_time.strftime("%H:%M"),
+            check_out_time=row.check_out_time.strftime("%H:%M"),
+            created_at=row.created_at,
+            _row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        rows = await info.context.loaders.listing_by_id.load_many([int(i) for i in node_ids])
+        return [cls.from_row(row) if await can_see_listing(info, row) else None for row in rows]
+
+
+async def can_see_listing(info: Info, row: Any) -> bool:
+    """Published listings are public; drafts, unlisted and suspended ones are their host's."""
+    if row is None or row.deleted_at is not None:
+        return False
+    if row.status == "PUBLISHED":
+        return True
+    viewer = await current_user(info)
+    return viewer is not None and (viewer.id == row.host_id or "ADMIN" in viewer.roles)
+
+
+@strawberry.type(description="A listing in a list, with the cursor to continue after it.")
+class ListingEdge:
+    cursor: str
+    node: ListingType
+
+
+@strawberry.type(description="A page of listings.")
+class ListingConnection:
+    edges: list[ListingEdge]
+    page_info: relay.PageInfo
+    _count: strawberry.Private[Any]
+
+    @strawberry.field(description="How many listings match in all.")
+    async def total_count(self) -> int:
+        return await self._count()
+
+
+@strawberry.input(description="A new listing.")
+class CreateListingInput:
+    title: str
+    description: str
+    property_type: PropertyType
+    address: AddressInput
+    latitude: float
+    longitude: float
+    max_guests: int
+    bedrooms: int
+    beds: int
+    bathrooms: float
+    nightly_price: MoneyInput
+    cleaning_fee: MoneyInput | None = None
+    amenities: list[str] = strawberry.field(
+        default_factory=list, description='Amenity codes, like "wifi", "pool".'
+    )
+    instant_book: bool = True
+    cancellation_policy: CancellationPolicy = CancellationPolicy.MODERATE
+    min_nights: int = 1
+    max_nights: int | None = None
+    photo_upload_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Ids from POST /uploads, in display order."
+    )
+    publish: bool = True
+    time_zone: str | None = strawberry.field(
+        default=None, description="IANA zone; found from the coordinates when left out."
+    )
+
+
+@strawberry.input(description="Changes to a listing; fields left out stay as they are.")
+class UpdateListingInput:
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    property_type: PropertyType | None = strawberry.UNSET
+    address: AddressInput | None = strawberry.UNSET
+    latitude: float | None = strawberry.UNSET
+    longitude: float | None = strawberry.UNSET
+    max_guests: int | None = strawberry.UNSET
+    bedrooms: int | None = strawberry.UNSET
+    beds: int | None = strawberry.UNSET
+    bathrooms: float | None = strawberry.UNSET
+    nightly_price: MoneyInput | None = strawberry.UNSET
+    cleaning_fee: MoneyInput | None = strawberry.UNSET
+    amenities: list[str] | None = strawberry.UNSET
+    instant_book: bool | None = strawberry.UNSET
+    cancellation_policy: CancellationPolicy | None = strawberry.UNSET
+    min_nights: int | None = strawberry.UNSET
+    max_nights: int | None = strawberry.UNSET
+    photo_upload_ids: list[strawberry.ID] | None = strawberry.UNSET
+    publish: bool | None = strawberry.UNSET
+    time_zone: str | None = strawberry.UNSET
+
+
+@strawberry.input(description="A circle on the map.")
+class GeoInput:
+    latitude: float
+    longitude: float
+    radius_km: float
+
+
+@strawberry.input(description="What a guest is looking for; every field narrows the results.")
+class ListingFilter:
+    location: str | None = strawberry.field(
+        default=None, description="Free text matching city, region, country and title."
+    )
+    near: GeoInput | None = None
+    check_in: date | None = strawberry.field(
+        default=None, description="With checkOut: only listings free for every night."
+    )
+    check_out: date | None = None
+    guests: int | None = None
+    min_price: Decimal | None = strawberry.field(
+        default=None, description="Per night, in `currency`."
+    )
+    max_price: Decimal | None = None
+    currency: str | None = strawberry.field(
+        default=None, description="Default: the viewer's preferred currency, else USD."
+    )
+    amenities: list[str] | None = strawberry.field(
+        default=None, description="The listing has all of them."
+    )
+    property_types: list[PropertyType] | None = None
+    instant_book: bool | None = None

@@ -1,0 +1,498 @@
+"""Listings: what a host publishes, checked field by field, and its calendar."""
+
+import math
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from sqlalchemy import delete, exists, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import (
+    Amenity,
+    BlockedNight,
+    Booking,
+    ExchangeRate,
+    Listing,
+    ListingPhoto,
+    NightPrice,
+    Upload,
+    User,
+)
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from services.money import minor_digits, to_minor
+from services.validation import FieldErrors, has_control_characters
+
+ACTIVE_BOOKING = ("PENDING", "CONFIRMED")
+MAX_CALENDAR_NIGHTS = 366
+MAX_PHOTOS = 50
+MAX_AMENITIES = 80
+_TEXT_LIMITS = {
+    "title": 120,
+    "description": 5_000,
+    "address.line1": 200,
+    "address.city": 100,
+    "address.region": 100,
+    "address.postalCode": 20,
+}
+_COUNT_LIMITS = {
+    "max_guests": ("maxGuests", 1, 50),
+    "bedrooms": ("bedrooms", 0, 50),
+    "beds": ("beds", 0, 100),
+    "min_nights": ("minNights", 1, 365),
+}
+_NOT_A_COUNTRY = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
+
+
+@cache
+def country_names() -> dict[str, str]:
+    return {
+        code: name
+        for code, name in Locale("en").territories.items()
+        if len(code) == 2 and code.isalpha() and code not in _NOT_A_COUNTRY
+    }
+
+
+@cache
+def _time_zone_finder() -> Any:
+    from timezonefinder import TimezoneFinder  # 30 MB of borders: loaded on first use
+
+    return TimezoneFinder()
+
+
+def time_zone_at(latitude: float, longitude: float) -> str:
+    return _time_zone_finder().timezone_at(lat=latitude, lng=longitude) or "UTC"
+
+
+def normalize_search_text(*parts: str | None) -> str:
+    """Lower case without accents: what text search compares, on both sides."""
+    text = " ".join(part for part in parts if part)
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _clean_text(value: object, field: str, errors: FieldErrors, *, required: bool) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        if required:
+            errors.check(field, "must not be empty")
+        return None
+    limit = _TEXT_LIMITS[field]
+    if len(text) > limit:
+        errors.check(field, f"must be at most {limit} characters long")
+    if has_control_characters(text, allow_newlines=field == "description"):
+        errors.check(field, "must not contain control characters")
+    return text
+
+
+async def usd_per_unit(session: AsyncSession, currency: str) -> Decimal | None:
+    return await session.scalar(
+        select(ExchangeRate.usd_per_unit).where(ExchangeRate.currency == currency)
+    )
+
+
+async def amenity_ids_by_code(session: AsyncSession) -> dict[str, int]:
+    return dict((await session.execute(select(Amenity.code, Amenity.id))).tuples().all())
+
+
+async def _apply(
+    session: AsyncSession,
+    listing: Listing,
+    fields: Mapping[str, Any],
+    errors: FieldErrors,
+) -> list[int] | None:
+    """Checks the given fields and sets them on ``listing``; answers photo upload ids to attach."""
+    for field in ("title", "description"):
+        if field in fields:
+            value = _clean_text(fields[field], field, errors, required=True)
+            setattr(listing, field, value)
+    if "property_type" in fields:
+        listing.property_type = fields["property_type"]
+    if "cancellation_policy" in fields:
+        listing.cancellation_policy = fields["cancellation_policy"]
+    if "instant_book" in fields:
+        listing.instant_book = bool(fields["instant_book"])
+
+    if (address := fields.get("address")) is not None:
+        listing.address_line1 = _clean_text(
+            address.get("line1"), "address.line1", errors, required=False
+        )
+        listing.city = _clean_text(address.get("city"), "address.city", errors, required=True)
+        listing.region = _clean_text(
+            address.get("region"), "address.region", errors, required=False
+        )
+        listing.postal_code = _clean_text(
+            address.get("postal_code"), "address.postalCode", errors, required=False
+        )
+        country = str(address.get("country") or "").strip().upper()
+        if country not in country_names():
+            errors.check("address.country", "must be an ISO 3166-1 alpha-2 code, like PT")
+        listing.country = country
+
+    for field, api_name, low, high in (
+        ("latitude", "latitude", -90.0, 90.0),
+        ("longitude", "longitude", -180.0, 180.0),
+    ):
+        if field in fields:
+            value = fields[field]
+            if value is None or not math.isfinite(value) or not low <= value <= high:
+                errors.check(api_name, f"must be between {low:g} and {high:g}")
+            else:
+                setattr(listing, field, float(value))
+
+    for field, (api_name, low, high) in _COUNT_LIMITS.items():
+        if field in fields:
+            value = fields[field]
+            if value is None or not low <= value <= high:
+                errors.check(api_name, f"must be between {low} and {high}")
+            else:
+                setattr(listing, field, value)
+    if "bathrooms" in fields:
+        bathrooms = fields["bathrooms"]
+        if bathrooms is None or not 0 <= bathrooms <= 50 or (bathrooms * 2) % 1:
+            errors.check("bathrooms", "must be between 0 and 50, in halves")
+        else:
+            listing.bathrooms = Decimal(str(bathrooms))
+    if "max_nights" in fields:
+        max_nights = fields["max_nights"]
+        if max_nights is not None and not 1 <= max_nights <= 365:
+            errors.check("maxNights", "must be between 1 and 365")
+        listing.max_nights = max_nights
+    if (
+        listing.max_nights is not None
+        and listing.min_nights is not None
+        and listing.max_nights < listing.min_nights
+    ):
+        errors.check("maxNights", "must not be below minNights")
+
+    await _apply_prices(session, listing, fields, errors)
+
+    if "amenities" in fields:
+        codes = list(dict.fromkeys(fields["amenities"] or []))
+        known = await amenity_ids_by_code(session)
+        unknown = [code for code in codes if code not in known]
+        if unknown:
+            errors.check("amenities", f"unknown amenities: {', '.join(unknown[:10])}")
+        elif len(codes) > MAX_AMENITIES:
+            errors.check("amenities", f"at most {MAX_AMENITIES}")
+        else:
+            listing.amenity_ids = sorted(known[code] for code in codes)
+
+    if "time_zone" in fields and fields["time_zone"] is not None:
+        try:
+            ZoneInfo(fields["time_zone"])
+            listing.time_zone = fields["time_zone"]
+        except (ValueError, KeyError):
+            errors.check("timeZone", "must be an IANA time zone, like Europe/Lisbon")
+    elif "latitude" in fields or "longitude" in fields:
+        if listing.latitude is not None and listing.longitude is not None:
+            listing.time_zone = time_zone_at(listing.latitude, listing.longitude)
+
+    photo_ids = None
+    if "photo_upload_ids" in fields:
+        photo_ids = list(dict.fromkeys(fields["photo_upload_ids"] or []))
+        if len(photo_ids) > MAX_PHOTOS:
+            errors.check("photoUploadIds", f"at most {MAX_PHOTOS} photos")
+        elif photo_ids:
+            owned = set(
+                await session.scalars(
+                    select(Upload.id).where(
+                        Upload.id.in_(photo_ids), Upload.owner_id == listing.host_id
+                    )
+                )
+            )
+            if owned != set(photo_ids):
+                errors.check("photoUploadIds", "may only name uploads of the listing's host")
+
+    if listing.city is not None and listing.title is not None:
+        listing.search_text = normalize_search_text(
+            listing.city,
+            listing.region,
+            country_names().get(listing.country or ""),
+            listing.country,
+            listing.title,
+        )
+    return photo_ids
+
+
+async def _apply_prices(
+    session: AsyncSession, listing: Listing, fields: Mapping[str, Any], errors: FieldErrors
+) -> None:
+    price = fields.get("nightly_price")
+    if price is not None:
+        currency = str(price["currency"]).upper()
+        rate = await usd_per_unit(session, currency)
+        if rate is None:
+            errors.check("nightlyPrice.currency", "is not a currency Roost prices in")
+        else:
+            try:
+                minor = to_minor(price["amount"], currency)
+            except ValueError as problem:
+                errors.check("nightlyPrice.amount", str(problem))
+            else:
+                if minor <= 0:
+                    errors.check("nightlyPrice.amount", "must be more than zero")
+                elif Decimal(price["amount"]) * rate > 100_000:
+                    errors.check("nightlyPrice.amount", "is more than Roost allows a night")
+                else:
+                    listing.currency, listing.nightly_price_minor = currency, minor
+    if "cleaning_fee" in fields:
+        fee = fields["cleaning_fee"]
+        if fee is None:
+            listing.cleaning_fee_minor = None
+        elif str(fee["currency"]).upper() != (listing.currency or ""):
+            errors.check("cleaningFee.currency", "must be the currency of the nightly price")
+        else:
+            try:
+                fee_minor = to_minor(fee["amount"], listing.currency)
+            except ValueError as problem:
+                errors.check("cleaningFee.amount", str(problem))
+            else:
+                if fee_minor < 0:
+                    errors.check("cleaningFee.amount", "must not be negative")
+                listing.cleaning_fee_minor = fee_minor
+    if listing.currency and listing.nightly_price_minor:
+        rate = await usd_per_unit(session, listing.currency)
+        if rate is not None:
+            listing.nightly_price_usd = (
+                Decimal(listing.nightly_price_minor).scaleb(-minor_digits(listing.currency)) * rate
+            )
+
+
+async def _replace_photos(
+    session: AsyncSession, listing_id: int, upload_ids: list[int], captions: Mapping[int, str]
+) -> None:
+    await session.execute(delete(ListingPhoto).where(ListingPhoto.listing_id == listing_id))
+    session.add_all(
+        ListingPhoto(
+            listing_id=listing_id,
+            upload_id=upload_id,
+            position=position,
+            caption=captions.get(upload_id),
+        )
+        for position, upload_id in enumerate(upload_ids)
+    )
+
+
+_REQUIRED_ON_CREATE = {
+    "title": "title",
+    "description": "description",
+    "property_type": "propertyType",
+    "address": "address",
+    "latitude": "latitude",
+    "longitude": "longitude",
+    "max_guests": "maxGuests",
+    "bedrooms": "bedrooms",
+    "beds": "beds",
+    "bathrooms": "bathrooms",
+    "nightly_price": "nightlyPrice",
+}
+
+
+async def create_listing(
+    session: AsyncSession, *, host: User, fields: Mapping[str, Any]
+) -> Listing:
+    errors = FieldErrors()
+    for field, api_name in _REQUIRED_ON_CREATE.items():
+        if fields.get(field) is None:
+            errors.check(api_name, "is required")
+    listing = Listing(
+        host_id=host.id,
+        amenity_ids=[],
+        min_nights=1,
+        instant_book=True,
+        cancellation_policy="MODERATE",
+        review_count=0,
+    )
+    photo_ids = await _apply(session, listing, {"min_nights": 1, **fields}, errors)
+    if errors:
+        raise InvalidInput(fields=errors)
+    listing.status = "PUBLISHED" if fields.get("publish", True) else "DRAFT"
+    session.add(listing)
+    await session.flush()
+    if photo_ids:
+        await _replace_photos(session, listing.id, photo_ids, fields.get("photo_captions") or {})
+    await session.flush()
+    return listing
+
+
+async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int) -> Listing:
+    """The listing, locked for the change, when ``actor`` is its host or an admin."""
+    listing = await session.scalar(
+        select(Listing)
+        .where(Listing.id == listing_id, Listing.deleted_at.is_(None))
+        .with_for_update()
+    )
+    if listing is None:
+        raise NotFound("No such listing.")
+    if listing.host_id != actor.id and "ADMIN" not in actor.roles:
+        raise Forbidden("Only the listing's host or an admin can change it.")
+    return listing
+
+
+async def update_listing(
+    session: AsyncSession, *, actor: User, listing_id: int, fields: Mapping[str, Any]
+) -> Listing:
+    listing = await get_for_change(session, actor=actor, listing_id=listing_id)
+    errors = FieldErrors()
+    photo_ids = await _apply(session, listing, fields, errors)
+    if "publish" in fields and fields["publish"] is not None:
+        if listing.status == "SUSPENDED" and "ADMIN" not in actor.roles:
+            errors.check("publish", "a suspended listing can only be republished by an admin")
+        elif fields["publish"]:
+            listing.status = "PUBLISHED"
+        else:
+            listing.status = "UNLISTED" if listing.status == "PUBLISHED" else listing.status
+    if errors:
+        raise InvalidInput(fields=errors)
+    if photo_ids is not None:
+        await _replace_photos(session, listing.id, photo_ids, fields.get("photo_captions") or {})
+    await session.flush()
+    return listing
+
+
+async def delete_listing(session: AsyncSession, *, actor: User, listing_id: int) -> None:
+    listing = await get_for_change(session, actor=actor, listing_id=listing_id)
+    listing.deleted_at = datetime.now(UTC)
+    await session.flush()
+
+
+# The calendar.
+
+
+def _check_range(start: date, end: date) -> list[date]:
+    if end <= start:
+        raise InvalidInput.field("to", "must be after from")
+    nights = (end - start).days
+    if nights > MAX_CALENDAR_NIGHTS:
+        raise InvalidInput.field("to", f"at most {MAX_CALENDAR_NIGHTS} nights at a time")
+    return [start + timedelta(days=offset) for offset in range(nights)]
+
+
+async def _refuse_booked(session: AsyncSession, listing_id: int, start: date, end: date) -> None:
+    booked = await session.scalar(
+        select(
+            exists().where(
+                Booking.listing_id == listing_id,
+                Booking.status.in_(ACTIVE_BOOKING),
+                Booking.check_in < end,
+                Booking.check_out > start,
+            )
+        )
+    )
+    if booked:
+        raise Conflict("Some of these nights are booked.")
+
+
+async def block_nights(
+    session: AsyncSession, *, actor: User, listing_id: int, start: date, end: date
+) -> None:
+    nights = _check_range(start, end)
+    await get_for_change(session, actor=actor, listing_id=listing_id)
+    await _refuse_booked(session, listing_id, start, end)
+    await session.execute(
+        insert(BlockedNight)
+        .values([{"listing_id": listing_id, "night": night} for night in nights])
+        .on_conflict_do_nothing()
+    )
+
+
+async def unblock_nights(
+    session: AsyncSession, *, actor: User, listing_id: int, start: date, end: date
+) -> None:
+    _check_range(start, end)
+    await get_for_change(session, actor=actor, listing_id=listing_id)
+    await _refuse_booked(session, listing_id, start, end)
+    await session.execute(
+        delete(BlockedNight).where(
+            BlockedNight.listing_id == listing_id,
+            BlockedNight.night >= start,
+            BlockedNight.night < end,
+        )
+    )
+
+
+async def calendar(
+    session: AsyncSession, *, listing: Any, start: date, end: date
+) -> list[tuple[date, bool, int]]:
+    """Each night of [start, end): whether it can be booked, and its price in minor units."""
+    nights = _check_range(start, end)
+    blocked = set(
+        await session.scalars(
+            select(BlockedNight.night).where(
+                BlockedNight.listing_id == listing.id,
+                BlockedNight.night >= start,
+                BlockedNight.night < end,
+            )
+        )
+    )
+    stays = (
+        await session.execute(
+            select(Booking.check_in, Booking.check_out).where(
+                Booking.listing_id == listing.id,
+                Booking.status.in_(ACTIVE_BOOKING),
+                Booking.check_in < end,
+                Booking.check_out > start,
+            )
+        )
+    ).all()
+    prices = dict(
+        (
+            await session.execute(
+                select(NightPrice.night, NightPrice.price_minor).where(
+                    NightPrice.listing_id == listing.id,
+                    NightPrice.night >= start,
+                    NightPrice.night < end,
+                )
+            )
+        ).tuples()
+    )
+    today = datetime.now(ZoneInfo(listing.time_zone)).date()
+    return [
+        (
+            night,
+            night >= today
+            and night not in blocked
+            and not any(check_in <= night < check_out for check_in, check_out in stays),
+            prices.get(night, listing.nightly_price_minor),
+        )
+        for night in nights
+    ]
+
+
+async def set_night_prices(
+    session: AsyncSession,
+    *,
+    actor: User,
+    listing_id: int,
+    start: date,
+    end: date,
+    amount: Decimal | None,
+) -> None:
+    """Overrides the nightly price of [start, end); None returns those nights to the base price."""
+    nights = _check_range(start, end)
+    listing = await get_for_change(session, actor=actor, listing_id=listing_id)
+    await session.execute(
+        delete(NightPrice).where(
+            NightPrice.listing_id == listing_id, NightPrice.night >= start, NightPrice.night < end
+        )
+    )
+    if amount is None:
+        return
+    try:
+        minor = to_minor(amount, listing.currency)
+    except ValueError as problem:
+        raise InvalidInput.field("amount", str(problem)) from None
+    if minor <= 0:
+        raise InvalidInput.field("amount", "must be more than zero")
+    await session.execute(
+        insert(NightPrice).values(
+            [{"listing_id": listing_id, "night": night, "price_minor": minor} for night in nights]
+        )
+    )
