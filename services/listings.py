@@ -98,7 +98,7 @@ async def usd_per_unit(session: AsyncSession, currency: str) -> Decimal | None:
 
 
 async def amenity_ids_by_code(session: AsyncSession) -> dict[str, int]:
-    return dict((await session.execute(select(Amenity.code, Amenity.id))).tuples().all())
+    return dict((await session.execute(select(Amenity.code, Amenity.id))).all())
 
 
 async def _apply(
@@ -224,6 +224,7 @@ async def _apply(
 async def _apply_prices(
     session: AsyncSession, listing: Listing, fields: Mapping[str, Any], errors: FieldErrors
 ) -> None:
+    currency = listing.currency
     price = fields.get("nightly_price")
     if price is not None:
         currency = str(price["currency"]).upper()
@@ -242,21 +243,23 @@ async def _apply_prices(
                     errors.check("nightlyPrice.amount", "is more than Roost allows a night")
                 else:
                     listing.currency, listing.nightly_price_minor = currency, minor
-    if "cleaning_fee" in fields:
-        fee = fields["cleaning_fee"]
-        if fee is None:
-            listing.cleaning_fee_minor = None
-        elif str(fee["currency"]).upper() != (listing.currency or ""):
+    fee = fields.get("cleaning_fee", listing.cleaning_fee_minor and "unchanged")
+    if fee is None:
+        listing.cleaning_fee_minor = None
+    elif isinstance(fee, Mapping):
+        if str(fee["currency"]).upper() != currency:
             errors.check("cleaningFee.currency", "must be the currency of the nightly price")
-        else:
+        elif currency is not None:
             try:
-                fee_minor = to_minor(fee["amount"], listing.currency)
+                fee_minor = to_minor(fee["amount"], currency)
             except ValueError as problem:
                 errors.check("cleaningFee.amount", str(problem))
             else:
                 if fee_minor < 0:
                     errors.check("cleaningFee.amount", "must not be negative")
                 listing.cleaning_fee_minor = fee_minor
+    elif fee == "unchanged" and currency != listing.currency:
+        errors.check("cleaningFee", "give it again in the new currency")
     if listing.currency and listing.nightly_price_minor:
         rate = await usd_per_unit(session, listing.currency)
         if rate is not None:
@@ -442,17 +445,14 @@ async def calendar(
             )
         )
     ).all()
-    prices = dict(
-        (
-            await session.execute(
-                select(NightPrice.night, NightPrice.price_minor).where(
-                    NightPrice.listing_id == listing.id,
-                    NightPrice.night >= start,
-                    NightPrice.night < end,
-                )
-            )
-        ).tuples()
+    overrides = await session.execute(
+        select(NightPrice.night, NightPrice.price_minor).where(
+            NightPrice.listing_id == listing.id,
+            NightPrice.night >= start,
+            NightPrice.night < end,
+        )
     )
+    prices = dict(overrides.all())
     today = datetime.now(ZoneInfo(listing.time_zone)).date()
     return [
         (
