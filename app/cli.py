@@ -13,6 +13,7 @@ from types import FrameType
 from strawberry.relay import to_base64
 
 from app.observability import configure_logging
+from app.scale_data import seed_listings
 from app.seed import (
     DEMO_ACCOUNTS,
     DEMO_PASSWORD,
@@ -70,12 +71,18 @@ def _password_hasher(settings: Settings) -> PasswordHasher:
     )
 
 
-async def _seed(settings: Settings, url: str) -> None:
+async def _seed(settings: Settings, url: str, listings: int) -> None:
     async with _maintenance_connection(url) as database:
         await upgrade_to_head(database.engine)
         report = await seed_demo_data(database, _password_hasher(settings))
-    print(f"Demo data loaded: {report.users_added} users added.")
-    print(_demo_accounts_text())
+        print(f"Demo data loaded: {report.users_added} users added.")
+        print(_demo_accounts_text())
+        if listings:
+            print(
+                await seed_listings(
+                    database, count=listings, media_root=settings.data_dir / "media"
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -155,9 +162,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         )
 
 
-def seed(settings: Settings) -> None:
+def seed(settings: Settings, listings: int) -> None:
     with database_url(settings) as url:
-        asyncio.run(_seed(settings, url))
+        asyncio.run(_seed(settings, url, listings))
 
 
 def migrate(settings: Settings) -> None:
@@ -199,7 +206,14 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--workers", type=_positive_int, default=1)
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
-    commands.add_parser("seed", help="load the demo data")
+    seed_parser = commands.add_parser("seed", help="load the demo data")
+    seed_parser.add_argument(
+        "--listings",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="also generate N listings (with hosts, guests, photos, blocks, bookings)",
+    )
     admin_parser = commands.add_parser("create-admin", help="make a signed-up user an admin")
     admin_parser.add_argument("email")
     return parser
@@ -218,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             migrate(settings)
         elif args.command == "seed":
-            seed(settings)
+            seed(settings, args.listings or 0)
         elif args.command == "create-admin":
             create_admin(settings, args.email)
     except (ConfigurationError, SchemaBehind, NotFound) as error:

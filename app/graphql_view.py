@@ -1,12 +1,15 @@
 """The GraphQL endpoint: strawberry's ASGI view with Roost's context, limits and JSON."""
 
 import asyncio
+import hashlib
 import logging
 import re
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -19,6 +22,7 @@ from auth.viewer import viewer_from_authorization
 from db.loaders import Loaders
 from schema.context import Context
 from schema.errors import present_error
+from services.search_cache import current_generation
 from services.sessions import Client
 
 log = logging.getLogger("roost.graphql")
@@ -32,11 +36,19 @@ _OPERATION_NAME = re.compile(r"^\s*(?:query|mutation|subscription)\s+([_A-Za-z][
 
 class RoostGraphQL(GraphQL[Context, None]):
     def __init__(
-        self, *args: Any, request_timeout_seconds: float, hide_suggestions: bool, **kwargs: Any
+        self,
+        *args: Any,
+        request_timeout_seconds: float,
+        hide_suggestions: bool,
+        cache_seconds: int,
+        max_tokens: int,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.request_timeout_seconds = request_timeout_seconds
         self.hide_suggestions = hide_suggestions
+        self.cache_seconds = cache_seconds
+        self.max_tokens = max_tokens
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         state = request.app.state
@@ -77,7 +89,7 @@ class RoostGraphQL(GraphQL[Context, None]):
         )
         try:
             async with asyncio.timeout(self.request_timeout_seconds):
-                result = await super().execute_single(request, *args, **kwargs)
+                result = await self._execute_or_reuse(request, request_data, args, kwargs)
         except TimeoutError:
             log.warning("GraphQL operation stopped at its deadline")
             result = ExecutionResult(
@@ -104,6 +116,38 @@ class RoostGraphQL(GraphQL[Context, None]):
             sub_response.media_type = GRAPHQL_RESPONSE_JSON
             if _rejected_before_execution(result):
                 sub_response.status_code = 400
+        return result
+
+    async def _execute_or_reuse(
+        self, request: Request, request_data: Any, args: Any, kwargs: Any
+    ) -> ExecutionResult:
+        """Anonymous searches are answered from the cache while nothing they show has changed."""
+        if (
+            not self.cache_seconds
+            or "authorization" in request.headers
+            or not _cacheable(request_data.query, request_data.operation_name, self.max_tokens)
+        ):
+            return await super().execute_single(request, *args, **kwargs)
+        state = request.app.state
+        async with state.database.engine.connect() as connection:
+            generation = await current_generation(connection)
+        key = hashlib.sha256(
+            orjson.dumps(
+                [
+                    generation,
+                    request_data.query,
+                    request_data.operation_name,
+                    request_data.variables,
+                ],
+                option=orjson.OPT_SORT_KEYS,
+            )
+        ).hexdigest()
+        cache = state.services.response_cache
+        if (cached := await cache.get(key)) is not None:
+            return ExecutionResult(data=orjson.loads(cached), errors=None)
+        result = await super().execute_single(request, *args, **kwargs)
+        if not result.errors and result.data is not None:
+            await cache.set(key, orjson.dumps(result.data), ttl_seconds=self.cache_seconds)
         return result
 
     def create_response(
@@ -136,6 +180,32 @@ def _rejected_before_execution(result: ExecutionResult) -> bool:
             error.path is None and (error.extensions or {}).get("code") in _REQUEST_ERROR_CODES
             for error in result.errors or ()
         )
+    )
+
+
+CACHEABLE_FIELDS = frozenset({"searchListings", "amenities", "__typename"})
+
+
+@lru_cache(maxsize=1_024)
+def _cacheable(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
+    """A query whose every root field is public and the same for every anonymous caller."""
+    if not query:
+        return False
+    try:
+        document = parse(query, max_tokens=max_tokens)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1 or operations[0].operation != OperationType.QUERY:
+        return False
+    selections = operations[0].selection_set.selections
+    names = {selection.name.value for selection in selections if isinstance(selection, FieldNode)}
+    return (
+        len(names) == len(selections)
+        and names <= CACHEABLE_FIELDS
+        and names != {"__typename"}  # nothing worth keeping
     )
 
 

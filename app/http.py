@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         request_timeout_seconds=settings.request_timeout_seconds,
         hide_suggestions=settings.is_production,
+        cache_seconds=settings.search_cache_seconds,
+        max_tokens=settings.max_tokens,
     )
 
     media_dir = settings.data_dir / "media"

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_aliases: int = Field(30, gt=0, validation_alias="ROOST_MAX_ALIASES")
     max_tokens: int = Field(4_000, gt=0, validation_alias="ROOST_MAX_TOKENS")
     db_pool_size: int = Field(10, gt=0, validation_alias="ROOST_DB_POOL_SIZE")
+    # Anonymous search responses are kept this long (0: not at all); any change to listings,
+    # calendars or bookings makes them stale at once.
+    search_cache_seconds: int = Field(30, ge=0, validation_alias="ROOST_SEARCH_CACHE_SECONDS")
 
     # Accounts and sessions.
     field_encryption_key: SecretStr | None = Field(

@@ -12,6 +12,7 @@ from auth.passwords import PasswordHasher
 from auth.tokens import AccessTokens
 from db.catalogue import AmenityCatalogue
 from db.database import Database
+from gateways.cache import MemoryCache, RedisCache
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.storage import LocalStorage, S3Storage, Storage
@@ -118,5 +119,10 @@ def build_services(
         storage=build_storage(settings),
         oauth_providers=build_oauth_providers(settings, http),
         amenities=AmenityCatalogue(database),
+        response_cache=(
+            RedisCache(redis, prefix=f"{settings.redis_prefix}responses:")
+            if redis is not None
+            else MemoryCache()
+        ),
         frontend_url=settings.frontend_url,
     )

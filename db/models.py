@@ -101,7 +101,7 @@ class Upload(Base):
     owner_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("user_account.id", ondelete="CASCADE"), index=True
     )
-    storage_key: Mapped[str] = mapped_column(Text, unique=True)
+    storage_key: Mapped[str] = mapped_column(Text)
     thumbnail_key: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(Text)
     width: Mapped[int] = mapped_column(Integer)
@@ -355,3 +355,16 @@ class Booking(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+class SearchGeneration(Base):
+    """One counter, raised in the same transaction as any change search results depend on.
+
+    Cached search results are keyed by it, so a committed change is never hidden by the cache.
+    """
+
+    __tablename__ = "search_generation"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="1")
+    value: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -23,6 +23,7 @@ from schema.listings import (
     ListingSort,
     ListingType,
     UpdateListingInput,
+    amenity_type,
     can_see_listing,
 )
 from services import listings as listings_service
@@ -59,10 +60,7 @@ async def listing(info: Info, id: strawberry.ID) -> ListingType | None:  # noqa:
 
 async def amenities(info: Info) -> list[AmenityType]:
     catalogue = await info.context.services.amenities.by_id()
-    return [
-        AmenityType(code=entry.code, name=entry.name, category=entry.category)
-        for entry in catalogue.values()
-    ]
+    return [amenity_type(entry) for entry in catalogue.values()]
 
 
 async def _viewer_currency(info: Info) -> str:

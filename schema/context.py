@@ -14,6 +14,7 @@ from auth.viewer import Viewer
 from db.catalogue import AmenityCatalogue
 from db.database import Database
 from db.loaders import Loaders
+from gateways.cache import Cache
 from gateways.email import Mailer
 from gateways.storage import Storage
 from services.ratelimits import AttemptLimits
@@ -32,6 +33,7 @@ class Services:
     storage: Storage
     oauth_providers: dict[str, OAuthProvider]
     amenities: AmenityCatalogue
+    response_cache: Cache
     frontend_url: str
 
 

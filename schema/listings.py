@@ -4,12 +4,14 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
 
 from auth.permissions import current_user
+from db.catalogue import AmenityEntry
 from schema.context import Info
 from schema.users import UserType
 from services import listings as listings_service
@@ -58,8 +60,15 @@ class MoneyType:
 
     @classmethod
     def of(cls, minor: int, currency: str) -> Self:
-        money = Money(minor, currency)
-        return cls(amount=money.amount, currency=currency, formatted=money.formatted())
+        amount, formatted = _amount_and_text(minor, currency)
+        return cls(amount=amount, currency=currency, formatted=formatted)
+
+
+@lru_cache(maxsize=65_536)
+def _amount_and_text(minor: int, currency: str) -> tuple[Decimal, str]:
+    # Formatting through babel is slow next to the rest of a search row; prices repeat a lot.
+    money = Money(minor, currency)
+    return money.amount, money.formatted()
 
 
 @strawberry.input(description="An amount in a currency.")
@@ -91,6 +100,12 @@ class AmenityType:
     code: str = strawberry.field(description='Stable code for filters, like "wifi".')
     name: str
     category: str
+
+
+@lru_cache(maxsize=1_024)
+def amenity_type(entry: AmenityEntry) -> AmenityType:
+    """The same read-only object for an amenity every time it is shown."""
+    return AmenityType(code=entry.code, name=entry.name, category=entry.category)
 
 
 @strawberry.type(description="A photo of a listing.")
@@ -165,7 +180,7 @@ class ListingType(relay.Node):
     async def amenities(self, info: Info) -> list[AmenityType]:
         catalogue = await info.context.services.amenities.by_id()
         return [
-            AmenityType(code=entry.code, name=entry.name, category=entry.category)
+            amenity_type(entry)
             for amenity_id in self._row.amenity_ids
             if (entry := catalogue.get(amenity_id))
         ]

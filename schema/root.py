@@ -6,14 +6,15 @@ from functools import partial
 import strawberry
 from strawberry import relay
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.accounts import AccountMutations, AccountQueries
@@ -51,12 +52,17 @@ def build_schema(
     max_aliases: int = 30,
     max_tokens: int = 4_000,
 ) -> strawberry.Schema:
+    # The limit rules are made once: the validation cache is keyed by the rule classes, and a
+    # class made per request would miss it every time.
+    limits = [
+        depth_limit_rule(max_depth, should_ignore=None),
+        alias_limit_rule(max_aliases),
+    ]
     # Factories, not instances: each request gets its own extension objects.
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(ErrorConvention, hide_suggestions=production),
         partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(QueryDepthLimiter, max_depth=max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=max_aliases),
+        partial(AddValidationRules, limits),
         partial(ParserCache, maxsize=512),
         partial(ValidationCache, maxsize=512),
     ]

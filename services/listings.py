@@ -27,6 +27,7 @@ from db.models import (
 )
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.money import minor_digits, to_minor
+from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters
 
 ACTIVE_BOOKING = ("PENDING", "CONFIRMED")
@@ -318,6 +319,7 @@ async def create_listing(
         raise InvalidInput(fields=errors)
     listing.status = "PUBLISHED" if fields.get("publish", True) else "DRAFT"
     session.add(listing)
+    await results_changed(session)
     await session.flush()
     if photo_ids:
         await _replace_photos(session, listing.id, photo_ids, fields.get("photo_captions") or {})
@@ -336,6 +338,7 @@ async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int)
         raise NotFound("No such listing.")
     if listing.host_id != actor.id and "ADMIN" not in actor.roles:
         raise Forbidden("Only the listing's host or an admin can change it.")
+    await results_changed(session)
     return listing
 
 

@@ -104,7 +104,7 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 
 
 # Filled by migrations, not by tests: kept between tests.
-REFERENCE_TABLES = frozenset({"amenity", "exchange_rate"})
+REFERENCE_TABLES = frozenset({"amenity", "exchange_rate", "search_generation"})
 
 
 def fresh_limiter(app: Starlette) -> RateLimiter:
@@ -125,6 +125,8 @@ async def database(app: Starlette) -> AsyncIterator[Database]:
     )
     async with database.unit_of_work() as session:
         await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # Searches cached by an earlier test must not answer for this one's data.
+        await session.execute(text("UPDATE search_generation SET value = value + 1"))
     services = app.state.services
     app.state.services = replace(
         services, attempt_limits=replace(services.attempt_limits, limiter=fresh_limiter(app))

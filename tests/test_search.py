@@ -10,6 +10,7 @@ from strawberry.relay import to_base64
 
 from db.database import Database
 from db.models import BlockedNight, Listing, ListingPhoto, Upload
+from services import listings as listings_service
 from tests.conftest import StatementCounter, gql
 from tests.factories import make_booking, make_listing, make_user
 
@@ -311,8 +312,9 @@ async def test_a_page_costs_the_same_statements_whatever_its_size(
         edges = body["data"]["searchListings"]["edges"]
         assert len(edges) == size and all(edge["node"]["photos"] for edge in edges)
         counts[size] = counter.count
-    # One statement each for the page, its hosts and its photos; the catalogue is cached.
-    assert counts[5] == counts[50] == 3, counts
+    # The cache generation, then one statement each for the page, its hosts and its photos;
+    # the amenity catalogue is read once per process.
+    assert counts[5] == counts[50] == 4, counts
 
 
 async def test_listing_node_ids_resolve(
@@ -325,3 +327,44 @@ async def test_listing_node_ids_resolve(
         {"id": to_base64("Listing", listing.id)},
     )
     assert body == {"data": {"node": {"title": "by node"}}}
+
+
+async def test_a_repeated_anonymous_search_comes_from_the_cache(
+    client: httpx.AsyncClient, database: Database, host
+) -> None:
+    await listings(database, host, {"title": "cached"})
+    variables = {"filter": {"location": "Lisbon"}}
+    first = await gql(client, SEARCH, variables)
+    with StatementCounter(database) as counter:
+        again = await gql(client, SEARCH, variables)
+    assert again == first
+    assert counter.count == 1  # only the generation is read
+
+
+async def test_a_change_to_a_listing_or_its_calendar_shows_at_once(
+    client: httpx.AsyncClient, database: Database, host
+) -> None:
+    [listing] = await listings(database, host, {"title": "soon taken"})
+    stay = {"checkIn": SOON.isoformat(), "checkOut": (SOON + timedelta(days=2)).isoformat()}
+    assert await titles(client, stay) == ["soon taken"]  # now cached
+
+    async with database.unit_of_work() as session:
+        await listings_service.block_nights(
+            session, actor=host, listing_id=listing.id, start=SOON, end=SOON + timedelta(days=1)
+        )
+    assert await titles(client, stay) == []
+
+    async with database.unit_of_work() as session:
+        await make_listing(session, host=host, title="just added")
+    assert await titles(client, stay) == ["just added"]
+
+
+async def test_signed_in_searches_are_not_cached(
+    client: httpx.AsyncClient, database: Database, host
+) -> None:
+    await listings(database, host, {"title": "private view"})
+    headers = {"Authorization": "Bearer whatever"}
+    await gql(client, SEARCH, {"first": 5}, headers=headers)
+    with StatementCounter(database) as counter:
+        await gql(client, SEARCH, {"first": 5}, headers=headers)
+    assert counter.count > 1

@@ -122,7 +122,6 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_upload")),
-        sa.UniqueConstraint("storage_key", name=op.f("uq_upload_storage_key")),
     )
     op.create_index(op.f("ix_upload_owner_id"), "upload", ["owner_id"], unique=False)
     op.add_column("user_account", sa.Column("avatar_upload_id", sa.BigInteger(), nullable=True))
