@@ -36,6 +36,8 @@ class Database:
                     # asyncpg prepares every statement; after five runs PostgreSQL may switch
                     # to a generic plan that ignores the values (5x slower for search here).
                     "plan_cache_mode": "force_custom_plan",
+                    # Many small queries at once: parallel workers only compete for the cores.
+                    "max_parallel_workers_per_gather": "0",
                 },
             },
         )
