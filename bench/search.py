@@ -324,6 +324,33 @@ async def run_sql(
     return latencies, 0
 
 
+async def plan_stability(database_url: str) -> None:
+    """One prepared search run 12 times on one connection: does a later run get slower?
+
+    PostgreSQL may switch a prepared statement to a generic plan after five runs; Roost's
+    connections set plan_cache_mode=force_custom_plan, and so does this check."""
+    connection = await asyncpg.connect(
+        database_url, server_settings={"plan_cache_mode": "force_custom_plan"}
+    )
+    search = Search("city+dates+guests", {
+        "location": "Paris", "guests": 2, "checkIn": (date.today() + timedelta(days=40)).isoformat(),
+        "checkOut": (date.today() + timedelta(days=43)).isoformat(),
+    }, "RELEVANCE")  # fmt: skip
+    page_sql, _, (params, _) = sql_for(search, None)
+    statement = await connection.prepare(page_sql)
+    runs = []
+    for _ in range(12):
+        started = time.perf_counter()
+        await statement.fetch(*params)
+        runs.append((time.perf_counter() - started) * 1000)
+    await connection.close()
+    later = statistics.median(runs[6:])
+    print(
+        f"plan stability: first run {runs[0]:.1f} ms, median of runs 7-12 {later:.1f} ms "
+        f"({later / runs[0]:.2f}x)"
+    )
+
+
 def report(name: str, latencies: list[float], elapsed: float, failures: int) -> float:
     p50, p95, p99 = percentiles(latencies)
     rps = len(latencies) / elapsed
@@ -363,6 +390,7 @@ async def main() -> None:
     latencies, failures = await run_sql(args.database_url, plan, args.concurrency)
     sql_rps = report("plain SQL", latencies, time.perf_counter() - started, failures)
     print(f"GraphQL/SQL throughput ratio: {graphql_rps / sql_rps:.2f}")
+    await plan_stability(args.database_url)
 
 
 if __name__ == "__main__":

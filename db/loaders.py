@@ -17,15 +17,28 @@ _listing = Listing.__table__
 LISTING_COLUMNS = [column for column in _listing.c if column.name != "search_vector"]
 
 
-class UserByIdLoader(DataLoader[int, User | None]):
+_user = User.__table__
+_USER_COLUMNS = [
+    *_user.c,
+    Upload.thumbnail_key.label("avatar_thumbnail_key"),
+]
+
+
+class UserByIdLoader(DataLoader[int, Row[Any] | None]):
+    """Users as rows with the same attribute names as ``User`` (and ``avatar_thumbnail_key``)."""
+
     def __init__(self, database: Database) -> None:
         super().__init__()
         self.database = database
 
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[User | None]:
-        async with self.database.read_session() as session:
-            users = await session.scalars(select(User).where(User.id.in_(ids)))
-            by_id = {user.id: user for user in users}
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[Row[Any] | None]:
+        statement = (
+            select(*_USER_COLUMNS)
+            .outerjoin(Upload, Upload.id == _user.c.avatar_upload_id)
+            .where(_user.c.id.in_(ids))
+        )
+        async with self.database.engine.connect() as connection:
+            by_id = {row.id: row for row in await connection.execute(statement)}
         return [by_id.get(user_id) for user_id in ids]
 
 

@@ -91,6 +91,11 @@ class User(Base):
         foreign_keys=[avatar_upload_id], lazy="joined", innerjoin=False
     )
 
+    @property
+    def avatar_thumbnail_key(self) -> str | None:
+        """As the user loader's rows carry it, so both can stand for a user."""
+        return self.avatar.thumbnail_key if self.avatar is not None else None
+
 
 class Upload(Base):
     """An image a user uploaded, stored re-encoded without its metadata, with a thumbnail."""

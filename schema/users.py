@@ -3,13 +3,12 @@
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Self
+from typing import Any, Self
 
 import strawberry
 from strawberry import relay
 
 from auth.permissions import can_see_private_fields
-from db.models import User
 from schema.context import Info
 
 
@@ -60,7 +59,8 @@ class UserType(relay.Node):
         description="Every user is a GUEST; hosts add HOST; admins add ADMIN."
     )
     created_at: datetime = strawberry.field(description="When the account was opened.")
-    _model: strawberry.Private[User]
+    # A User, or a loader row with the same attributes.
+    _model: strawberry.Private[Any]
     # Set where the caller has just proved to be this user (the user of an AuthPayload).
     _shown_to_self: strawberry.Private[bool] = False
 
@@ -99,11 +99,11 @@ class UserType(relay.Node):
 
     @strawberry.field(description="Address of the profile photo.")
     def avatar_url(self, info: Info) -> str | None:
-        avatar = self._model.avatar
-        return info.context.services.storage.url(avatar.thumbnail_key) if avatar else None
+        key = self._model.avatar_thumbnail_key
+        return info.context.services.storage.url(key) if key else None
 
     @classmethod
-    def from_model(cls, user: User, *, shown_to_self: bool = False) -> Self:
+    def from_model(cls, user: Any, *, shown_to_self: bool = False) -> Self:
         return cls(
             user_id=user.id,
             first_name=user.first_name,
