@@ -313,6 +313,8 @@ async def seed_listings(database: Database, *, count: int, media_root: Path, see
                 "created_at", "updated_at",
             ],
         )  # fmt: skip
+        # Cached searches must not hide what was just added.
+        await connection.execute(text("UPDATE search_generation SET value = value + 1"))
         await connection.commit()
         await connection.execute(text("ANALYZE"))
         await connection.commit()

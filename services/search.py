@@ -242,15 +242,15 @@ async def search_listings(
         wanted = sorted({amenity_ids[code] for code in search.amenities})
         conditions.append(listing.c.amenity_ids.contains(wanted))
     if search.min_price is not None or search.max_price is not None:
-        rate = (
-            select(ExchangeRate.usd_per_unit)
-            .where(ExchangeRate.currency == search.currency)
-            .scalar_subquery()
+        rate = await connection.scalar(
+            select(ExchangeRate.usd_per_unit).where(ExchangeRate.currency == search.currency)
         )
+        if rate is None:
+            raise InvalidInput.field("filter.currency", "is not a currency Roost prices in")
         if search.min_price is not None:
-            conditions.append(listing.c.nightly_price_usd >= literal(search.min_price) * rate)
+            conditions.append(listing.c.nightly_price_usd >= search.min_price * rate)
         if search.max_price is not None:
-            conditions.append(listing.c.nightly_price_usd <= literal(search.max_price) * rate)
+            conditions.append(listing.c.nightly_price_usd <= search.max_price * rate)
     if search.check_in is not None and search.check_out is not None:
         check_in, check_out = search.check_in, search.check_out
         nights = (check_out - check_in).days
