@@ -193,46 +193,38 @@ From = Annotated[date, strawberry.argument(name="from", description="The first n
 To = Annotated[date, strawberry.argument(description="The day after the last night.")]
 
 
-async def block_dates(info: Info, listing_id: strawberry.ID, from_: From, to: To) -> bool:
+async def _change_calendar(
+    info: Info, listing_id: strawberry.ID, change: Any, **values: Any
+) -> bool:
     actor = await require_user(info)
     async with info.context.database.unit_of_work() as session:
-        await listings_service.block_nights(
+        await change(
             session,
             actor=actor,
             listing_id=node_id(listing_id, "Listing", "listingId"),
-            start=from_,
-            end=to,
+            **values,
         )
     return True
+
+
+async def block_dates(info: Info, listing_id: strawberry.ID, from_: From, to: To) -> bool:
+    return await _change_calendar(
+        info, listing_id, listings_service.block_nights, start=from_, end=to
+    )
 
 
 async def unblock_dates(info: Info, listing_id: strawberry.ID, from_: From, to: To) -> bool:
-    actor = await require_user(info)
-    async with info.context.database.unit_of_work() as session:
-        await listings_service.unblock_nights(
-            session,
-            actor=actor,
-            listing_id=node_id(listing_id, "Listing", "listingId"),
-            start=from_,
-            end=to,
-        )
-    return True
+    return await _change_calendar(
+        info, listing_id, listings_service.unblock_nights, start=from_, end=to
+    )
 
 
 async def set_night_prices(
     info: Info, listing_id: strawberry.ID, from_: From, to: To, amount: Decimal | None
 ) -> bool:
-    actor = await require_user(info)
-    async with info.context.database.unit_of_work() as session:
-        await listings_service.set_night_prices(
-            session,
-            actor=actor,
-            listing_id=node_id(listing_id, "Listing", "listingId"),
-            start=from_,
-            end=to,
-            amount=amount,
-        )
-    return True
+    return await _change_calendar(
+        info, listing_id, listings_service.set_night_prices, start=from_, end=to, amount=amount
+    )
 
 
 @strawberry.type
