@@ -1,18 +1,15 @@
 """Identity: sign-up, sign-in, sessions, roles and profiles."""
 
-import dataclasses
-
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from db.models import User
-from resolvers.node import node_id
+from resolvers.node import node_id, plain_input
 from schema.context import Info
 from schema.users import (
     AuthPayload,
     OAuthLoginInput,
-    PreferencesInput,
     RegisterInput,
     SignupRole,
     UpdateProfileInput,
@@ -173,30 +170,14 @@ async def become_host(info: Info) -> UserType:
     return UserType.from_model(updated)
 
 
-def _provided(input_object: object) -> dict[str, object]:
-    """The fields the client actually sent (left-out ones are UNSET)."""
-    return {
-        field.name: getattr(input_object, field.name)
-        for field in dataclasses.fields(input_object)  # type: ignore[arg-type]
-        if getattr(input_object, field.name) is not strawberry.UNSET
-    }
-
-
 async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # noqa: A002
     ctx = info.context
     user = await require_user(info)
-    changes = _provided(input)
+    changes = plain_input(input)
     if changes.get("avatar_upload_id") is not None:
         changes["avatar_upload_id"] = node_id(
             changes["avatar_upload_id"], "Upload", "avatarUploadId"
         )
-    preferences = changes.get("preferences")
-    if isinstance(preferences, PreferencesInput):
-        changes["preferences"] = {
-            name: [channel.value for channel in value] if name == "notification_channels" else value
-            for name, value in _provided(preferences).items()
-            if value is not None
-        }
     async with ctx.database.unit_of_work() as session:
         updated = await accounts.update_profile(
             session,

@@ -1,9 +1,7 @@
 """Listings: publish, change, delete, calendars, and search."""
 
-import dataclasses
 from datetime import date
 from decimal import Decimal
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -12,7 +10,7 @@ from strawberry import relay
 
 from auth.permissions import IsAuthenticated, IsHost, current_user, require_user
 from db.models import Listing
-from resolvers.node import node_id
+from resolvers.node import node_id, plain_input
 from schema.context import Info
 from schema.listings import (
     AmenityType,
@@ -30,21 +28,8 @@ from services import listings as listings_service
 from services import search as search_service
 
 
-def _plain(value: Any) -> Any:
-    """Input objects as plain values: enums by value, inputs as dicts without left-out fields."""
-    if dataclasses.is_dataclass(value):
-        return {
-            f.name: _plain(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) is not strawberry.UNSET
-        }
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value.value if isinstance(value, Enum) else value
-
-
 def _listing_fields(input_object: CreateListingInput | UpdateListingInput) -> dict[str, Any]:
-    fields = _plain(input_object)
+    fields = plain_input(input_object)
     if fields.get("photo_upload_ids") is not None:
         fields["photo_upload_ids"] = [
             node_id(upload_id, "Upload", "photoUploadIds")

@@ -1,4 +1,8 @@
-"""``node(id:)``: any object by its global id, under the same permissions as elsewhere."""
+"""``node(id:)`` and the handling of ids and inputs every resolver shares."""
+
+import dataclasses
+from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -36,3 +40,17 @@ def node_id(value: strawberry.ID, type_name: str, field: str) -> int:
     if number > _MAX_BIGINT:
         raise InvalidInput.field(field, f"is not the id of a {type_name}")
     return number
+
+
+def plain_input(value: Any) -> Any:
+    """An input object as plain values for a service: nested dicts holding only the fields the
+    client sent (left-out ones are UNSET), enums by their values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: plain_input(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+            if getattr(value, field.name) is not strawberry.UNSET
+        }
+    if isinstance(value, list):
+        return [plain_input(item) for item in value]
+    return value.value if isinstance(value, Enum) else value
