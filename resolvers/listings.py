@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy import func, select
 from strawberry import relay
+from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from auth.permissions import IsAuthenticated, IsHost, current_user, require_user
 from db.models import Listing
@@ -94,24 +95,30 @@ async def search_listings(
         property_types=[kind.value for kind in given.property_types or ()],
         instant_book=given.instant_book,
     )
-    services = info.context.services
-    database = info.context.database
-    amenity_ids = await services.amenities.ids_by_code()
-    async with database.engine.connect() as connection:
-        page = await search_service.search_listings(
-            connection,
-            search,
-            sort=search_service.Sort(sort.value),
-            first=first,
-            after=after or None,
-            amenity_ids=amenity_ids,
-        )
+    page = await search_service.search_listings(
+        info.context.database,
+        search,
+        sort=search_service.Sort(sort.value),
+        first=first,
+        after=after or None,
+        amenity_ids=await info.context.services.amenities.ids_by_code(),
+        with_total=_selects(info.selected_fields[0].selections, "totalCount"),
+    )
 
     async def count() -> int:
-        async with database.engine.connect() as connection:
-            return (await connection.execute(page.count_statement)).scalar_one()
+        return page.total_count or 0
 
     return _page(page, count)
+
+
+def _selects(selections: list[Selection], name: str) -> bool:
+    """Whether ``name`` is among these selections, looking inside fragments."""
+    return any(
+        _selects(selection.selections, name)
+        if isinstance(selection, (InlineFragment, FragmentSpread))
+        else selection.name == name
+        for selection in selections
+    )
 
 
 async def my_listings(

@@ -4,13 +4,14 @@ Reads go through SQLAlchemy Core rows, not ORM objects: this is the hottest path
 Every page is one statement (plus one for ``totalCount`` when it is asked for), whatever its size.
 """
 
+import asyncio
 import base64
 import binascii
 import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from db.database import Database
 from db.loaders import LISTING_COLUMNS
 from db.models import BlockedNight, Booking, ExchangeRate, Listing
 from services.errors import InvalidInput
@@ -80,7 +82,7 @@ class SearchPage:
     rows: list[Row[Any]]
     cursors: list[str]
     has_next_page: bool
-    count_statement: Any = field(repr=False)
+    total_count: int | None = None
 
 
 def _haversine_km(latitude: float, longitude: float) -> ColumnElement[float]:
@@ -208,14 +210,16 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
 
 
 async def search_listings(
-    connection: AsyncConnection,
+    database: Database,
     search: SearchFilter,
     *,
     sort: Sort = Sort.RELEVANCE,
     first: int = 20,
     after: str | None = None,
     amenity_ids: dict[str, int],
+    with_total: bool = False,
 ) -> SearchPage:
+    """One page; with ``with_total``, the count of every match too, queried at the same time."""
     _check(search, sort, first)
     conditions: list[Any] = [listing.c.status == "PUBLISHED", listing.c.deleted_at.is_(None)]
     text_query = _text_query(search.location) if search.location else None
@@ -242,9 +246,10 @@ async def search_listings(
         wanted = sorted({amenity_ids[code] for code in search.amenities})
         conditions.append(listing.c.amenity_ids.contains(wanted))
     if search.min_price is not None or search.max_price is not None:
-        rate = await connection.scalar(
-            select(ExchangeRate.usd_per_unit).where(ExchangeRate.currency == search.currency)
-        )
+        async with database.engine.connect() as connection:
+            rate = await connection.scalar(
+                select(ExchangeRate.usd_per_unit).where(ExchangeRate.currency == search.currency)
+            )
         if rate is None:
             raise InvalidInput.field("filter.currency", "is not a currency Roost prices in")
         if search.min_price is not None:
@@ -288,14 +293,23 @@ async def search_listings(
         .order_by(*order)
         .limit(first + 1)
     )
-    rows = list((await connection.execute(statement)).all())
+    count_statement = select(func.count()).select_from(listing).where(and_(*conditions))
+
+    async def fetch(query: Any) -> Any:
+        async with database.engine.connect() as connection:
+            return (await connection.execute(query)).all()
+
+    if with_total:
+        rows, [(total,)] = await asyncio.gather(fetch(statement), fetch(count_statement))
+    else:
+        rows, total = await fetch(statement), None
     has_next_page = len(rows) > first
     rows = rows[:first]
     return SearchPage(
         rows=rows,
         cursors=[encode_cursor(sort, row.sort_key, row.id) for row in rows],
         has_next_page=has_next_page,
-        count_statement=select(func.count()).select_from(listing).where(and_(*conditions)),
+        total_count=total,
     )
 
 
@@ -323,5 +337,4 @@ async def listings_of_host(
         rows=rows[:first],
         cursors=[encode_cursor(Sort.NEWEST, row.sort_key, row.id) for row in rows[:first]],
         has_next_page=len(rows) > first,
-        count_statement=None,
     )

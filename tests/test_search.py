@@ -369,3 +369,23 @@ async def test_signed_in_searches_are_not_cached(
     with StatementCounter(database) as counter:
         await gql(client, SEARCH, {"first": 5}, headers=headers)
     assert counter.count > 1
+
+
+async def test_total_count_is_found_inside_fragments(
+    client: httpx.AsyncClient, database: Database, host
+) -> None:
+    await listings(database, host, {"title": "one"}, {"title": "two"})
+    body = await gql(
+        client,
+        """
+        fragment Totals on ListingConnection { totalCount }
+        query {
+          a: searchListings(first: 1) { ...Totals }
+          b: searchListings(first: 1) { ... on ListingConnection { totalCount } }
+          c: searchListings(first: 1) { edges { node { title } } }
+        }
+        """,
+    )
+    assert body["data"]["a"] == {"totalCount": 2}
+    assert body["data"]["b"] == {"totalCount": 2}
+    assert len(body["data"]["c"]["edges"]) == 1
