@@ -136,7 +136,7 @@ async def run_graphql(url: str, plan: list[Search], concurrency: int) -> tuple[l
                         },
                     )
                     latencies.append(time.perf_counter() - started)
-                    body = response.json()
+                    body = orjson.loads(response.content)
                     if response.status_code != 200 or "errors" in body:
                         failures += 1
                         break
