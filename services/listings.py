@@ -48,6 +48,14 @@ _COUNT_LIMITS = {
     "beds": ("beds", 0, 100),
     "min_nights": ("minNights", 1, 365),
 }
+_NOT_NULL = {
+    "property_type": "propertyType",
+    "cancellation_policy": "cancellationPolicy",
+    "instant_book": "instantBook",
+    "address": "address",
+    "nightly_price": "nightlyPrice",
+    "amenities": "amenities",
+}
 _NOT_A_COUNTRY = frozenset({"EU", "EZ", "UN", "QO", "ZZ"})
 
 
@@ -113,12 +121,12 @@ async def _apply(
         if field in fields:
             value = _clean_text(fields[field], field, errors, required=True)
             setattr(listing, field, value)
-    if "property_type" in fields:
-        listing.property_type = fields["property_type"]
-    if "cancellation_policy" in fields:
-        listing.cancellation_policy = fields["cancellation_policy"]
-    if "instant_book" in fields:
-        listing.instant_book = bool(fields["instant_book"])
+    for field, api_name in _NOT_NULL.items():
+        if field in fields and fields[field] is None:
+            errors.check(api_name, "must not be null")
+    for field in ("property_type", "cancellation_policy", "instant_book"):
+        if fields.get(field) is not None:
+            setattr(listing, field, fields[field])
 
     if (address := fields.get("address")) is not None:
         listing.address_line1 = _clean_text(

@@ -316,3 +316,27 @@ async def test_the_amenity_catalogue(client: httpx.AsyncClient) -> None:
     codes = {amenity["code"] for amenity in body["data"]["amenities"]}
     assert len(codes) >= 40
     assert {"wifi", "pool", "pets_allowed", "ev_charger", "wheelchair_accessible"} <= codes
+
+
+async def test_nulls_for_required_fields_are_refused_on_update(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    token = await host_token(client)
+    listing = await create(client, token)
+    body = await gql(
+        client,
+        UPDATE,
+        {
+            "id": listing["id"],
+            "input": {"propertyType": None, "instantBook": None, "nightlyPrice": None},
+        },
+        headers=bearer(token),
+    )
+    assert body["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "fields": {
+            "propertyType": "must not be null",
+            "instantBook": "must not be null",
+            "nightlyPrice": "must not be null",
+        },
+    }
