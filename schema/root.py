@@ -21,6 +21,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
 from schema.errors import ErrorConvention, log_unexpected_errors
+from schema.execution import RoostExecutionContext
 from schema.listings import ListingType
 from schema.scalars import SCALAR_MAP
 from schema.users import UserType
@@ -74,5 +75,6 @@ def build_schema(
         # The scalars are declared before any field uses them, so clients can rely on them.
         types=[UserType, ListingType, *SCALAR_MAP.keys()],
         extensions=extensions,
+        execution_context_class=RoostExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
     )

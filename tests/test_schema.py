@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 import strawberry
+import strawberry.tools
 from strawberry.schema.config import StrawberryConfig
 
 from app.cli import main
 from schema.errors import ErrorConvention, log_unexpected_errors
+from schema.execution import RoostExecutionContext
 from schema.scalars import SCALAR_MAP
 from services.errors import Conflict, InvalidInput, NotFound
 
@@ -65,10 +67,28 @@ class Query:
         raise RuntimeError("password=hunter2 in a stack trace")
 
 
+@strawberry.type
+class Plain:
+    """Fields read straight off the object: the fast path of RoostExecutionContext."""
+
+    name: str
+    note: str | None
+    moment: datetime.datetime
+
+
+@strawberry.type
+class PlainQuery:
+    @strawberry.field
+    def plain(self, missing_name: bool = False, naive: bool = False) -> Plain:
+        when = datetime.datetime(2026, 1, 1, tzinfo=None if naive else datetime.UTC)
+        return Plain(name=None if missing_name else "ok", note=None, moment=when)  # type: ignore[arg-type]
+
+
 test_schema = strawberry.Schema(
-    query=Query,
+    query=strawberry.tools.merge_types("Query", (Query, PlainQuery)),
     extensions=[lambda: ErrorConvention(hide_suggestions=False)],
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    execution_context_class=RoostExecutionContext,
 )
 
 
@@ -146,3 +166,18 @@ def test_unexpected_errors_are_logged_with_their_traceback(
     assert record.levelname == "ERROR"
     assert record.exc_info is not None and record.exc_info[1] is error.original_error
     assert record.operation == "Probe"
+
+
+async def test_plain_fields_read_directly_keep_their_errors() -> None:
+    data, errors = await run("{ plain { name note moment } }")
+    assert errors == []
+    assert data == {"plain": {"name": "ok", "note": None, "moment": "2026-01-01T00:00:00+00:00"}}
+
+    data, [error] = await run("{ plain(missingName: true) { name } }")
+    assert data is None
+    assert error["path"] == ["plain", "name"]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+
+    data, [error] = await run("{ plain(naive: true) { moment } }")
+    assert error["path"] == ["plain", "moment"]
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}

@@ -1,0 +1,47 @@
+"""Execution tuned for Roost's result shapes: a search page is hundreds of plain leaf fields.
+
+For a field strawberry resolves by plain attribute access (no resolver of ours, no arguments,
+no permission, no extension) whose type is a scalar or an enum, the value is read and coerced
+directly, skipping the resolve-info object and the resolver wrappers that graphql-core and
+strawberry otherwise build for every field. Anything unusual (a null, a coercion problem, a
+field middleware) takes the ordinary path, so errors come out exactly as before.
+"""
+
+from typing import Any
+
+from graphql import GraphQLObjectType, Undefined, is_leaf_type, is_non_null_type
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+
+class RoostExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Any,
+        position_context: Any,
+    ) -> Any:
+        middleware = self.middleware_manager
+        if middleware is None or not middleware.middlewares:
+            field_def = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
+            resolve = field_def.resolve if field_def is not None else None
+            if getattr(resolve, "_is_default", False) and not field_details_list[0].node.arguments:
+                return_type = field_def.type
+                non_null = is_non_null_type(return_type)
+                leaf = return_type.of_type if non_null else return_type
+                if is_leaf_type(leaf):
+                    try:
+                        value = resolve(source, None)
+                        if value is None:
+                            if not non_null:
+                                return None
+                        else:
+                            coerced = leaf.coerce_output_value(value)
+                            if coerced is not None and coerced is not Undefined:
+                                return coerced
+                    except Exception:  # noqa: S110 (the ordinary path reports it properly)
+                        pass
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
