@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+import httpx
 from strawberry.relay import to_base64
 
 from app.observability import configure_logging
@@ -27,8 +28,10 @@ from auth.passwords import PasswordHasher
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
+from gateways.exchange_rates import EcbRates, RatesUnavailable
 from services import accounts
 from services.errors import NotFound
+from services.exchange_rates import store_rates
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -183,6 +186,19 @@ def create_admin(settings: Settings, email: str) -> None:
         asyncio.run(_create_admin(url, email))
 
 
+async def _update_rates(settings: Settings, url: str) -> None:
+    async with httpx.AsyncClient(timeout=20) as http:
+        rates = await EcbRates(http, settings.exchange_rates_url).usd_per_unit()
+    async with _maintenance_connection(url) as database, database.unit_of_work() as session:
+        count = await store_rates(session, rates)
+    print(f"Stored {count} exchange rates and repriced listings in those currencies.")
+
+
+def update_rates(settings: Settings) -> None:
+    with database_url(settings) as url:
+        asyncio.run(_update_rates(settings, url))
+
+
 def export_schema() -> None:
     from schema.root import build_schema
 
@@ -214,6 +230,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="also generate N listings (with hosts, guests, photos, blocks, bookings)",
     )
+    commands.add_parser(
+        "update-rates", help="fetch today's exchange rates and reprice listings for search"
+    )
     admin_parser = commands.add_parser("create-admin", help="make a signed-up user an admin")
     admin_parser.add_argument("email")
     return parser
@@ -235,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             seed(settings, args.listings or 0)
         elif args.command == "create-admin":
             create_admin(settings, args.email)
-    except (ConfigurationError, SchemaBehind, NotFound) as error:
+        elif args.command == "update-rates":
+            update_rates(settings)
+    except (ConfigurationError, SchemaBehind, NotFound, RatesUnavailable) as error:
         print(f"roost: {error}", file=sys.stderr)
         return 2
     return 0

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         "https://graph.facebook.com/v19.0", validation_alias="FACEBOOK_GRAPH_URL"
     )
 
+    # Daily exchange rates (the European Central Bank's reference rates).
+    exchange_rates_url: str = Field(
+        "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml",
+        validation_alias="ROOST_EXCHANGE_RATES_URL",
+    )
+
     # File storage for uploads.
     storage_backend: Literal["local", "s3"] = Field(
         "local", validation_alias="ROOST_STORAGE_BACKEND"
