@@ -111,7 +111,9 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return q[49] * 1000, q[94] * 1000, q[98] * 1000
 
 
-async def run_graphql(url: str, plan: list[Search], concurrency: int) -> tuple[list[float], int]:
+async def run_graphql(
+    url: str, plan: list[Search], concurrency: int, by_kind: dict[str, list[float]] | None = None
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     failures = 0
     work = iter(plan)
@@ -136,6 +138,8 @@ async def run_graphql(url: str, plan: list[Search], concurrency: int) -> tuple[l
                         },
                     )
                     latencies.append(time.perf_counter() - started)
+                    if by_kind is not None:
+                        by_kind.setdefault(search.kind, []).append(latencies[-1])
                     body = orjson.loads(response.content)
                     if response.status_code != 200 or "errors" in body:
                         failures += 1
@@ -382,8 +386,12 @@ async def main() -> None:
 
     await run_graphql(args.url, warmup, args.concurrency)
     started = time.perf_counter()
-    latencies, failures = await run_graphql(args.url, plan, args.concurrency)
+    by_kind: dict[str, list[float]] = {}
+    latencies, failures = await run_graphql(args.url, plan, args.concurrency, by_kind)
     graphql_rps = report("GraphQL", latencies, time.perf_counter() - started, failures)
+    for kind, kind_latencies in sorted(by_kind.items()):
+        p50, p95, _ = percentiles(kind_latencies)
+        print(f"  {kind:<20} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  ({len(kind_latencies)} pages)")
 
     await run_sql(args.database_url, warmup, args.concurrency)
     started = time.perf_counter()
