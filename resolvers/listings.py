@@ -31,6 +31,12 @@ from services import search as search_service
 
 def _listing_fields(input_object: CreateListingInput | UpdateListingInput) -> dict[str, Any]:
     fields = plain_input(input_object)
+    if fields.get("photos") is not None:
+        photos = fields.pop("photos")
+        fields["photo_upload_ids"] = [photo["upload_id"] for photo in photos]
+        fields["photo_captions"] = [photo.get("caption") for photo in photos]
+    else:
+        fields.pop("photos", None)
     if fields.get("photo_upload_ids") is not None:
         fields["photo_upload_ids"] = [
             node_id(upload_id, "Upload", "photoUploadIds")

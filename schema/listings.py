@@ -281,6 +281,12 @@ class ListingConnection:
         return await self._count()
 
 
+@strawberry.input(description="A photo for a listing, with its caption.")
+class PhotoInput:
+    upload_id: strawberry.ID = strawberry.field(description="An id from POST /uploads.")
+    caption: str | None = None
+
+
 @strawberry.input(description="A new listing.")
 class CreateListingInput:
     title: str
@@ -305,9 +311,18 @@ class CreateListingInput:
     photo_upload_ids: list[strawberry.ID] = strawberry.field(
         default_factory=list, description="Ids from POST /uploads, in display order."
     )
+    photos: list[PhotoInput] | None = strawberry.field(
+        default=None, description="Photos with captions, in order; replaces photoUploadIds."
+    )
     publish: bool = True
     time_zone: str | None = strawberry.field(
         default=None, description="IANA zone; found from the coordinates when left out."
+    )
+    check_in_time: str | None = strawberry.field(
+        default=None, description='Local time guests may arrive from, "15:00" by default.'
+    )
+    check_out_time: str | None = strawberry.field(
+        default=None, description='Local time guests leave by, "11:00" by default.'
     )
 
 
@@ -331,8 +346,11 @@ class UpdateListingInput:
     min_nights: int | None = strawberry.UNSET
     max_nights: int | None = strawberry.UNSET
     photo_upload_ids: list[strawberry.ID] | None = strawberry.UNSET
+    photos: list[PhotoInput] | None = strawberry.UNSET
     publish: bool | None = strawberry.UNSET
     time_zone: str | None = strawberry.UNSET
+    check_in_time: str | None = strawberry.UNSET
+    check_out_time: str | None = strawberry.UNSET
 
 
 @strawberry.input(description="A circle on the map.")

@@ -3,7 +3,7 @@
 import math
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -33,6 +33,7 @@ from services.validation import FieldErrors, has_control_characters
 ACTIVE_BOOKING = ("PENDING", "CONFIRMED")
 MAX_CALENDAR_NIGHTS = 366
 MAX_PHOTOS = 50
+MAX_CAPTION = 200
 MAX_AMENITIES = 80
 _TEXT_LIMITS = {
     "title": 120,
@@ -203,9 +204,19 @@ async def _apply(
         if listing.latitude is not None and listing.longitude is not None:
             listing.time_zone = time_zone_at(listing.latitude, listing.longitude)
 
+    for field, api_name in (("check_in_time", "checkInTime"), ("check_out_time", "checkOutTime")):
+        if fields.get(field) is not None:
+            try:
+                setattr(listing, field, time.fromisoformat(fields[field]))
+            except ValueError:
+                errors.check(api_name, 'must be a time of day, like "15:00"')
+
     photo_ids = None
     if "photo_upload_ids" in fields:
         photo_ids = list(dict.fromkeys(fields["photo_upload_ids"] or []))
+        captions = fields.get("photo_captions") or []
+        if any(caption and len(caption) > MAX_CAPTION for caption in captions):
+            errors.check("photos", f"captions are at most {MAX_CAPTION} characters long")
         if len(photo_ids) > MAX_PHOTOS:
             errors.check("photoUploadIds", f"at most {MAX_PHOTOS} photos")
         elif photo_ids:
@@ -278,8 +289,14 @@ async def _apply_prices(
 
 
 async def _replace_photos(
-    session: AsyncSession, listing_id: int, upload_ids: list[int], captions: Mapping[int, str]
+    session: AsyncSession, listing_id: int, upload_ids: list[int], fields: Mapping[str, Any]
 ) -> None:
+    """The listing's photos become these uploads, in this order, with their captions."""
+    given = fields.get("photo_captions") or []
+    captions = {
+        upload_id: (caption or "").strip() or None
+        for upload_id, caption in zip(fields["photo_upload_ids"], given, strict=False)
+    }
     await session.execute(delete(ListingPhoto).where(ListingPhoto.listing_id == listing_id))
     session.add_all(
         ListingPhoto(
@@ -330,7 +347,7 @@ async def create_listing(
     await results_changed(session)
     await session.flush()
     if photo_ids:
-        await _replace_photos(session, listing.id, photo_ids, fields.get("photo_captions") or {})
+        await _replace_photos(session, listing.id, photo_ids, fields)
     await session.flush()
     return listing
 
@@ -366,7 +383,7 @@ async def update_listing(
     if errors:
         raise InvalidInput(fields=errors)
     if photo_ids is not None:
-        await _replace_photos(session, listing.id, photo_ids, fields.get("photo_captions") or {})
+        await _replace_photos(session, listing.id, photo_ids, fields)
     await session.flush()
     return listing
 

@@ -340,3 +340,40 @@ async def test_nulls_for_required_fields_are_refused_on_update(
             "nightlyPrice": "must not be null",
         },
     }
+
+
+async def test_photos_keep_their_order_and_captions_and_times_can_be_set(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    token = await host_token(client)
+    first, second = [
+        (await upload(client, image_bytes(), token=token)).json()["id"] for _ in range(2)
+    ]
+    created = await create(
+        client,
+        token,
+        photos=[
+            {"uploadId": second, "caption": "The terrace at dusk"},
+            {"uploadId": first},
+        ],
+        checkInTime="16:30",
+        checkOutTime="10:00",
+    )
+    assert [photo["caption"] for photo in created["photos"]] == ["The terrace at dusk", None]
+    assert (created["checkInTime"], created["checkOutTime"]) == ("16:30", "10:00")
+
+    body = await gql(
+        client,
+        UPDATE,
+        {"id": created["id"], "input": {"photos": [{"uploadId": first, "caption": "x" * 201}]}},
+        headers=bearer(token),
+    )
+    assert body["errors"][0]["extensions"]["fields"] == {
+        "photos": "captions are at most 200 characters long"
+    }
+    body = await gql(
+        client, CREATE, {"input": listing_input(checkInTime="3pm")}, headers=bearer(token)
+    )
+    assert body["errors"][0]["extensions"]["fields"] == {
+        "checkInTime": 'must be a time of day, like "15:00"'
+    }
