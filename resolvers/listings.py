@@ -133,10 +133,9 @@ async def my_listings(
     user = await require_user(info)
     first = 20 if first is None else first
     database = info.context.database
-    async with database.engine.connect() as connection:
-        page = await search_service.listings_of_host(
-            connection, host_id=user.id, first=first, after=after or None
-        )
+    page = await search_service.listings_of_host(
+        database, host_id=user.id, first=first, after=after or None
+    )
 
     async def count() -> int:
         async with database.read_session() as session:

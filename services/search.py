@@ -1,7 +1,8 @@
 """Listing search: filters, sorts and keyset pagination over published listings.
 
-Reads go through SQLAlchemy Core rows, not ORM objects: this is the hottest path of the API.
-Every page is one statement (plus one for ``totalCount`` when it is asked for), whatever its size.
+This is the hottest path of the API, so its SQL is written out and sent through asyncpg
+(db/raw.py); every value goes in as a parameter. A page is one statement, plus one for
+``totalCount`` when it is asked for, whatever its size.
 """
 
 import asyncio
@@ -17,33 +18,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    Float,
-    Row,
-    and_,
-    cast,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-    tuple_,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ColumnElement
-
 from db.database import Database
-from db.loaders import LISTING_COLUMNS
-from db.models import BlockedNight, Booking, ExchangeRate, Listing
+from db.loaders import LISTING_SELECT
+from db.raw import Parameters, Record, fetch
 from services.errors import InvalidInput
-from services.listings import ACTIVE_BOOKING, normalize_search_text
+from services.listings import normalize_search_text
 
 MAX_PAGE_SIZE = 100
 MAX_RADIUS_KM = 500
 EARTH_RADIUS_KM = 6371.0088
 _WORD = re.compile(r"\w+")
-
-listing = Listing.__table__
 
 
 class Sort(StrEnum):
@@ -79,22 +63,24 @@ class SearchFilter:
 
 @dataclass
 class SearchPage:
-    rows: list[Row[Any]]
+    rows: list[Record]
     cursors: list[str]
     has_next_page: bool
     total_count: int | None = None
 
 
-def _haversine_km(latitude: float, longitude: float) -> ColumnElement[float]:
-    lat, lng = func.radians(listing.c.latitude), func.radians(listing.c.longitude)
+def _haversine_km(p: Parameters, latitude: float, longitude: float) -> str:
+    """SQL for the great-circle distance in km from a point to the listing."""
     here_lat, here_lng = math.radians(latitude), math.radians(longitude)
-    a = func.power(func.sin((lat - here_lat) / 2), 2) + math.cos(here_lat) * func.cos(
-        lat
-    ) * func.power(func.sin((lng - here_lng) / 2), 2)
-    return cast(2 * EARTH_RADIUS_KM * func.asin(func.sqrt(func.least(a, 1.0))), Float)
+    return (
+        f"(2 * {EARTH_RADIUS_KM} * asin(sqrt(least("
+        f"power(sin((radians(l.latitude) - {p(here_lat)}) / 2), 2)"
+        f" + {p(math.cos(here_lat))} * cos(radians(l.latitude))"
+        f" * power(sin((radians(l.longitude) - {p(here_lng)}) / 2), 2), 1))))"
+    )
 
 
-def _bounding_box(near: Near) -> ColumnElement[bool] | None:
+def _bounding_box(p: Parameters, near: Near) -> str | None:
     """A box around the circle, for the GiST index; None where the box would wrap the globe."""
     lat_span = near.radius_km / 111.32
     low_lat, high_lat = near.latitude - lat_span, near.latitude + lat_span
@@ -104,8 +90,9 @@ def _bounding_box(near: Near) -> ColumnElement[bool] | None:
     low_lng, high_lng = near.longitude - lng_span, near.longitude + lng_span
     if low_lng < -180 or high_lng > 180:
         return None
-    return literal_column("point(listing.longitude, listing.latitude)").op("<@")(
-        func.box(func.point(low_lng, low_lat), func.point(high_lng, high_lat))
+    return (
+        f"point(l.longitude, l.latitude) <@ box(point({p(low_lng)}, {p(low_lat)}),"
+        f" point({p(high_lng)}, {p(high_lat)}))"
     )
 
 
@@ -157,26 +144,22 @@ def _check(search: SearchFilter, sort: Sort, first: int) -> None:
         raise InvalidInput(fields=problems)
 
 
-def _sort_key(search: SearchFilter, sort: Sort, text_query: str | None) -> tuple[Any, bool]:
-    """The expression a page is ordered by (before the id), and whether it descends."""
+def _sort_key(sort: Sort, text_query: str | None, distance: str | None) -> tuple[str, bool]:
+    """SQL for what a page is ordered by (before the id), and whether it descends."""
     if sort == Sort.PRICE_ASC:
-        return listing.c.nightly_price_usd, False
+        return "l.nightly_price_usd", False
     if sort == Sort.PRICE_DESC:
-        return listing.c.nightly_price_usd, True
+        return "l.nightly_price_usd", True
     if sort == Sort.RATING:
-        return func.coalesce(listing.c.rating_avg, -1), True
+        return "coalesce(l.rating_avg, -1)", True
     if sort == Sort.NEWEST:
-        return listing.c.created_at, True
-    if sort == Sort.DISTANCE and search.near is not None:  # _check made sure of near
-        return _haversine_km(search.near.latitude, search.near.longitude), False
-    if text_query:
-        return cast(
-            func.ts_rank(listing.c.search_vector, func.to_tsquery("simple", text_query)), Float
-        ), True
+        return "l.created_at", True
+    if sort == Sort.DISTANCE and distance is not None:  # _check made sure of near
+        return distance, False
+    if text_query is not None:
+        return f"ts_rank(l.search_vector, to_tsquery('simple', {text_query}))::float8", True
     # Without words to match, the best-reviewed places come first.
-    return cast(
-        func.coalesce(listing.c.rating_avg, 0) * func.ln(1 + listing.c.review_count), Float
-    ), True
+    return "(coalesce(l.rating_avg, 0) * ln(1 + l.review_count))::float8", True
 
 
 def encode_cursor(sort: Sort, key: Any, listing_id: int) -> str:
@@ -221,88 +204,71 @@ async def search_listings(
 ) -> SearchPage:
     """One page; with ``with_total``, the count of every match too, queried at the same time."""
     _check(search, sort, first)
-    conditions: list[Any] = [listing.c.status == "PUBLISHED", listing.c.deleted_at.is_(None)]
-    text_query = _text_query(search.location) if search.location else None
-    if search.location and text_query is None:
-        raise InvalidInput.field("filter.location", "has no words to search for")
-    if text_query:
-        conditions.append(listing.c.search_vector.op("@@")(func.to_tsquery("simple", text_query)))
+    p = Parameters()
+    where = ["l.status = 'PUBLISHED'", "l.deleted_at IS NULL"]
+    text_query = distance = None
+    if search.location:
+        words = _text_query(search.location)
+        if words is None:
+            raise InvalidInput.field("filter.location", "has no words to search for")
+        text_query = p(words)
+        where.append(f"l.search_vector @@ to_tsquery('simple', {text_query})")
     if search.near is not None:
-        if (box := _bounding_box(search.near)) is not None:
-            conditions.append(box)
-        conditions.append(
-            _haversine_km(search.near.latitude, search.near.longitude) <= search.near.radius_km
-        )
+        if (box := _bounding_box(p, search.near)) is not None:
+            where.append(box)
+        distance = _haversine_km(p, search.near.latitude, search.near.longitude)
+        where.append(f"{distance} <= {p(search.near.radius_km)}")
     if search.guests is not None:
-        conditions.append(listing.c.max_guests >= search.guests)
+        where.append(f"l.max_guests >= {p(search.guests)}")
     if search.instant_book is not None:
-        conditions.append(listing.c.instant_book == search.instant_book)
+        where.append(f"l.instant_book = {p(search.instant_book)}")
     if search.property_types:
-        conditions.append(listing.c.property_type.in_(list(search.property_types)))
+        where.append(f"l.property_type = ANY({p(list(search.property_types))}::text[])")
     if search.amenities:
         unknown = [code for code in search.amenities if code not in amenity_ids]
         if unknown:
             raise InvalidInput.field("filter.amenities", f"unknown amenities: {', '.join(unknown)}")
         wanted = sorted({amenity_ids[code] for code in search.amenities})
-        conditions.append(listing.c.amenity_ids.contains(wanted))
+        where.append(f"l.amenity_ids @> {p(wanted)}::smallint[]")
     if search.min_price is not None or search.max_price is not None:
-        async with database.engine.connect() as connection:
-            rate = await connection.scalar(
-                select(ExchangeRate.usd_per_unit).where(ExchangeRate.currency == search.currency)
-            )
+        rate = await usd_per_unit(database, search.currency)
         if rate is None:
             raise InvalidInput.field("filter.currency", "is not a currency Roost prices in")
         if search.min_price is not None:
-            conditions.append(listing.c.nightly_price_usd >= search.min_price * rate)
+            where.append(f"l.nightly_price_usd >= {p(search.min_price * rate)}")
         if search.max_price is not None:
-            conditions.append(listing.c.nightly_price_usd <= search.max_price * rate)
+            where.append(f"l.nightly_price_usd <= {p(search.max_price * rate)}")
     if search.check_in is not None and search.check_out is not None:
-        check_in, check_out = search.check_in, search.check_out
-        nights = (check_out - check_in).days
-        conditions += [
-            listing.c.min_nights <= nights,
-            or_(listing.c.max_nights.is_(None), listing.c.max_nights >= nights),
-            ~select(BlockedNight.night)
-            .where(
-                BlockedNight.listing_id == listing.c.id,
-                BlockedNight.night >= check_in,
-                BlockedNight.night < check_out,
-            )
-            .exists(),
-            ~select(Booking.id)
-            .where(
-                Booking.listing_id == listing.c.id,
-                Booking.status.in_(ACTIVE_BOOKING),
-                Booking.check_in < check_out,
-                Booking.check_out > check_in,
-            )
-            .exists(),
+        check_in, check_out = p(search.check_in), p(search.check_out)
+        nights = p((search.check_out - search.check_in).days)
+        where += [
+            f"l.min_nights <= {nights}",
+            f"(l.max_nights IS NULL OR l.max_nights >= {nights})",
+            f"NOT EXISTS (SELECT 1 FROM blocked_night b WHERE b.listing_id = l.id"
+            f" AND b.night >= {check_in} AND b.night < {check_out})",
+            f"NOT EXISTS (SELECT 1 FROM booking k WHERE k.listing_id = l.id"
+            f" AND k.status IN ('PENDING', 'CONFIRMED')"
+            f" AND k.check_in < {check_out} AND k.check_out > {check_in})",
         ]
+    count_sql = f"SELECT count(*) FROM listing l WHERE {' AND '.join(where)}"
+    count_args = list(p.values)
 
-    key, descending = _sort_key(search, sort, text_query)
-    page_conditions = list(conditions)
+    key, descending = _sort_key(sort, text_query, distance)
     if after:
         after_key, after_id = decode_cursor(after, sort)
-        row_key = tuple_(key, listing.c.id)
-        bound = tuple_(literal(after_key), literal(after_id))
-        page_conditions.append(row_key < bound if descending else row_key > bound)
-    order = [key.desc(), listing.c.id.desc()] if descending else [key.asc(), listing.c.id.asc()]
-    statement = (
-        select(*LISTING_COLUMNS, key.label("sort_key"))
-        .where(and_(*page_conditions))
-        .order_by(*order)
-        .limit(first + 1)
+        where.append(f"({key}, l.id) {'<' if descending else '>'} ({p(after_key)}, {p(after_id)})")
+    direction = "DESC" if descending else "ASC"
+    page_sql = (
+        f"SELECT {LISTING_SELECT}, {key} AS sort_key FROM listing l"
+        f" WHERE {' AND '.join(where)}"
+        f" ORDER BY sort_key {direction}, l.id {direction} LIMIT {p(first + 1)}"
     )
-    count_statement = select(func.count()).select_from(listing).where(and_(*conditions))
-
-    async def fetch(query: Any) -> Any:
-        async with database.engine.connect() as connection:
-            return (await connection.execute(query)).all()
-
     if with_total:
-        rows, [(total,)] = await asyncio.gather(fetch(statement), fetch(count_statement))
+        rows, [(total,)] = await asyncio.gather(
+            fetch(database, page_sql, *p.values), fetch(database, count_sql, *count_args)
+        )
     else:
-        rows, total = await fetch(statement), None
+        rows, total = await fetch(database, page_sql, *p.values), None
     has_next_page = len(rows) > first
     rows = rows[:first]
     return SearchPage(
@@ -313,26 +279,31 @@ async def search_listings(
     )
 
 
+async def usd_per_unit(database: Database, currency: str) -> Decimal | None:
+    rows = await fetch(
+        database, "SELECT usd_per_unit FROM exchange_rate WHERE currency = $1", currency
+    )
+    return rows[0]["usd_per_unit"] if rows else None
+
+
 async def listings_of_host(
-    connection: AsyncConnection, *, host_id: int, first: int = 20, after: str | None = None
+    database: Database, *, host_id: int, first: int = 20, after: str | None = None
 ) -> SearchPage:
     """A host's own listings, drafts and unlisted ones too, newest first."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
-    conditions = [listing.c.host_id == host_id, listing.c.deleted_at.is_(None)]
+    p = Parameters()
+    where = [f"l.host_id = {p(host_id)}", "l.deleted_at IS NULL"]
     if after:
         after_key, after_id = decode_cursor(after, Sort.NEWEST)
-        conditions.append(
-            tuple_(listing.c.created_at, listing.c.id)
-            < tuple_(literal(after_key), literal(after_id))
-        )
-    statement = (
-        select(*LISTING_COLUMNS, listing.c.created_at.label("sort_key"))
-        .where(*conditions)
-        .order_by(listing.c.created_at.desc(), listing.c.id.desc())
-        .limit(first + 1)
+        where.append(f"(l.created_at, l.id) < ({p(after_key)}, {p(after_id)})")
+    rows = await fetch(
+        database,
+        f"SELECT {LISTING_SELECT}, l.created_at AS sort_key FROM listing l"
+        f" WHERE {' AND '.join(where)} ORDER BY l.created_at DESC, l.id DESC"
+        f" LIMIT {p(first + 1)}",
+        *p.values,
     )
-    rows = list((await connection.execute(statement)).all())
     return SearchPage(
         rows=rows[:first],
         cursors=[encode_cursor(Sort.NEWEST, row.sort_key, row.id) for row in rows[:first]],

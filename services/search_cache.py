@@ -1,9 +1,11 @@
 """Which generation of search results is current: raised by every change they depend on."""
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.database import Database
 from db.models import SearchGeneration
+from db.raw import fetch
 
 
 async def results_changed(session: AsyncSession) -> None:
@@ -15,5 +17,6 @@ async def results_changed(session: AsyncSession) -> None:
     )
 
 
-async def current_generation(connection: AsyncConnection) -> int | None:
-    return (await connection.execute(select(SearchGeneration.value))).scalar_one_or_none()
+async def current_generation(database: Database) -> int | None:
+    rows = await fetch(database, "SELECT value FROM search_generation")
+    return rows[0]["value"] if rows else None

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from app.http import create_app
 from app.settings import Settings
+from db import raw
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import upgrade_to_head
@@ -190,12 +191,17 @@ class StatementCounter:
     def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
         self.statements.append(statement)
 
+    def _count_raw(self, statement: str) -> None:
+        self.statements.append(statement)
+
     def __enter__(self) -> "StatementCounter":
         event.listen(self.engine, "before_cursor_execute", self._count)
+        raw.statement_listeners.append(self._count_raw)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         event.remove(self.engine, "before_cursor_execute", self._count)
+        raw.statement_listeners.remove(self._count_raw)
 
     @property
     def count(self) -> int:
