@@ -16,6 +16,7 @@ from schema.context import Info
 from schema.users import UserType
 from services import listings as listings_service
 from services.money import Money
+from services.search import Sort
 
 
 @strawberry.enum(description="What kind of place a listing is.")
@@ -42,14 +43,7 @@ class ListingStatus(Enum):
     SUSPENDED = "SUSPENDED"
 
 
-@strawberry.enum(description="The order of search results.")
-class ListingSort(Enum):
-    RELEVANCE = "RELEVANCE"
-    PRICE_ASC = "PRICE_ASC"
-    PRICE_DESC = "PRICE_DESC"
-    RATING = "RATING"
-    NEWEST = "NEWEST"
-    DISTANCE = "DISTANCE"
+ListingSort = strawberry.enum(Sort, name="ListingSort", description="The order of search results.")
 
 
 @strawberry.type(name="Money", description="An amount in a currency.")
