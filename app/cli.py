@@ -24,7 +24,7 @@ from app.seed import (
     seed_demo_data,
 )
 from app.settings import ConfigurationError, Settings, load_settings
-from auth.passwords import PasswordHasher
+from app.wiring import build_password_hasher
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
@@ -66,18 +66,10 @@ async def _migrate(url: str) -> None:
     print(f"Database schema at {after} (was {before or 'empty'}).")
 
 
-def _password_hasher(settings: Settings) -> PasswordHasher:
-    return PasswordHasher(
-        time_cost=settings.argon2_time_cost,
-        memory_kib=settings.argon2_memory_kib,
-        max_concurrent=settings.password_hash_concurrency,
-    )
-
-
 async def _seed(settings: Settings, url: str, listings: int) -> None:
     async with _maintenance_connection(url) as database:
         await upgrade_to_head(database.engine)
-        report = await seed_demo_data(database, _password_hasher(settings))
+        report = await seed_demo_data(database, build_password_hasher(settings))
         print(f"Demo data loaded: {report.users_added} users added.")
         print(_demo_accounts_text())
         if listings:
@@ -103,7 +95,7 @@ async def _prepare_for_serving(settings: Settings, url: str, *, embedded: bool) 
         await upgrade_to_head(database.engine)
         seeded = None
         if embedded and await is_empty(database):
-            seeded = await seed_demo_data(database, _password_hasher(settings))
+            seeded = await seed_demo_data(database, build_password_hasher(settings))
         return Prepared(seeded=seeded, demo_accounts=await demo_accounts_exist(database))
 
 

@@ -21,6 +21,14 @@ from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
 
 
+def build_password_hasher(settings: Settings) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        max_concurrent=settings.password_hash_concurrency,
+    )
+
+
 def build_mailer(settings: Settings) -> Mailer:
     if settings.email_backend == "smtp":
         return SmtpMailer(
@@ -95,11 +103,7 @@ def build_services(
         else MemoryRateLimiter()
     )
     return Services(
-        passwords=PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_kib=settings.argon2_memory_kib,
-            max_concurrent=settings.password_hash_concurrency,
-        ),
+        passwords=build_password_hasher(settings),
         session_policy=SessionPolicy(
             access_tokens=AccessTokens(
                 secret=settings.require_jwt_secret(),

@@ -263,6 +263,10 @@ async def _apply_prices(
                     errors.check("nightlyPrice.amount", "is more than Roost allows a night")
                 else:
                     listing.currency, listing.nightly_price_minor = currency, minor
+                    # What price filters and sorts compare, at today's rate.
+                    listing.nightly_price_usd = (
+                        Decimal(minor).scaleb(-minor_digits(currency)) * rate
+                    )
     fee = fields.get("cleaning_fee", listing.cleaning_fee_minor and "unchanged")
     if fee is None:
         listing.cleaning_fee_minor = None
@@ -280,12 +284,6 @@ async def _apply_prices(
                 listing.cleaning_fee_minor = fee_minor
     elif fee == "unchanged" and currency != listing.currency:
         errors.check("cleaningFee", "give it again in the new currency")
-    if listing.currency and listing.nightly_price_minor:
-        rate = await usd_per_unit(session, listing.currency)
-        if rate is not None:
-            listing.nightly_price_usd = (
-                Decimal(listing.nightly_price_minor).scaleb(-minor_digits(listing.currency)) * rate
-            )
 
 
 async def _replace_photos(
