@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw
 from sqlalchemy import select, text
@@ -19,6 +20,7 @@ from db.database import Database
 from db.models import Amenity, ExchangeRate
 from services.listings import country_names, normalize_search_text
 from services.money import minor_digits
+from services.pricing import FeePolicy, price_stay
 
 
 @dataclass(frozen=True)
@@ -258,8 +260,12 @@ async def seed_listings(database: Database, *, count: int, media_root: Path, see
         ]  # fmt: skip
         await pg.copy_records_to_table("listing", records=listings, columns=columns)
         listing_rows = await pg.fetch(
-            "SELECT id, host_id FROM listing WHERE host_id = ANY($1::bigint[])", host_ids
+            "SELECT id, host_id, currency, country, nightly_price_minor, cleaning_fee_minor,"
+            " cancellation_policy, instant_book, time_zone, check_in_time, check_out_time"
+            " FROM listing WHERE host_id = ANY($1::bigint[])",
+            host_ids,
         )
+        fees = FeePolicy()
 
         photos, blocks, bookings = [], [], []
         for row in listing_rows:
@@ -285,14 +291,37 @@ async def seed_listings(database: Database, *, count: int, media_root: Path, see
                     status = "COMPLETED"
                 if status == "CANCELED":
                     taken -= stay
+                check_out = check_in + timedelta(days=nights)
+                price = price_stay(
+                    check_in=check_in,
+                    check_out=check_out,
+                    nightly_price=row["nightly_price_minor"],
+                    night_overrides={},
+                    cleaning_fee=row["cleaning_fee_minor"],
+                    currency=row["currency"],
+                    country=row["country"],
+                    fees=fees,
+                )
+                zone = ZoneInfo(row["time_zone"])
                 bookings.append(
                     (
                         row["id"],
                         rng.choice(guest_ids),
                         check_in,
-                        check_in + timedelta(days=nights),
+                        check_out,
                         rng.randint(1, 2),
                         status,
+                        price.currency,
+                        list(price.night_prices),
+                        price.cleaning_fee,
+                        price.service_fee,
+                        price.taxes,
+                        price.total,
+                        row["cancellation_policy"],
+                        row["instant_book"],
+                        datetime.combine(check_in, row["check_in_time"], zone),
+                        datetime.combine(check_out, row["check_out_time"], zone),
+                        now + timedelta(minutes=15) if status == "PENDING" else None,
                         now,
                         now,
                     )
@@ -310,7 +339,9 @@ async def seed_listings(database: Database, *, count: int, media_root: Path, see
             records=bookings,
             columns=[
                 "listing_id", "guest_id", "check_in", "check_out", "guests", "status",
-                "created_at", "updated_at",
+                "currency", "night_prices_minor", "cleaning_fee_minor", "service_fee_minor",
+                "taxes_minor", "total_minor", "cancellation_policy", "instant_book", "starts_at",
+                "ends_at", "expires_at", "created_at", "updated_at",
             ],
         )  # fmt: skip
         # Cached searches must not hide what was just added.

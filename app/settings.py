@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import secrets
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -140,6 +141,29 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
     smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
 
+    # Bookings: the platform's fees and taxes, and how long holds last.
+    guest_service_fee_percent: Decimal = Field(
+        Decimal(14), ge=0, le=100, validation_alias="ROOST_GUEST_SERVICE_FEE_PERCENT"
+    )
+    occupancy_tax_percent: Decimal = Field(
+        Decimal(0), ge=0, le=100, validation_alias="ROOST_OCCUPANCY_TAX_PERCENT"
+    )
+    # Per country, over the platform rate: '{"PT": "6", "FR": "5.5"}'.
+    occupancy_tax_percent_by_country: dict[str, Decimal] = Field(
+        default_factory=dict, validation_alias="ROOST_OCCUPANCY_TAX_PERCENT_BY_COUNTRY"
+    )
+    payment_window_minutes: int = Field(15, gt=0, validation_alias="ROOST_PAYMENT_WINDOW_MINUTES")
+    host_response_hours: int = Field(24, gt=0, validation_alias="ROOST_HOST_RESPONSE_HOURS")
+    max_pending_bookings_per_guest: int = Field(
+        5, gt=0, validation_alias="ROOST_MAX_PENDING_BOOKINGS_PER_GUEST"
+    )
+
+    # Workers: `roost worker`, and the one loop `roost serve` runs in development.
+    run_worker_in_process: bool | None = Field(None, validation_alias="ROOST_RUN_WORKER_IN_PROCESS")
+    worker_poll_seconds: float = Field(1.0, gt=0, validation_alias="ROOST_WORKER_POLL_SECONDS")
+    worker_lease_seconds: int = Field(60, gt=0, validation_alias="ROOST_WORKER_LEASE_SECONDS")
+    worker_max_attempts: int = Field(8, gt=0, validation_alias="ROOST_WORKER_MAX_ATTEMPTS")
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -157,9 +181,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"{proxy!r} is not an IP address or network") from None
         return proxies
 
+    @field_validator("occupancy_tax_percent_by_country")
+    @classmethod
+    def _check_tax_rates(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for country, rate in rates.items():
+            if len(country) != 2 or not country.isalpha() or not 0 <= rate <= 100:
+                raise ValueError(f"{country}: {rate} is not a country code with a percentage")
+        return {country.upper(): rate for country, rate in rates.items()}
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def worker_in_process(self) -> bool:
+        """Whether the API process runs a worker loop: by default only in development."""
+        if self.run_worker_in_process is not None:
+            return self.run_worker_in_process
+        return not self.is_production
 
     @property
     def pg_data_dir(self) -> Path:

@@ -1,6 +1,6 @@
 """Builds the collaborators that resolvers hand to services, from the settings."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from redis.asyncio import Redis
@@ -14,9 +14,13 @@ from db.catalogue import AmenityCatalogue
 from db.database import Database
 from gateways.cache import MemoryCache, RedisCache
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
+from gateways.payments import PaymentGateway, TestPaymentGateway
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.storage import LocalStorage, S3Storage, Storage
 from schema.context import Services
+from services.bookings import BookingRules
+from services.payments import Gateways
+from services.pricing import FeePolicy
 from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
 
@@ -94,6 +98,30 @@ def build_oauth_providers(settings: Settings, http: httpx.AsyncClient) -> dict[s
     return providers
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_booking_rules(settings: Settings) -> BookingRules:
+    return BookingRules(
+        fees=FeePolicy(
+            guest_service_fee_percent=settings.guest_service_fee_percent,
+            occupancy_tax_percent=settings.occupancy_tax_percent,
+            occupancy_tax_percent_by_country=settings.occupancy_tax_percent_by_country,
+        ),
+        payment_window=timedelta(minutes=settings.payment_window_minutes),
+        host_response_window=timedelta(hours=settings.host_response_hours),
+        max_pending_per_guest=settings.max_pending_bookings_per_guest,
+    )
+
+
+def build_payment_gateways(settings: Settings) -> Gateways:
+    gateways: dict[str, PaymentGateway] = {}
+    if not settings.is_production:  # TEST moves no real money: never offered in production
+        gateways["TEST"] = TestPaymentGateway()
+    return Gateways(gateways)
+
+
 def build_services(
     settings: Settings, *, database: Database, redis: Redis | None, http: httpx.AsyncClient
 ) -> Services:
@@ -129,4 +157,7 @@ def build_services(
             else MemoryCache()
         ),
         frontend_url=settings.frontend_url,
+        booking_rules=build_booking_rules(settings),
+        payment_gateways=build_payment_gateways(settings),
+        clock=utc_now,
     )

@@ -1,10 +1,12 @@
 """The async engine, sessions and units of work."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -14,6 +16,23 @@ def async_url(url: str) -> str:
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ValueError(f"Roost needs PostgreSQL, not {parsed.get_backend_name()!r}")
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+T = TypeVar("T")
+
+# A deadlock or a serialization failure: the transaction can simply run again.
+RETRYABLE_STATES = frozenset({"40P01", "40001"})
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a database error, however the driver wrapped it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        code = getattr(seen, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
 
 
 class Database:
@@ -48,6 +67,20 @@ class Database:
         """A session in one transaction: committed when the block ends, rolled back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    async def transaction(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 3
+    ) -> T:
+        """Runs ``work`` in a unit of work, again when the database chose it as a deadlock
+        victim or could not serialize it; ``work`` must be safe to repeat."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.unit_of_work() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if sqlstate(error) not in RETRYABLE_STATES or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:

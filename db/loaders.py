@@ -30,6 +30,13 @@ FROM listing_photo f JOIN upload u ON u.id = f.upload_id
 WHERE f.listing_id = ANY($1::bigint[])
 ORDER BY f.listing_id, f.position
 """
+BOOKINGS_BY_ID = "SELECT * FROM booking WHERE id = ANY($1::bigint[])"
+PAYMENTS_BY_ID = "SELECT * FROM payment WHERE id = ANY($1::bigint[])"
+# A booking's payment: the live one, else the latest attempt.
+PAYMENTS_BY_BOOKING = """
+SELECT DISTINCT ON (booking_id) * FROM payment WHERE booking_id = ANY($1::bigint[])
+ORDER BY booking_id, status IN ('FAILED', 'CANCELED'), id DESC
+"""
 
 
 class _ByIdLoader(DataLoader[int, Record | None]):
@@ -56,6 +63,25 @@ class ListingByIdLoader(_ByIdLoader):
     sql = LISTINGS_BY_ID
 
 
+class BookingByIdLoader(_ByIdLoader):
+    sql = BOOKINGS_BY_ID
+
+
+class PaymentByIdLoader(_ByIdLoader):
+    sql = PAYMENTS_BY_ID
+
+
+class PaymentByBookingLoader(DataLoader[int, Record | None]):
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, booking_ids: Sequence[int]) -> list[Record | None]:
+        rows = await fetch(self.database, PAYMENTS_BY_BOOKING, list(booking_ids))
+        by_booking = {row["booking_id"]: row for row in rows}
+        return [by_booking.get(booking_id) for booking_id in booking_ids]
+
+
 class PhotosByListingLoader(DataLoader[int, list[Record]]):
     def __init__(self, database: Database) -> None:
         super().__init__()
@@ -75,3 +101,6 @@ class Loaders:
         self.user_by_id = UserByIdLoader(database)
         self.listing_by_id = ListingByIdLoader(database)
         self.photos_by_listing = PhotosByListingLoader(database)
+        self.booking_by_id = BookingByIdLoader(database)
+        self.payment_by_id = PaymentByIdLoader(database)
+        self.payment_by_booking = PaymentByBookingLoader(database)

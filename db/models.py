@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Stable constraint names, so migrations can refer to them.
@@ -330,7 +330,10 @@ class ExchangeRate(Base):
 
 
 class Booking(Base):
-    """A stay. PENDING and CONFIRMED bookings hold their nights: no two may share one."""
+    """A stay. PENDING and CONFIRMED bookings hold their nights: no two may share one.
+
+    A booking keeps its price and cancellation policy as they were when it was made.
+    """
 
     __tablename__ = "booking"
     __table_args__ = (
@@ -338,6 +341,14 @@ class Booking(Base):
             "status IN ('PENDING', 'CONFIRMED', 'CANCELED', 'COMPLETED')", name="status"
         ),
         CheckConstraint("check_out > check_in", name="stay_has_nights"),
+        CheckConstraint(
+            "cardinality(night_prices_minor) = check_out - check_in", name="a_price_a_night"
+        ),
+        CheckConstraint(
+            "cancellation_policy IN ('FLEXIBLE', 'MODERATE', 'FIRM', 'STRICT')",
+            name="cancellation_policy",
+        ),
+        CheckConstraint("canceled_by IN ('GUEST', 'HOST', 'ADMIN', 'SYSTEM')", name="canceled_by"),
         # No btree_gist on the embedded server: a one-point integer range stands in for "=".
         ExcludeConstraint(
             (text("int4range(listing_id::int, listing_id::int, '[]')"), "="),
@@ -347,6 +358,11 @@ class Booking(Base):
             where=text("status IN ('PENDING', 'CONFIRMED')"),
         ),
         Index("ix_booking_listing_stay", "listing_id", "check_in", "check_out"),
+        # What the workers look for: holds to release, stays to complete.
+        Index(
+            "ix_booking_pending_expiry", "expires_at", postgresql_where=text("status = 'PENDING'")
+        ),
+        Index("ix_booking_confirmed_end", "ends_at", postgresql_where=text("status = 'CONFIRMED'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -356,10 +372,116 @@ class Booking(Base):
     check_out: Mapped[date] = mapped_column(Date)
     guests: Mapped[int] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(Text, server_default="PENDING")
+    message: Mapped[str | None] = mapped_column(Text)
+    # The price as quoted, in minor units of ``currency``: one entry a night, then the rest.
+    currency: Mapped[str] = mapped_column(Text)
+    night_prices_minor: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    cleaning_fee_minor: Mapped[int] = mapped_column(BigInteger)
+    service_fee_minor: Mapped[int] = mapped_column(BigInteger)
+    taxes_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    cancellation_policy: Mapped[str] = mapped_column(Text)
+    instant_book: Mapped[bool] = mapped_column(Boolean)
+    # Check-in and check-out as instants, at the listing's times in its time zone.
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # While PENDING: when the hold lapses (unpaid, or unanswered by the host).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    canceled_by: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    refund_minor: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+LIVE_PAYMENT = "status IN ('PENDING', 'AUTHORIZED', 'SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')"
+
+
+class Payment(Base):
+    """What a guest pays for a booking through a provider. ``amount_minor`` is what was charged
+    in all (a modification may add to it); ``refunded_minor`` what went back."""
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('PENDING', 'AUTHORIZED', 'SUCCEEDED', 'FAILED', 'REFUNDED',"
+            " 'PARTIALLY_REFUNDED', 'CANCELED')",
+            name="status",
+        ),
+        CheckConstraint("provider IN ('STRIPE', 'PAYPAL', 'MPESA', 'TEST')", name="provider"),
+        CheckConstraint(
+            "amount_minor > 0 AND refunded_minor BETWEEN 0 AND amount_minor", name="amounts"
+        ),
+        # One payment in play per booking: a second would charge the guest twice.
+        Index(
+            "uq_payment_live_per_booking",
+            "booking_id",
+            unique=True,
+            postgresql_where=text(LIVE_PAYMENT),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("booking.id"), index=True)
+    provider: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="PENDING")
+    currency: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # The provider's id for the payment (a Stripe PaymentIntent, say).
+    provider_reference: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class PaymentOperation(Base):
+    """The ledger: every call that moved money, once per idempotency key."""
+
+    __tablename__ = "payment_operation"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('AUTHORIZE', 'CAPTURE', 'CHARGE', 'RELEASE', 'REFUND')", name="kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    payment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("payment.id"), index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    provider_reference: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class OutboxEvent(Base):
+    """Something that happened, written in the transaction that made it happen; workers claim
+    it, run its handlers, retry with backoff and park it after too many failures."""
+
+    __tablename__ = "outbox_event"
+    __table_args__ = (
+        Index(
+            "ix_outbox_event_due",
+            "available_at",
+            postgresql_where=text("processed_at IS NULL AND parked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # A claim lasts until then; a worker that died holding one loses it then.
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
 
 
 class SearchGeneration(Base):

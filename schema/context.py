@@ -1,6 +1,8 @@
 """What every resolver can reach through ``info.context``."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +19,8 @@ from db.loaders import Loaders
 from gateways.cache import Cache
 from gateways.email import Mailer
 from gateways.storage import Storage
+from services.bookings import BookingRules
+from services.payments import Gateways
 from services.ratelimits import AttemptLimits
 from services.sessions import Client, SessionPolicy
 
@@ -35,6 +39,10 @@ class Services:
     amenities: AmenityCatalogue
     response_cache: Cache
     frontend_url: str
+    booking_rules: BookingRules
+    payment_gateways: Gateways
+    clock: Callable[[], datetime]
+    """Now, as an aware datetime; tests drive it instead of sleeping."""
 
 
 @dataclass

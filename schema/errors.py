@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterator
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 
-from services.errors import DomainError
+from db.database import RETRYABLE_STATES, sqlstate
+from services.errors import Conflict, DomainError
 
 log = logging.getLogger("roost.graphql")
 
@@ -44,6 +46,9 @@ def present_error(
 ) -> GraphQLError:
     """The error as the client may see it. Idempotent: a presented error stays as it is."""
     original = error.original_error
+    if isinstance(original, DBAPIError) and sqlstate(original) in RETRYABLE_STATES:
+        # Contention that outlasted the retries: the client may simply try again.
+        original = Conflict("Too many changes at once; try again.")
     if isinstance(original, DomainError):
         return GraphQLError(
             original.message,

@@ -18,8 +18,10 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.accounts import AccountMutations, AccountQueries
+from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
+from schema.bookings import BookingType, PaymentType
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
 from schema.listings import ListingType
@@ -28,7 +30,7 @@ from schema.users import UserType
 
 
 @strawberry.type(description="What can be read.")
-class Query(AccountQueries, ListingQueries):
+class Query(AccountQueries, ListingQueries, BookingQueries):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",
@@ -36,7 +38,7 @@ class Query(AccountQueries, ListingQueries):
 
 
 @strawberry.type(description="What can be changed.")
-class Mutation(AccountMutations, ListingMutations):
+class Mutation(AccountMutations, ListingMutations, BookingMutations):
     pass
 
 
@@ -73,7 +75,7 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         # The scalars are declared before any field uses them, so clients can rely on them.
-        types=[UserType, ListingType, *SCALAR_MAP.keys()],
+        types=[UserType, ListingType, BookingType, PaymentType, *SCALAR_MAP.keys()],
         extensions=extensions,
         execution_context_class=RoostExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),

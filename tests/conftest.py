@@ -81,6 +81,8 @@ def make_settings(database_url: str | None, **overrides: object) -> Settings:
         "data_dir": Path(tempfile.mkdtemp(prefix="roost-test-data-")),
         "email_backend": "file",
         "log_level": "INFO",
+        # Tests run the worker themselves, with the clock where they want it.
+        "run_worker_in_process": False,
     }
     values.update(overrides)
     return Settings(**values)

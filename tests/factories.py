@@ -1,6 +1,6 @@
 """Small factories for test data."""
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -67,6 +67,8 @@ async def make_booking(
     check_out: date,
     status: str = "CONFIRMED",
 ) -> Booking:
+    nights = (check_out - check_in).days
+    price = listing.nightly_price_minor * nights
     booking = Booking(
         listing_id=listing.id,
         guest_id=guest.id,
@@ -74,6 +76,16 @@ async def make_booking(
         check_out=check_out,
         guests=1,
         status=status,
+        currency=listing.currency,
+        night_prices_minor=[listing.nightly_price_minor] * nights,
+        cleaning_fee_minor=0,
+        service_fee_minor=0,
+        taxes_minor=0,
+        total_minor=price,
+        cancellation_policy=listing.cancellation_policy,
+        instant_book=listing.instant_book,
+        starts_at=datetime.combine(check_in, time(15), UTC),
+        ends_at=datetime.combine(check_out, time(11), UTC),
     )
     session.add(booking)
     await session.flush()

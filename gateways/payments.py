@@ -1,0 +1,79 @@
+"""Payment providers behind one interface. Every call carries an idempotency key: a retried
+call with the same key moves no more money than the first.
+
+TEST is the built-in provider for development and tests: it keeps no state and never calls
+out, answering references derived from the keys, so repeating a call answers the same.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class PaymentDeclined(Exception):
+    """The provider refused: the card was declined, the refund was too large, ..."""
+
+
+@dataclass(frozen=True)
+class PaymentIntent:
+    """A payment the guest still has to complete with the provider."""
+
+    reference: str
+    client_secret: str | None = None
+    redirect_url: str | None = None
+
+
+class PaymentGateway(Protocol):
+    provider: str
+
+    async def create(
+        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+    ) -> PaymentIntent:
+        """A payment for the guest to authorize; nothing is charged yet."""
+
+    async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        """Takes an authorized amount. Answers the provider's id for the operation."""
+
+    async def release(self, reference: str, *, idempotency_key: str) -> str:
+        """Cancels an authorization that was never captured."""
+
+    async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        """Returns part or all of a captured amount."""
+
+    async def charge(
+        self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
+    ) -> str:
+        """Charges more to the payment method of ``reference`` (a longer stay, say)."""
+
+
+class TestPaymentGateway:
+    """Succeeds at everything, deterministically; development and tests only."""
+
+    provider = "TEST"
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    @staticmethod
+    def _reference(prefix: str, idempotency_key: str) -> str:
+        return f"{prefix}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+    async def create(
+        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+    ) -> PaymentIntent:
+        reference = self._reference("test_pi", idempotency_key)
+        return PaymentIntent(reference=reference, client_secret=f"{reference}_secret")
+
+    async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        return self._reference("test_ch", idempotency_key)
+
+    async def release(self, reference: str, *, idempotency_key: str) -> str:
+        return self._reference("test_rl", idempotency_key)
+
+    async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        if amount_minor <= 0:
+            raise PaymentDeclined("a refund must be more than zero")
+        return self._reference("test_re", idempotency_key)
+
+    async def charge(
+        self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
+    ) -> str:
+        return self._reference("test_ch", idempotency_key)

@@ -1,0 +1,326 @@
+"""Bookings: quote, book, pay, answer, modify, cancel, and the lists of trips and reservations."""
+
+from datetime import date
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry import relay
+
+from auth.permissions import IsAuthenticated, require_user
+from resolvers.node import node_id
+from schema.bookings import (
+    BookingConnection,
+    BookingEdge,
+    BookingStatus,
+    BookingType,
+    CreateBookingInput,
+    PaymentProvider,
+    PaymentSession,
+    PaymentType,
+    PriceQuote,
+    can_see_booking,
+)
+from schema.context import Info
+from services import bookings as bookings_service
+from services.bookings import BookingFilter, Stay
+
+
+async def quote(
+    info: Info, listing_id: strawberry.ID, check_in: date, check_out: date, guests: int
+) -> PriceQuote:
+    services = info.context.services
+    async with info.context.database.read_session() as session:
+        price = await bookings_service.quote(
+            session,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            stay=Stay(check_in, check_out, guests),
+            rules=services.booking_rules,
+            now=services.clock(),
+        )
+    return PriceQuote.of(price)
+
+
+async def booking(info: Info, id: strawberry.ID) -> BookingType | None:  # noqa: A002
+    row = await info.context.loaders.booking_by_id.load(node_id(id, "Booking", "id"))
+    return BookingType.from_row(row) if await can_see_booking(info, row) else None
+
+
+async def _reloaded(info: Info, booking_id: int) -> BookingType:
+    loaders = info.context.loaders
+    loaders.booking_by_id.clear(booking_id)
+    loaders.payment_by_booking.clear(booking_id)
+    return BookingType.from_row(await loaders.booking_by_id.load(booking_id))
+
+
+async def _change(info: Info, change: Any, **values: Any) -> Any:
+    """Runs a booking service in a transaction of its own, again if the database asks."""
+    actor = await require_user(info)
+    services = info.context.services
+
+    async def work(session: AsyncSession) -> Any:
+        return await change(session, actor=actor, now=services.clock(), **values)
+
+    return await info.context.database.transaction(work)
+
+
+async def create_booking(info: Info, input: CreateBookingInput) -> BookingType:  # noqa: A002
+    guest = await require_user(info)
+    services = info.context.services
+
+    async def work(session: AsyncSession) -> Any:
+        return await bookings_service.create_booking(
+            session,
+            guest=guest,
+            listing_id=node_id(input.listing_id, "Listing", "listingId"),
+            stay=Stay(input.check_in, input.check_out, input.guests),
+            message=input.message,
+            rules=services.booking_rules,
+            now=services.clock(),
+        )
+
+    created = await info.context.database.transaction(work)
+    return await _reloaded(info, created.id)
+
+
+async def accept_booking(info: Info, id: strawberry.ID) -> BookingType:  # noqa: A002
+    booking_id = node_id(id, "Booking", "id")
+    await _change(
+        info,
+        bookings_service.answer_request,
+        booking_id=booking_id,
+        accept=True,
+        reason=None,
+        gateways=info.context.services.payment_gateways,
+    )
+    return await _reloaded(info, booking_id)
+
+
+async def decline_booking(
+    info: Info,
+    id: strawberry.ID,  # noqa: A002
+    reason: str | None = None,
+) -> BookingType:
+    booking_id = node_id(id, "Booking", "id")
+    await _change(
+        info,
+        bookings_service.answer_request,
+        booking_id=booking_id,
+        accept=False,
+        reason=reason,
+        gateways=info.context.services.payment_gateways,
+    )
+    return await _reloaded(info, booking_id)
+
+
+async def cancel_booking(
+    info: Info,
+    id: strawberry.ID,  # noqa: A002
+    reason: str | None = None,
+) -> BookingType:
+    booking_id = node_id(id, "Booking", "id")
+    await _change(
+        info,
+        bookings_service.cancel_booking,
+        booking_id=booking_id,
+        reason=reason,
+        gateways=info.context.services.payment_gateways,
+    )
+    return await _reloaded(info, booking_id)
+
+
+async def modify_booking(
+    info: Info,
+    id: strawberry.ID,  # noqa: A002
+    check_in: date,
+    check_out: date,
+    guests: int,
+) -> BookingType:
+    booking_id = node_id(id, "Booking", "id")
+    services = info.context.services
+    await _change(
+        info,
+        bookings_service.modify_booking,
+        booking_id=booking_id,
+        stay=Stay(check_in, check_out, guests),
+        rules=services.booking_rules,
+        gateways=services.payment_gateways,
+    )
+    return await _reloaded(info, booking_id)
+
+
+async def start_payment(
+    info: Info, booking_id: strawberry.ID, provider: PaymentProvider = PaymentProvider.STRIPE
+) -> PaymentSession:
+    actor = await require_user(info)
+    gateway = info.context.services.payment_gateways.get(provider.value)
+
+    async def work(session: AsyncSession) -> Any:
+        return await bookings_service.start_payment(
+            session,
+            actor=actor,
+            booking_id=node_id(booking_id, "Booking", "bookingId"),
+            gateway=gateway,
+        )
+
+    started = await info.context.database.transaction(work)
+    payment = await info.context.loaders.payment_by_id.load(started.payment.id)
+    return PaymentSession(
+        payment=PaymentType.from_row(payment),
+        client_secret=started.client_secret,
+        redirect_url=started.redirect_url,
+    )
+
+
+async def confirm_test_payment(
+    info: Info, payment_id: strawberry.ID, succeed: bool = True
+) -> PaymentType:
+    services = info.context.services
+    gateways = services.payment_gateways
+    gateways.get("TEST")  # refused where TEST is not offered (production)
+    payment_number = node_id(payment_id, "Payment", "paymentId")
+    await _change(
+        info,
+        bookings_service.confirm_test_payment,
+        payment_id=payment_number,
+        succeed=succeed,
+        rules=services.booking_rules,
+        gateways=gateways,
+    )
+    return PaymentType.from_row(await info.context.loaders.payment_by_id.load(payment_number))
+
+
+def _connection(info: Info, page: bookings_service.BookingPage) -> BookingConnection:
+    database = info.context.database
+
+    async def count() -> int:
+        async with database.read_session() as session:
+            return await session.scalar(page.count_query) or 0
+
+    return BookingConnection(
+        edges=[
+            BookingEdge(cursor=cursor, node=BookingType.from_row(row))
+            for row, cursor in zip(page.bookings, page.cursors, strict=True)
+        ],
+        page_info=relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=False,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _count=count,
+    )
+
+
+async def my_trips(
+    info: Info,
+    status: BookingStatus | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> BookingConnection:
+    guest = await require_user(info)
+    async with info.context.database.read_session() as session:
+        page = await bookings_service.list_bookings(
+            session,
+            guest_id=guest.id,
+            where=BookingFilter(status=status.value if status else None),
+            first=20 if first is None else first,
+            after=after,
+            newest_first=True,
+        )
+    return _connection(info, page)
+
+
+From = Annotated[
+    date | None,
+    strawberry.argument(name="from", description="Stays with a night on or after this date."),
+]
+To = Annotated[date | None, strawberry.argument(description="Stays with a night before this date.")]
+
+
+async def host_reservations(
+    info: Info,
+    status: BookingStatus | None = None,
+    listing_id: strawberry.ID | None = None,
+    from_: From = None,
+    to: To = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> BookingConnection:
+    host = await require_user(info)
+    async with info.context.database.read_session() as session:
+        page = await bookings_service.list_bookings(
+            session,
+            host_id=host.id,
+            where=BookingFilter(
+                status=status.value if status else None,
+                listing_id=node_id(listing_id, "Listing", "listingId") if listing_id else None,
+                start=from_,
+                end=to,
+            ),
+            first=20 if first is None else first,
+            after=after,
+            newest_first=False,
+        )
+    return _connection(info, page)
+
+
+@strawberry.type
+class BookingQueries:
+    quote: PriceQuote = strawberry.field(
+        resolver=quote,
+        description="What a stay would cost; CONFLICT when a night is taken.",
+    )
+    booking: BookingType | None = strawberry.field(
+        resolver=booking,
+        description="A booking; null unless the viewer is its guest, its host or an admin.",
+    )
+    my_trips: BookingConnection = strawberry.field(
+        resolver=my_trips,
+        permission_classes=[IsAuthenticated],
+        description="The signed-in user's bookings as a guest, latest check-in first.",
+    )
+    host_reservations: BookingConnection = strawberry.field(
+        resolver=host_reservations,
+        permission_classes=[IsAuthenticated],
+        description="Bookings of the signed-in host's listings, earliest check-in first.",
+    )
+
+
+@strawberry.type
+class BookingMutations:
+    create_booking: BookingType = strawberry.mutation(
+        resolver=create_booking,
+        permission_classes=[IsAuthenticated],
+        description="A PENDING booking holding its nights until paid; CONFLICT when one is taken.",
+    )
+    accept_booking: BookingType = strawberry.mutation(
+        resolver=accept_booking,
+        permission_classes=[IsAuthenticated],
+        description="The host takes a paid request: the payment is captured; CONFIRMED.",
+    )
+    decline_booking: BookingType = strawberry.mutation(
+        resolver=decline_booking,
+        permission_classes=[IsAuthenticated],
+        description="The host turns a request down: the held payment is released.",
+    )
+    cancel_booking: BookingType = strawberry.mutation(
+        resolver=cancel_booking,
+        permission_classes=[IsAuthenticated],
+        description="The guest (refund by policy) or the host (full refund) cancels.",
+    )
+    modify_booking: BookingType = strawberry.mutation(
+        resolver=modify_booking,
+        permission_classes=[IsAuthenticated],
+        description="The guest changes dates or guests; the difference is charged or refunded.",
+    )
+    start_payment: PaymentSession = strawberry.mutation(
+        resolver=start_payment,
+        permission_classes=[IsAuthenticated],
+        description="The guest starts paying a PENDING booking with a provider.",
+    )
+    confirm_test_payment: PaymentType = strawberry.mutation(
+        resolver=confirm_test_payment,
+        permission_classes=[IsAuthenticated],
+        description="TEST provider only, never in production: the payment succeeds or fails.",
+    )

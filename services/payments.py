@@ -1,0 +1,266 @@
+"""Payments: starting one for a booking, and every later movement of its money.
+
+Each movement goes through the gateway with an idempotency key made from our own ids and is
+written to the ledger (``payment_operation``) under the same key, in the transaction that
+changes the booking. A repeated movement (a retried request, a worker run twice) finds its key
+in the ledger and changes nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Booking, Payment, PaymentOperation
+from gateways.payments import PaymentDeclined, PaymentGateway
+from services.errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from services.outbox import emit
+
+CAPTURED = ("SUCCEEDED", "PARTIALLY_REFUNDED", "REFUNDED")
+LIVE = ("PENDING", "AUTHORIZED", *CAPTURED)
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """The payment providers this deployment can use, by API name."""
+
+    by_provider: dict[str, PaymentGateway]
+
+    def get(self, provider: str) -> PaymentGateway:
+        gateway = self.by_provider.get(provider)
+        if gateway is None:
+            raise InvalidInput.field("provider", f"{provider} payments are not available")
+        return gateway
+
+
+@dataclass(frozen=True)
+class StartedPayment:
+    payment: Payment
+    client_secret: str | None
+    redirect_url: str | None
+
+
+async def live_payment(session: AsyncSession, booking_id: int, *, lock: bool) -> Payment | None:
+    query = select(Payment).where(Payment.booking_id == booking_id, Payment.status.in_(LIVE))
+    return await session.scalar(query.with_for_update() if lock else query)
+
+
+def captured_balance(payment: Payment | None) -> int:
+    """What the guest has paid and not had back."""
+    if payment is None or payment.status not in CAPTURED:
+        return 0
+    return payment.amount_minor - payment.refunded_minor
+
+
+async def _record(
+    session: AsyncSession, payment: Payment, kind: str, amount: int, key: str, reference: str
+) -> bool:
+    """Writes the movement to the ledger; False when its key is there already."""
+    inserted = await session.scalar(
+        insert(PaymentOperation)
+        .values(
+            payment_id=payment.id,
+            kind=kind,
+            amount_minor=amount,
+            idempotency_key=key,
+            provider_reference=reference,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(PaymentOperation.id)
+    )
+    return inserted is not None
+
+
+async def _already_done(session: AsyncSession, key: str) -> bool:
+    found = await session.scalar(
+        select(PaymentOperation.id).where(PaymentOperation.idempotency_key == key)
+    )
+    return found is not None
+
+
+async def start_payment(
+    session: AsyncSession, *, booking: Booking, gateway: PaymentGateway
+) -> StartedPayment:
+    """A payment of the booking's total, for the guest to complete with the provider. Asking
+    again while one is open answers that one."""
+    if booking.status != "PENDING":
+        raise Conflict("This booking is not waiting for a payment.")
+    current = await live_payment(session, booking.id, lock=True)
+    if current is not None and current.status != "PENDING":
+        raise Conflict("This booking is paid already.")
+    if current is not None and current.provider == gateway.provider:
+        intent = await gateway.create(
+            amount_minor=current.amount_minor,
+            currency=current.currency,
+            description=f"Roost booking {booking.id}",
+            idempotency_key=f"payment-{current.id}-create",
+        )
+        return StartedPayment(current, intent.client_secret, intent.redirect_url)
+    if current is not None:  # the guest switched providers before paying
+        current.status = "CANCELED"
+        await session.flush()
+    payment = Payment(
+        booking_id=booking.id,
+        provider=gateway.provider,
+        status="PENDING",
+        currency=booking.currency,
+        amount_minor=booking.total_minor,
+        refunded_minor=0,
+    )
+    session.add(payment)
+    await session.flush()
+    intent = await gateway.create(
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        description=f"Roost booking {booking.id}",
+        idempotency_key=f"payment-{payment.id}-create",
+    )
+    payment.provider_reference = intent.reference
+    await session.flush()
+    return StartedPayment(payment, intent.client_secret, intent.redirect_url)
+
+
+async def capture(
+    session: AsyncSession, payment: Payment, gateway: PaymentGateway, *, now: datetime
+) -> None:
+    key = f"payment-{payment.id}-capture"
+    if payment.status != "AUTHORIZED" or await _already_done(session, key):
+        return
+    try:
+        reference = await gateway.capture(
+            payment.provider_reference or "", amount_minor=payment.amount_minor, idempotency_key=key
+        )
+    except PaymentDeclined as declined:
+        raise PaymentFailed(str(declined)) from None
+    await _record(session, payment, "CAPTURE", payment.amount_minor, key, reference)
+    payment.status = "SUCCEEDED"
+    emit(session, "PaymentSucceeded", now=now, payment_id=payment.id, booking_id=payment.booking_id)
+
+
+async def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
+    """The guest completed the payment with the provider: the amount is held for us."""
+    key = f"payment-{payment.id}-authorize"
+    await _record(
+        session, payment, "AUTHORIZE", payment.amount_minor, key, payment.provider_reference or ""
+    )
+    payment.status = "AUTHORIZED"
+    emit(
+        session, "PaymentAuthorized", now=now, payment_id=payment.id, booking_id=payment.booking_id
+    )
+
+
+async def fail(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
+    payment.status = "FAILED"
+    emit(session, "PaymentFailed", now=now, payment_id=payment.id, booking_id=payment.booking_id)
+
+
+async def settle_cancellation(
+    session: AsyncSession,
+    payment: Payment | None,
+    gateway: PaymentGateway | None,
+    *,
+    refund: int,
+    now: datetime,
+) -> None:
+    """Gives back ``refund`` of a captured payment, or lets go of one never captured."""
+    if payment is None or gateway is None:
+        return
+    if payment.status in ("PENDING", "AUTHORIZED"):
+        key = f"payment-{payment.id}-release"
+        if not await _already_done(session, key):
+            if payment.status == "AUTHORIZED":
+                reference = await gateway.release(
+                    payment.provider_reference or "", idempotency_key=key
+                )
+                await _record(session, payment, "RELEASE", payment.amount_minor, key, reference)
+            payment.status = "CANCELED"
+        return
+    await refund_amount(
+        session, payment, gateway, amount=refund, key=f"payment-{payment.id}-cancel-refund", now=now
+    )
+
+
+async def refund_amount(
+    session: AsyncSession,
+    payment: Payment,
+    gateway: PaymentGateway,
+    *,
+    amount: int,
+    key: str,
+    now: datetime,
+) -> None:
+    amount = min(amount, captured_balance(payment))
+    if amount <= 0 or await _already_done(session, key):
+        return
+    try:
+        reference = await gateway.refund(
+            payment.provider_reference or "", amount_minor=amount, idempotency_key=key
+        )
+    except PaymentDeclined as declined:
+        raise PaymentFailed(str(declined)) from None
+    await _record(session, payment, "REFUND", amount, key, reference)
+    payment.refunded_minor += amount
+    payment.status = (
+        "REFUNDED" if payment.refunded_minor == payment.amount_minor else "PARTIALLY_REFUNDED"
+    )
+    emit(
+        session,
+        "PaymentRefunded",
+        now=now,
+        payment_id=payment.id,
+        booking_id=payment.booking_id,
+        amount_minor=amount,
+    )
+
+
+async def charge_more(
+    session: AsyncSession,
+    payment: Payment,
+    gateway: PaymentGateway,
+    *,
+    amount: int,
+    key: str,
+    now: datetime,
+) -> None:
+    if amount <= 0 or await _already_done(session, key):
+        return
+    try:
+        reference = await gateway.charge(
+            payment.provider_reference or "",
+            amount_minor=amount,
+            currency=payment.currency,
+            idempotency_key=key,
+        )
+    except PaymentDeclined as declined:
+        raise PaymentFailed(str(declined)) from None
+    await _record(session, payment, "CHARGE", amount, key, reference)
+    payment.amount_minor += amount
+    if payment.status == "REFUNDED":
+        payment.status = "PARTIALLY_REFUNDED"
+    emit(
+        session,
+        "PaymentSucceeded",
+        now=now,
+        payment_id=payment.id,
+        booking_id=payment.booking_id,
+        amount_minor=amount,
+    )
+
+
+async def payment_for_guest(
+    session: AsyncSession, payment_id: int, guest_id: int
+) -> tuple[Payment, Booking]:
+    """A payment and its booking, both locked, when ``guest_id`` is the guest paying."""
+    row = (
+        await session.execute(
+            select(Payment, Booking)
+            .join(Booking, Booking.id == Payment.booking_id)
+            .where(Payment.id == payment_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None or row.Booking.guest_id != guest_id:
+        raise NotFound("No such payment.")
+    return row.Payment, row.Booking
