@@ -24,7 +24,7 @@ from app.seed import (
     seed_demo_data,
 )
 from app.settings import ConfigurationError, Settings, load_settings
-from app.wiring import build_password_hasher
+from app.wiring import build_password_hasher, build_services, build_worker
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
@@ -191,6 +191,27 @@ def update_rates(settings: Settings) -> None:
         asyncio.run(_update_rates(settings, url))
 
 
+async def _work(settings: Settings, url: str) -> None:
+    database = Database(url, statement_timeout_ms=settings.statement_timeout_ms, pool_size=2)
+    try:
+        if settings.is_production:
+            await ensure_schema_current(database.engine)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
+            services = build_services(settings, database=database, redis=None, http=http)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await build_worker(settings, database, services).run_forever(stop)
+    finally:
+        await database.dispose()
+
+
+def work(settings: Settings) -> None:
+    with database_url(settings) as url:
+        asyncio.run(_work(settings, url))
+
+
 def export_schema() -> None:
     from schema.root import build_schema
 
@@ -212,6 +233,9 @@ def _parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--workers", type=_positive_int, default=1)
+    commands.add_parser(
+        "worker", help="handle outbox events and expire, complete bookings (run any number)"
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     seed_parser = commands.add_parser("seed", help="load the demo data")
@@ -240,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(settings.log_level)
         if args.command == "serve":
             serve(settings, args.host, args.port, args.workers)
+        elif args.command == "worker":
+            work(settings)
         elif args.command == "migrate":
             migrate(settings)
         elif args.command == "seed":

@@ -1,5 +1,6 @@
 """The Starlette application factory."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +21,7 @@ from app.rest import MediaFiles
 from app.settings import Settings, get_settings
 from app.uploads import MAX_REQUEST_BYTES as MAX_UPLOAD_REQUEST_BYTES
 from app.uploads import upload_image
-from app.wiring import build_services
+from app.wiring import build_services, build_worker
 from db.database import Database
 from db.migrate import ensure_schema_current
 from schema.root import build_schema
@@ -72,13 +73,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings, database=app.state.database, redis=redis, http=http
         )
         media_dir.mkdir(parents=True, exist_ok=True)
+        stop_worker = asyncio.Event()
+        worker_loop = None
         try:
             if settings.is_production:
                 # Only `roost migrate` changes the schema in production; a worker started
                 # against an older one refuses to serve rather than fail request by request.
                 await ensure_schema_current(app.state.database.engine)
+            if settings.worker_in_process:
+                worker = build_worker(settings, app.state.database, app.state.services)
+                worker_loop = asyncio.create_task(worker.run_forever(stop_worker))
             yield
         finally:
+            stop_worker.set()
+            if worker_loop is not None:
+                await worker_loop
             await app.state.database.dispose()
             await http.aclose()
             if redis is not None:

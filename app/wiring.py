@@ -6,6 +6,7 @@ import httpx
 from redis.asyncio import Redis
 
 from app.settings import Settings
+from app.worker import Worker, WorkerConfig
 from auth.crypto import FieldCipher
 from auth.oauth import FacebookProvider, GoogleProvider, OAuthProvider
 from auth.passwords import PasswordHasher
@@ -120,6 +121,21 @@ def build_payment_gateways(settings: Settings) -> Gateways:
     if not settings.is_production:  # TEST moves no real money: never offered in production
         gateways["TEST"] = TestPaymentGateway()
     return Gateways(gateways)
+
+
+def build_worker(settings: Settings, database: Database, services: Services) -> Worker:
+    return Worker(
+        database,
+        clock=services.clock,
+        gateways=services.payment_gateways,
+        mailer=services.mailer,
+        frontend_url=settings.frontend_url,
+        config=WorkerConfig(
+            poll_seconds=settings.worker_poll_seconds,
+            lease=timedelta(seconds=settings.worker_lease_seconds),
+            max_attempts=settings.worker_max_attempts,
+        ),
+    )
 
 
 def build_services(

@@ -17,6 +17,8 @@ class Email:
     to: str
     subject: str
     text: str
+    # Stable for one piece of news, so a receiver can drop a copy sent twice.
+    message_id: str | None = None
 
 
 class Mailer(Protocol):
@@ -29,6 +31,8 @@ def _message(email: Email, sender: str) -> EmailMessage:
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Date"] = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    if email.message_id:
+        message["Message-ID"] = email.message_id
     message.set_content(email.text)
     return message
 

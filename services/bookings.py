@@ -139,7 +139,7 @@ async def _price(session: AsyncSession, listing: Listing, stay: Stay, rules: Boo
         check_in=stay.check_in,
         check_out=stay.check_out,
         nightly_price=listing.nightly_price_minor,
-        night_overrides={night: price for night, price in overrides},
+        night_overrides=dict(overrides.all()),
         cleaning_fee=listing.cleaning_fee_minor,
         currency=listing.currency,
         country=listing.country,

@@ -2,11 +2,12 @@
 
 Times are instants; each night starts at the listing's check-in time on its date, where the
 listing is, so "24 hours before check-in" means before the first night's start there. A limit
-is inclusive: cancelling exactly 5 days before check-in is still "until 5 days before".
+is inclusive: cancelling exactly 5 days before check-in is still "until 5 days before". Limits
+are measured in real time (a day is 24 hours), whatever the clocks do at the listing.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from services.pricing import percent_of
@@ -32,7 +33,9 @@ def refund_on_cancel(
         return 0
     if by_host:
         return paid
-    check_in = night_starts[0]
+    # In UTC: subtracting from a local time would count wall-clock hours, 23 or 25 a day
+    # when the clocks change there.
+    check_in = night_starts[0].astimezone(UTC)
     unstayed = [
         price for price, start in zip(night_prices, night_starts, strict=True) if start > now
     ]

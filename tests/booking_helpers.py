@@ -1,42 +1,15 @@
-"""Shared steps of the booking tests: a clock to drive, a listing to book, a guest to book it."""
+"""Shared steps of the booking tests: a listing to book, a guest to book it, and paying."""
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
-import pytest
-from starlette.applications import Starlette
 
 from tests.accounts_helpers import bearer, register
-from tests.conftest import gql
+from tests.conftest import START, gql
 from tests.test_listings import create, host_token
 
-# Noon in Lisbon on a Monday in winter (UTC+0): stays are counted from this "today".
-START = datetime(2027, 1, 11, 12, 0, tzinfo=UTC)
 TODAY = START.date()
-
-
-class FakeClock:
-    """Now, as the test says it is."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock(app: Starlette) -> Iterator[FakeClock]:
-    clock = FakeClock(START)
-    services = app.state.services
-    app.state.services = replace(services, clock=clock)
-    yield clock
-    app.state.services = replace(app.state.services, clock=services.clock)
 
 
 def day(offset: int) -> str:
@@ -72,10 +45,14 @@ mutation($id: ID!, $succeed: Boolean!) {
 """
 ACCEPT = f"mutation($id: ID!) {{ acceptBooking(id: $id) {{ {BOOKING_FIELDS} }} }}"
 DECLINE = f"""
-mutation($id: ID!, $reason: String) {{ declineBooking(id: $id, reason: $reason) {{ {BOOKING_FIELDS} }} }}
+mutation($id: ID!, $reason: String) {{
+  declineBooking(id: $id, reason: $reason) {{ {BOOKING_FIELDS} }}
+}}
 """
 CANCEL = f"""
-mutation($id: ID!, $reason: String) {{ cancelBooking(id: $id, reason: $reason) {{ {BOOKING_FIELDS} }} }}
+mutation($id: ID!, $reason: String) {{
+  cancelBooking(id: $id, reason: $reason) {{ {BOOKING_FIELDS} }}
+}}
 """
 MODIFY = f"""
 mutation($id: ID!, $in: Date!, $out: Date!, $guests: Int!) {{

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -208,3 +209,29 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+# Noon in Lisbon on a Monday in winter (UTC+0): stays are counted from this "today".
+START = datetime(2027, 1, 11, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Now, as the test says it is."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(app: Starlette) -> Iterator[FakeClock]:
+    clock = FakeClock(START)
+    services = app.state.services
+    app.state.services = replace(services, clock=clock)
+    yield clock
+    app.state.services = replace(app.state.services, clock=services.clock)

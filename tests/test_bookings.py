@@ -5,14 +5,13 @@ import httpx
 from db.database import Database
 from tests.accounts_helpers import error_code
 from tests.booking_helpers import (
-    FakeClock,
     a_place,
     book,
     booked,
-    clock,  # noqa: F401 (a fixture)
     pay,
     read,
 )
+from tests.conftest import FakeClock
 
 
 async def test_a_guest_books_and_pays_an_instant_booking(

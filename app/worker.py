@@ -1,0 +1,166 @@
+"""The worker: claims outbox events and runs their handlers, and moves bookings along in time.
+
+Any number of workers run at once, on any machines. An event is claimed for a lease (its row
+picked with FOR UPDATE SKIP LOCKED, so two workers never claim the same one) and handled in a
+second transaction that locks the row again and marks it processed; what the handler writes
+commits with that mark, or not at all. A worker that dies mid-event leaves the claim to lapse,
+and another worker handles the event then. A handler that fails is retried with exponential
+backoff and parked after ``max_attempts``.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.database import Database
+from db.models import OutboxEvent
+from gateways.email import Mailer
+from services import bookings
+from services.event_handlers import HANDLERS, Handler, HandlerContext
+from services.payments import Gateways
+
+log = logging.getLogger("roost.worker")
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    poll_seconds: float = 1.0
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 8
+    batch_size: int = 20
+
+
+def backoff(attempts: int) -> timedelta:
+    """2, 4, 8, ... seconds after each failure, up to an hour, with jitter against herds."""
+    seconds = min(2**attempts, MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 (not a secret)
+
+
+class Worker:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime],
+        gateways: Gateways,
+        mailer: Mailer,
+        frontend_url: str,
+        config: WorkerConfig = WorkerConfig(),
+        handlers: Mapping[str, Handler] = HANDLERS,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.gateways = gateways
+        self.mailer = mailer
+        self.frontend_url = frontend_url
+        self.config = config
+        self.handlers = handlers
+
+    async def run_once(self) -> int:
+        """One pass: due bookings moved along, then every due event handled. Answers how many
+        things were done, so a loop knows whether to go again at once."""
+        done = await self.sweep()
+        while claimed := await self.claim():
+            for event_id in claimed:
+                await self.handle(event_id)
+            done += len(claimed)
+        return done
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        log.info("worker started")
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:  # the loop outlives a bad pass (a database restart, say)
+                log.exception("worker pass failed")
+                done = 0
+            if not done:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
+                except TimeoutError:
+                    pass
+        log.info("worker stopped")
+
+    async def sweep(self) -> int:
+        """Holds that lapsed are released; stays that ended are completed."""
+        now = self.clock()
+
+        async def expire(session: AsyncSession) -> int:
+            return await bookings.expire_due(session, now=now, gateways=self.gateways)
+
+        async def complete(session: AsyncSession) -> int:
+            return await bookings.complete_due(session, now=now)
+
+        return await self.database.transaction(expire) + await self.database.transaction(complete)
+
+    async def claim(self) -> list[int]:
+        """Claims a batch of due events for one lease; answers their ids."""
+        now = self.clock()
+        async with self.database.unit_of_work() as session:
+            due = (
+                select(OutboxEvent.id)
+                .where(
+                    OutboxEvent.processed_at.is_(None),
+                    OutboxEvent.parked_at.is_(None),
+                    OutboxEvent.available_at <= now,
+                    (OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now),
+                )
+                .order_by(OutboxEvent.id)
+                .limit(self.config.batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(await session.scalars(due))
+            if ids:
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id.in_(ids))
+                    .values(
+                        locked_until=now + self.config.lease,
+                        attempts=OutboxEvent.attempts + 1,
+                    )
+                )
+        return ids
+
+    async def handle(self, event_id: int) -> None:
+        try:
+            async with self.database.unit_of_work() as session:
+                # Locked again: a worker whose lease lapsed while it still runs finishes first,
+                # and this one then finds the event processed.
+                event = await session.scalar(
+                    select(OutboxEvent)
+                    .where(OutboxEvent.id == event_id, OutboxEvent.processed_at.is_(None))
+                    .with_for_update()
+                )
+                if event is None:
+                    return
+                handler = self.handlers.get(event.kind)
+                if handler is not None:
+                    context = HandlerContext(event.id, self.mailer, self.frontend_url)
+                    await handler(session, event.payload, context)
+                event.processed_at = self.clock()
+                event.locked_until = None
+        except Exception as error:
+            log.exception("event %s failed", event_id)
+            await self._failed(event_id, error)
+
+    async def _failed(self, event_id: int, error: Exception) -> None:
+        now = self.clock()
+        async with self.database.unit_of_work() as session:
+            event = await session.get(OutboxEvent, event_id, with_for_update=True)
+            if event is None or event.processed_at is not None:
+                return
+            event.last_error = f"{type(error).__name__}: {error}"[:2_000]
+            event.locked_until = None
+            if event.attempts >= self.config.max_attempts:
+                event.parked_at = now
+                log.error("event %s parked after %s attempts", event_id, event.attempts)
+            else:
+                event.available_at = now + backoff(event.attempts)
