@@ -97,14 +97,23 @@ def _check_text(value: str | None, name: str, limit: int) -> str | None:
     return text or None
 
 
-async def _bookable_listing(session: AsyncSession, listing_id: int, *, lock: bool) -> Listing:
-    query = select(Listing).where(
-        Listing.id == listing_id, Listing.status == "PUBLISHED", Listing.deleted_at.is_(None)
-    )
-    listing = await session.scalar(query.with_for_update() if lock else query)
+_BOOKABLE = (Listing.status == "PUBLISHED", Listing.deleted_at.is_(None))
+
+
+async def _bookable_listing(session: AsyncSession, listing_id: int) -> Listing:
+    listing = await session.scalar(select(Listing).where(Listing.id == listing_id, *_BOOKABLE))
     if listing is None:
         raise NotFound("No such listing.")
     return listing
+
+
+async def _lock_calendar(session: AsyncSession, listing_id: int, *, bookable: bool) -> None:
+    """Every writer of a listing's calendar takes this lock first, so writers queue."""
+    query = select(Listing.id).where(Listing.id == listing_id)
+    if bookable:
+        query = query.where(*_BOOKABLE)
+    if await session.scalar(query.with_for_update()) is None:
+        raise NotFound("No such listing.")
 
 
 async def _refuse_taken(
@@ -188,7 +197,7 @@ async def quote(
     session: AsyncSession, *, listing_id: int, stay: Stay, rules: BookingRules, now: datetime
 ) -> Price:
     """What the stay would cost now; CONFLICT when a night is taken."""
-    listing = await _bookable_listing(session, listing_id, lock=False)
+    listing = await _bookable_listing(session, listing_id)
     _check_stay(listing, stay, now=now, rules=rules)
     await _refuse_taken(session, listing.id, stay)
     return await _price(session, listing, stay, rules)
@@ -205,7 +214,7 @@ async def create_booking(
     now: datetime,
 ) -> Booking:
     """A PENDING booking holding its nights until it is paid, or until the hold lapses."""
-    listing = await _bookable_listing(session, listing_id, lock=True)
+    listing = await _bookable_listing(session, listing_id)
     if listing.host_id == guest.id:
         raise Forbidden("You cannot book your own listing.")
     _check_stay(listing, stay, now=now, rules=rules)
@@ -217,6 +226,10 @@ async def create_booking(
     )
     if holding >= rules.max_pending_per_guest:
         raise Conflict("You have too many bookings waiting; pay for or cancel one first.")
+    price = await _price(session, listing, stay, rules)
+    # Only now the lock: guests racing for the same nights queue here, each for as short a
+    # time as the check of the nights and the insert take.
+    await _lock_calendar(session, listing_id, bookable=True)
     await _refuse_taken(session, listing.id, stay)
     booking = Booking(
         listing_id=listing.id,
@@ -228,7 +241,7 @@ async def create_booking(
         expires_at=now + rules.payment_window,
         created_at=now,
     )
-    _set_stay(booking, listing, stay, await _price(session, listing, stay, rules))
+    _set_stay(booking, listing, stay, price)
     session.add(booking)
     await _flush_stay(session)
     emit(session, "BookingCreated", now=now, booking_id=booking.id)
@@ -479,8 +492,8 @@ async def modify_booking(
     """New dates or guests, if the nights are free; the difference in price is charged or
     refunded through the payment's provider."""
     listing_id = await session.scalar(select(Booking.listing_id).where(Booking.id == booking_id))
-    if listing_id is not None:  # the calendar's writers lock the listing first
-        await session.execute(select(Listing.id).where(Listing.id == listing_id).with_for_update())
+    if listing_id is not None:
+        await _lock_calendar(session, listing_id, bookable=False)
     booking, listing = await booking_for_change(session, actor=actor, booking_id=booking_id)
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest changes a booking.")

@@ -1,0 +1,92 @@
+"""Fifty guests want the same nights at the same moment: one gets them, the others CONFLICT.
+
+The requests go through a real uvicorn server to the real database, all released at once.
+"""
+
+import asyncio
+from datetime import date, timedelta
+
+import httpx
+from sqlalchemy import text
+from starlette.applications import Starlette
+from strawberry.relay import to_base64
+
+from app.http import create_app
+from app.settings import Settings
+from db.database import Database
+from tests.conftest import serving
+from tests.factories import make_listing, make_user
+
+GUESTS = 50
+ROUNDS = 3
+CREATE = """
+mutation($input: CreateBookingInput!) { createBooking(input: $input) { id status } }
+"""
+# Pairs of active bookings of one listing sharing a night: there must never be one.
+DOUBLE_BOOKINGS = text("""
+SELECT count(*) FROM booking a JOIN booking b
+  ON a.listing_id = b.listing_id AND a.id < b.id
+ AND daterange(a.check_in, a.check_out) && daterange(b.check_in, b.check_out)
+WHERE a.status IN ('PENDING', 'CONFIRMED') AND b.status IN ('PENDING', 'CONFIRMED')
+""")
+
+
+async def race(
+    client: httpx.AsyncClient, listing_id: str, bearers: list[str], start: date
+) -> list[httpx.Response]:
+    """Every guest asks for overlapping nights (each pair shares one), released at once."""
+    go = asyncio.Event()
+
+    async def attempt(index: int, token: str) -> httpx.Response:
+        stay = {
+            "listingId": listing_id,
+            "checkIn": (start + timedelta(days=index % 3)).isoformat(),
+            "checkOut": (start + timedelta(days=4)).isoformat(),
+            "guests": 2,
+        }
+        await go.wait()
+        return await client.post(
+            "/graphql",
+            json={"query": CREATE, "variables": {"input": stay}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    tasks = [asyncio.create_task(attempt(index, token)) for index, token in enumerate(bearers)]
+    await asyncio.sleep(0.05)  # every request waits at the gate
+    go.set()
+    return await asyncio.gather(*tasks)
+
+
+async def test_fifty_concurrent_requests_for_the_same_nights_book_them_once(
+    app: Starlette, settings: Settings, database: Database
+) -> None:
+    async with database.unit_of_work() as session:
+        host = await make_user(session, roles=["GUEST", "HOST"])
+        listing = await make_listing(session, host=host, max_guests=4)
+        guests = [await make_user(session) for _ in range(GUESTS)]
+    listing_id = to_base64("Listing", listing.id)
+    tokens = app.state.services.session_policy.access_tokens
+    bearers = [tokens.issue(guest.id, guest.roles) for guest in guests]
+
+    async with serving(create_app(settings)) as base_url:
+        limits = httpx.Limits(max_connections=GUESTS)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+            for round_number in range(ROUNDS):
+                start = date.today() + timedelta(days=30 + 10 * round_number)
+                responses = await race(client, listing_id, bearers, start)
+
+                assert all(response.status_code == 200 for response in responses), [
+                    response.text for response in responses if response.status_code != 200
+                ]
+                bodies = [response.json() for response in responses]
+                won = [body for body in bodies if "errors" not in body]
+                codes = [
+                    body["errors"][0]["extensions"]["code"] for body in bodies if "errors" in body
+                ]
+                assert len(won) == 1, bodies
+                assert won[0]["data"]["createBooking"]["status"] == "PENDING"
+                assert codes == ["CONFLICT"] * (GUESTS - 1)
+
+    async with database.read_session() as session:
+        assert await session.scalar(DOUBLE_BOOKINGS) == 0
+        assert await session.scalar(text("SELECT count(*) FROM booking")) == ROUNDS
