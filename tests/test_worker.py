@@ -1,0 +1,149 @@
+"""The worker's own promises: failing handlers retry with backoff and are parked in the end,
+`roost serve` runs a loop in development, `roost worker` runs one until told to stop, and a
+transaction the database picks as a deadlock victim runs again."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.http import create_app
+from app.settings import Settings
+from app.worker import Worker, WorkerConfig
+from db.database import Database
+from db.models import OutboxEvent
+from gateways.email import ConsoleMailer
+from services.event_handlers import HandlerContext
+from services.outbox import emit
+from services.payments import Gateways
+from tests.conftest import START, FakeClock, running
+
+ROOT = Path(__file__).parent.parent
+LOCK_ROW = text("SELECT 1 FROM deadlock_probe WHERE id = :id FOR UPDATE")
+
+
+async def an_event(database: Database, kind: str, *, now: datetime = START) -> int:
+    async with database.unit_of_work() as session:
+        emit(session, kind, now=now, booking_id=1)
+        await session.flush()
+        return await session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()))
+
+
+async def event(database: Database, event_id: int) -> OutboxEvent:
+    async with database.read_session() as session:
+        found = await session.get(OutboxEvent, event_id)
+        assert found is not None
+        return found
+
+
+async def test_a_failing_handler_is_retried_later_and_later_then_parked(
+    database: Database,
+) -> None:
+    calls = []
+
+    async def broken(session: AsyncSession, payload: Mapping[str, Any], _: HandlerContext) -> None:
+        calls.append(payload["booking_id"])
+        raise RuntimeError("the provider is down")
+
+    clock = FakeClock(START)
+    worker = Worker(
+        database,
+        clock=clock,
+        gateways=Gateways({}),
+        mailer=ConsoleMailer(),
+        frontend_url="http://frontend.test",
+        config=WorkerConfig(max_attempts=4),
+        handlers={"Broken": broken},
+    )
+    event_id = await an_event(database, "Broken")
+    waits = []
+    for attempt in range(1, 5):
+        await worker.run_once()
+        failed = await event(database, event_id)
+        assert (len(calls), failed.attempts) == (attempt, attempt)
+        assert failed.last_error == "RuntimeError: the provider is down"
+        assert failed.processed_at is None
+        if attempt < 4:
+            waits.append(failed.available_at - clock.now)
+            await worker.run_once()  # not due yet: nothing happens
+            assert len(calls) == attempt
+            clock.now = failed.available_at
+    parked = await event(database, event_id)
+    assert parked.parked_at is not None
+    # About 2, 4 and 8 seconds (each within a fifth either way).
+    for wait, seconds in zip(waits, (2, 4, 8), strict=True):
+        assert timedelta(seconds=seconds * 0.8) <= wait <= timedelta(seconds=seconds * 1.2)
+    clock.advance(days=1)
+    await worker.run_once()
+    assert len(calls) == 4  # parked events stay parked
+
+
+async def test_serve_runs_a_worker_loop_in_development(
+    settings: Settings, database: Database
+) -> None:
+    event_id = await an_event(database, "BookingCreated", now=datetime.now(UTC))
+    app = create_app(
+        settings.model_copy(update={"run_worker_in_process": True, "worker_poll_seconds": 0.05})
+    )
+    async with running(app):
+        async with asyncio.timeout(10):
+            while (await event(database, event_id)).processed_at is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    assert not settings.model_copy(update={"env": "production"}).worker_in_process
+
+
+async def test_roost_worker_handles_events_until_told_to_stop(database: Database) -> None:
+    event_id = await an_event(database, "BookingCreated", now=datetime.now(UTC))
+    env = {**os.environ, "DATABASE_URL": str(database.engine.url.render_as_string(False)),
+           "ROOST_WORKER_POLL_SECONDS": "0.1"}  # fmt: skip
+    env["DATABASE_URL"] = env["DATABASE_URL"].replace("+asyncpg", "")
+    worker = subprocess.Popen(  # noqa: S603, ASYNC220 (waited for in a thread)
+        [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env
+    )
+    try:
+        async with asyncio.timeout(30):
+            while (await event(database, event_id)).processed_at is None:  # noqa: ASYNC110
+                assert worker.poll() is None, "roost worker exited early"
+                await asyncio.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(worker.wait, 10)
+    assert code == 0
+
+
+async def test_a_deadlock_victim_runs_again(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text("CREATE TABLE IF NOT EXISTS deadlock_probe (id int PRIMARY KEY)")
+        )
+        await session.execute(text("TRUNCATE deadlock_probe"))
+        await session.execute(text("INSERT INTO deadlock_probe VALUES (1), (2)"))
+    runs = []
+    both_locked_once = asyncio.Barrier(2)
+
+    def locking(first: int, second: int):  # noqa: ANN202
+        async def work(session: AsyncSession) -> None:
+            runs.append(first)
+            await session.execute(LOCK_ROW, {"id": first})
+            if runs.count(first) == 1:
+                await both_locked_once.wait()  # each holds its first row: they cross next
+            await session.execute(LOCK_ROW, {"id": second})
+
+        return work
+
+    try:
+        await asyncio.gather(
+            database.transaction(locking(1, 2)), database.transaction(locking(2, 1))
+        )
+    finally:
+        async with database.unit_of_work() as session:
+            await session.execute(text("DROP TABLE deadlock_probe"))
+    assert len(runs) == 3  # one of the two was chosen as the victim, and ran again
