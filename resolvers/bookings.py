@@ -83,17 +83,22 @@ async def create_booking(info: Info, input: CreateBookingInput) -> BookingType: 
     return await _reloaded(info, created.id)
 
 
-async def accept_booking(info: Info, id: strawberry.ID) -> BookingType:  # noqa: A002
+async def _change_booking(
+    info: Info,
+    id: strawberry.ID,
+    change: Any,
+    **values: Any,  # noqa: A002
+) -> BookingType:
     booking_id = node_id(id, "Booking", "id")
-    await _change(
-        info,
-        bookings_service.answer_request,
-        booking_id=booking_id,
-        accept=True,
-        reason=None,
-        gateways=info.context.services.payment_gateways,
-    )
+    await _change(info, change, booking_id=booking_id, **values)
     return await _reloaded(info, booking_id)
+
+
+async def accept_booking(info: Info, id: strawberry.ID) -> BookingType:  # noqa: A002
+    gateways = info.context.services.payment_gateways
+    return await _change_booking(
+        info, id, bookings_service.answer_request, accept=True, reason=None, gateways=gateways
+    )
 
 
 async def decline_booking(
@@ -101,16 +106,10 @@ async def decline_booking(
     id: strawberry.ID,  # noqa: A002
     reason: str | None = None,
 ) -> BookingType:
-    booking_id = node_id(id, "Booking", "id")
-    await _change(
-        info,
-        bookings_service.answer_request,
-        booking_id=booking_id,
-        accept=False,
-        reason=reason,
-        gateways=info.context.services.payment_gateways,
+    gateways = info.context.services.payment_gateways
+    return await _change_booking(
+        info, id, bookings_service.answer_request, accept=False, reason=reason, gateways=gateways
     )
-    return await _reloaded(info, booking_id)
 
 
 async def cancel_booking(
@@ -118,15 +117,10 @@ async def cancel_booking(
     id: strawberry.ID,  # noqa: A002
     reason: str | None = None,
 ) -> BookingType:
-    booking_id = node_id(id, "Booking", "id")
-    await _change(
-        info,
-        bookings_service.cancel_booking,
-        booking_id=booking_id,
-        reason=reason,
-        gateways=info.context.services.payment_gateways,
+    gateways = info.context.services.payment_gateways
+    return await _change_booking(
+        info, id, bookings_service.cancel_booking, reason=reason, gateways=gateways
     )
-    return await _reloaded(info, booking_id)
 
 
 async def modify_booking(
@@ -136,17 +130,15 @@ async def modify_booking(
     check_out: date,
     guests: int,
 ) -> BookingType:
-    booking_id = node_id(id, "Booking", "id")
     services = info.context.services
-    await _change(
+    return await _change_booking(
         info,
+        id,
         bookings_service.modify_booking,
-        booking_id=booking_id,
         stay=Stay(check_in, check_out, guests),
         rules=services.booking_rules,
         gateways=services.payment_gateways,
     )
-    return await _reloaded(info, booking_id)
 
 
 async def start_payment(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Payment, PaymentOperation
 from gateways.payments import PaymentDeclined, PaymentGateway
-from services.errors import Conflict, InvalidInput, NotFound, PaymentFailed
+from services.errors import Conflict, InvalidInput, PaymentFailed
 from services.outbox import emit
 
 CAPTURED = ("SUCCEEDED", "PARTIALLY_REFUNDED", "REFUNDED")
@@ -247,20 +247,3 @@ async def charge_more(
         booking_id=payment.booking_id,
         amount_minor=amount,
     )
-
-
-async def payment_for_guest(
-    session: AsyncSession, payment_id: int, guest_id: int
-) -> tuple[Payment, Booking]:
-    """A payment and its booking, both locked, when ``guest_id`` is the guest paying."""
-    row = (
-        await session.execute(
-            select(Payment, Booking)
-            .join(Booking, Booking.id == Payment.booking_id)
-            .where(Payment.id == payment_id)
-            .with_for_update()
-        )
-    ).first()
-    if row is None or row.Booking.guest_id != guest_id:
-        raise NotFound("No such payment.")
-    return row.Payment, row.Booking
