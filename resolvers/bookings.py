@@ -144,18 +144,13 @@ async def modify_booking(
 async def start_payment(
     info: Info, booking_id: strawberry.ID, provider: PaymentProvider = PaymentProvider.STRIPE
 ) -> PaymentSession:
-    actor = await require_user(info)
     gateway = info.context.services.payment_gateways.get(provider.value)
-
-    async def work(session: AsyncSession) -> Any:
-        return await bookings_service.start_payment(
-            session,
-            actor=actor,
-            booking_id=node_id(booking_id, "Booking", "bookingId"),
-            gateway=gateway,
-        )
-
-    started = await info.context.database.transaction(work)
+    started = await _change(
+        info,
+        bookings_service.start_payment,
+        booking_id=node_id(booking_id, "Booking", "bookingId"),
+        gateway=gateway,
+    )
     payment = await info.context.loaders.payment_by_id.load(started.payment.id)
     return PaymentSession(
         payment=PaymentType.from_row(payment),

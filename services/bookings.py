@@ -296,12 +296,24 @@ def _confirm(session: AsyncSession, booking: Booking, now: datetime) -> None:
     emit(session, "BookingConfirmed", now=now, booking_id=booking.id)
 
 
+def _refuse_lapsed(booking: Booking, now: datetime) -> None:
+    """A hold past its time is over, whether or not a worker has released it yet."""
+    if booking.status != "PENDING" or booking.expires_at is None or booking.expires_at <= now:
+        raise Conflict("This booking is no longer waiting for a payment; book again.")
+
+
 async def start_payment(
-    session: AsyncSession, *, actor: User, booking_id: int, gateway: payments.PaymentGateway
+    session: AsyncSession,
+    *,
+    actor: User,
+    booking_id: int,
+    gateway: payments.PaymentGateway,
+    now: datetime,
 ) -> payments.StartedPayment:
     booking, _ = await booking_for_change(session, actor=actor, booking_id=booking_id)
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest pays for a booking.")
+    _refuse_lapsed(booking, now)
     return await payments.start_payment(session, booking=booking, gateway=gateway)
 
 
@@ -316,8 +328,7 @@ async def payment_authorized(
 ) -> None:
     """The guest completed a payment: an instant booking is confirmed (and charged); a request
     goes to the host, who has ``rules.host_response_window`` to answer."""
-    if booking.status != "PENDING" or booking.expires_at is None or booking.expires_at <= now:
-        raise Conflict("This booking is no longer waiting for a payment.")
+    _refuse_lapsed(booking, now)
     await payments.authorize(session, payment, now=now)
     if booking.instant_book:
         await payments.capture(session, payment, gateways.get(payment.provider), now=now)

@@ -65,7 +65,6 @@ async def test_a_lapsed_hold_can_no_longer_be_paid(
 ) -> None:
     place = await a_place(client)
     booking = await booked(client, place, 10, 13)
-    clock.advance(minutes=16)  # the worker has not run yet: the hold has lapsed all the same
     started = await gql(
         client,
         "mutation($id: ID!) { startPayment(bookingId: $id, provider: TEST) { payment { id } } }",
@@ -73,6 +72,7 @@ async def test_a_lapsed_hold_can_no_longer_be_paid(
         headers=place.as_guest,
     )
     payment_id = started["data"]["startPayment"]["payment"]["id"]
+    clock.advance(minutes=16)  # the worker has not run yet: the hold has lapsed all the same
     confirmed = await gql(
         client,
         "mutation($id: ID!) { confirmTestPayment(paymentId: $id) { status } }",
@@ -80,6 +80,13 @@ async def test_a_lapsed_hold_can_no_longer_be_paid(
         headers=place.as_guest,
     )
     assert confirmed["errors"][0]["extensions"]["code"] == "CONFLICT"
+    restarted = await gql(
+        client,
+        "mutation($id: ID!) { startPayment(bookingId: $id, provider: TEST) { payment { id } } }",
+        {"id": booking["id"]},
+        headers=place.as_guest,
+    )
+    assert restarted["errors"][0]["extensions"]["code"] == "CONFLICT"
 
 
 async def test_an_unanswered_request_lapses_after_a_day_and_releases_the_payment(
