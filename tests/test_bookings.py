@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 
 from app.wiring import build_payment_gateways
 from db.database import Database
-from db.models import PaymentOperation, User
+from db.models import Payment, PaymentOperation, User
+from services.payments import refund_amount
 from services.pricing import FeePolicy
 from tests.accounts_helpers import bearer, error_code, register, unique_email
 from tests.booking_helpers import (
@@ -94,6 +95,39 @@ async def test_a_quote_prices_each_night_then_fees_and_taxes_rounded_half_up(
         "taxes": {"amount": "18.22"},
         "total": {"amount": "337.71", "currency": "EUR", "formatted": "€337.71"},
     }
+
+
+async def test_a_booking_is_priced_as_its_quote(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client, nightlyPrice={"amount": "99.99", "currency": "EUR"})
+    quoted = (await quote(client, place, 10, 14))["data"]["quote"]
+    price = (await booked(client, place, 10, 14))["price"]
+    assert {part: price[part]["amount"] for part in ("nightlySubtotal", "total")} == {
+        part: quoted[part]["amount"] for part in ("nightlySubtotal", "total")
+    }
+    assert price["serviceFee"]["amount"] == quoted["serviceFee"]["amount"] == "60.19"
+
+
+async def test_a_refund_asked_twice_under_one_key_is_paid_once(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    await pay(client, place, booking["id"])
+    gateway = app.state.services.payment_gateways.get("TEST")
+    for _ in range(2):
+        async with database.unit_of_work() as session:
+            payment = await session.scalar(select(Payment))
+            await refund_amount(
+                session, payment, gateway, amount=5_000, key="goodwill-1", now=clock.now
+            )
+    async with database.read_session() as session:
+        payment = await session.scalar(select(Payment))
+        refunds = await session.scalar(
+            select(func.count()).where(PaymentOperation.kind == "REFUND")
+        )
+    assert (payment.refunded_minor, payment.status, refunds) == (5_000, "PARTIALLY_REFUNDED", 1)
 
 
 async def test_a_quote_is_refused_for_taken_nights_and_bad_stays(

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from graphql import GraphQLError
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.http import create_app
@@ -21,6 +23,7 @@ from app.worker import Worker, WorkerConfig
 from db.database import Database
 from db.models import OutboxEvent
 from gateways.email import ConsoleMailer
+from schema.errors import present_error
 from services.event_handlers import HandlerContext
 from services.outbox import emit
 from services.payments import Gateways
@@ -147,3 +150,13 @@ async def test_a_deadlock_victim_runs_again(database: Database) -> None:
         async with database.unit_of_work() as session:
             await session.execute(text("DROP TABLE deadlock_probe"))
     assert len(runs) == 3  # one of the two was chosen as the victim, and ran again
+
+
+def test_a_deadlock_that_outlasts_the_retries_reaches_the_client_as_a_conflict() -> None:
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    error = GraphQLError("deadlock detected", original_error=DBAPIError("SELECT", {}, Deadlock()))
+    shown = present_error(error, validation_errors=frozenset(), hide_suggestions=False)
+    assert shown.extensions == {"code": "CONFLICT"}
+    assert "deadlock" not in shown.message
