@@ -70,7 +70,10 @@ async def _seed(settings: Settings, url: str, listings: int) -> None:
     async with _maintenance_connection(url) as database:
         await upgrade_to_head(database.engine)
         report = await seed_demo_data(database, build_password_hasher(settings))
-        print(f"Demo data loaded: {report.users_added} users added.")
+        print(
+            f"Demo data loaded: {report.users_added} users and {report.listings_added}"
+            " listings added."
+        )
         print(_demo_accounts_text())
         if listings:
             print(
@@ -117,7 +120,10 @@ def _print_welcome(host: str, port: int, prepared: Prepared) -> None:
         f"Health: http://{shown_host}:{port}/healthz, readiness: http://{shown_host}:{port}/readyz",
     ]
     if seeded is not None:
-        lines.append(f"Loaded demo data: {seeded.users_added} users.")
+        lines.append(
+            f"Loaded demo data: {seeded.users_added} users, {seeded.listings_added} listings"
+            " and a trip."
+        )
     if seeded is not None and seeded.sample_user_id is not None:
         node_id = to_base64("User", seeded.sample_user_id)
         lines.append(

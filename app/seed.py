@@ -1,13 +1,19 @@
 """Demo data: a small, realistic Roost to click through. Later issues grow it."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import exists, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.passwords import PasswordHasher
 from db.database import Database
-from db.models import User
+from db.models import Listing, User
+from gateways.payments import TestPaymentGateway
+from services import bookings, listings, payments
 
 DEMO_USERS = [
     {
@@ -64,10 +70,70 @@ DEMO_ACCOUNTS = {
 }
 
 
+# By host: what the bios above promise.
+DEMO_LISTINGS: dict[str, list[dict[str, Any]]] = {
+    "maria.gonzalez@example.com": [
+        {
+            "title": "Bright flat by the Sagrada Família",
+            "description": "Two bedrooms, a balcony over the street and morning light.",
+            "property_type": "ENTIRE_PLACE",
+            "address": {"city": "Barcelona", "region": "Catalonia", "country": "ES"},
+            "latitude": 41.4036, "longitude": 2.1744, "time_zone": "Europe/Madrid",
+            "max_guests": 4, "bedrooms": 2, "beds": 3, "bathrooms": 1.0,
+            "nightly_price": {"amount": Decimal("120"), "currency": "EUR"},
+            "cleaning_fee": {"amount": Decimal("40"), "currency": "EUR"},
+            "amenities": ["wifi", "kitchen", "washer", "air_conditioning", "workspace"],
+            "cancellation_policy": "MODERATE",
+        },
+        {
+            "title": "Studio with a roof terrace in Gràcia",
+            "description": "A quiet studio for two, with a shared terrace over the rooftops.",
+            "property_type": "ENTIRE_PLACE",
+            "address": {"city": "Barcelona", "region": "Catalonia", "country": "ES"},
+            "latitude": 41.4025, "longitude": 2.1564, "time_zone": "Europe/Madrid",
+            "max_guests": 2, "bedrooms": 1, "beds": 1, "bathrooms": 1.0,
+            "nightly_price": {"amount": Decimal("85"), "currency": "EUR"},
+            "amenities": ["wifi", "kitchen", "heating"],
+            "cancellation_policy": "FLEXIBLE",
+            "min_nights": 2,
+        },
+    ],
+    "kenji.tanaka@example.com": [
+        {
+            "title": "Restored machiya in Higashiyama",
+            "description": "A wooden townhouse from 1920 with a small garden and a cedar bath.",
+            "property_type": "ENTIRE_PLACE",
+            "address": {"city": "Kyoto", "region": "Kyoto", "country": "JP"},
+            "latitude": 34.9986, "longitude": 135.7809, "time_zone": "Asia/Tokyo",
+            "max_guests": 5, "bedrooms": 2, "beds": 4, "bathrooms": 1.5,
+            "nightly_price": {"amount": Decimal("28000"), "currency": "JPY"},
+            "cleaning_fee": {"amount": Decimal("6000"), "currency": "JPY"},
+            "amenities": ["wifi", "kitchen", "heating", "self_check_in"],
+            "cancellation_policy": "FIRM",
+        },
+    ],
+    "amara.okafor@example.com": [
+        {
+            "title": "Sea-view cottage in Camps Bay",
+            "description": "Steps from the beach, with a view of the Twelve Apostles.",
+            "property_type": "ENTIRE_PLACE",
+            "address": {"city": "Cape Town", "region": "Western Cape", "country": "ZA"},
+            "latitude": -33.9508, "longitude": 18.3776, "time_zone": "Africa/Johannesburg",
+            "max_guests": 4, "bedrooms": 2, "beds": 2, "bathrooms": 2.0,
+            "nightly_price": {"amount": Decimal("2400"), "currency": "ZAR"},
+            "amenities": ["wifi", "kitchen", "pool", "beach_access", "free_parking"],
+            "instant_book": False,
+            "cancellation_policy": "STRICT",
+        },
+    ],
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SeedReport:
     users_added: int
     sample_user_id: int | None
+    listings_added: int = 0
 
 
 async def is_empty(database: Database) -> bool:
@@ -109,4 +175,45 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
         sample_user_id = await session.scalar(
             select(User.id).where(User.email == DEMO_USERS[0]["email"])
         )
-    return SeedReport(users_added=users_added, sample_user_id=sample_user_id)
+        listings_added = await _seed_listings_and_a_trip(session)
+    return SeedReport(
+        users_added=users_added, sample_user_id=sample_user_id, listings_added=listings_added
+    )
+
+
+async def _seed_listings_and_a_trip(session: AsyncSession) -> int:
+    """The hosts' listings, unless they have some already, and a confirmed trip for Liam."""
+    users = {user.email: user for user in await session.scalars(select(User))}
+    created: list[Listing] = []
+    for email, fields in DEMO_LISTINGS.items():
+        host = users.get(email)
+        if host is None or await session.scalar(select(exists().where(Listing.host_id == host.id))):
+            continue
+        for listing in fields:
+            created.append(await listings.create_listing(session, host=host, fields=listing))
+    guest = users.get(DEMO_ACCOUNTS["guest"])
+    if created and guest is not None:
+        # Through the same steps a guest takes: book, pay (TEST), confirmed.
+        now = datetime.now(UTC)
+        check_in = now.date() + timedelta(days=30)
+        rules = bookings.BookingRules()
+        gateway = TestPaymentGateway()
+        trip = await bookings.create_booking(
+            session,
+            guest=guest,
+            listing_id=created[0].id,
+            stay=bookings.Stay(check_in, check_in + timedelta(days=4), guests=2),
+            message="Hello! Working from Barcelona for a few days.",
+            rules=rules,
+            now=now,
+        )
+        started = await payments.start_payment(session, booking=trip, gateway=gateway)
+        await bookings.payment_authorized(
+            session,
+            trip,
+            started.payment,
+            now=now,
+            rules=rules,
+            gateways=payments.Gateways({"TEST": gateway}),
+        )
+    return len(created)

@@ -5,7 +5,7 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -21,7 +21,7 @@ from app.seed import (
 from auth.passwords import PasswordHasher
 from db.database import Database, async_url
 from db.migrate import SchemaBehind, current_revision, head_revision, upgrade_to_head
-from db.models import Base
+from db.models import Base, Booking
 from tests.conftest import gql, make_settings, plain_url, running
 
 
@@ -121,6 +121,10 @@ async def test_the_demo_data_loads_once(database: Database) -> None:
     assert first.users_added == len(DEMO_USERS)
     assert second.users_added == 0
     assert first.sample_user_id == second.sample_user_id is not None
+    assert (first.listings_added, second.listings_added) == (4, 0)
+    async with database.read_session() as session:
+        trips = (await session.scalars(select(Booking))).all()
+    assert [(trip.status, len(trip.night_prices_minor)) for trip in trips] == [("CONFIRMED", 4)]
 
 
 def database_passwords() -> PasswordHasher:

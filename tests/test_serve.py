@@ -90,7 +90,7 @@ def test_serve_starts_everything_keeps_its_data_and_leaves_nothing_running(
         assert httpx.get(f"{first.url}/readyz").status_code == 200
         graphiql = httpx.get(f"{first.url}/graphql", headers={"accept": "text/html"})
         assert graphiql.status_code == 200 and "graphiql" in graphiql.text.lower()
-        assert "Loaded demo data: 6 users." in first.output
+        assert "Loaded demo data: 6 users, 4 listings and a trip." in first.output
         assert "Demo accounts (password roost-demo-2026): guest liam.obrien@example.com" in (
             first.output
         )
