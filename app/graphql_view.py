@@ -129,8 +129,7 @@ class RoostGraphQL(GraphQL[Context, None]):
         ):
             return await super().execute_single(request, *args, **kwargs)
         state = request.app.state
-        async with state.database.engine.connect() as connection:
-            generation = await current_generation(connection)
+        generation = await current_generation(state.database)
         key = hashlib.sha256(
             orjson.dumps(
                 [

@@ -1,9 +1,11 @@
 """The async engine, sessions and units of work."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -36,9 +38,20 @@ def sqlstate(error: BaseException) -> str | None:
 
 
 class Database:
-    """One connection pool, and short sessions drawn from it."""
+    """A pool for sessions (SQLAlchemy), a pool for the hot reads (plain asyncpg, see
+    db/raw.py), and short sessions drawn from the first."""
 
     def __init__(self, url: str, *, statement_timeout_ms: int = 5_000, pool_size: int = 10) -> None:
+        self.server_settings = {
+            "application_name": "roost",
+            "statement_timeout": str(statement_timeout_ms),
+            "idle_in_transaction_session_timeout": str(statement_timeout_ms * 6),
+            # asyncpg prepares every statement; after five runs PostgreSQL may switch to a
+            # generic plan that ignores the values (5x slower for search here).
+            "plan_cache_mode": "force_custom_plan",
+            # Many small queries at once: parallel workers only compete for the cores.
+            "max_parallel_workers_per_gather": "0",
+        }
         self.engine = create_async_engine(
             async_url(url),
             # A connection broken by a database restart is noticed and replaced.
@@ -46,21 +59,27 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_timeout=10,
-            connect_args={
-                "timeout": 10,
-                "server_settings": {
-                    "application_name": "roost",
-                    "statement_timeout": str(statement_timeout_ms),
-                    "idle_in_transaction_session_timeout": str(statement_timeout_ms * 6),
-                    # asyncpg prepares every statement; after five runs PostgreSQL may switch
-                    # to a generic plan that ignores the values (5x slower for search here).
-                    "plan_cache_mode": "force_custom_plan",
-                    # Many small queries at once: parallel workers only compete for the cores.
-                    "max_parallel_workers_per_gather": "0",
-                },
-            },
+            connect_args={"timeout": 10, "server_settings": self.server_settings},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._plain_url = make_url(async_url(url)).set(drivername="postgresql")
+        self._pool_size = pool_size
+        self._reads: asyncpg.Pool | None = None
+        self._reads_lock = asyncio.Lock()
+
+    async def reads(self) -> asyncpg.Pool:
+        """The pool of the hot read paths, made on first use."""
+        if self._reads is None:
+            async with self._reads_lock:
+                if self._reads is None:
+                    self._reads = await asyncpg.create_pool(
+                        self._plain_url.render_as_string(hide_password=False),
+                        min_size=1,
+                        max_size=self._pool_size,
+                        timeout=10,
+                        server_settings=self.server_settings,
+                    )
+        return self._reads
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -93,4 +112,10 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._reads is not None:
+            reads, self._reads = self._reads, None
+            try:
+                await asyncio.wait_for(reads.close(), timeout=5)
+            except TimeoutError:
+                reads.terminate()
         await self.engine.dispose()

@@ -3,7 +3,8 @@
 SQLAlchemy costs CPU for every statement it builds, keys, compiles and turns into rows; the
 statements every search page runs (the page, its count, its hosts and photos) are written as
 SQL with positional parameters instead, and come back as asyncpg records that also read as
-attributes, like SQLAlchemy rows do. Connections still come from the engine's pool.
+attributes, like SQLAlchemy rows do. They run on a plain asyncpg pool of their own: checking a
+connection out of SQLAlchemy's pool (and pinging it) cost as much CPU as the query itself.
 """
 
 from collections.abc import Callable
@@ -36,9 +37,17 @@ class Parameters:
         return f"${len(self.values)}"
 
 
+# What a connection the server dropped (a restart, a failover) raises on its next use.
+_DROPPED = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError)
+
+
 async def fetch(database: Database, sql: str, *args: Any) -> list[Record]:
     for listener in statement_listeners:
         listener(sql)
-    async with database.engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        return await raw.driver_connection.fetch(sql, *args, record_class=Record)
+    pool = await database.reads()
+    try:
+        return await pool.fetch(sql, *args, record_class=Record)
+    except _DROPPED:
+        # Every idle connection is likely gone too: replace them all, and read once more.
+        await pool.expire_connections()
+        return await pool.fetch(sql, *args, record_class=Record)

@@ -368,7 +368,7 @@ async def test_signed_in_searches_are_not_cached(
     await gql(client, SEARCH, {"first": 5}, headers=headers)
     with StatementCounter(database) as counter:
         await gql(client, SEARCH, {"first": 5}, headers=headers)
-    assert counter.count > 1
+    assert any("FROM listing l" in statement for statement in counter.statements)
 
 
 async def test_total_count_is_found_inside_fragments(

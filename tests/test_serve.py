@@ -33,14 +33,28 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
 class Roost:
     """`roost serve` in a child process, with its output kept for inspection."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, *, database_url: str | None = None, workers: int = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ROOST_ENV")}
         env["ROOST_DATA_DIR"] = str(data_dir)
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],  # fmt: skip
             cwd=ROOT,
             env=env,
             stdout=self.log.open("w"),
@@ -108,3 +122,30 @@ def test_serve_starts_everything_keeps_its_data_and_leaves_nothing_running(
     finally:
         second.stop(signal.SIGINT)  # Ctrl-C
     assert postgres_processes(data_dir) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances on Linux")
+def test_serve_spreads_connections_over_its_worker_processes(
+    tmp_path: Path, database_url: str
+) -> None:
+    roost = Roost(tmp_path / "data", database_url=database_url, workers=2)
+    clients = [httpx.Client(base_url=roost.url, timeout=10) for _ in range(20)]
+    try:
+        roost.wait_until_up()
+        for client in clients:  # twenty connections, each kept open
+            assert client.get("/healthz").status_code == 200
+        servers = [
+            child
+            for child in psutil.Process(roost.process.pid).children()
+            if "resource_tracker" not in " ".join(child.cmdline())  # multiprocessing's own
+        ]
+        held = [
+            sum(1 for c in server.net_connections(kind="tcp") if c.status == "ESTABLISHED")
+            for server in servers
+        ]
+        assert len(servers) == 2 and all(held), held  # both take connections
+    finally:
+        for client in clients:
+            client.close()
+        assert roost.stop(signal.SIGTERM) == 0
+    assert not [child for child in servers if child.is_running() and child.status() != "zombie"]

@@ -1,0 +1,80 @@
+"""Several server processes on one port, each with a listening socket of its own.
+
+uvicorn's ``--workers`` binds one socket and shares it: every process waits on the same accept
+queue, and the kernel wakes the most recently idle one first, so a few busy processes take
+nearly every connection while the others sit idle (measured here: one of two workers served
+six times the other's requests). With ``SO_REUSEPORT`` (Linux) each process binds its own
+socket on the address and the kernel spreads new connections across them.
+"""
+
+import multiprocessing
+import signal
+import socket
+import sys
+from multiprocessing.connection import wait
+from types import FrameType
+from typing import Any
+
+APP = "app.http:create_app"
+
+
+def can_balance() -> bool:
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    return listener
+
+
+def _serve_one(host: str, port: int, options: dict[str, Any]) -> None:
+    import uvicorn
+
+    listener = listening_socket(host, port)
+    uvicorn.Server(uvicorn.Config(APP, factory=True, **options)).run(sockets=[listener])
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def serve_balanced(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
+    """Runs ``workers`` server processes until one ends or this process gets SIGINT or SIGTERM;
+    then stops them all. Answers an exit code: 0 when told to stop, 1 when a process died."""
+    listening_socket(host, port).close()  # a port already taken fails here, before any child
+    spawn = multiprocessing.get_context("spawn")
+    children = [
+        spawn.Process(target=_serve_one, args=(host, port, options), name=f"roost-{number}")
+        for number in range(1, workers + 1)
+    ]
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    for child in children:
+        child.start()
+    try:
+        wait([child.sentinel for child in children])  # returns when any child has ended
+        code = 1  # a server process ended on its own: stop the rest, and say so
+    except _Stop:
+        code = 0
+    finally:
+        # A second Ctrl-C must not cut the shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: uvicorn finishes its requests and shuts down
+        for child in children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+                child.join()
+    return code
