@@ -37,6 +37,11 @@ def sqlstate(error: BaseException) -> str | None:
     return None
 
 
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """The hot reads only SELECT, so a connection goes back to the pool as it is: asyncpg's
+    default reset (RESET ALL, UNLISTEN, ...) would cost a round trip after every read."""
+
+
 class Database:
     """A pool for sessions (SQLAlchemy), a pool for the hot reads (plain asyncpg, see
     db/raw.py), and short sessions drawn from the first."""
@@ -78,6 +83,7 @@ class Database:
                         max_size=self._pool_size,
                         timeout=10,
                         server_settings=self.server_settings,
+                        reset=_nothing_to_reset,
                     )
         return self._reads
 
