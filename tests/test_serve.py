@@ -132,18 +132,28 @@ def test_serve_spreads_connections_over_its_worker_processes(
     clients = [httpx.Client(base_url=roost.url, timeout=10) for _ in range(20)]
     try:
         roost.wait_until_up()
-        for client in clients:  # twenty connections, each kept open
-            assert client.get("/healthz").status_code == 200
         servers = [
             child
             for child in psutil.Process(roost.process.pid).children()
             if "resource_tracker" not in " ".join(child.cmdline())  # multiprocessing's own
         ]
-        held = [
-            sum(1 for c in server.net_connections(kind="tcp") if c.status == "ESTABLISHED")
-            for server in servers
-        ]
-        assert len(servers) == 2 and all(held), held  # both take connections
+        assert len(servers) == 2
+
+        def on_our_port(server: psutil.Process, status: str) -> int:
+            return sum(
+                1
+                for c in server.net_connections(kind="tcp")
+                if c.status == status and c.laddr.port == roost.port
+            )
+
+        deadline = time.monotonic() + 30  # the second may still be starting
+        while not all(on_our_port(server, "LISTEN") for server in servers):
+            assert time.monotonic() < deadline, "a worker process never listened"
+            time.sleep(0.1)
+        for client in clients:  # twenty connections, each kept open
+            assert client.get("/healthz").status_code == 200
+        held = [on_our_port(server, "ESTABLISHED") for server in servers]
+        assert all(held) and sum(held) == 20, held  # both take connections
     finally:
         for client in clients:
             client.close()
