@@ -519,18 +519,16 @@ async def modify_booking(
         raise Conflict("The host is deciding on this request; cancel it and book again instead.")
     _check_stay(listing, stay, now=now, rules=rules)
     await _refuse_taken(session, listing.id, stay, except_booking=booking.id)
-    before = (booking.check_in, booking.check_out, booking.total_minor)
+    total_before = booking.total_minor
     price = await _price(session, listing, stay, rules)
     _set_stay(booking, listing, stay, price)
     await _flush_stay(session)
-    difference = price.total - before[2]
-    # The same change asked twice moves money once.
-    key = (
-        f"booking-{booking.id}-modify-{before[0]}-{before[1]}-{before[2]}"
-        f"-to-{stay.check_in}-{stay.check_out}-{price.total}"
-    )
+    difference = price.total - total_before
     if payment is not None and payment.status in payments.CAPTURED and difference:
         gateway = gateways.get(payment.provider)
+        # Named by its place in the ledger: a rerun of this transaction repeats the key (and
+        # the provider dedupes), while a later change, even back to earlier dates, gets its own.
+        key = await payments.next_key(session, payment, "change")
         if difference > 0:
             await payments.charge_more(
                 session, payment, gateway, amount=difference, key=key, now=now

@@ -9,7 +9,7 @@ in the ledger and changes nothing.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,6 +78,14 @@ async def _already_done(session: AsyncSession, key: str) -> bool:
         select(PaymentOperation.id).where(PaymentOperation.idempotency_key == key)
     )
     return found is not None
+
+
+async def next_key(session: AsyncSession, payment: Payment, purpose: str) -> str:
+    """An idempotency key for the payment's next movement: its place in the ledger."""
+    recorded = await session.scalar(
+        select(func.count()).where(PaymentOperation.payment_id == payment.id)
+    )
+    return f"payment-{payment.id}-{purpose}-{recorded}"
 
 
 async def start_payment(

@@ -510,6 +510,26 @@ async def test_a_longer_stay_is_charged_the_difference_and_a_shorter_one_refunde
     assert "errors" not in await book(client, place, 12, 13)
 
 
+async def test_changing_back_and_forth_charges_and_refunds_each_time(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)  # 262.20
+    await pay(client, place, booking["id"])
+    for _ in range(2):
+        longer = (await modify(client, place, booking["id"], 10, 13))["data"]["modifyBooking"]
+        shorter = (await modify(client, place, booking["id"], 10, 12))["data"]["modifyBooking"]
+    # Charged 114.00 twice, refunded 114.00 twice.
+    assert longer["payment"]["amount"] == {"amount": "490.20"}
+    assert shorter["payment"]["amount"] == {"amount": "490.20"}
+    assert shorter["payment"]["refundedAmount"] == {"amount": "228.00"}
+    async with database.read_session() as session:
+        kinds = (
+            await session.scalars(select(PaymentOperation.kind).order_by(PaymentOperation.id))
+        ).all()
+    assert kinds == ["AUTHORIZE", "CAPTURE", "CHARGE", "REFUND", "CHARGE", "REFUND"]
+
+
 async def test_a_change_into_taken_nights_conflicts_and_changes_nothing(
     client: httpx.AsyncClient, database: Database, clock: FakeClock
 ) -> None:
