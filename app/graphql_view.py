@@ -84,6 +84,8 @@ class RoostGraphQL(GraphQL[Context, None]):
 
     async def execute_single(self, request: Request, *args: Any, **kwargs: Any) -> ExecutionResult:
         request_data = kwargs["request_data"]
+        if not isinstance(request_data.operation_name, str | None):
+            raise HTTPException(400, "operationName must be a string.")
         request.state.graphql_operation = request_data.operation_name or _operation_name(
             request_data.query
         )

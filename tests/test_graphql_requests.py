@@ -29,6 +29,9 @@ def assert_no_internals(text: str) -> None:
         b"{}",  # no query
         b'{"query": 7}',
         b'{"query": "{ __typename }", "variables": [1]}',
+        b'{"query": "{ __typename }", "operationName": {}}',
+        b'{"query": "{ __typename }", "operationName": ["a"]}',
+        b'{"query": "{ __typename }", "operationName": 5}',
         b"[]",  # batching is off
     ],
 )
