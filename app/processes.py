@@ -22,11 +22,12 @@ def can_balance() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind((host, port))
     listener.listen(2048)
     return listener
@@ -50,7 +51,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def serve_balanced(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
     """Runs ``workers`` server processes until one ends or this process gets SIGINT or SIGTERM;
     then stops them all. Answers an exit code: 0 when told to stop, 1 when a process died."""
-    listening_socket(host, port).close()  # a port already taken fails here, before any child
+    # Bound without SO_REUSEPORT first, so a port already taken fails here, before any child,
+    # even by another server that shares its port (it would silently get half our traffic).
+    listening_socket(host, port, shared=False).close()
     spawn = multiprocessing.get_context("spawn")
     children = [
         spawn.Process(target=_serve_one, args=(host, port, options), name=f"roost-{number}")
