@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
@@ -104,15 +104,27 @@ class Worker:
     async def claim(self) -> list[int]:
         """Claims a batch of due events for one lease; answers their ids."""
         now = self.clock()
+        waiting = (
+            OutboxEvent.processed_at.is_(None),
+            OutboxEvent.parked_at.is_(None),
+            OutboxEvent.locked_until.is_(None) | (OutboxEvent.locked_until < now),
+        )
         async with self.database.unit_of_work() as session:
+            # An event whose every claim ended with its worker dead (it crashes the process,
+            # say) never reaches the failure path: it is parked here instead.
+            await session.execute(
+                update(OutboxEvent)
+                .where(*waiting, OutboxEvent.attempts >= self.config.max_attempts)
+                .values(
+                    parked_at=now,
+                    last_error=func.coalesce(
+                        OutboxEvent.last_error, "its worker died while handling it"
+                    ),
+                )
+            )
             due = (
                 select(OutboxEvent.id)
-                .where(
-                    OutboxEvent.processed_at.is_(None),
-                    OutboxEvent.parked_at.is_(None),
-                    OutboxEvent.available_at <= now,
-                    (OutboxEvent.locked_until.is_(None)) | (OutboxEvent.locked_until < now),
-                )
+                .where(*waiting, OutboxEvent.available_at <= now)
                 .order_by(OutboxEvent.id)
                 .limit(self.config.batch_size)
                 .with_for_update(skip_locked=True)

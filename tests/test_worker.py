@@ -89,6 +89,31 @@ async def test_a_failing_handler_is_retried_later_and_later_then_parked(
     assert len(calls) == 4  # parked events stay parked
 
 
+async def test_an_event_whose_workers_keep_dying_is_parked(database: Database) -> None:
+    calls = []
+
+    async def handled(session: AsyncSession, payload: Mapping[str, Any], _: HandlerContext) -> None:
+        calls.append(payload)
+
+    event_id = await an_event(database, "Deadly")
+    async with database.unit_of_work() as session:  # four claims, each worker killed
+        dead = await session.get(OutboxEvent, event_id)
+        dead.attempts, dead.locked_until = 4, START
+    worker = Worker(
+        database,
+        clock=FakeClock(START + timedelta(minutes=1)),
+        gateways=Gateways({}),
+        mailer=ConsoleMailer(),
+        frontend_url="http://frontend.test",
+        config=WorkerConfig(max_attempts=4),
+        handlers={"Deadly": handled},
+    )
+    await worker.run_once()
+    parked = await event(database, event_id)
+    assert parked.parked_at is not None and not calls
+    assert parked.last_error == "its worker died while handling it"
+
+
 async def test_serve_runs_a_worker_loop_in_development(
     settings: Settings, database: Database
 ) -> None:
