@@ -3,6 +3,7 @@
 import asyncpg
 import httpx
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
@@ -20,7 +21,13 @@ from app.seed import (
 )
 from auth.passwords import PasswordHasher
 from db.database import Database, async_url
-from db.migrate import SchemaBehind, current_revision, head_revision, upgrade_to_head
+from db.migrate import (
+    SchemaBehind,
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from db.models import Base, Booking
 from db.raw import fetch
 from tests.conftest import gql, make_settings, plain_url, running
@@ -147,3 +154,16 @@ async def test_the_demo_accounts_sign_in_with_the_printed_password(
     for role, email in DEMO_ACCOUNTS.items():
         body = await gql(client, DEMO_LOGIN, {"e": email, "p": DEMO_PASSWORD})
         assert role.upper() in body["data"]["login"]["user"]["roles"], body
+
+
+async def test_every_migration_goes_down_and_up_again(empty_database: str) -> None:
+    database = Database(empty_database)
+    try:
+        await upgrade_to_head(database.engine)
+        async with database.engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "base"))
+        assert await current_revision(database.engine) is None
+        _, head = await upgrade_to_head(database.engine)
+        assert await current_revision(database.engine) == head
+    finally:
+        await database.dispose()

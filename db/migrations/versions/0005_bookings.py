@@ -187,7 +187,7 @@ def downgrade() -> None:
     op.drop_index("ix_booking_confirmed_end", table_name="booking")
     op.drop_index("ix_booking_pending_expiry", table_name="booking")
     for name in ("canceled_by", "cancellation_policy", "a_price_a_night"):
-        op.drop_constraint(f"ck_booking_{name}", "booking", type_="check")
+        op.drop_constraint(op.f(f"ck_booking_{name}"), "booking", type_="check")
     for name in (
         "refund_minor", "cancel_reason", "canceled_by", "canceled_at", "expires_at", "ends_at",
         "starts_at", "instant_book", "cancellation_policy", "total_minor", "taxes_minor",
