@@ -170,7 +170,7 @@ def _set_stay(booking: Booking, listing: Listing, stay: Stay, price: Price) -> N
     booking.ends_at = _at(listing, stay.check_out, listing.check_out_time)
 
 
-async def _flush_stay(session: AsyncSession) -> None:
+async def flush_stay(session: AsyncSession) -> None:
     """Writes the stay; the database's constraint has the last word on double bookings."""
     try:
         await session.flush()
@@ -243,7 +243,7 @@ async def create_booking(
     )
     _set_stay(booking, listing, stay, price)
     session.add(booking)
-    await _flush_stay(session)
+    await flush_stay(session)
     emit(session, "BookingCreated", now=now, booking_id=booking.id)
     await results_changed(session)
     return booking
@@ -522,7 +522,7 @@ async def modify_booking(
     total_before = booking.total_minor
     price = await _price(session, listing, stay, rules)
     _set_stay(booking, listing, stay, price)
-    await _flush_stay(session)
+    await flush_stay(session)
     difference = price.total - total_before
     if payment is not None and payment.status in payments.CAPTURED and difference:
         gateway = gateways.get(payment.provider)
