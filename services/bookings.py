@@ -515,8 +515,6 @@ async def modify_booking(
     if listing.deleted_at is not None:
         raise Conflict("This listing is no longer available.")
     payment = await payments.live_payment(session, booking.id, lock=True)
-    if payment is not None and payment.status == "AUTHORIZED":
-        raise Conflict("The host is deciding on this request; cancel it and book again instead.")
     _check_stay(listing, stay, now=now, rules=rules)
     await _refuse_taken(session, listing.id, stay, except_booking=booking.id)
     total_before = booking.total_minor
@@ -537,6 +535,13 @@ async def modify_booking(
             await payments.refund_amount(
                 session, payment, gateway, amount=-difference, key=key, now=now
             )
+    elif payment is not None and payment.status == "AUTHORIZED":
+        # A request the host has not answered: the hold on the card was for the old stay. It
+        # is let go, and the guest pays the new stay before the request goes to the host again.
+        await payments.settle_cancellation(
+            session, payment, gateways.get(payment.provider), refund=0, now=now
+        )
+        booking.expires_at = now + rules.payment_window
     elif payment is not None and payment.status == "PENDING":
         payment.status = "CANCELED"  # priced for the old stay: the guest pays the new one
     emit(

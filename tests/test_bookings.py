@@ -530,6 +530,23 @@ async def test_changing_back_and_forth_charges_and_refunds_each_time(
     assert kinds == ["AUTHORIZE", "CAPTURE", "CHARGE", "REFUND", "CHARGE", "REFUND"]
 
 
+async def test_changing_a_request_the_host_has_not_answered_asks_for_a_new_payment(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client, instantBook=False)
+    booking = await booked(client, place, 10, 12)  # 262.20
+    await pay(client, place, booking["id"])
+    clock.advance(hours=1)
+    changed = (await modify(client, place, booking["id"], 10, 13))["data"]["modifyBooking"]
+    assert changed["status"] == "PENDING"
+    assert changed["payment"]["status"] == "CANCELED"  # the old hold on the card let go
+    assert changed["expiresAt"] == "2027-01-11T13:15:00+00:00"  # 15 minutes to pay again
+    assert (await pay(client, place, booking["id"]))["amount"] == {"amount": "376.20"}
+    accepted = await gql(client, ACCEPT, {"id": booking["id"]}, headers=place.as_host)
+    assert accepted["data"]["acceptBooking"]["payment"]["status"] == "SUCCEEDED"
+    assert accepted["data"]["acceptBooking"]["price"]["total"]["amount"] == "376.20"
+
+
 async def test_a_change_into_taken_nights_conflicts_and_changes_nothing(
     client: httpx.AsyncClient, database: Database, clock: FakeClock
 ) -> None:
