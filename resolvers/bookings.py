@@ -5,10 +5,9 @@ from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry import relay
 
 from auth.permissions import IsAuthenticated, require_user
-from resolvers.node import node_id
+from resolvers.node import forward_page_info, node_id
 from schema.bookings import (
     BookingConnection,
     BookingEdge,
@@ -189,12 +188,7 @@ def _connection(info: Info, page: bookings_service.BookingPage) -> BookingConnec
             BookingEdge(cursor=cursor, node=BookingType.from_row(row))
             for row, cursor in zip(page.bookings, page.cursors, strict=True)
         ],
-        page_info=relay.PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=False,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        page_info=forward_page_info(page.cursors, page.has_next_page),
         _count=count,
     )
 

@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import func, select
-from strawberry import relay
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from auth.permissions import IsAuthenticated, IsHost, current_user, require_user
 from db.models import Listing
-from resolvers.node import node_id, plain_input
+from resolvers.node import forward_page_info, node_id, plain_input
 from schema.context import Info
 from schema.listings import (
     AmenityType,
@@ -67,12 +66,7 @@ def _page(page: search_service.SearchPage, count: Any) -> ListingConnection:
     ]
     return ListingConnection(
         edges=edges,
-        page_info=relay.PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=False,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        page_info=forward_page_info(page.cursors, page.has_next_page),
         _count=count,
     )
 
