@@ -6,9 +6,6 @@ before payment. Status changes go through ``_move``, the one place that knows wh
 transitions exist, and each writes its event to the outbox in the same transaction.
 """
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import sqlstate
 from db.models import BlockedNight, Booking, Listing, NightPrice, Payment, User
-from services import payments
+from services import cursors, payments
 from services.cancellation import refund_on_cancel
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.outbox import emit
@@ -619,20 +616,18 @@ class BookingPage:
 
 
 def _encode(booking: Booking) -> str:
-    raw = json.dumps([booking.check_in.isoformat(), booking.id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.pack(booking.check_in.isoformat(), booking.id)
 
 
 def _decode(cursor: str) -> tuple[date, int]:
+    problem = "is not a cursor of this list"
+    check_in, booking_id = cursors.unpack(cursor, size=2, problem=problem)
     try:
-        check_in, booking_id = json.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-        if not isinstance(booking_id, int) or not isinstance(check_in, str):
-            raise ValueError
+        if not isinstance(booking_id, int):
+            raise TypeError
         return date.fromisoformat(check_in), booking_id
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput.field("after", "is not a cursor of this list") from None
+    except (ValueError, TypeError):
+        raise InvalidInput.field("after", problem) from None
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,6 @@ This is the hottest path of the API, so its SQL is written out and sent through 
 """
 
 import asyncio
-import base64
-import binascii
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -21,6 +18,7 @@ from typing import Any
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
+from services import cursors
 from services.errors import InvalidInput
 from services.listings import normalize_search_text
 
@@ -167,19 +165,14 @@ def encode_cursor(sort: Sort, key: Any, listing_id: int) -> str:
         key = key.isoformat()
     elif isinstance(key, Decimal):
         key = str(key)
-    raw = json.dumps([sort.value, key, listing_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.pack(sort.value, key, listing_id)
 
 
 def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
-    bad = InvalidInput.field("after", "is not a cursor of this search")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_sort, key, listing_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
-        raise bad from None
+    problem = "is not a cursor of this search"
+    cursor_sort, key, listing_id = cursors.unpack(cursor, size=3, problem=problem)
     if cursor_sort != sort.value or not isinstance(listing_id, int) or isinstance(key, list):
-        raise bad
+        raise InvalidInput.field("after", problem)
     try:
         if sort in (Sort.PRICE_ASC, Sort.PRICE_DESC, Sort.RATING):
             key = Decimal(key) if not isinstance(key, int) else key
@@ -188,7 +181,7 @@ def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
         else:
             key = float(key)
     except (ValueError, TypeError, ArithmeticError):
-        raise bad from None
+        raise InvalidInput.field("after", problem) from None
     return key, listing_id
 
 
