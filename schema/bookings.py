@@ -109,11 +109,15 @@ class PaymentType(relay.Node):
     ) -> list[Self | None]:
         loaders = info.context.loaders
         rows = await loaders.payment_by_id.load_many([int(i) for i in node_ids])
-        shown = []
-        for row in rows:
-            booking = await loaders.booking_by_id.load(row.booking_id) if row else None
-            shown.append(cls.from_row(row) if await can_see_booking(info, booking) else None)
-        return shown
+        found = [row for row in rows if row is not None]
+        bookings = await loaders.booking_by_id.load_many([row.booking_id for row in found])
+        visible = {
+            row.id for row, booking in zip(found, bookings, strict=True)
+            if await can_see_booking(info, booking)
+        }  # fmt: skip
+        return [
+            cls.from_row(row) if row is not None and row.id in visible else None for row in rows
+        ]
 
 
 @strawberry.type(description="A payment to complete with its provider.")

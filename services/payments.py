@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Payment, PaymentOperation
@@ -54,23 +53,20 @@ def captured_balance(payment: Payment | None) -> int:
     return payment.amount_minor - payment.refunded_minor
 
 
-async def _record(
+def _record(
     session: AsyncSession, payment: Payment, kind: str, amount: int, key: str, reference: str
-) -> bool:
-    """Writes the movement to the ledger; False when its key is there already."""
-    inserted = await session.scalar(
-        insert(PaymentOperation)
-        .values(
+) -> None:
+    """Writes the movement to the ledger. Callers checked ``_already_done`` under the booking's
+    lock; the key's unique index refuses a second entry should anything slip past."""
+    session.add(
+        PaymentOperation(
             payment_id=payment.id,
             kind=kind,
             amount_minor=amount,
             idempotency_key=key,
             provider_reference=reference,
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(PaymentOperation.id)
     )
-    return inserted is not None
 
 
 async def _already_done(session: AsyncSession, key: str) -> bool:
@@ -142,7 +138,7 @@ async def capture(
         )
     except PaymentDeclined as declined:
         raise PaymentFailed(str(declined)) from None
-    await _record(session, payment, "CAPTURE", payment.amount_minor, key, reference)
+    _record(session, payment, "CAPTURE", payment.amount_minor, key, reference)
     payment.status = "SUCCEEDED"
     emit(session, "PaymentSucceeded", now=now, payment_id=payment.id, booking_id=payment.booking_id)
 
@@ -150,7 +146,7 @@ async def capture(
 async def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
     """The guest completed the payment with the provider: the amount is held for us."""
     key = f"payment-{payment.id}-authorize"
-    await _record(
+    _record(
         session, payment, "AUTHORIZE", payment.amount_minor, key, payment.provider_reference or ""
     )
     payment.status = "AUTHORIZED"
@@ -182,7 +178,7 @@ async def settle_cancellation(
                 reference = await gateway.release(
                     payment.provider_reference or "", idempotency_key=key
                 )
-                await _record(session, payment, "RELEASE", payment.amount_minor, key, reference)
+                _record(session, payment, "RELEASE", payment.amount_minor, key, reference)
             payment.status = "CANCELED"
         return
     await refund_amount(
@@ -208,7 +204,7 @@ async def refund_amount(
         )
     except PaymentDeclined as declined:
         raise PaymentFailed(str(declined)) from None
-    await _record(session, payment, "REFUND", amount, key, reference)
+    _record(session, payment, "REFUND", amount, key, reference)
     payment.refunded_minor += amount
     payment.status = (
         "REFUNDED" if payment.refunded_minor == payment.amount_minor else "PARTIALLY_REFUNDED"
@@ -243,7 +239,7 @@ async def charge_more(
         )
     except PaymentDeclined as declined:
         raise PaymentFailed(str(declined)) from None
-    await _record(session, payment, "CHARGE", amount, key, reference)
+    _record(session, payment, "CHARGE", amount, key, reference)
     payment.amount_minor += amount
     if payment.status == "REFUNDED":
         payment.status = "PARTIALLY_REFUNDED"
