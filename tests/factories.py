@@ -58,8 +58,7 @@ async def make_listing(session: AsyncSession, *, host: User, **overrides: Any) -
     )
 
 
-async def make_booking(
-    session: AsyncSession,
+def new_booking(
     *,
     listing: Listing,
     guest: User,
@@ -67,9 +66,9 @@ async def make_booking(
     check_out: date,
     status: str = "CONFIRMED",
 ) -> Booking:
+    """A booking at the listing's nightly price, not yet added to any session."""
     nights = (check_out - check_in).days
-    price = listing.nightly_price_minor * nights
-    booking = Booking(
+    return Booking(
         listing_id=listing.id,
         guest_id=guest.id,
         check_in=check_in,
@@ -81,12 +80,16 @@ async def make_booking(
         cleaning_fee_minor=0,
         service_fee_minor=0,
         taxes_minor=0,
-        total_minor=price,
+        total_minor=listing.nightly_price_minor * nights,
         cancellation_policy=listing.cancellation_policy,
         instant_book=listing.instant_book,
         starts_at=datetime.combine(check_in, time(15), UTC),
         ends_at=datetime.combine(check_out, time(11), UTC),
     )
+
+
+async def make_booking(session: AsyncSession, **fields: Any) -> Booking:
+    booking = new_booking(**fields)
     session.add(booking)
     await session.flush()
     return booking

@@ -4,7 +4,7 @@ The requests go through a real uvicorn server to the real database, all released
 """
 
 import asyncio
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -15,11 +15,11 @@ from strawberry.relay import to_base64
 from app.http import create_app
 from app.settings import Settings
 from db.database import Database
-from db.models import Booking
+from db.models import Booking, Listing, User
 from services.bookings import flush_stay
 from services.errors import Conflict
 from tests.conftest import serving
-from tests.factories import make_booking, make_listing, make_user
+from tests.factories import make_booking, make_listing, make_user, new_booking
 
 GUESTS = 50
 ROUNDS = 3
@@ -111,23 +111,17 @@ async def test_the_database_itself_refuses_two_active_stays_sharing_a_night(
     # and the service turns its violation into CONFLICT.
     with pytest.raises(Conflict, match="not available"):
         async with database.unit_of_work() as session:
-            session.add(clash(listing.id, guest.id, start + timedelta(2), start + timedelta(5)))
+            session.add(stay(listing, guest, start + timedelta(2), start + timedelta(5)))
             await flush_stay(session)
     async with database.unit_of_work() as session:  # canceled stays hold nothing
-        canceled = clash(listing.id, guest.id, start + timedelta(2), start + timedelta(5))
+        canceled = stay(listing, guest, start + timedelta(2), start + timedelta(5))
         canceled.status = "CANCELED"
         session.add(canceled)
-        session.add(clash(listing.id, guest.id, start + timedelta(3), start + timedelta(5)))
+        session.add(stay(listing, guest, start + timedelta(3), start + timedelta(5)))
         await flush_stay(session)
 
 
-def clash(listing_id: int, guest_id: int, check_in: date, check_out: date) -> Booking:
-    nights = (check_out - check_in).days
-    return Booking(
-        listing_id=listing_id, guest_id=guest_id, check_in=check_in, check_out=check_out,
-        guests=1, status="PENDING", currency="EUR", night_prices_minor=[100] * nights,
-        cleaning_fee_minor=0, service_fee_minor=0, taxes_minor=0, total_minor=100 * nights,
-        cancellation_policy="FLEXIBLE", instant_book=True,
-        starts_at=datetime.combine(check_in, time(15), UTC),
-        ends_at=datetime.combine(check_out, time(11), UTC),
-    )  # fmt: skip
+def stay(listing: Listing, guest: User, check_in: date, check_out: date) -> Booking:
+    return new_booking(
+        listing=listing, guest=guest, check_in=check_in, check_out=check_out, status="PENDING"
+    )
