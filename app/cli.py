@@ -25,7 +25,7 @@ from app.seed import (
     seed_demo_data,
 )
 from app.settings import ConfigurationError, Settings, load_settings
-from app.wiring import build_password_hasher, build_services, build_worker
+from app.wiring import build_password_hasher, build_worker
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
@@ -203,13 +203,11 @@ async def _work(settings: Settings, url: str) -> None:
     try:
         if settings.is_production:
             await ensure_schema_current(database.engine)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as http:
-            services = build_services(settings, database=database, redis=None, http=http)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
-            await build_worker(settings, database, services).run_forever(stop)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await build_worker(settings, database).run_forever(stop)
     finally:
         await database.dispose()
 

@@ -123,12 +123,16 @@ def build_payment_gateways(settings: Settings) -> Gateways:
     return Gateways(gateways)
 
 
-def build_worker(settings: Settings, database: Database, services: Services) -> Worker:
+def build_worker(
+    settings: Settings, database: Database, services: Services | None = None
+) -> Worker:
+    """The worker of an API process shares its services; `roost worker` builds only what it
+    needs (it takes no requests, so no token or encryption secrets)."""
     return Worker(
         database,
-        clock=services.clock,
-        gateways=services.payment_gateways,
-        mailer=services.mailer,
+        clock=services.clock if services else utc_now,
+        gateways=services.payment_gateways if services else build_payment_gateways(settings),
+        mailer=services.mailer if services else build_mailer(settings),
         frontend_url=settings.frontend_url,
         config=WorkerConfig(
             poll_seconds=settings.worker_poll_seconds,
