@@ -4,12 +4,11 @@ import asyncio
 import hashlib
 import logging
 import re
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -41,14 +40,12 @@ class RoostGraphQL(GraphQL[Context, None]):
         request_timeout_seconds: float,
         hide_suggestions: bool,
         cache_seconds: int,
-        max_tokens: int,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.request_timeout_seconds = request_timeout_seconds
         self.hide_suggestions = hide_suggestions
         self.cache_seconds = cache_seconds
-        self.max_tokens = max_tokens
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         state = request.app.state
@@ -127,7 +124,11 @@ class RoostGraphQL(GraphQL[Context, None]):
         if (
             not self.cache_seconds
             or "authorization" in request.headers
-            or not _cacheable(request_data.query, request_data.operation_name, self.max_tokens)
+            or not isinstance(request_data.query, str)
+            or not _cacheable(
+                (await self.schema.documents.check(request_data.query)).document,
+                request_data.operation_name,
+            )
         ):
             return await super().execute_single(request, *args, **kwargs)
         state = request.app.state
@@ -187,14 +188,9 @@ def _rejected_before_execution(result: ExecutionResult) -> bool:
 CACHEABLE_FIELDS = frozenset({"searchListings", "amenities", "__typename"})
 
 
-@lru_cache(maxsize=1_024)
-def _cacheable(query: str | None, operation_name: str | None, max_tokens: int) -> bool:
+def _cacheable(document: DocumentNode | None, operation_name: str | None) -> bool:
     """A query whose every root field is public and the same for every anonymous caller."""
-    if not query:
-        return False
-    try:
-        document = parse(query, max_tokens=max_tokens)
-    except GraphQLError:
+    if document is None:
         return False
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:

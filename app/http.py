@@ -24,6 +24,7 @@ from app.uploads import upload_image
 from app.wiring import build_services, build_worker
 from db.database import Database
 from db.migrate import ensure_schema_current
+from schema.limits import DocumentLimits
 from schema.root import build_schema
 
 
@@ -40,9 +41,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     schema = build_schema(
         production=settings.is_production,
-        max_depth=settings.max_query_depth,
-        max_aliases=settings.max_aliases,
-        max_tokens=settings.max_tokens,
+        limits=DocumentLimits(
+            max_length=settings.max_query_length,
+            max_tokens=settings.max_tokens,
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_cost=settings.max_query_cost,
+        ),
     )
     graphql = RoostGraphQL(
         schema,
@@ -52,7 +57,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         request_timeout_seconds=settings.request_timeout_seconds,
         hide_suggestions=settings.is_production,
         cache_seconds=settings.search_cache_seconds,
-        max_tokens=settings.max_tokens,
     )
 
     media_dir = settings.data_dir / "media"

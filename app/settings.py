@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(12, gt=0, validation_alias="ROOST_MAX_QUERY_DEPTH")
     max_aliases: int = Field(30, gt=0, validation_alias="ROOST_MAX_ALIASES")
     max_tokens: int = Field(4_000, gt=0, validation_alias="ROOST_MAX_TOKENS")
+    max_query_length: int = Field(50_000, gt=0, validation_alias="ROOST_MAX_QUERY_LENGTH")
+    max_query_cost: int = Field(100_000, gt=0, validation_alias="ROOST_MAX_QUERY_COST")
     db_pool_size: int = Field(10, gt=0, validation_alias="ROOST_DB_POOL_SIZE")
     # Anonymous search responses are kept this long (0: not at all); any change to listings,
     # calendars or bookings makes them stale at once.

@@ -4,17 +4,9 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
+from graphql import NoSchemaIntrospectionCustomRule, ValidationRule, specified_rules
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as alias_limit_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_limit_rule
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.accounts import AccountMutations, AccountQueries
@@ -22,8 +14,10 @@ from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
 from schema.bookings import BookingType, PaymentType
+from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
+from schema.limits import DocumentLimits, create_shape_rule
 from schema.listings import ListingType
 from schema.scalars import SCALAR_MAP
 from schema.users import UserType
@@ -43,35 +37,24 @@ class Mutation(AccountMutations, ListingMutations, BookingMutations):
 
 
 class RoostSchema(strawberry.Schema):
+    documents: Documents
+
     def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
         operation = execution_context.operation_name if execution_context else None
         log_unexpected_errors(errors, operation)
 
 
-def build_schema(
-    *,
-    production: bool = False,
-    max_depth: int = 12,
-    max_aliases: int = 30,
-    max_tokens: int = 4_000,
-) -> strawberry.Schema:
-    # The limit rules are made once: the validation cache is keyed by the rule classes, and a
-    # class made per request would miss it every time.
-    limits = [
-        depth_limit_rule(max_depth, should_ignore=None),
-        alias_limit_rule(max_aliases),
-    ]
+def build_schema(*, production: bool = False, limits: DocumentLimits | None = None) -> RoostSchema:
+    limits = limits or DocumentLimits()
+    rules: tuple[type[ValidationRule], ...] = (*specified_rules, create_shape_rule(limits))
+    if production:
+        rules = (*rules, NoSchemaIntrospectionCustomRule)
     # Factories, not instances: each request gets its own extension objects.
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(ErrorConvention, hide_suggestions=production),
-        partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(AddValidationRules, limits),
-        partial(ParserCache, maxsize=512),
-        partial(ValidationCache, maxsize=512),
+        lambda: DocumentChecks(documents=schema.documents),
     ]
-    if production:
-        extensions.append(DisableIntrospection)
-    return RoostSchema(
+    schema = RoostSchema(
         query=Query,
         mutation=Mutation,
         # The scalars are declared before any field uses them, so clients can rely on them.
@@ -80,3 +63,5 @@ def build_schema(
         execution_context_class=RoostExecutionContext,
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
     )
+    schema.documents = Documents(schema._schema, limits, rules)
+    return schema

@@ -1,0 +1,253 @@
+"""GraphQL documents: each distinct one parsed and validated once, off the event loop, and
+refused before it runs when it asks for too much.
+
+Parsing and validating are pure Python: a 4,000-token document takes tens of milliseconds on
+a small machine. They run on one worker thread, so the event loop keeps answering other
+requests (and health checks) while a big document is being read; the thread switches away
+every few milliseconds. A document seen before is answered from the cache at once.
+"""
+
+import asyncio
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    ListValueNode,
+    NameNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    StringValueNode,
+    ValidationRule,
+    parse,
+)
+from graphql.validation.rules import overlapping_fields_can_be_merged
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from schema.limits import DocumentLimits, query_cost
+
+# Every control character but tab, line feed and carriage return: no text Roost keeps needs
+# them, and PostgreSQL refuses NUL outright.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS_PROBLEM = "must not contain control characters"
+# graphql-core stops comparing fields that share a response name past this budget; its default
+# (500,000) took over 100 ms on one document here, and real documents spend a few hundred.
+overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 50_000
+# Coercing variables costs a couple of microseconds a value, on the event loop.
+MAX_VARIABLE_VALUES = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedDocument:
+    document: DocumentNode | None  # None when it did not parse
+    errors: tuple[GraphQLError, ...]  # why it cannot run; empty when it can
+
+
+class Documents:
+    """Checked documents by their text: the most recently used, up to ``cache_chars`` of text."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        limits: DocumentLimits,
+        rules: tuple[type[ValidationRule], ...],
+        *,
+        cache_chars: int = 2_000_000,
+    ) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.rules = rules
+        self._cache: OrderedDict[str, CheckedDocument] = OrderedDict()
+        self._cache_chars = cache_chars
+        self._cached_chars = 0
+        self._in_flight: dict[str, asyncio.Future[CheckedDocument]] = {}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roost-documents")
+
+    async def check(self, query: str) -> CheckedDocument:
+        if (checked := self._cache.get(query)) is not None:
+            self._cache.move_to_end(query)
+            return checked
+        # The same new document sent many times at once is checked once.
+        pending = self._in_flight.get(query)
+        if pending is None:
+            pending = asyncio.get_running_loop().run_in_executor(
+                self._thread, self.check_now, query
+            )
+            self._in_flight[query] = pending
+            pending.add_done_callback(lambda _: self._in_flight.pop(query, None))
+        checked = await asyncio.shield(pending)
+        self._remember(query, checked)
+        return checked
+
+    def check_now(self, query: str) -> CheckedDocument:
+        if len(query) > self.limits.max_length:
+            return CheckedDocument(
+                None,
+                (
+                    GraphQLError(
+                        f"Syntax Error: the document is longer than "
+                        f"{self.limits.max_length} characters.",
+                        extensions={"code": "GRAPHQL_PARSE_FAILED"},
+                    ),
+                ),
+            )
+        try:
+            document = parse(query, max_tokens=self.limits.max_tokens)
+        except GraphQLError as error:
+            return CheckedDocument(None, (error,))
+        errors = validate_document(self.schema, document, self.rules)
+        if not errors:
+            errors = _literal_text_errors(document)
+        return CheckedDocument(document, tuple(errors))
+
+    def _remember(self, query: str, checked: CheckedDocument) -> None:
+        if query in self._cache or len(query) > self._cache_chars // 16:
+            return
+        self._cache[query] = checked
+        self._cached_chars += len(query)
+        while self._cached_chars > self._cache_chars:
+            evicted, _ = self._cache.popitem(last=False)
+            self._cached_chars -= len(evicted)
+
+
+def text_problems(value: Any, path: str, problems: dict[str, str]) -> None:
+    """Adds to ``problems`` each text in ``value`` (plain JSON) holding a control character,
+    named by its path (``title``, ``address.city``, ``photos.2.caption``)."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if _CONTROL_CHARACTERS.search(item):
+                problems.setdefault(where, CONTROL_CHARACTERS_PROBLEM)
+        elif isinstance(item, dict):
+            stack.extend((_join(where, key), v) for key, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((_join(where, index), v) for index, v in enumerate(item))
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _literal(node: Any) -> Any:
+    """The texts of a literal value, as plain JSON; anything else as None."""
+    if isinstance(node, StringValueNode):
+        return node.value
+    if isinstance(node, ObjectValueNode):
+        return {field.name.value: _literal(field.value) for field in node.fields}
+    if isinstance(node, ListValueNode):
+        return [_literal(item) for item in node.values]
+    return None
+
+
+def _arguments(document: DocumentNode) -> Iterator[Any]:
+    stack: list[Any] = list(document.definitions)
+    while stack:
+        node = stack.pop()
+        yield from getattr(node, "arguments", None) or ()
+        for directive in getattr(node, "directives", None) or ():
+            yield from directive.arguments or ()
+        if (selection_set := getattr(node, "selection_set", None)) is not None:
+            stack.extend(selection_set.selections)
+
+
+def _literal_text_errors(document: DocumentNode) -> list[GraphQLError]:
+    problems: dict[str, str] = {}
+    for argument in _arguments(document):
+        value = _literal(argument.value)
+        # An input object is named by its fields, as the services name them.
+        text_problems(value, "" if isinstance(value, dict) else argument.name.value, problems)
+    return [bad_user_input(problems)] if problems else []
+
+
+def bad_user_input(problems: Mapping[str, str]) -> GraphQLError:
+    message = "; ".join(f"{field}: {problem}" for field, problem in problems.items())
+    return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "fields": dict(problems)})
+
+
+def _count_values(value: Any, limit: int) -> int:
+    """How many JSON values ``value`` holds, counting no further than ``limit + 1``."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
+def _stand_in(operation_name: str | None) -> DocumentNode:
+    """A document that cannot run, in place of one that did not parse. strawberry parses again
+    whatever an extension leaves unparsed, and an error raised while parsing reaches each
+    transport differently (a websocket dropped it with a traceback); reported as this
+    document's validation error, it travels the same path everywhere."""
+    typename = FieldNode(name=NameNode(value="__typename"), arguments=(), directives=())
+    return DocumentNode(
+        definitions=(
+            OperationDefinitionNode(
+                operation=OperationType.QUERY,
+                name=NameNode(value=operation_name) if operation_name else None,
+                variable_definitions=(),
+                directives=(),
+                selection_set=SelectionSetNode(selections=(typename,)),
+            ),
+        )
+    )
+
+
+class DocumentChecks(SchemaExtension):
+    """Parses and validates through ``Documents``, then refuses an operation whose variables
+    are too many or hold control characters, or whose cost is over the limit."""
+
+    def __init__(self, *, documents: Documents) -> None:
+        self.documents = documents
+        self._errors: tuple[GraphQLError, ...] = ()
+
+    async def on_parse(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        query = context.query
+        if isinstance(query, str):
+            checked = await self.documents.check(query)
+            self._errors = checked.errors
+            context.graphql_document = checked.document or _stand_in(context.operation_name)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors is None:
+            self.execution_context.pre_execution_errors = list(self._errors)
+        yield
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        variables = context.variables or {}
+        if _count_values(variables, MAX_VARIABLE_VALUES) > MAX_VARIABLE_VALUES:
+            raise bad_user_input(
+                {"variables": f"must hold at most {MAX_VARIABLE_VALUES} values in all"}
+            )
+        problems: dict[str, str] = {}
+        for name, value in variables.items():
+            text_problems(value, "" if isinstance(value, dict) else name, problems)
+        if problems:
+            raise bad_user_input(problems)
+        limit = self.documents.limits.max_cost
+        document = context.graphql_document
+        cost = query_cost(self.documents.schema, document, context.operation_name, variables)
+        if cost > limit:
+            raise GraphQLError(
+                f"This operation costs {cost}, over the limit of {limit}: ask for fewer "
+                "items (a smaller `first`) or fewer fields.",
+                extensions={"code": "GRAPHQL_VALIDATION_FAILED", "cost": cost, "maxCost": limit},
+            )
+        yield
