@@ -525,6 +525,10 @@ async def modify_booking(
         raise Forbidden("Only the guest changes a booking.")
     if booking.status not in ACTIVE:
         raise Conflict(f"A {booking.status.lower()} booking cannot be changed.")
+    if booking.status == "PENDING" and (booking.expires_at is None or booking.expires_at <= now):
+        # A lapsed hold no longer counts against the guest's cap on holds: changing it must
+        # not open it again (a request gets a new payment window below), past that cap.
+        raise Conflict("This booking's hold has lapsed; book again.")
     if booking.starts_at <= now:
         raise Conflict("A stay that has begun cannot be changed.")
     if listing.deleted_at is not None:
