@@ -350,6 +350,9 @@ async def update_profile(
     ``changes["preferences"]`` is itself a mapping of the preferences given."""
     user = await active_user(session, user_id)
     errors = FieldErrors()
+    # Checked values are kept apart and set on the user only when all passed: the upload
+    # lookup below autoflushes, and must not send a refused value to the database.
+    checked: dict[str, object] = {}
     for field, api_name in _PROFILE_FIELDS.items():
         if field in changes:
             raw = changes[field]
@@ -358,29 +361,33 @@ async def update_profile(
                 continue
             value, problem = clean_name(str(raw))
             errors.check(api_name, problem)
-            setattr(user, field, value)
+            checked[field] = value
     if "bio" in changes:
         bio, problem = clean_bio(str(changes["bio"] or ""))
         errors.check("bio", problem)
-        user.bio = bio
+        checked["bio"] = bio
     if "phone" in changes:
         phone = changes["phone"]
         if phone is None or phone == "":
-            user.phone_encrypted = None
+            checked["phone_encrypted"] = None
         else:
             phone = str(phone).replace(" ", "")
-            errors.check("phone", phone_problem(phone))
-            user.phone_encrypted = encrypt_phone(phone)
+            problem = phone_problem(phone)
+            errors.check("phone", problem)
+            if problem is None:
+                checked["phone_encrypted"] = encrypt_phone(phone)
     if "avatar_upload_id" in changes:
         upload_id = changes["avatar_upload_id"]
         if upload_id is not None:
             upload = await session.get(Upload, upload_id)
             if upload is None or upload.owner_id != user_id:
                 errors.check("avatarUploadId", "is not an upload of yours")
-        user.avatar_upload_id = upload_id  # type: ignore[assignment]
-    _apply_preferences(user, changes.get("preferences") or {}, errors)
+        checked["avatar_upload_id"] = upload_id
+    _check_preferences(changes.get("preferences") or {}, errors, checked)
     if errors:
         raise InvalidInput(fields=errors)
+    for field, value in checked.items():
+        setattr(user, field, value)
     await session.flush()
     await session.refresh(user, ["avatar"])
     return user
@@ -394,9 +401,11 @@ _PREFERENCE_CHECKS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
 }
 
 
-def _apply_preferences(user: User, given: Mapping[str, object], errors: FieldErrors) -> None:
+def _check_preferences(
+    given: Mapping[str, object], errors: FieldErrors, checked: dict[str, object]
+) -> None:
     for field, (api_name, problem_of) in _PREFERENCE_CHECKS.items():
         value = given.get(field)
         if value is not None:
             errors.check(api_name, problem_of(value))
-            setattr(user, field, value)
+            checked[field] = value

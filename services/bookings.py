@@ -31,6 +31,9 @@ MAX_MESSAGE = 2_000
 MAX_REASON = 500
 MAX_PAGE_SIZE = 100
 TAKEN = "Some of these nights are not available."
+# The class of the transaction-level advisory locks that serialize one guest's new holds
+# (the two-key form: a key space apart from the one-key lock of migrations).
+_GUEST_HOLDS_LOCK = 0x486F6C64
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,14 @@ async def _lock_calendar(session: AsyncSession, listing_id: int, *, bookable: bo
         query = query.where(*_BOOKABLE)
     if await session.scalar(query.with_for_update()) is None:
         raise NotFound("No such listing.")
+
+
+async def _lock_guest_holds(session: AsyncSession, guest_id: int) -> None:
+    """Until the transaction ends, the guest's other new holds wait: counting them and adding
+    one cannot interleave. Ids past 2**31 fold onto smaller ones, which only makes those
+    guests queue together."""
+    key = (guest_id + 2**31) % 2**32 - 2**31
+    await session.execute(select(func.pg_advisory_xact_lock(_GUEST_HOLDS_LOCK, key)))
 
 
 async def _refuse_taken(
@@ -216,6 +227,13 @@ async def create_booking(
         raise Forbidden("You cannot book your own listing.")
     _check_stay(listing, stay, now=now, rules=rules)
     message = _check_text(message, "message", MAX_MESSAGE)
+    # The cap is counted under the guest's lock, in the transaction that inserts, so racing
+    # requests of one guest count one after another. Deadlock-free: this transaction holds
+    # no row lock yet (only plain reads so far), only create_booking takes this lock, and
+    # every lock taken after it (the listing row, then search_generation) is one that other
+    # writers (modify, cancel, answer, pay, expire_due, listing changes) take without ever
+    # waiting for this one. So no waiter on it can hold what its holder waits for.
+    await _lock_guest_holds(session, guest.id)
     holding = await session.scalar(
         select(func.count())
         .select_from(Booking)
@@ -507,6 +525,10 @@ async def modify_booking(
         raise Forbidden("Only the guest changes a booking.")
     if booking.status not in ACTIVE:
         raise Conflict(f"A {booking.status.lower()} booking cannot be changed.")
+    if booking.status == "PENDING" and (booking.expires_at is None or booking.expires_at <= now):
+        # A lapsed hold no longer counts against the guest's cap on holds: changing it must
+        # not open it again (a request gets a new payment window below), past that cap.
+        raise Conflict("This booking's hold has lapsed; book again.")
     if booking.starts_at <= now:
         raise Conflict("A stay that has begun cannot be changed.")
     if listing.deleted_at is not None:

@@ -28,13 +28,14 @@ from db.models import (
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.money import minor_digits, to_minor
 from services.search_cache import results_changed
-from services.validation import FieldErrors, has_control_characters
+from services.validation import FieldErrors, has_control_characters, time_zone_problem
 
 ACTIVE_BOOKING = ("PENDING", "CONFIRMED")
 MAX_CALENDAR_NIGHTS = 366
 MAX_PHOTOS = 50
 MAX_CAPTION = 200
 MAX_AMENITIES = 80
+MAX_USD_PRICE = 100_000  # the most a night, or a cleaning, may cost
 _TEXT_LIMITS = {
     "title": 120,
     "description": 5_000,
@@ -111,39 +112,58 @@ async def amenity_ids_by_code(session: AsyncSession) -> dict[str, int]:
     return dict((await session.execute(select(Amenity.code, Amenity.id))).all())
 
 
-async def _apply(
+class _Draft:
+    """The listing as the input would leave it. Checked values wait here and reach the tracked
+    ORM object only when every check passed: a query made while checking (amenities, photos,
+    rates) autoflushes the session, and must never send a refused value to the database."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.listing = listing
+        self.values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name] if name in self.values else getattr(self.listing, name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self.values[name] = value
+
+    def apply(self) -> None:
+        for name, value in self.values.items():
+            setattr(self.listing, name, value)
+
+
+async def _check(
     session: AsyncSession,
-    listing: Listing,
+    draft: _Draft,
     fields: Mapping[str, Any],
     errors: FieldErrors,
 ) -> list[int] | None:
-    """Checks the given fields and sets them on ``listing``; answers photo upload ids to attach."""
+    """Checks the given fields into ``draft``; answers photo upload ids to attach."""
     for field in ("title", "description"):
         if field in fields:
-            value = _clean_text(fields[field], field, errors, required=True)
-            setattr(listing, field, value)
+            draft[field] = _clean_text(fields[field], field, errors, required=True)
     for field, api_name in _NOT_NULL.items():
         if field in fields and fields[field] is None:
             errors.check(api_name, "must not be null")
     for field in ("property_type", "cancellation_policy", "instant_book"):
         if fields.get(field) is not None:
-            setattr(listing, field, fields[field])
+            draft[field] = fields[field]
 
     if (address := fields.get("address")) is not None:
-        listing.address_line1 = _clean_text(
+        draft["address_line1"] = _clean_text(
             address.get("line1"), "address.line1", errors, required=False
         )
-        listing.city = _clean_text(address.get("city"), "address.city", errors, required=True)
-        listing.region = _clean_text(
+        draft["city"] = _clean_text(address.get("city"), "address.city", errors, required=True)
+        draft["region"] = _clean_text(
             address.get("region"), "address.region", errors, required=False
         )
-        listing.postal_code = _clean_text(
+        draft["postal_code"] = _clean_text(
             address.get("postal_code"), "address.postalCode", errors, required=False
         )
         country = str(address.get("country") or "").strip().upper()
         if country not in country_names():
             errors.check("address.country", "must be an ISO 3166-1 alpha-2 code, like PT")
-        listing.country = country
+        draft["country"] = country
 
     for field, api_name, low, high in (
         ("latitude", "latitude", -90.0, 90.0),
@@ -154,7 +174,7 @@ async def _apply(
             if value is None or not math.isfinite(value) or not low <= value <= high:
                 errors.check(api_name, f"must be between {low:g} and {high:g}")
             else:
-                setattr(listing, field, float(value))
+                draft[field] = float(value)
 
     for field, (api_name, low, high) in _COUNT_LIMITS.items():
         if field in fields:
@@ -162,26 +182,32 @@ async def _apply(
             if value is None or not low <= value <= high:
                 errors.check(api_name, f"must be between {low} and {high}")
             else:
-                setattr(listing, field, value)
+                draft[field] = value
     if "bathrooms" in fields:
         bathrooms = fields["bathrooms"]
-        if bathrooms is None or not 0 <= bathrooms <= 50 or (bathrooms * 2) % 1:
+        if (
+            bathrooms is None
+            or not math.isfinite(bathrooms)
+            or not 0 <= bathrooms <= 50
+            or (bathrooms * 2) % 1
+        ):
             errors.check("bathrooms", "must be between 0 and 50, in halves")
         else:
-            listing.bathrooms = Decimal(str(bathrooms))
+            draft["bathrooms"] = Decimal(str(bathrooms))
     if "max_nights" in fields:
         max_nights = fields["max_nights"]
         if max_nights is not None and not 1 <= max_nights <= 365:
             errors.check("maxNights", "must be between 1 and 365")
-        listing.max_nights = max_nights
+        else:
+            draft["max_nights"] = max_nights
     if (
-        listing.max_nights is not None
-        and listing.min_nights is not None
-        and listing.max_nights < listing.min_nights
+        draft["max_nights"] is not None
+        and draft["min_nights"] is not None
+        and draft["max_nights"] < draft["min_nights"]
     ):
         errors.check("maxNights", "must not be below minNights")
 
-    await _apply_prices(session, listing, fields, errors)
+    await _check_prices(session, draft, fields, errors)
 
     if "amenities" in fields:
         codes = list(dict.fromkeys(fields["amenities"] or []))
@@ -192,59 +218,69 @@ async def _apply(
         elif len(codes) > MAX_AMENITIES:
             errors.check("amenities", f"at most {MAX_AMENITIES}")
         else:
-            listing.amenity_ids = sorted(known[code] for code in codes)
+            draft["amenity_ids"] = sorted(known[code] for code in codes)
 
     if "time_zone" in fields and fields["time_zone"] is not None:
-        try:
-            ZoneInfo(fields["time_zone"])
-            listing.time_zone = fields["time_zone"]
-        except (ValueError, KeyError):
-            errors.check("timeZone", "must be an IANA time zone, like Europe/Lisbon")
+        problem = time_zone_problem(fields["time_zone"])
+        errors.check("timeZone", problem)
+        if problem is None:
+            draft["time_zone"] = fields["time_zone"]
     elif "latitude" in fields or "longitude" in fields:
-        if listing.latitude is not None and listing.longitude is not None:
-            listing.time_zone = time_zone_at(listing.latitude, listing.longitude)
+        if draft["latitude"] is not None and draft["longitude"] is not None:
+            draft["time_zone"] = time_zone_at(draft["latitude"], draft["longitude"])
 
     for field, api_name in (("check_in_time", "checkInTime"), ("check_out_time", "checkOutTime")):
         if fields.get(field) is not None:
             try:
-                setattr(listing, field, time.fromisoformat(fields[field]))
+                at = time.fromisoformat(fields[field])
             except ValueError:
+                at = None
+            if at is None or at.tzinfo is not None:
                 errors.check(api_name, 'must be a time of day, like "15:00"')
+            else:
+                draft[field] = at
 
     photo_ids = None
     if "photo_upload_ids" in fields:
         photo_ids = list(dict.fromkeys(fields["photo_upload_ids"] or []))
-        captions = fields.get("photo_captions") or []
-        if any(caption and len(caption) > MAX_CAPTION for caption in captions):
+        captions = [caption for caption in fields.get("photo_captions") or [] if caption]
+        if any(len(caption) > MAX_CAPTION for caption in captions):
             errors.check("photos", f"captions are at most {MAX_CAPTION} characters long")
+        elif any(has_control_characters(caption, allow_newlines=True) for caption in captions):
+            errors.check("photos", "captions must not contain control characters")
         if len(photo_ids) > MAX_PHOTOS:
             errors.check("photoUploadIds", f"at most {MAX_PHOTOS} photos")
         elif photo_ids:
             owned = set(
                 await session.scalars(
                     select(Upload.id).where(
-                        Upload.id.in_(photo_ids), Upload.owner_id == listing.host_id
+                        Upload.id.in_(photo_ids), Upload.owner_id == draft["host_id"]
                     )
                 )
             )
             if owned != set(photo_ids):
                 errors.check("photoUploadIds", "may only name uploads of the listing's host")
 
-    if listing.city is not None and listing.title is not None:
-        listing.search_text = normalize_search_text(
-            listing.city,
-            listing.region,
-            country_names().get(listing.country or ""),
-            listing.country,
-            listing.title,
+    if draft["city"] is not None and draft["title"] is not None:
+        draft["search_text"] = normalize_search_text(
+            draft["city"],
+            draft["region"],
+            country_names().get(draft["country"] or ""),
+            draft["country"],
+            draft["title"],
         )
     return photo_ids
 
 
-async def _apply_prices(
-    session: AsyncSession, listing: Listing, fields: Mapping[str, Any], errors: FieldErrors
+def _too_much(amount: Decimal, rate: Decimal) -> bool:
+    return amount * rate > MAX_USD_PRICE
+
+
+async def _check_prices(
+    session: AsyncSession, draft: _Draft, fields: Mapping[str, Any], errors: FieldErrors
 ) -> None:
-    currency = listing.currency
+    currency = draft["currency"]
+    rate = None
     price = fields.get("nightly_price")
     if price is not None:
         currency = str(price["currency"]).upper()
@@ -259,17 +295,17 @@ async def _apply_prices(
             else:
                 if minor <= 0:
                     errors.check("nightlyPrice.amount", "must be more than zero")
-                elif Decimal(price["amount"]) * rate > 100_000:
+                elif _too_much(Decimal(price["amount"]), rate):
                     errors.check("nightlyPrice.amount", "is more than Roost allows a night")
                 else:
-                    listing.currency, listing.nightly_price_minor = currency, minor
+                    draft["currency"], draft["nightly_price_minor"] = currency, minor
                     # What price filters and sorts compare, at today's rate.
-                    listing.nightly_price_usd = (
+                    draft["nightly_price_usd"] = (
                         Decimal(minor).scaleb(-minor_digits(currency)) * rate
                     )
-    fee = fields.get("cleaning_fee", listing.cleaning_fee_minor and "unchanged")
+    fee = fields.get("cleaning_fee", draft["cleaning_fee_minor"] and "unchanged")
     if fee is None:
-        listing.cleaning_fee_minor = None
+        draft["cleaning_fee_minor"] = None
     elif isinstance(fee, Mapping):
         if str(fee["currency"]).upper() != currency:
             errors.check("cleaningFee.currency", "must be the currency of the nightly price")
@@ -279,10 +315,15 @@ async def _apply_prices(
             except ValueError as problem:
                 errors.check("cleaningFee.amount", str(problem))
             else:
+                if rate is None:
+                    rate = await usd_per_unit(session, currency)
                 if fee_minor < 0:
                     errors.check("cleaningFee.amount", "must not be negative")
-                listing.cleaning_fee_minor = fee_minor
-    elif fee == "unchanged" and currency != listing.currency:
+                elif rate is not None and _too_much(Decimal(fee["amount"]), rate):
+                    errors.check("cleaningFee.amount", "is more than Roost allows")
+                else:
+                    draft["cleaning_fee_minor"] = fee_minor
+    elif fee == "unchanged" and currency != draft["currency"]:
         errors.check("cleaningFee", "give it again in the new currency")
 
 
@@ -337,9 +378,11 @@ async def create_listing(
         cancellation_policy="MODERATE",
         review_count=0,
     )
-    photo_ids = await _apply(session, listing, {"min_nights": 1, **fields}, errors)
+    draft = _Draft(listing)
+    photo_ids = await _check(session, draft, {"min_nights": 1, **fields}, errors)
     if errors:
         raise InvalidInput(fields=errors)
+    draft.apply()
     listing.status = "PUBLISHED" if fields.get("publish", True) else "DRAFT"
     session.add(listing)
     await results_changed(session)
@@ -370,16 +413,18 @@ async def update_listing(
 ) -> Listing:
     listing = await get_for_change(session, actor=actor, listing_id=listing_id)
     errors = FieldErrors()
-    photo_ids = await _apply(session, listing, fields, errors)
+    draft = _Draft(listing)
+    photo_ids = await _check(session, draft, fields, errors)
     if "publish" in fields and fields["publish"] is not None:
         if listing.status == "SUSPENDED" and "ADMIN" not in actor.roles:
             errors.check("publish", "a suspended listing can only be republished by an admin")
         elif fields["publish"]:
-            listing.status = "PUBLISHED"
-        else:
-            listing.status = "UNLISTED" if listing.status == "PUBLISHED" else listing.status
+            draft["status"] = "PUBLISHED"
+        elif listing.status == "PUBLISHED":
+            draft["status"] = "UNLISTED"
     if errors:
         raise InvalidInput(fields=errors)
+    draft.apply()
     if photo_ids is not None:
         await _replace_photos(session, listing.id, photo_ids, fields)
     await session.flush()

@@ -30,20 +30,38 @@ class Money:
         return format_currency(self.amount, self.currency, locale=locale)
 
 
+# Digits an amount may have before its decimal point: its minor units then fit a bigint.
+MAX_WHOLE_DIGITS = 15
+
+
 def to_minor(amount: Decimal | str, currency: str) -> int:
-    """The amount in minor units; raises ValueError when the currency cannot express it."""
+    """The amount in minor units; raises ValueError when the currency cannot express it.
+
+    Exact for any input: Decimal arithmetic would round to its context's 28 digits (and
+    overflow past its exponent range), so the digits are read off the number itself."""
     try:
         value = Decimal(amount)
-    except (InvalidOperation, TypeError):
+    except (InvalidOperation, TypeError, ValueError):
         raise ValueError("is not a number") from None
     if not value.is_finite():
         raise ValueError("is not a number")
-    scaled = value.scaleb(minor_digits(currency))
-    if scaled != scaled.to_integral_value():
-        digits = minor_digits(currency)
+    if value.is_zero():
+        return 0
+    if value.adjusted() >= MAX_WHOLE_DIGITS:
+        raise ValueError("is too large")
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # only NaN and infinities lack one
+        raise ValueError("is not a number")
+    kept = list(digits)
+    while kept[-1] == 0:  # not zero, so some digit is not 0
+        kept.pop()
+        exponent += 1
+    places = minor_digits(currency)
+    if exponent < -places:
         raise ValueError(
             f"{currency} has no fractions of its unit"
-            if digits == 0
-            else f"{currency} amounts have at most {digits} decimals"
+            if places == 0
+            else f"{currency} amounts have at most {places} decimals"
         )
-    return int(scaled)
+    minor = int("".join(map(str, kept))) * 10 ** (exponent + places)
+    return -minor if sign else minor

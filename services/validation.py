@@ -15,9 +15,10 @@ MAX_NAME_LENGTH = 100
 MAX_BIO_LENGTH = 2_000
 NOTIFICATION_CHANNELS = frozenset({"EMAIL", "SMS", "PUSH", "IN_APP"})
 
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+# Matched with fullmatch: "$" would also let a value ending in a newline through.
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
 _COMMON_PASSWORDS_FILE = Path(__file__).parent / "common_passwords.txt"
 
 
@@ -81,17 +82,17 @@ def clean_bio(raw: str) -> tuple[str | None, str | None]:
 
 
 def phone_problem(phone: str) -> str | None:
-    if not _E164.match(phone):
+    if not _E164.fullmatch(phone):
         return "must be an international number in E.164 form, like +14155550123"
     return None
 
 
 def currency_problem(code: str) -> str | None:
-    return None if _CURRENCY.match(code) else "must be an ISO 4217 code, like EUR"
+    return None if _CURRENCY.fullmatch(code) else "must be an ISO 4217 code, like EUR"
 
 
 def language_problem(code: str) -> str | None:
-    return None if _LANGUAGE.match(code) else "must be a language tag, like en or pt-BR"
+    return None if _LANGUAGE.fullmatch(code) else "must be a language tag, like en or pt-BR"
 
 
 def time_zone_problem(name: str) -> str | None:

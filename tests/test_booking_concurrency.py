@@ -1,4 +1,5 @@
 """Fifty guests want the same nights at the same moment: one gets them, the others CONFLICT.
+One guest asks for many nights at once: no more holds than the cap.
 
 The requests go through a real uvicorn server to the real database, all released at once.
 """
@@ -8,7 +9,7 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from strawberry.relay import to_base64
 
@@ -94,6 +95,64 @@ async def test_fifty_concurrent_requests_for_the_same_nights_book_them_once(
     async with database.read_session() as session:
         assert await session.scalar(DOUBLE_BOOKINGS) == 0
         assert await session.scalar(text("SELECT count(*) FROM booking")) == ROUNDS
+
+
+HOLDS_ASKED = 12
+
+
+async def test_one_guest_racing_for_many_free_nights_gets_only_the_capped_holds(
+    app: Starlette, settings: Settings, database: Database
+) -> None:
+    cap = settings.max_pending_bookings_per_guest
+    assert cap < HOLDS_ASKED
+    async with database.unit_of_work() as session:
+        host = await make_user(session, roles=["GUEST", "HOST"])
+        listings = [await make_listing(session, host=host) for _ in range(3)]
+        guest = await make_user(session)
+    bearer = app.state.services.session_policy.access_tokens.issue(guest.id, guest.roles)
+    start = date.today() + timedelta(days=30)
+    # Each request its own free night, spread over three listings: nothing but the cap
+    # stands between any of them and a hold.
+    stays = [
+        {
+            "listingId": to_base64("Listing", listings[index % 3].id),
+            "checkIn": (start + timedelta(days=index)).isoformat(),
+            "checkOut": (start + timedelta(days=index + 1)).isoformat(),
+            "guests": 1,
+        }
+        for index in range(HOLDS_ASKED)
+    ]
+
+    async with serving(create_app(settings)) as base_url:
+        limits = httpx.Limits(max_connections=HOLDS_ASKED)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+            go = asyncio.Event()
+
+            async def attempt(stay: dict) -> httpx.Response:
+                await go.wait()
+                return await client.post(
+                    "/graphql",
+                    json={"query": CREATE, "variables": {"input": stay}},
+                    headers={"Authorization": f"Bearer {bearer}"},
+                )
+
+            tasks = [asyncio.create_task(attempt(stay)) for stay in stays]
+            await asyncio.sleep(0.05)  # every request waits at the gate
+            go.set()
+            responses = await asyncio.gather(*tasks)
+
+    bodies = [response.json() for response in responses]
+    won = [body for body in bodies if "errors" not in body]
+    codes = [body["errors"][0]["extensions"]["code"] for body in bodies if "errors" in body]
+    assert len(won) == cap, bodies
+    assert codes == ["CONFLICT"] * (HOLDS_ASKED - cap), bodies
+    async with database.read_session() as session:
+        held = await session.scalar(
+            select(func.count())
+            .select_from(Booking)
+            .where(Booking.guest_id == guest.id, Booking.status == "PENDING")
+        )
+    assert held == cap
 
 
 async def test_the_database_itself_refuses_two_active_stays_sharing_a_night(

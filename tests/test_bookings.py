@@ -547,6 +547,22 @@ async def test_changing_a_request_the_host_has_not_answered_asks_for_a_new_payme
     assert accepted["data"]["acceptBooking"]["price"]["total"]["amount"] == "376.20"
 
 
+async def test_changing_a_lapsed_request_does_not_open_a_hold_past_the_cap(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client, instantBook=False)
+    request = await booked(client, place, 10, 12)
+    await pay(client, place, request["id"])
+    clock.advance(hours=24, minutes=1)  # the host did not answer; no worker has run yet
+    for start in range(5):  # the lapsed request no longer counts: the guest holds 5 anew
+        await booked(client, place, 20 + 2 * start, 21 + 2 * start)
+    # Changing the request used to give it a fresh payment window: a sixth live hold.
+    assert error_code(await modify(client, place, request["id"], 10, 13)) == "CONFLICT"
+    unchanged = await read(client, request["id"], place.as_guest)
+    assert (unchanged["checkOut"], unchanged["expiresAt"]) == (day(12), "2027-01-12T12:00:00+00:00")
+    assert unchanged["payment"]["status"] == "AUTHORIZED"
+
+
 async def test_a_change_into_taken_nights_conflicts_and_changes_nothing(
     client: httpx.AsyncClient, database: Database, clock: FakeClock
 ) -> None:

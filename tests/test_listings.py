@@ -1,5 +1,6 @@
 """Listings over HTTP: who may create and change them, what is checked, the calendar."""
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import httpx
@@ -377,3 +378,82 @@ async def test_photos_keep_their_order_and_captions_and_times_can_be_set(
     assert body["errors"][0]["extensions"]["fields"] == {
         "checkInTime": 'must be a time of day, like "15:00"'
     }
+
+
+STORED = f"query($id: ID!) {{ listing(id: $id) {{ {LISTING_FIELDS} description }} }}"
+
+
+def photos(*captions: str | None) -> Callable[[str], list[dict]]:
+    """Photos of one upload, known once the test made it, with these captions."""
+    return lambda upload_id: [{"uploadId": upload_id, "caption": caption} for caption in captions]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": None, "amenities": []}, "title"),
+        ({"title": "Loft\u0000", "amenities": ["wifi"]}, "title"),
+        ({"description": "\u0000", "photos": photos(None)}, "description"),
+        ({"address": {"city": "  ", "country": "PT"}, "photos": photos("Porch")}, "address.city"),
+        (
+            {"address": {"city": "Porto", "country": "XX"}, "photos": photos(None)},
+            "address.country",
+        ),
+        (
+            {"address": {"city": "Porto", "country": "PT", "line1": "R\u0000"}, "amenities": []},
+            "address.line1",
+        ),
+        ({"cleaningFee": {"amount": "1e30", "currency": "EUR"}}, "cleaningFee.amount"),
+        (
+            {"cleaningFee": {"amount": "-1", "currency": "EUR"}, "amenities": []},
+            "cleaningFee.amount",
+        ),
+        ({"photos": photos("a\u0000b")}, "photos"),
+        ({"checkInTime": "3pm", "amenities": []}, "checkInTime"),
+        ({"checkOutTime": "11:00+05:00", "amenities": []}, "checkOutTime"),
+        ({"timeZone": "posixrules", "amenities": []}, "timeZone"),
+        ({"nightlyPrice": {"amount": "1e999999999", "currency": "EUR"}}, "nightlyPrice.amount"),
+        ({"minNights": 400, "amenities": []}, "minNights"),
+        ({"latitude": 38.7, "longitude": 500.0, "amenities": []}, "longitude"),
+        ({"maxNights": 1, "photos": photos(None)}, "maxNights"),
+    ],
+)
+async def test_a_refused_update_changes_nothing_even_when_it_also_reads_the_database(
+    client: httpx.AsyncClient, database: Database, change: dict, field: str
+) -> None:
+    # A value set on the listing before it was refused used to reach the database when a
+    # later check (amenities, photos, currency) queried it: INTERNAL_SERVER_ERROR.
+    token = await host_token(client)
+    photo = (await upload(client, image_bytes(), token=token)).json()["id"]
+    listing = await create(client, token, photos=[{"uploadId": photo, "caption": "Terrace"}])
+    before = (await gql(client, STORED, {"id": listing["id"]}, headers=bearer(token)))["data"]
+    change = {key: value(photo) if callable(value) else value for key, value in change.items()}
+    body = await gql(client, UPDATE, {"id": listing["id"], "input": change}, headers=bearer(token))
+    assert error_code(body) == "BAD_USER_INPUT", body
+    assert field in body["errors"][0]["extensions"]["fields"], body
+    after = (await gql(client, STORED, {"id": listing["id"]}, headers=bearer(token)))["data"]
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"title": "Loft\u0000", "photos": photos(None)}, "title"),
+        ({"address": {"city": "", "country": "PT"}, "photos": photos(None)}, "address.city"),
+        ({"cleaningFee": {"amount": "1e30", "currency": "EUR"}}, "cleaningFee.amount"),
+        ({"photos": photos("\u0000")}, "photos"),
+    ],
+)
+async def test_a_refused_listing_is_not_stored(
+    client: httpx.AsyncClient, database: Database, overrides: dict, field: str
+) -> None:
+    token = await host_token(client)
+    photo = (await upload(client, image_bytes(), token=token)).json()["id"]
+    overrides = {
+        key: value(photo) if callable(value) else value for key, value in overrides.items()
+    }
+    body = await gql(client, CREATE, {"input": listing_input(**overrides)}, headers=bearer(token))
+    assert error_code(body) == "BAD_USER_INPUT", body
+    assert field in body["errors"][0]["extensions"]["fields"], body
+    mine = await gql(client, MY_LISTINGS, headers=bearer(token))
+    assert mine["data"]["myListings"] == {"totalCount": 0, "edges": []}

@@ -1,12 +1,14 @@
 """Profiles: names, bio, an encrypted phone, preferences, and who sees what."""
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from db.database import Database
 from db.models import User
 from tests.accounts_helpers import bearer, error_code, register, unique_email
 from tests.conftest import gql
+from tests.test_uploads import image_bytes, upload
 
 UPDATE = """
 mutation($input: UpdateProfileInput!) {
@@ -152,3 +154,41 @@ async def test_another_user_sees_no_email_phone_or_preferences_but_an_admin_does
 async def test_updating_a_profile_needs_a_signed_in_user(client: httpx.AsyncClient) -> None:
     body = await gql(client, UPDATE, {"input": {"bio": "hi"}})
     assert error_code(body) == "UNAUTHENTICATED"
+
+
+PROFILE = """
+{ me { firstName lastName bio phone avatarUrl
+       preferences { currency language timeZone notificationChannels } } }
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"firstName": "Ana\u0000"}, "firstName"),
+        ({"lastName": "\u0000Costa"}, "lastName"),
+        ({"firstName": "x" * 101}, "firstName"),
+        ({"bio": "Hi\u0000"}, "bio"),
+        ({"phone": "+1415555\u00000123"}, "phone"),
+        ({"preferences": {"currency": "EU\u0000", "language": "pt"}}, "preferences.currency"),
+        ({"preferences": {"currency": "EUR\n"}}, "preferences.currency"),
+        ({"preferences": {"language": "pt\n"}}, "preferences.language"),
+        ({"phone": "+14155550124\n"}, "phone"),
+    ],
+)
+async def test_a_refused_profile_change_with_an_avatar_changes_nothing(
+    client: httpx.AsyncClient, database: Database, change: dict, field: str
+) -> None:
+    # Looking the avatar up used to write the values already set on the user first: a NUL
+    # character then failed in PostgreSQL as INTERNAL_SERVER_ERROR instead of BAD_USER_INPUT.
+    token = (await register(client))["accessToken"]
+    headers = bearer(token)
+    await gql(client, UPDATE, {"input": {"bio": "Hello", "phone": "+14155550123"}}, headers=headers)
+    avatar = (await upload(client, image_bytes(), token=token)).json()
+    before = (await gql(client, PROFILE, headers=headers))["data"]
+    body = await gql(
+        client, UPDATE, {"input": {**change, "avatarUploadId": avatar["id"]}}, headers=headers
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body
+    assert set(body["errors"][0]["extensions"]["fields"]) == {field}
+    assert (await gql(client, PROFILE, headers=headers))["data"] == before
