@@ -15,14 +15,17 @@ FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /srv/roost --shell /usr/sbin/nologin roost
 WORKDIR /srv/roost
 COPY --from=build --chown=roost:roost /srv/roost /srv/roost
+# The media volume mounts here: a new volume takes this folder's owner, so roost can write it.
+RUN install -d -o roost -g roost /srv/roost/data /srv/roost/data/media
 ENV PATH="/srv/roost/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     ROOST_ENV=production \
     ROOST_DATA_DIR=/srv/roost/data
 USER roost
 EXPOSE 8000
+# The API's; compose.yaml gives `roost worker` its own and turns it off for `roost migrate`.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+  CMD ["python", "-m", "app.healthcheck", "http"]
 CMD ["gunicorn", "app.http:create_app()", \
      "--worker-class", "uvicorn_worker.UvicornWorker", \
      "--bind", "0.0.0.0:8000", \

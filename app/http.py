@@ -15,7 +15,11 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import rest
 from app.graphql_view import RoostGraphQL
-from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from app.observability import configure_logging
 from app.rest import MediaFiles
 from app.settings import Settings, get_settings
@@ -108,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             # The client address comes from X-Forwarded-For only behind a configured proxy.
             Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(RequestContextMiddleware),
             Middleware(
                 CORSMiddleware,

@@ -165,6 +165,8 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(1.0, gt=0, validation_alias="ROOST_WORKER_POLL_SECONDS")
     worker_lease_seconds: int = Field(60, gt=0, validation_alias="ROOST_WORKER_LEASE_SECONDS")
     worker_max_attempts: int = Field(8, gt=0, validation_alias="ROOST_WORKER_MAX_ATTEMPTS")
+    # Touched after every pass and every event; `python -m app.healthcheck worker` reads it.
+    worker_heartbeat_file: Path | None = Field(None, validation_alias="ROOST_WORKER_HEARTBEAT_FILE")
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -139,6 +139,7 @@ def build_worker(
             lease=timedelta(seconds=settings.worker_lease_seconds),
             max_attempts=settings.worker_max_attempts,
         ),
+        heartbeat=settings.worker_heartbeat_file,
     )
 
 

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,6 +56,7 @@ class Worker:
         frontend_url: str,
         config: WorkerConfig = WorkerConfig(),
         handlers: Mapping[str, Handler] = HANDLERS,
+        heartbeat: Path | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -63,16 +65,29 @@ class Worker:
         self.frontend_url = frontend_url
         self.config = config
         self.handlers = handlers
+        self.heartbeat = heartbeat
 
     async def run_once(self) -> int:
         """One pass: due bookings moved along, then every due event handled. Answers how many
         things were done, so a loop knows whether to go again at once."""
         done = await self.sweep()
+        self.beat()
         while claimed := await self.claim():
             for event_id in claimed:
                 await self.handle(event_id)
+                self.beat()
             done += len(claimed)
         return done
+
+    def beat(self) -> None:
+        """Marks the heartbeat file: this worker reached the database and is getting on."""
+        if self.heartbeat is None:
+            return
+        try:
+            self.heartbeat.touch()
+        except OSError:
+            # The work matters more than its heartbeat: the health check will tell.
+            log.warning("cannot touch the heartbeat file %s", self.heartbeat, exc_info=True)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("worker started")
