@@ -65,7 +65,7 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A0
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:
     ctx = info.context
-    await ctx.services.attempt_limits.count("login", ip=ctx.client.ip_address, account=email)
+    await ctx.services.attempt_limits.count("login", ip=ctx.client.ip_address, email=email)
     user = await accounts.authenticate(
         ctx.database, email=email, password=password, passwords=ctx.services.passwords
     )
@@ -106,9 +106,7 @@ async def logout(info: Info, refresh_token: str) -> bool:
 
 async def request_password_reset(info: Info, email: str) -> bool:
     ctx = info.context
-    await ctx.services.attempt_limits.count(
-        "password_reset", ip=ctx.client.ip_address, account=email
-    )
+    await ctx.services.attempt_limits.count("password_reset", ip=ctx.client.ip_address, email=email)
     await accounts.request_password_reset(
         ctx.database,
         email=email,
@@ -131,7 +129,7 @@ async def change_password(info: Info, current_password: str, new_password: str) 
     ctx = info.context
     user = await require_user(info)
     await ctx.services.attempt_limits.count(
-        "change_password", ip=ctx.client.ip_address, account=str(user.id)
+        "change_password", ip=ctx.client.ip_address, user_id=user.id
     )
     await accounts.change_password(
         ctx.database,
@@ -154,7 +152,7 @@ async def request_email_verification(info: Info) -> bool:
     ctx = info.context
     user = await require_user(info)
     await ctx.services.attempt_limits.count(
-        "email_verification", ip=ctx.client.ip_address, account=str(user.id)
+        "email_verification", ip=ctx.client.ip_address, user_id=user.id
     )
     async with ctx.database.unit_of_work() as session:
         await accounts.send_email_verification(

@@ -23,6 +23,7 @@ from services.validation import (
     clean_bio,
     clean_name,
     currency_problem,
+    email_lookup_form,
     language_problem,
     normalize_email,
     notification_channels_problem,
@@ -106,7 +107,9 @@ async def create_account(session: AsyncSession, registration: Registration) -> U
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    return await session.scalar(
+        select(User).where(func.lower(User.email) == email_lookup_form(email))
+    )
 
 
 async def authenticate(
