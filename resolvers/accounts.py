@@ -189,9 +189,10 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # 
 
 
 async def _set_status(info: Info, user_id: strawberry.ID, status: str) -> UserType:
+    admin = await require_user(info)
     target = node_id(user_id, "User", "userId")
     async with info.context.database.unit_of_work() as session:
-        user = await accounts.set_status(session, user_id=target, status=status)
+        user = await accounts.set_status(session, actor_id=admin.id, user_id=target, status=status)
     return UserType.from_model(user)
 
 
@@ -267,7 +268,10 @@ class AccountMutations:
     suspend_user: UserType = strawberry.mutation(
         resolver=suspend_user,
         permission_classes=[IsAdmin],
-        description="Admins: suspends an account and ends its sessions at once.",
+        description=(
+            "Admins: suspends an account and ends its sessions at once. The last active admin "
+            "cannot be suspended (CONFLICT): make another admin first."
+        ),
     )
     reinstate_user: UserType = strawberry.mutation(
         resolver=reinstate_user,
