@@ -65,7 +65,7 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A0
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:
     ctx = info.context
-    await ctx.services.attempt_limits.count("login", ip=ctx.client.ip_address, account=email)
+    await ctx.services.attempt_limits.count("login", ip=ctx.client.ip_address, email=email)
     user = await accounts.authenticate(
         ctx.database, email=email, password=password, passwords=ctx.services.passwords
     )
@@ -106,9 +106,7 @@ async def logout(info: Info, refresh_token: str) -> bool:
 
 async def request_password_reset(info: Info, email: str) -> bool:
     ctx = info.context
-    await ctx.services.attempt_limits.count(
-        "password_reset", ip=ctx.client.ip_address, account=email
-    )
+    await ctx.services.attempt_limits.count("password_reset", ip=ctx.client.ip_address, email=email)
     await accounts.request_password_reset(
         ctx.database,
         email=email,
@@ -131,7 +129,7 @@ async def change_password(info: Info, current_password: str, new_password: str) 
     ctx = info.context
     user = await require_user(info)
     await ctx.services.attempt_limits.count(
-        "change_password", ip=ctx.client.ip_address, account=str(user.id)
+        "change_password", ip=ctx.client.ip_address, user_id=user.id
     )
     await accounts.change_password(
         ctx.database,
@@ -154,7 +152,7 @@ async def request_email_verification(info: Info) -> bool:
     ctx = info.context
     user = await require_user(info)
     await ctx.services.attempt_limits.count(
-        "email_verification", ip=ctx.client.ip_address, account=str(user.id)
+        "email_verification", ip=ctx.client.ip_address, user_id=user.id
     )
     async with ctx.database.unit_of_work() as session:
         await accounts.send_email_verification(
@@ -191,9 +189,10 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # 
 
 
 async def _set_status(info: Info, user_id: strawberry.ID, status: str) -> UserType:
+    admin = await require_user(info)
     target = node_id(user_id, "User", "userId")
     async with info.context.database.unit_of_work() as session:
-        user = await accounts.set_status(session, user_id=target, status=status)
+        user = await accounts.set_status(session, actor_id=admin.id, user_id=target, status=status)
     return UserType.from_model(user)
 
 
@@ -269,7 +268,10 @@ class AccountMutations:
     suspend_user: UserType = strawberry.mutation(
         resolver=suspend_user,
         permission_classes=[IsAdmin],
-        description="Admins: suspends an account and ends its sessions at once.",
+        description=(
+            "Admins: suspends an account and ends its sessions at once. The last active admin "
+            "cannot be suspended (CONFLICT): make another admin first."
+        ),
     )
     reinstate_user: UserType = strawberry.mutation(
         resolver=reinstate_user,

@@ -17,12 +17,13 @@ from db.database import Database
 from db.models import OneTimeToken, Upload, User
 from gateways.email import Email, Mailer
 from services import sessions
-from services.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from services.validation import (
     FieldErrors,
     clean_bio,
     clean_name,
     currency_problem,
+    email_lookup_form,
     language_problem,
     normalize_email,
     notification_channels_problem,
@@ -106,7 +107,9 @@ async def create_account(session: AsyncSession, registration: Registration) -> U
 
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+    return await session.scalar(
+        select(User).where(func.lower(User.email) == email_lookup_form(email))
+    )
 
 
 async def authenticate(
@@ -168,8 +171,10 @@ async def change_password(
         await sessions.end_all(session, user_id=user_id)
 
 
-async def set_status(session: AsyncSession, *, user_id: int, status: str) -> User:
+async def set_status(session: AsyncSession, *, actor_id: int, user_id: int, status: str) -> User:
     """An admin suspends or reinstates an account; suspension ends its sessions at once."""
+    if status == "suspended":
+        await _keep_an_active_admin(session, actor_id=actor_id, losing=user_id)
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
@@ -178,6 +183,27 @@ async def set_status(session: AsyncSession, *, user_id: int, status: str) -> Use
         await sessions.end_all(session, user_id=user_id)
     await session.flush()
     return user
+
+
+async def _keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing: int) -> None:
+    """Refuses a change that would leave no active admin (nobody could then undo it).
+
+    Every active admin row is locked, in id order, until the caller's transaction ends, so
+    two admins suspending each other queue: the second finds the first's change made."""
+    admins = list(
+        await session.scalars(
+            select(User.id)
+            .where(User.status == "active", User.roles.any_() == "ADMIN")
+            .order_by(User.id)
+            .with_for_update(key_share=True)
+        )
+    )
+    if actor_id not in admins:
+        raise Forbidden("Only an active admin can do this; your account no longer is one.")
+    if admins == [losing]:
+        raise Conflict(
+            "This is the last active admin: make another admin (roost create-admin) first."
+        )
 
 
 async def grant_role(session: AsyncSession, *, email: str, role: str) -> User:

@@ -46,6 +46,11 @@ def normalize_email(raw: str) -> str | None:
         return None
 
 
+def email_lookup_form(normalized: str) -> str:
+    """What the account lookup compares with ``lower(email)``; rate limits key on it too."""
+    return normalized.lower()
+
+
 def password_problem(password: str) -> str | None:
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
