@@ -12,6 +12,7 @@ Every error a client receives carries ``extensions.code``:
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.exc import DBAPIError
@@ -104,8 +105,15 @@ class ErrorConvention(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
+        self._present(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> None:
+        # A websocket sends each result while the operation is still open: the errors are
+        # presented here, so they read as they would over HTTP.
+        self._present(result)
+
+    def _present(self, result: Any) -> None:
+        if result is not None and getattr(result, "errors", None):
             result.errors = [
                 present_error(
                     error,
