@@ -1,16 +1,19 @@
 """``node(id:)`` and the handling of ids and inputs every resolver shares."""
 
 import dataclasses
+import re
 from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.types.base import StrawberryObjectDefinition
 
 from schema.context import Info
 from services.errors import InvalidInput
 
 _MAX_BIGINT = 2**63 - 1
+_DATABASE_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
 def parse_global_id(value: str, *, field: str = "id") -> relay.GlobalID:
@@ -20,24 +23,35 @@ def parse_global_id(value: str, *, field: str = "id") -> relay.GlobalID:
         raise InvalidInput.field(field, "is not a valid id") from None
 
 
+def _database_id(global_id: relay.GlobalID) -> int | None:
+    """The bigint a Roost id carries; None when it carries anything else."""
+    if _DATABASE_ID.fullmatch(global_id.node_id) is None:
+        return None
+    number = int(global_id.node_id)
+    return number if number <= _MAX_BIGINT else None
+
+
+def _is_node_type(info: Info, type_name: str) -> bool:
+    definition = info.schema.get_type_by_name(type_name)
+    return (
+        isinstance(definition, StrawberryObjectDefinition)
+        and not definition.is_interface
+        and issubclass(definition.origin, relay.Node)
+    )
+
+
 async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:  # noqa: A002
     global_id = parse_global_id(id)
-    # Every Roost object is keyed by a bigint; anything else names nothing.
-    if not global_id.node_id.isdecimal() or int(global_id.node_id) > _MAX_BIGINT:
-        return None
-    try:
-        return await global_id.resolve_node(info, required=False)
-    except relay.GlobalIDValueError:  # a type that is not a Node
-        return None
+    if not _is_node_type(info, global_id.type_name) or _database_id(global_id) is None:
+        raise InvalidInput.field("id", "is not the id of anything Roost has")
+    return await global_id.resolve_node(info, required=False)
 
 
 def node_id(value: strawberry.ID, type_name: str, field: str) -> int:
     """The database id in a global id of ``type_name``; BAD_USER_INPUT on ``field`` otherwise."""
     global_id = parse_global_id(value, field=field)
-    if global_id.type_name != type_name or not global_id.node_id.isdecimal():
-        raise InvalidInput.field(field, f"is not the id of a {type_name}")
-    number = int(global_id.node_id)
-    if number > _MAX_BIGINT:
+    number = _database_id(global_id)
+    if global_id.type_name != type_name or number is None:
         raise InvalidInput.field(field, f"is not the id of a {type_name}")
     return number
 

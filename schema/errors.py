@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 
 from db.database import RETRYABLE_STATES, sqlstate
+from schema.scalars import InvalidScalar
 from services.errors import Conflict, DomainError
 
 log = logging.getLogger("roost.graphql")
@@ -36,6 +37,15 @@ def is_request_error(error: GraphQLError) -> bool:
         return True
     # A variable that a scalar could not parse: graphql-core points at its definition.
     return bool(error.nodes) and isinstance(original, (ValueError, TypeError, ArithmeticError))
+
+
+def _refused_value(error: GraphQLError) -> bool:
+    """A value a scalar refused, written in the document or sent in a variable: the client's
+    input is wrong, however graphql-core came to report it."""
+    seen: BaseException | None = error.original_error
+    while isinstance(seen, GraphQLError):
+        seen = seen.original_error
+    return isinstance(seen, InvalidScalar)
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -62,6 +72,8 @@ def present_error(
     if is_request_error(error):
         if isinstance(error, GraphQLSyntaxError):
             code = "GRAPHQL_PARSE_FAILED"
+        elif _refused_value(error):
+            code = "BAD_USER_INPUT"
         elif id(error) in validation_errors:
             code = "GRAPHQL_VALIDATION_FAILED"
         else:

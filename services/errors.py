@@ -46,8 +46,9 @@ class InvalidInput(DomainError):
     default_message = "The input is not valid."
 
     def __init__(self, message: str | None = None, *, fields: Mapping[str, str] | None = None):
-        super().__init__(message)
         self.fields = dict(fields or {})
+        # Without a message of its own, the error says which fields are wrong and why.
+        super().__init__(message or "; ".join(f"{k}: {v}" for k, v in self.fields.items()) or None)
 
     @classmethod
     def field(cls, name: str, problem: str) -> "InvalidInput":

@@ -42,18 +42,35 @@ async def test_an_anonymous_viewer_does_not_see_the_email(
     assert body["data"]["node"]["email"] is None
 
 
-async def test_ids_that_name_nothing_give_null(
+async def test_an_id_of_a_row_that_does_not_exist_gives_null(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    for global_id in (
-        to_base64("User", 999_999),
+    body = await gql(client, USER_NODE, {"id": to_base64("User", 999_999)})
+    assert body == {"data": {"node": None}}
+
+
+@pytest.mark.parametrize(
+    "global_id",
+    [
         to_base64("User", "not-a-number"),
-        to_base64("User", 2**70),
+        to_base64("User", 2**70),  # past a bigint
+        to_base64("User", 0),
+        to_base64("User", "007"),
+        to_base64("User", "٣"),  # a digit, but not an ASCII one
         to_base64("Query", 1),  # a type, but not a Node
+        to_base64("Node", 1),  # the interface itself
         to_base64("Nothing", 1),
-    ):
-        body = await gql(client, USER_NODE, {"id": global_id})
-        assert body == {"data": {"node": None}}, global_id
+    ],
+)
+async def test_an_id_that_is_not_a_roost_id_is_bad_user_input(
+    client: httpx.AsyncClient, database: Database, global_id: str
+) -> None:
+    body = await gql(client, USER_NODE, {"id": global_id})
+    [error] = body["errors"]
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "fields": {"id": "is not the id of anything Roost has"},
+    }
 
 
 async def test_a_malformed_id_is_bad_user_input(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,94 @@
+"""Inputs a fuzzer found to crash the server answer BAD_USER_INPUT with a clean message."""
+
+import httpx
+import pytest
+from strawberry.relay import to_base64
+
+from tests.conftest import gql
+
+SEARCH_PRICE = "query($f: ListingFilter) { searchListings(filter: $f) { totalCount } }"
+
+
+@pytest.mark.parametrize("field", ["minPrice", "maxPrice"])
+@pytest.mark.parametrize(
+    "amount",
+    ["1E+999999999", "1E-999999999", "-1E+20", "NaN", "Infinity", "1" * 41, "abc", "", True, []],
+)
+async def test_a_decimal_out_of_bounds_is_bad_user_input(
+    client: httpx.AsyncClient, field: str, amount: object
+) -> None:
+    body = await gql(client, SEARCH_PRICE, {"f": {field: amount}})
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    for python_repr in ("<class", "decimal.", "ConversionSyntax", "InvalidOperation"):
+        assert python_repr not in error["message"]
+
+
+async def test_a_decimal_literal_out_of_bounds_is_bad_user_input(
+    client: httpx.AsyncClient,
+) -> None:
+    for literal in ('"1E+999999999"', '"abc"', "1e999"):
+        body = await gql(
+            client, f"{{ searchListings(filter: {{maxPrice: {literal}}}) {{ totalCount }} }}"
+        )
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", literal
+        assert "Decimal" in error["message"]
+
+
+async def test_a_decimal_message_says_what_is_wrong(client: httpx.AsyncClient) -> None:
+    body = await gql(client, SEARCH_PRICE, {"f": {"maxPrice": "abc"}})
+    [error] = body["errors"]
+    assert 'A Decimal is a number written as a string, like "120.50".' in error["message"]
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1899-12-31", "3000-01-01"])
+async def test_dates_far_out_of_range_are_bad_user_input(
+    client: httpx.AsyncClient, day: str
+) -> None:
+    body = await gql(
+        client,
+        "query($d: Date) { searchListings(filter: {checkIn: $d}) { totalCount } }",
+        {"d": day},
+    )
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Dates run from 1900-01-01 to 2999-12-31." in error["message"]
+
+
+async def test_a_calendar_at_the_end_of_time_is_bad_user_input(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await gql(
+        client,
+        f'{{ listing(id: "{to_base64("Listing", 1)}") '
+        '{ calendar(from: "9999-12-30", to: "9999-12-31") { date } } }',
+    )
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "field", "problem"),
+    [
+        (
+            "{ searchListings(first: 0) { totalCount } }",
+            None,
+            "first",
+            "must be between 1 and 100",
+        ),
+        (
+            'mutation { register(input: {email: "new@example.com", password: "short", '
+            'firstName: "A", lastName: "B"}) { accessToken } }',
+            None,
+            "password",
+            "must be at least 10 characters long",
+        ),
+    ],
+)
+async def test_a_single_field_problem_is_named_in_the_message(
+    client: httpx.AsyncClient, document: str, variables: dict | None, field: str, problem: str
+) -> None:
+    body = await gql(client, document, variables)
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "fields": {field: problem}}
+    assert error["message"] == f"{field}: {problem}"
