@@ -9,8 +9,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from auth.tokens import AccessTokens, new_secret_token, token_digest
 from db.database import Database
@@ -81,6 +82,7 @@ async def refresh(
     """Rotates ``refresh_token``. Of two concurrent uses of one token, exactly one succeeds."""
     digest = token_digest(refresh_token)
     now = datetime.now(UTC)
+    sibling = aliased(RefreshToken)
     async with database.unit_of_work() as session:
         # The row lock makes a concurrent second use wait, then find the token retired.
         rotated = (
@@ -91,6 +93,12 @@ async def refresh(
                     RefreshToken.rotated_at.is_(None),
                     RefreshToken.revoked_at.is_(None),
                     RefreshToken.expires_at > now,
+                    # A rotation racing a revocation can leave a successor unrevoked in an
+                    # ended session; the session stays ended all the same.
+                    ~exists().where(
+                        sibling.family_id == RefreshToken.family_id,
+                        sibling.revoked_at.is_not(None),
+                    ),
                 )
                 .values(rotated_at=now)
                 .returning(RefreshToken.user_id, RefreshToken.family_id)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from starlette.applications import Starlette
 
+from auth.tokens import token_digest
 from db.database import Database
 from db.models import RefreshToken, User
 from tests.accounts_helpers import (
@@ -119,6 +120,23 @@ async def test_a_reused_refresh_token_ends_the_whole_session(
     assert error_code(reuse) == "UNAUTHENTICATED"
     assert error_code(await refresh(client, successor["refreshToken"])) == "UNAUTHENTICATED"
     assert error_code(await refresh(client, first["refreshToken"])) == "UNAUTHENTICATED"
+
+
+async def test_a_successor_left_unrevoked_cannot_revive_an_ended_session(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """A revocation racing a refresh may miss the successor the refresh inserts; the session
+    has ended all the same."""
+    first = await register(client)
+    successor = (await refresh(client, first["refreshToken"]))["data"]["refreshSession"]
+    async with database.unit_of_work() as session:
+        # What that race leaves behind: the rotated token revoked, its successor not.
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == token_digest(first["refreshToken"]))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    assert error_code(await refresh(client, successor["refreshToken"])) == "UNAUTHENTICATED"
 
 
 async def test_reuse_ends_only_that_session(client: httpx.AsyncClient, database: Database) -> None:
