@@ -54,6 +54,8 @@ class Context:
     loaders: Loaders
     services: Services
     client: Client
+    refusal: Exception | None = None
+    """Why the request is refused before it runs (schema/authentication.py), if it is."""
 
 
 Info = StrawberryInfo[Context, None]

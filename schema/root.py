@@ -21,6 +21,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
+from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType, PaymentType
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
@@ -68,6 +69,7 @@ def build_schema(
         partial(AddValidationRules, limits),
         partial(ParserCache, maxsize=512),
         partial(ValidationCache, maxsize=512),
+        RefuseUnauthenticated,
     ]
     if production:
         extensions.append(DisableIntrospection)

@@ -86,16 +86,19 @@ def forged_tokens(valid: str) -> dict[str, str]:
     }
 
 
-async def test_bad_access_tokens_are_anonymous_never_errors(
+async def test_bad_access_tokens_are_refused_never_anonymous(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     payload = await register(client)
     cases = forged_tokens(payload["accessToken"])
     cases["refresh token as access token"] = payload["refreshToken"]
     for name, token in cases.items():
-        assert await gql(client, ME, headers=bearer(token)) == {"data": {"me": None}}, name
-        body = await gql(client, BECOME_HOST, headers=bearer(token))
-        assert error_code(body) == "UNAUTHENTICATED", name
+        reason = "TOKEN_EXPIRED" if name == "expired" else "TOKEN_INVALID"
+        for query in (ME, BECOME_HOST):
+            body = await gql(client, query, headers=bearer(token))
+            assert body["data"] is None, name
+            [error] = body["errors"]
+            assert error["extensions"] == {"code": "UNAUTHENTICATED", "reason": reason}, name
 
 
 async def test_refreshing_rotates_the_refresh_token(
@@ -283,8 +286,11 @@ async def test_a_password_change_needs_the_current_password(
 
 
 @pytest.mark.parametrize("header", ["Bearer", "Basic abc", "Bearer  ", "token"])
-async def test_odd_authorization_headers_are_anonymous(
+async def test_odd_authorization_headers_are_invalid_tokens(
     client: httpx.AsyncClient, header: str
 ) -> None:
     response = await client.post("/graphql", json={"query": ME}, headers={"Authorization": header})
-    assert response.json() == {"data": {"me": None}}
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "UNAUTHENTICATED",
+        "reason": "TOKEN_INVALID",
+    }
