@@ -16,11 +16,18 @@ TOKEN_MESSAGES = {
 
 async def authenticate_request(connection: HTTPConnection) -> tuple[Viewer, Exception | None]:
     """The viewer, and the error that refuses the request before anything runs: a token that
-    did not verify."""
+    did not verify, or whatever stopped us from finding out (the database, down while the
+    session had to be looked up there)."""
     state = connection.app.state
-    found = await authenticate(
-        connection.headers.get("authorization"), state.services.session_policy.access_tokens
-    )
+    try:
+        found = await authenticate(
+            connection.headers.get("authorization"),
+            state.services.session_policy.access_tokens,
+            state.services.revoked_sessions,
+        )
+    except Exception as error:
+        # Reported through the one error path, like any failure of the operation.
+        return ANONYMOUS, error
     if found.problem is not None:
         return ANONYMOUS, Unauthenticated(TOKEN_MESSAGES[found.problem], reason=found.problem.value)
     return found.viewer, None

@@ -10,7 +10,7 @@ import jwt
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 _ALGORITHM = "HS256"
-_REQUIRED_CLAIMS = ["sub", "roles", "iat", "exp", "jti", "iss", "aud"]
+_REQUIRED_CLAIMS = ["sub", "sid", "roles", "iat", "exp", "jti", "iss", "aud"]
 _MAX_USER_ID = 2**63 - 1  # user ids are PostgreSQL bigints
 
 
@@ -18,6 +18,8 @@ _MAX_USER_ID = 2**63 - 1  # user ids are PostgreSQL bigints
 class AccessClaims:
     user_id: int
     roles: frozenset[str]
+    session_id: uuid.UUID
+    """The sign-in session (refresh-token family) the token was issued for."""
 
 
 class TokenRejected(Exception):
@@ -36,10 +38,18 @@ class AccessTokens:
         self._audience = audience
         self.lifetime = lifetime
 
-    def issue(self, user_id: int, roles: list[str], *, now: datetime | None = None) -> str:
+    def issue(
+        self,
+        user_id: int,
+        roles: list[str],
+        *,
+        session_id: uuid.UUID,
+        now: datetime | None = None,
+    ) -> str:
         issued_at = now or datetime.now(UTC)
         claims = {
             "sub": str(user_id),
+            "sid": str(session_id),
             "roles": sorted(roles),
             "iat": issued_at,
             "exp": issued_at + self.lifetime,
@@ -64,17 +74,21 @@ class AccessTokens:
                 issuer=self._issuer,
                 options={"require": _REQUIRED_CLAIMS, "verify_exp": False},
             )
-            user_id, roles = claims["sub"], claims["roles"]
+            user_id, roles, session_id = claims["sub"], claims["roles"], claims["sid"]
             if not isinstance(user_id, str) or not user_id.isascii() or not user_id.isdigit():
                 raise TokenRejected()
             if not 0 < int(user_id) <= _MAX_USER_ID:
                 raise TokenRejected()
             if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
                 raise TokenRejected()
+            if not isinstance(session_id, str):
+                raise TokenRejected()
             expires_at = claims["exp"]
             if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
                 raise TokenRejected()
-            result = AccessClaims(user_id=int(user_id), roles=frozenset(roles))
+            result = AccessClaims(
+                user_id=int(user_id), roles=frozenset(roles), session_id=uuid.UUID(session_id)
+            )
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             raise TokenRejected() from None
         if expires_at <= (now or datetime.now(UTC)).timestamp():

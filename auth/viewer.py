@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from auth.revocations import RevokedSessions
 from auth.tokens import AccessTokens, TokenRejected
 
 
@@ -27,7 +28,7 @@ class TokenProblem(StrEnum):
     EXPIRED = "TOKEN_EXPIRED"
     """Ours and whole, but past its lifetime: refresh the session."""
     INVALID = "TOKEN_INVALID"
-    """Anything else: refresh once, else sign in again."""
+    """Anything else, a revoked session included: refresh once, else sign in again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +37,11 @@ class Authentication:
     problem: TokenProblem | None = None
 
 
-async def authenticate(header: str | None, access_tokens: AccessTokens) -> Authentication:
+async def authenticate(
+    header: str | None, access_tokens: AccessTokens, revoked: RevokedSessions
+) -> Authentication:
     """The viewer an ``Authorization`` header names. No header is an anonymous caller; a header
-    that is not a good ``Bearer`` access token is a problem, never anonymous:
+    that is not a good ``Bearer`` access token of a live session is a problem, never anonymous:
     the client believes it sent a credential and must learn that it did not work."""
     if header is None:
         return Authentication()
@@ -52,4 +55,6 @@ async def authenticate(header: str | None, access_tokens: AccessTokens) -> Authe
         return Authentication(
             problem=TokenProblem.EXPIRED if rejected.expired else TokenProblem.INVALID
         )
+    if await revoked.is_revoked(claims.session_id):
+        return Authentication(problem=TokenProblem.INVALID)
     return Authentication(Viewer(user_id=claims.user_id, roles=claims.roles))

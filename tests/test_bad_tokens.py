@@ -67,6 +67,8 @@ def bad_tokens(valid: str, refresh_token: str) -> dict[str, tuple[str, str]]:
         "wrong audience": sign({**claims, "aud": "someone-else"}),
         "wrong issuer": sign({**claims, "iss": "evil"}),
         "no jti": sign(without("jti")),
+        "no session (an older token)": sign(without("sid")),
+        "session not a uuid": sign({**claims, "sid": "not-a-uuid"}),
         "sub past int64": sign({**claims, "sub": "99999999999999999999"}),
         "sub zero": sign({**claims, "sub": "0"}),
         "sub negative": sign({**claims, "sub": "-5"}),
@@ -186,6 +188,19 @@ async def test_an_upload_with_a_bad_token_is_a_401_that_says_why(
             "message": EXPIRED_MESSAGE if reason == "TOKEN_EXPIRED" else INVALID_MESSAGE,
             "reason": reason,
         }, name
+
+
+async def test_an_upload_with_an_ended_session_is_a_401(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    payload = await register(client)
+    await gql(
+        client, "mutation($t: String!) { logout(refreshToken: $t) }", {"t": payload["refreshToken"]}
+    )
+    response = await upload(client, image_bytes(), token=payload["accessToken"])
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == CHALLENGE
+    assert response.json()["error"]["reason"] == "TOKEN_INVALID"
 
 
 async def test_an_upload_without_a_token_is_challenged(client: httpx.AsyncClient) -> None:

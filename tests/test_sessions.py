@@ -41,7 +41,7 @@ async def test_an_access_token_carries_the_required_claims(
     token = payload["accessToken"]
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "at+jwt"}
     claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience="roost-api")
-    assert set(claims) == {"sub", "roles", "iat", "exp", "jti", "iss", "aud"}
+    assert set(claims) == {"sub", "sid", "roles", "iat", "exp", "jti", "iss", "aud"}
     assert claims["exp"] - claims["iat"] == 15 * 60
     assert claims["iss"] == "roost"
 
@@ -208,10 +208,13 @@ async def test_a_suspended_user_is_shut_out_at_once(
     )
     assert "errors" not in body, body
 
-    assert await gql(client, ME, headers=bearer(guest["accessToken"])) == {"data": {"me": None}}
-    assert error_code(await gql(client, BECOME_HOST, headers=bearer(guest["accessToken"]))) == (
-        "UNAUTHENTICATED"
-    )
+    for query in (ME, BECOME_HOST):
+        body = await gql(client, query, headers=bearer(guest["accessToken"]))
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"] == {
+            "code": "UNAUTHENTICATED",
+            "reason": "TOKEN_INVALID",
+        }
     assert error_code(await refresh(client, guest["refreshToken"])) == "UNAUTHENTICATED"
     assert error_code(await login(client, guest["user"]["email"])) == "UNAUTHENTICATED"
 
