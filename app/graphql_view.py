@@ -17,7 +17,7 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
-from auth.viewer import viewer_from_authorization
+from app.authentication import authenticate_request
 from db.loaders import Loaders
 from schema.context import Context
 from schema.errors import present_error
@@ -49,12 +49,11 @@ class RoostGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         state = request.app.state
+        viewer, refusal = await authenticate_request(request)
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
-            viewer=viewer_from_authorization(
-                request.headers.get("authorization"), state.services.session_policy.access_tokens
-            ),
+            viewer=viewer,
             database=state.database,
             loaders=Loaders(state.database),
             services=state.services,
@@ -62,6 +61,7 @@ class RoostGraphQL(GraphQL[Context, None]):
                 ip_address=request.client.host if request.client else None,
                 user_agent=request.headers.get("user-agent"),
             ),
+            refusal=refusal,
         )
 
     def decode_json(self, data: str | bytes) -> object:

@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         media_dir.mkdir(parents=True, exist_ok=True)
         stop_worker = asyncio.Event()
         worker_loop = None
+        revoked_sessions = app.state.services.revoked_sessions
+        revoked_sessions.start()
         try:
             if settings.is_production:
                 # Only `roost migrate` changes the schema in production; a worker started
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_worker.set()
             if worker_loop is not None:
                 await worker_loop
+            await revoked_sessions.stop()
             await app.state.database.dispose()
             await http.aclose()
             if redis is not None:

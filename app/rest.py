@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from services.errors import DomainError
+from services.errors import DomainError, Unauthenticated
 
 log = logging.getLogger("roost.rest")
 
@@ -83,7 +83,20 @@ async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
 
 
+def unauthenticated_response(error: Unauthenticated) -> JSONResponse:
+    """401 with the challenge RFC 6750 asks for; ``invalid_token`` and the ``reason`` when a
+    token was sent and refused."""
+    body = {"code": error.code, "message": error.message}
+    challenge = 'Bearer realm="roost"'
+    if error.reason is not None:
+        body["reason"] = error.reason
+        challenge += ', error="invalid_token"'
+    return JSONResponse({"error": body}, status_code=401, headers={"WWW-Authenticate": challenge})
+
+
 async def on_domain_error(request: Request, exc: DomainError) -> Response:
+    if isinstance(exc, Unauthenticated):
+        return unauthenticated_response(exc)
     return error_response(exc.http_status, exc.code, exc.message)
 
 

@@ -5,8 +5,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.relay import to_base64
 
+from app.authentication import authenticate_request
 from app.rest import error_response
-from auth.viewer import viewer_from_authorization
 from services import accounts, uploads
 from services.errors import Unauthenticated
 
@@ -18,9 +18,9 @@ MAX_REQUEST_BYTES = uploads.MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE
 async def upload_image(request: Request) -> Response:
     services = request.app.state.services
     database = request.app.state.database
-    viewer = viewer_from_authorization(
-        request.headers.get("authorization"), services.session_policy.access_tokens
-    )
+    viewer, refusal = await authenticate_request(request)
+    if refusal is not None:
+        raise refusal
     if viewer.user_id is None:
         raise Unauthenticated()
     async with database.read_session() as session:

@@ -10,6 +10,7 @@ from app.worker import Worker, WorkerConfig
 from auth.crypto import FieldCipher
 from auth.oauth import FacebookProvider, GoogleProvider, OAuthProvider
 from auth.passwords import PasswordHasher
+from auth.revocations import RevokedSessions
 from auth.tokens import AccessTokens
 from db.catalogue import AmenityCatalogue
 from db.database import Database
@@ -151,15 +152,16 @@ def build_services(
         if redis is not None
         else MemoryRateLimiter()
     )
+    access_tokens = AccessTokens(
+        secret=settings.require_jwt_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        lifetime=timedelta(minutes=settings.access_token_minutes),
+    )
     return Services(
         passwords=build_password_hasher(settings),
         session_policy=SessionPolicy(
-            access_tokens=AccessTokens(
-                secret=settings.require_jwt_secret(),
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                lifetime=timedelta(minutes=settings.access_token_minutes),
-            ),
+            access_tokens=access_tokens,
             refresh_lifetime=timedelta(days=settings.refresh_token_days),
         ),
         cipher=FieldCipher(settings.require_field_encryption_key()),
@@ -181,4 +183,5 @@ def build_services(
         booking_rules=build_booking_rules(settings),
         payment_gateways=build_payment_gateways(settings),
         clock=utc_now,
+        revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
     )

@@ -113,6 +113,21 @@ class Database:
         async with self.sessionmaker() as session:
             yield session
 
+    async def dedicated_connection(
+        self, application_name: str, server_settings: dict[str, str] | None = None
+    ) -> asyncpg.Connection:
+        """A connection outside both pools, for a long-lived task (a LISTEN); the caller
+        closes it."""
+        return await asyncpg.connect(
+            self._plain_url.render_as_string(hide_password=False),
+            timeout=10,
+            server_settings={
+                **self.server_settings,
+                "application_name": application_name,
+                **(server_settings or {}),
+            },
+        )
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))

@@ -133,9 +133,23 @@ class OAuthIdentity(Base):
 
 class RefreshToken(Base):
     """One refresh token. Its family is a sign-in session: every rotation stays in the family,
-    and reuse of a rotated token revokes the whole family."""
+    and reuse of a rotated token revokes the whole family. A session has ended once any of its
+    tokens is revoked."""
 
     __tablename__ = "refresh_token"
+    __table_args__ = (
+        # Revoked tokens only; a trigger (migration 0006) announces each revocation.
+        Index(
+            "ix_refresh_token_revoked_family",
+            "family_id",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_refresh_token_revoked_at",
+            "revoked_at",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(

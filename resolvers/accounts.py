@@ -39,6 +39,11 @@ async def _signed_in(info: Info, session: AsyncSession, user: User) -> AuthPaylo
     return _payload(issued, user)
 
 
+async def _sessions_ended(info: Info) -> None:
+    """Answers once every server process refuses the ended sessions' access tokens."""
+    await info.context.services.revoked_sessions.settle()
+
+
 async def me(info: Info) -> UserType | None:
     user = await current_user(info)
     return UserType.from_model(user) if user else None
@@ -90,18 +95,25 @@ async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  
 
 async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
     ctx = info.context
-    issued, user = await sessions.refresh(
-        ctx.database,
-        refresh_token=refresh_token,
-        policy=ctx.services.session_policy,
-        client=ctx.client,
-    )
+    try:
+        issued, user = await sessions.refresh(
+            ctx.database,
+            refresh_token=refresh_token,
+            policy=ctx.services.session_policy,
+            client=ctx.client,
+        )
+    except sessions.SessionEnded:
+        await _sessions_ended(info)
+        raise
     return _payload(issued, user)
 
 
 async def logout(info: Info, refresh_token: str) -> bool:
     async with info.context.database.unit_of_work() as session:
-        return await sessions.end(session, refresh_token=refresh_token)
+        ended = await sessions.end(session, refresh_token=refresh_token)
+    if ended:
+        await _sessions_ended(info)
+    return ended
 
 
 async def request_password_reset(info: Info, email: str) -> bool:
@@ -122,6 +134,7 @@ async def reset_password(info: Info, token: str, new_password: str) -> bool:
     await accounts.reset_password(
         ctx.database, token=token, new_password=new_password, passwords=ctx.services.passwords
     )
+    await _sessions_ended(info)
     return True
 
 
@@ -138,6 +151,7 @@ async def change_password(info: Info, current_password: str, new_password: str) 
         new_password=new_password,
         passwords=ctx.services.passwords,
     )
+    await _sessions_ended(info)
     async with ctx.database.unit_of_work() as session:
         return await _signed_in(info, session, user)
 
@@ -193,6 +207,8 @@ async def _set_status(info: Info, user_id: strawberry.ID, status: str) -> UserTy
     target = node_id(user_id, "User", "userId")
     async with info.context.database.unit_of_work() as session:
         user = await accounts.set_status(session, actor_id=admin.id, user_id=target, status=status)
+    if status == "suspended":
+        await _sessions_ended(info)
     return UserType.from_model(user)
 
 

@@ -12,6 +12,7 @@ from strawberry import Info as StrawberryInfo
 from auth.crypto import FieldCipher
 from auth.oauth import OAuthProvider
 from auth.passwords import PasswordHasher
+from auth.revocations import RevokedSessions
 from auth.viewer import Viewer
 from db.catalogue import AmenityCatalogue
 from db.database import Database
@@ -43,6 +44,8 @@ class Services:
     payment_gateways: Gateways
     clock: Callable[[], datetime]
     """Now, as an aware datetime; tests drive it instead of sleeping."""
+    revoked_sessions: RevokedSessions
+    """Ended sessions, whose access tokens are refused; started with the app."""
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Context:
     loaders: Loaders
     services: Services
     client: Client
+    refusal: Exception | None = None
+    """Why the request is refused before it runs (schema/authentication.py), if it is."""
 
 
 Info = StrawberryInfo[Context, None]

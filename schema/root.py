@@ -13,6 +13,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
+from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType, PaymentType
 from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
@@ -53,6 +54,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(ErrorConvention, hide_suggestions=production),
         lambda: DocumentChecks(documents=schema.documents),
+        RefuseUnauthenticated,
     ]
     schema = RoostSchema(
         query=Query,

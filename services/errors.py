@@ -21,9 +21,21 @@ class DomainError(Exception):
 
 
 class Unauthenticated(DomainError):
+    """``reason`` says why a token the client sent was refused (TOKEN_EXPIRED, TOKEN_INVALID)."""
+
     code = "UNAUTHENTICATED"
     http_status = 401
     default_message = "You need to sign in."
+
+    def __init__(self, message: str | None = None, *, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+
+    def extensions(self) -> dict[str, object]:
+        extensions = super().extensions()
+        if self.reason is not None:
+            extensions["reason"] = self.reason
+        return extensions
 
 
 class Forbidden(DomainError):

@@ -3,14 +3,19 @@
 A session is a family of refresh tokens. Each refresh retires the token presented and issues its
 successor in the same family; presenting a retired token again means it was copied, so the whole
 family is revoked and neither the copy nor its successor works any more.
+
+A session has ended once any of its tokens is revoked. Its access tokens carry its id (``sid``),
+and a trigger announces each revocation as it commits (auth/revocations.py), so they stop working
+at once too.
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from auth.tokens import AccessTokens, new_secret_token, token_digest
 from db.database import Database
@@ -18,6 +23,11 @@ from db.models import RefreshToken, User
 from services.errors import Unauthenticated
 
 INVALID_REFRESH_TOKEN = "This session has ended; sign in again."  # noqa: S105
+
+
+class SessionEnded(Unauthenticated):
+    """A refused refresh token whose use ended its session: it was a replayed copy, or its
+    account is no longer active."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ async def _issue(
     )
     await session.flush()
     return IssuedTokens(
-        access_token=policy.access_tokens.issue(user.id, user.roles),
+        access_token=policy.access_tokens.issue(user.id, user.roles, session_id=family_id),
         refresh_token=refresh_token,
         expires_in=int(policy.access_tokens.lifetime.total_seconds()),
     )
@@ -81,6 +91,7 @@ async def refresh(
     """Rotates ``refresh_token``. Of two concurrent uses of one token, exactly one succeeds."""
     digest = token_digest(refresh_token)
     now = datetime.now(UTC)
+    sibling = aliased(RefreshToken)
     async with database.unit_of_work() as session:
         # The row lock makes a concurrent second use wait, then find the token retired.
         rotated = (
@@ -91,13 +102,19 @@ async def refresh(
                     RefreshToken.rotated_at.is_(None),
                     RefreshToken.revoked_at.is_(None),
                     RefreshToken.expires_at > now,
+                    # A rotation racing a revocation can leave a successor unrevoked in an
+                    # ended session; the session stays ended all the same.
+                    ~exists().where(
+                        sibling.family_id == RefreshToken.family_id,
+                        sibling.revoked_at.is_not(None),
+                    ),
                 )
                 .values(rotated_at=now)
                 .returning(RefreshToken.user_id, RefreshToken.family_id)
             )
         ).one_or_none()
         if rotated is None:
-            await _revoke_family_if_reused(session, digest)
+            ended = await _revoke_family_if_reused(session, digest)
         else:
             user = await session.get(User, rotated.user_id)
             if user is not None and user.status == "active":
@@ -105,27 +122,28 @@ async def refresh(
                     session, user=user, family_id=rotated.family_id, policy=policy, client=client
                 )
                 return issued, user
-            await revoke_family(session, rotated.family_id)
+            ended = await revoke_family(session, rotated.family_id)
     # Outside the block: the revocation above is committed before the caller hears "no".
-    raise Unauthenticated(INVALID_REFRESH_TOKEN)
+    raise (SessionEnded if ended else Unauthenticated)(INVALID_REFRESH_TOKEN)
 
 
-async def _revoke_family_if_reused(session: AsyncSession, digest: bytes) -> None:
+async def _revoke_family_if_reused(session: AsyncSession, digest: bytes) -> bool:
     retired = await session.scalar(
         select(RefreshToken.family_id).where(
             RefreshToken.token_hash == digest, RefreshToken.rotated_at.is_not(None)
         )
     )
-    if retired is not None:
-        await revoke_family(session, retired)
+    return retired is not None and await revoke_family(session, retired)
 
 
-async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
-    await session.execute(
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> bool:
+    """Ends the session; False when it had already ended."""
+    result = await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+    return result.rowcount > 0
 
 
 async def end(session: AsyncSession, *, refresh_token: str) -> bool:
@@ -136,10 +154,7 @@ async def end(session: AsyncSession, *, refresh_token: str) -> bool:
             RefreshToken.revoked_at.is_(None),
         )
     )
-    if family_id is None:
-        return False
-    await revoke_family(session, family_id)
-    return True
+    return family_id is not None and await revoke_family(session, family_id)
 
 
 async def end_all(session: AsyncSession, *, user_id: int) -> None:

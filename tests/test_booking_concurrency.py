@@ -5,6 +5,7 @@ The requests go through a real uvicorn server to the real database, all released
 """
 
 import asyncio
+import uuid
 from datetime import date, timedelta
 
 import httpx
@@ -71,7 +72,7 @@ async def test_fifty_concurrent_requests_for_the_same_nights_book_them_once(
         guests = [await make_user(session) for _ in range(GUESTS)]
     listing_id = to_base64("Listing", listing.id)
     tokens = app.state.services.session_policy.access_tokens
-    bearers = [tokens.issue(guest.id, guest.roles) for guest in guests]
+    bearers = [tokens.issue(guest.id, guest.roles, session_id=uuid.uuid4()) for guest in guests]
 
     async with serving(create_app(settings)) as base_url:
         limits = httpx.Limits(max_connections=GUESTS)

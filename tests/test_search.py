@@ -11,6 +11,7 @@ from strawberry.relay import to_base64
 from db.database import Database
 from db.models import BlockedNight, Listing, ListingPhoto, Upload
 from services import listings as listings_service
+from tests.accounts_helpers import bearer, register
 from tests.conftest import StatementCounter, gql
 from tests.factories import make_booking, make_listing, make_user
 
@@ -364,7 +365,7 @@ async def test_signed_in_searches_are_not_cached(
     client: httpx.AsyncClient, database: Database, host
 ) -> None:
     await listings(database, host, {"title": "private view"})
-    headers = {"Authorization": "Bearer whatever"}
+    headers = bearer((await register(client))["accessToken"])
     await gql(client, SEARCH, {"first": 5}, headers=headers)
     with StatementCounter(database) as counter:
         await gql(client, SEARCH, {"first": 5}, headers=headers)
