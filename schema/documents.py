@@ -28,8 +28,12 @@ from graphql import (
     SelectionSetNode,
     StringValueNode,
     ValidationRule,
+    is_input_type,
+    is_non_null_type,
     parse,
+    type_from_ast,
 )
+from graphql.utilities.validate_input_value import validate_input_value
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
@@ -173,6 +177,45 @@ def _literal_text_errors(document: DocumentNode) -> list[GraphQLError]:
 def bad_user_input(problems: Mapping[str, str]) -> GraphQLError:
     message = "; ".join(f"{field}: {problem}" for field, problem in problems.items())
     return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "fields": dict(problems)})
+
+
+def variable_problems(
+    schema: GraphQLSchema,
+    document: DocumentNode | None,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+) -> dict[str, str]:
+    """What is wrong with each variable, by field path (named as ``text_problems`` names them):
+    graphql-core reports the same faults with the path only in its message."""
+    operations = [
+        d
+        for d in (document.definitions if document else ())
+        if isinstance(d, OperationDefinitionNode)
+        and (operation_name is None or (d.name and d.name.value == operation_name))
+    ]
+    if len(operations) != 1:
+        return {}
+    variables = variables or {}
+    problems: dict[str, str] = {}
+    for definition in operations[0].variable_definitions or ():
+        name = definition.variable.name.value
+        type_ = type_from_ast(schema, definition.type)
+        if type_ is None or not is_input_type(type_):
+            continue
+        if name not in variables:
+            if is_non_null_type(type_) and definition.default_value is None:
+                problems[name] = "is required"
+            continue
+        value = variables[name]
+        prefix = "" if isinstance(value, dict) else name
+
+        def report(error: GraphQLError, path: list[str | int], prefix: str = prefix) -> None:
+            where = ".".join(str(part) for part in [prefix, *path] if part != "")
+            cause = error.original_error
+            problems.setdefault(where or prefix, str(cause) if cause else error.message)
+
+        validate_input_value(value, type_, report, hide_suggestions=True)
+    return problems
 
 
 def _count_values(value: Any, limit: int) -> int:

@@ -14,11 +14,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode
 from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 
 from db.database import RETRYABLE_STATES, sqlstate
+from schema.documents import bad_user_input, variable_problems
 from schema.scalars import InvalidScalar
 from services.errors import Conflict, DomainError
 
@@ -94,6 +95,14 @@ def present_error(
     )
 
 
+def _is_variable_error(error: GraphQLError) -> bool:
+    return (
+        is_request_error(error)
+        and bool(error.nodes)
+        and isinstance(error.nodes[0], VariableDefinitionNode)
+    )
+
+
 def log_unexpected_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
     for error in errors:
         if is_unexpected(error):
@@ -115,6 +124,22 @@ class ErrorConvention(SchemaExtension):
         errors = self.execution_context.pre_execution_errors or []
         self._validation_errors = frozenset(id(error) for error in errors)
 
+    def _variables_by_field(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """Variables graphql-core refused, as one BAD_USER_INPUT naming each field's problem."""
+        if not any(_is_variable_error(error) for error in errors):
+            return errors
+        context = self.execution_context
+        problems = variable_problems(
+            context.schema._schema,
+            context.graphql_document,
+            context.operation_name,
+            context.variables,
+        )
+        if not problems:
+            return errors
+        kept = [error for error in errors if not _is_variable_error(error)]
+        return [bad_user_input(problems), *kept]
+
     def on_operation(self) -> Iterator[None]:
         yield
         self._present(self.execution_context.result)
@@ -126,6 +151,7 @@ class ErrorConvention(SchemaExtension):
 
     def _present(self, result: Any) -> None:
         if result is not None and getattr(result, "errors", None):
+            result.errors = self._variables_by_field(result.errors)
             result.errors = [
                 present_error(
                     error,

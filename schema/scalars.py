@@ -64,9 +64,6 @@ def _parse_datetime(value: object) -> datetime.datetime:
 
 
 def _parse_decimal(value: object) -> decimal.Decimal:
-    # A JSON number is taken as written (0.1 is one tenth), never as a binary float's digits.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
     text = _text(value, "Decimal", '"120.50"').strip()
     try:
         parsed = decimal.Decimal(text) if len(text) <= MAX_DECIMAL_CHARACTERS else None

@@ -110,7 +110,9 @@ async def test_one_guest_racing_for_many_free_nights_gets_only_the_capped_holds(
         host = await make_user(session, roles=["GUEST", "HOST"])
         listings = [await make_listing(session, host=host) for _ in range(3)]
         guest = await make_user(session)
-    bearer = app.state.services.session_policy.access_tokens.issue(guest.id, guest.roles)
+    bearer = app.state.services.session_policy.access_tokens.issue(
+        guest.id, guest.roles, session_id=uuid.uuid4()
+    )
     start = date.today() + timedelta(days=30)
     # Each request its own free night, spread over three listings: nothing but the cap
     # stands between any of them and a hold.
