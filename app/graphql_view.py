@@ -19,6 +19,7 @@ from strawberry.types import ExecutionResult
 
 from app.authentication import authenticate_request
 from db.loaders import Loaders
+from db.outages import note_if_unreachable
 from schema.context import Context
 from schema.errors import present_error
 from services.search_cache import current_generation
@@ -27,6 +28,7 @@ from services.sessions import Client
 log = logging.getLogger("roost.graphql")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+OUTAGE_RETRY_AFTER_SECONDS = "5"
 _REQUEST_ERROR_CODES = frozenset(
     {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"}
 )
@@ -109,8 +111,11 @@ class RoostGraphQL(GraphQL[Context, None]):
                 )
                 for error in result.errors
             ]
+        sub_response = kwargs["sub_response"]
+        if _failed_for_an_outage(result):
+            sub_response.status_code = 503
+            sub_response.headers["Retry-After"] = OUTAGE_RETRY_AFTER_SECONDS
         if _accepts_graphql_response_json(request):
-            sub_response = kwargs["sub_response"]
             # The newer media type lets a client tell a rejected request by its status.
             sub_response.media_type = GRAPHQL_RESPONSE_JSON
             if _rejected_before_execution(result):
@@ -132,7 +137,14 @@ class RoostGraphQL(GraphQL[Context, None]):
         ):
             return await super().execute_single(request, *args, **kwargs)
         state = request.app.state
-        generation = await current_generation(state.database)
+        cache = state.services.response_cache
+        try:
+            generation = await current_generation(state.database)
+        except Exception as error:
+            if not note_if_unreachable(error):
+                raise
+            # The search itself will say what is wrong, the GraphQL way.
+            return await super().execute_single(request, *args, **kwargs)
         key = hashlib.sha256(
             orjson.dumps(
                 [
@@ -144,7 +156,6 @@ class RoostGraphQL(GraphQL[Context, None]):
                 option=orjson.OPT_SORT_KEYS,
             )
         ).hexdigest()
-        cache = state.services.response_cache
         if (cached := await cache.get(key)) is not None:
             return ExecutionResult(data=orjson.loads(cached), errors=None)
         result = await super().execute_single(request, *args, **kwargs)
@@ -167,6 +178,18 @@ class RoostGraphQL(GraphQL[Context, None]):
         if _accepts_graphql_response_json(request) and _rejected_before_execution(result):
             del response["data"]
         return response
+
+
+def _failed_for_an_outage(result: ExecutionResult) -> bool:
+    """Nothing of the operation was answered, because a backing service is out of reach."""
+    return (
+        bool(result.errors)
+        and (result.data is None or all(value is None for value in result.data.values()))
+        and any(
+            (error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE"
+            for error in result.errors or ()
+        )
+    )
 
 
 def _accepts_graphql_response_json(request: Request) -> bool:

@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import request_id_var
 from app.rest import error_response
+from db.outages import note_if_unreachable
+from services.errors import ServiceUnavailable
 
 access_log = logging.getLogger("roost.access")
 
@@ -47,12 +49,23 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_request_id)
-        except Exception:
-            # A bug: the client learns nothing of it but the request id to quote.
-            access_log.exception("unexpected error while serving a request")
+        except Exception as error:
+            outage = note_if_unreachable(error)
+            if not outage:
+                # A bug: the client learns nothing of it but the request id to quote.
+                access_log.exception("unexpected error while serving a request")
             if status is not None or scope["type"] != "http":
                 raise
-            response = error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+            if outage:
+                unavailable = ServiceUnavailable()
+                response = error_response(
+                    unavailable.http_status,
+                    unavailable.code,
+                    unavailable.message,
+                    headers={"Retry-After": "5"},
+                )
+            else:
+                response = error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
             await response(scope, receive, send_with_request_id)
         finally:
             access_log.info(

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from db.outages import note_if_unreachable
 from services.errors import DomainError, Unauthenticated
 
 log = logging.getLogger("roost.rest")
@@ -42,11 +43,18 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    try:
-        await request.app.state.database.ping()
-    except Exception:
-        log.warning("readiness check failed: database unreachable", exc_info=True)
-        return error_response(503, "UNAVAILABLE", "The database is not reachable.")
+    """Whether this process can serve: its database answers, and its Redis when it has one."""
+    state = request.app.state
+    checks = [("database", state.database.ping)]
+    if state.redis is not None:
+        checks.append(("redis", state.redis.ping))
+    for name, ping in checks:
+        try:
+            await ping()
+        except Exception as error:
+            if not note_if_unreachable(error):
+                log.warning("readiness check failed", exc_info=True)
+            return error_response(503, "SERVICE_UNAVAILABLE", f"The {name} is not reachable.")
     return JSONResponse({"status": "ready"})
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
 from db.models import OutboxEvent
+from db.outages import note_if_unreachable
 from gateways.email import Mailer
 from services import bookings
 from services.event_handlers import HANDLERS, Handler, HandlerContext
@@ -94,8 +95,9 @@ class Worker:
         while not stop.is_set():
             try:
                 done = await self.run_once()
-            except Exception:  # the loop outlives a bad pass (a database restart, say)
-                log.exception("worker pass failed")
+            except Exception as error:  # the loop outlives a bad pass (a database restart, say)
+                if not note_if_unreachable(error):  # an outage is logged once, not each poll
+                    log.exception("worker pass failed")
                 done = 0
             if not done:
                 try:

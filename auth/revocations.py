@@ -30,6 +30,7 @@ from datetime import timedelta
 import asyncpg
 
 from db.database import Database
+from db.outages import note_if_unreachable
 from db.raw import fetch
 
 log = logging.getLogger("roost.revocations")
@@ -167,8 +168,12 @@ class RevokedSessions:
             try:
                 if await self._listen():
                     backoff = 0.1
-            except Exception:
-                log.warning("cannot listen for ended sessions; asking the database", exc_info=True)
+            except Exception as error:
+                # An outage is logged once while it lasts; anything else each time.
+                if not note_if_unreachable(error):
+                    log.warning(
+                        "cannot listen for ended sessions; asking the database", exc_info=True
+                    )
             if self._stopping:
                 break
             self._wake.clear()

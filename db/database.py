@@ -6,10 +6,12 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from db.outages import DATABASE, outages
 
 
 def async_url(url: str) -> str:
@@ -42,6 +44,14 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     default reset (RESET ALL, UNLISTEN, ...) would cost a round trip after every read."""
 
 
+def _database_reached(*_: object) -> None:
+    outages.recovered(DATABASE)
+
+
+async def _connection_made(connection: asyncpg.Connection) -> None:
+    _database_reached()
+
+
 class Database:
     """A pool for sessions (SQLAlchemy), a pool for the hot reads (plain asyncpg, see
     db/raw.py), and short sessions drawn from the first."""
@@ -66,6 +76,8 @@ class Database:
             pool_timeout=10,
             connect_args={"timeout": 10, "server_settings": self.server_settings},
         )
+        # A new connection made is the end of any outage this process was in.
+        event.listen(self.engine.sync_engine, "connect", _database_reached)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._plain_url = make_url(async_url(url)).set(drivername="postgresql")
         self._pool_size = pool_size
@@ -79,11 +91,14 @@ class Database:
                 if self._reads is None:
                     self._reads = await asyncpg.create_pool(
                         self._plain_url.render_as_string(hide_password=False),
-                        min_size=1,
+                        # No floor to keep: asyncpg would retry it in the background, and log a
+                        # traceback each time, for as long as the database is out of reach.
+                        min_size=0,
                         max_size=self._pool_size,
                         timeout=10,
                         server_settings=self.server_settings,
                         reset=_nothing_to_reset,
+                        init=_connection_made,
                     )
         return self._reads
 

@@ -5,6 +5,10 @@ from collections import OrderedDict
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from db.outages import REDIS, outages
 
 
 class Cache(Protocol):
@@ -39,12 +43,24 @@ class MemoryCache:
 
 
 class RedisCache:
+    """Shared by every replica. While Redis is out of reach every read is a miss and every
+    write is dropped: a cache never fails the request it was meant to speed up."""
+
     def __init__(self, redis: Redis, *, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 
     async def get(self, key: str) -> bytes | None:
-        return await self._redis.get(self._prefix + key)
+        try:
+            value = await self._redis.get(self._prefix + key)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            outages.failed(REDIS, error)
+            return None
+        outages.recovered(REDIS)
+        return value
 
     async def set(self, key: str, value: bytes, *, ttl_seconds: int) -> None:
-        await self._redis.set(self._prefix + key, value, ex=ttl_seconds)
+        try:
+            await self._redis.set(self._prefix + key, value, ex=ttl_seconds)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            outages.failed(REDIS, error)

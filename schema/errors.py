@@ -19,9 +19,10 @@ from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 
 from db.database import RETRYABLE_STATES, sqlstate
+from db.outages import note_if_unreachable, unreachable_service
 from schema.documents import bad_user_input, variable_problems
 from schema.scalars import InvalidScalar
-from services.errors import Conflict, DomainError
+from services.errors import Conflict, DomainError, ServiceUnavailable
 
 log = logging.getLogger("roost.graphql")
 
@@ -58,7 +59,9 @@ def present_error(
 ) -> GraphQLError:
     """The error as the client may see it. Idempotent: a presented error stays as it is."""
     original = error.original_error
-    if isinstance(original, DBAPIError) and sqlstate(original) in RETRYABLE_STATES:
+    if original is not None and unreachable_service(original) is not None:
+        original = ServiceUnavailable()
+    elif isinstance(original, DBAPIError) and sqlstate(original) in RETRYABLE_STATES:
         # Contention that outlasted the retries: the client may simply try again.
         original = Conflict("Too many changes at once; try again.")
     if isinstance(original, DomainError):
@@ -105,6 +108,8 @@ def _is_variable_error(error: GraphQLError) -> bool:
 
 def log_unexpected_errors(errors: list[GraphQLError], operation_name: str | None) -> None:
     for error in errors:
+        if error.original_error is not None and note_if_unreachable(error.original_error):
+            continue  # an outage: logged once while it lasts, not once per request
         if is_unexpected(error):
             original = error.original_error or error
             log.error(

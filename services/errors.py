@@ -96,3 +96,11 @@ class PaymentFailed(DomainError):
     code = "PAYMENT_FAILED"
     http_status = 402
     default_message = "The payment did not go through."
+
+
+class ServiceUnavailable(DomainError):
+    """A service Roost depends on (the database, Redis) is out of reach: try again shortly."""
+
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+    default_message = "Roost cannot reach a service it depends on right now; try again shortly."

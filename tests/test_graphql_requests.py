@@ -128,28 +128,55 @@ async def test_graphiql_is_served_to_a_browser_in_development(client: httpx.Asyn
     assert "graphiql" in response.text.lower()
 
 
-async def test_a_database_failure_is_masked_and_logged_with_its_request_id(
+async def test_an_unreachable_database_is_service_unavailable_and_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = make_settings("postgresql://postgres@127.0.0.1:9/roost")
     async with running(create_app(settings)) as app, http_client(app) as client:
-        with caplog.at_level(logging.ERROR, logger="roost.graphql"):
+        with caplog.at_level(logging.ERROR):
             response = await client.post(
                 "/graphql",
                 json={"query": '{ node(id: "VXNlcjox") { id } }'},
                 headers={"X-Request-ID": "trace-me"},
             )
-    assert response.status_code == 200
+    assert response.status_code == 503
     [error] = response.json()["errors"]
     assert error == {
-        "message": "Internal server error.",
+        "message": "Roost cannot reach a service it depends on right now; try again shortly.",
         "locations": [{"line": 1, "column": 3}],
         "path": ["node"],
-        "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+        "extensions": {"code": "SERVICE_UNAVAILABLE"},
     }
     assert_no_internals(response.text)
+    # Whoever met the outage first said so (the request, or the session listener at start).
+    [record] = [r for r in caplog.records if r.name == "roost.outage"]
+    assert record.exc_info is None  # a known condition: no traceback
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_bug_is_masked_and_logged_with_its_request_id(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug in the catalogue")
+
+    monkeypatch.setattr(client._transport.app.state.services.amenities, "by_id", broken)
+    with caplog.at_level(logging.ERROR, logger="roost.graphql"):
+        response = await client.post(
+            "/graphql", json={"query": "{ amenities { code } }"}, headers={"X-Request-ID": "bug"}
+        )
+    assert response.status_code == 200
+    assert response.json()["errors"] == [
+        {
+            "message": "Internal server error.",
+            "locations": [{"line": 1, "column": 3}],
+            "path": ["amenities"],
+            "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+        }
+    ]
+    assert_no_internals(response.text)
     [record] = [r for r in caplog.records if r.name == "roost.graphql"]
-    assert record.request_id == "trace-me"
+    assert record.request_id == "bug"
     assert record.exc_info is not None
 
 

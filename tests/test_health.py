@@ -29,7 +29,7 @@ async def test_readyz_answers_503_when_the_database_is_unreachable() -> None:
     async with running(create_app(settings)) as app, http_client(app) as client:
         response = await client.get("/readyz")
         assert response.status_code == 503
-        assert response.json()["error"]["code"] == "UNAVAILABLE"
+        assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
         assert (await client.get("/healthz")).status_code == 200
 
 
