@@ -23,7 +23,6 @@ from services.validation import (
     clean_bio,
     clean_name,
     currency_problem,
-    email_lookup_form,
     language_problem,
     normalize_email,
     notification_channels_problem,
@@ -108,7 +107,9 @@ async def create_account(session: AsyncSession, registration: Registration) -> U
 
 async def find_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(
-        select(User).where(func.lower(User.email) == email_lookup_form(email))
+        # Lowered by PostgreSQL on both sides, as the unique index on lower(email) is: Python's
+        # lower() and the database's (by its locale) differ on some letters.
+        select(User).where(func.lower(User.email) == func.lower(email))
     )
 
 

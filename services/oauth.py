@@ -8,7 +8,12 @@ from auth.oauth import OAuthProfile
 from db.models import OAuthIdentity, User
 from services.accounts import find_by_email
 from services.errors import Conflict, Unauthenticated
-from services.validation import clean_name, normalize_email
+from services.validation import (
+    MAX_NAME_LENGTH,
+    clean_name,
+    has_control_characters,
+    normalize_email,
+)
 
 
 async def account_for(session: AsyncSession, profile: OAuthProfile) -> User:
@@ -30,6 +35,14 @@ async def account_for(session: AsyncSession, profile: OAuthProfile) -> User:
     return user
 
 
+def _provider_name(raw: str | None, default: str) -> str:
+    """A name as the provider gave it, made one we can keep: control characters dropped, cut to
+    the longest name we allow, the default when nothing is left."""
+    printable = "".join(ch for ch in raw or "" if not has_control_characters(ch))
+    name, problem = clean_name(printable[:MAX_NAME_LENGTH])
+    return default if problem else name
+
+
 async def _link_or_create(session: AsyncSession, profile: OAuthProfile) -> User:
     email = normalize_email(profile.email) if profile.email else None
     user = await find_by_email(session, email) if email else None
@@ -40,12 +53,10 @@ async def _link_or_create(session: AsyncSession, profile: OAuthProfile) -> User:
     if user is None:
         if email is None:
             raise Unauthenticated("The provider did not share an email address; allow it.")
-        first_name, _ = clean_name(profile.first_name or "Guest")
-        last_name, _ = clean_name(profile.last_name or "-")
         user = User(
             email=email,
-            first_name=first_name or "Guest",
-            last_name=last_name or "-",
+            first_name=_provider_name(profile.first_name, "Guest"),
+            last_name=_provider_name(profile.last_name, "-"),
             roles=["GUEST"],
             email_verified_at=func.now() if profile.email_verified else None,
         )

@@ -47,7 +47,8 @@ def normalize_email(raw: str) -> str | None:
 
 
 def email_lookup_form(normalized: str) -> str:
-    """What the account lookup compares with ``lower(email)``; rate limits key on it too."""
+    """An address lowered for rate-limit keys: Python's lower() folds at least every letter the
+    database's lower() folds in the account lookup, so one account never gets two budgets."""
     return normalized.lower()
 
 

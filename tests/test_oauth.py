@@ -245,3 +245,36 @@ async def test_no_token_of_a_provider_is_kept(
         "email",
         "created_at",
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "family", "first", "last"),
+    [
+        ("Ga\u0000bi", "Li\u001bma", "Gabi", "Lima"),
+        ("x" * 500, "\u0000", "x" * 100, "-"),
+        ("  ", "\t\n", "Guest", "-"),
+    ],
+)
+async def test_names_from_a_provider_are_made_ones_roost_keeps(
+    fakes: tuple[FakeProviders, str],
+    oauth_client: httpx.AsyncClient,
+    database: Database,
+    given: str,
+    family: str,
+    first: str,
+    last: str,
+) -> None:
+    providers, _ = fakes
+    code = providers.google_code(
+        subject=f"g-{unique_email()}",
+        email=unique_email(),
+        redirect_uri=REDIRECT,
+        given_name=given,
+        family_name=family,
+    )
+    body = await sign_in(oauth_client, "GOOGLE", code)
+    token = body["data"]["loginWithOAuth"]["accessToken"]
+    me = await gql(
+        oauth_client, "{ me { firstName lastName } }", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert me["data"]["me"] == {"firstName": first, "lastName": last}
