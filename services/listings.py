@@ -323,7 +323,8 @@ async def _check_prices(
                     errors.check("cleaningFee.amount", "is more than Roost allows")
                 else:
                     draft["cleaning_fee_minor"] = fee_minor
-    elif fee == "unchanged" and currency != draft["currency"]:
+    elif fee == "unchanged" and currency != draft.listing.currency:
+        # The stored fee counts minor units of the old currency: kept, it would mean another sum.
         errors.check("cleaningFee", "give it again in the new currency")
 
 

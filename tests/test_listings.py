@@ -195,10 +195,30 @@ async def test_only_the_host_or_an_admin_changes_a_listing(
     body = await gql(
         client,
         UPDATE,
-        {"id": listing["id"], "input": {"nightlyPrice": {"amount": "12000", "currency": "JPY"}}},
+        {
+            "id": listing["id"],
+            "input": {
+                "nightlyPrice": {"amount": "12000", "currency": "JPY"},
+                "cleaningFee": {"amount": "4000", "currency": "JPY"},
+            },
+        },
         headers=bearer(token),
     )
     assert body["data"]["updateListing"]["nightlyPrice"] == {"amount": "12000", "currency": "JPY"}
+
+
+async def test_a_new_currency_needs_the_cleaning_fee_again(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    token = await host_token(client)
+    listing = await create(client, token)  # 95.50 EUR a night, 30.00 EUR to clean
+    change = {"nightlyPrice": {"amount": "12000", "currency": "JPY"}}
+    body = await gql(client, UPDATE, {"id": listing["id"], "input": change}, headers=bearer(token))
+    [error] = body["errors"]
+    assert error["extensions"]["fields"] == {"cleaningFee": "give it again in the new currency"}
+    stored = (await gql(client, STORED, {"id": listing["id"]}, headers=bearer(token)))["data"]
+    assert stored["listing"]["nightlyPrice"]["currency"] == "EUR"
+    assert stored["listing"]["cleaningFee"]["amount"] == "30.00"
 
 
 async def test_unlisting_and_deleting_hide_a_listing_from_the_public(
