@@ -27,7 +27,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-m", "app.healthcheck", "http"]
 CMD ["gunicorn", "app.http:create_app()", \
-     "--worker-class", "uvicorn_worker.UvicornWorker", \
+     "--worker-class", "app.gunicorn_worker.RoostWorker", \
      "--bind", "0.0.0.0:8000", \
      "--workers", "2", \
      "--graceful-timeout", "20"]

@@ -14,7 +14,7 @@ import httpx
 from strawberry.relay import to_base64
 
 from app.observability import configure_logging
-from app.processes import APP, can_balance, serve_balanced
+from app.processes import APP, can_balance, serve_balanced, server_options
 from app.scale_data import seed_listings
 from app.seed import (
     DEMO_ACCOUNTS,
@@ -151,12 +151,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # Media links point at this server unless told otherwise.
         os.environ.setdefault("ROOST_PUBLIC_URL", f"http://{_shown_host(host)}:{port}")
         _print_welcome(host, port, prepared)
-        options = {
-            "log_config": None,
-            # The app applies ROOST_TRUSTED_PROXIES itself, under gunicorn as here.
-            "proxy_headers": False,
-            "ws": "websockets-sansio",
-        }
+        options = server_options(settings.max_body_bytes)
         if workers > 1 and can_balance():
             if code := serve_balanced(host, port, workers, options):
                 raise SystemExit(code)

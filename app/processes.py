@@ -18,6 +18,18 @@ from typing import Any
 APP = "app.http:create_app"
 
 
+def server_options(max_message_bytes: int) -> dict[str, Any]:
+    """How uvicorn runs Roost, under `roost serve` and gunicorn alike."""
+    return {
+        "log_config": None,
+        # The app applies ROOST_TRUSTED_PROXIES itself.
+        "proxy_headers": False,
+        "ws": "websockets-sansio",
+        # A websocket message is held by the server whole, like a request body: as bounded.
+        "ws_max_size": max_message_bytes,
+    }
+
+
 def can_balance() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 

@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from app.http import create_app
+from app.processes import server_options
 from app.settings import Settings
 from db import raw
 from db.database import Database
@@ -67,6 +68,9 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+MAX_BODY_BYTES = Settings.model_fields["max_body_bytes"].default
 
 
 def make_settings(database_url: str | None, **overrides: object) -> Settings:
@@ -144,8 +148,10 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # Configured as `roost serve` configures it.
+    options = server_options(MAX_BODY_BYTES)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
     )
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):

@@ -220,3 +220,15 @@ def test_nginx_accepts_the_configuration(server: str, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_gunicorn_runs_uvicorn_as_roost_serve_does() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert '"--worker-class", "app.gunicorn_worker.RoostWorker"' in dockerfile
+    from app.gunicorn_worker import config_kwargs
+    from app.processes import server_options
+    from app.settings import get_settings
+
+    options = config_kwargs()
+    assert options["ws_max_size"] == get_settings().max_body_bytes
+    assert server_options(options["ws_max_size"]).items() <= options.items()

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.http import create_app
 from app.settings import Settings
-from tests.conftest import serving
+from tests.conftest import MAX_BODY_BYTES, serving
 
 
 @pytest.fixture
@@ -85,3 +85,17 @@ EXPECTED_CODES = {
     "GRAPHQL_PARSE_FAILED",
     "GRAPHQL_VALIDATION_FAILED",
 }
+
+
+async def test_a_websocket_message_over_the_body_limit_closes_the_connection(
+    live_url: str,
+) -> None:
+    async with connect(live_url, subprotocols=["graphql-transport-ws"], max_size=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await asyncio.wait_for(ws.recv(), timeout=5)
+        query = "# " + "x" * MAX_BODY_BYTES + "\n{ __typename }"
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": query}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009  # message too big
