@@ -12,9 +12,9 @@
 It starts nothing itself; mutations run for real, so give it a scratch database (a new one per
 run makes runs comparable). It signs in as the demo guest, host and admin (and stays anonymous
 as a fourth role), signing in again before a token's 15 minutes are up. It makes a little
-state first: an upload each for the guest and the host, listings of the host's (instant-book
-and request-to-book), and before each role's turn some bookings of the guest's (unpaid, paid
-and confirmed, paid and waiting for the host). Then, for every root field and role, it sends
+state first, an upload each for the guest and the host, and before each role's turn two new
+listings of the host's (instant-book and request-to-book) and bookings of the guest's (unpaid,
+paid and confirmed, paid and waiting for the host). Then, for every root field and role, it sends
 `--examples` documents that schemathesis generates from the introspected schema (valid ones)
 and `--negative` documents that break it on purpose.
 
@@ -470,7 +470,6 @@ class Fuzzer:
         self.client = httpx.Client(timeout=60)
         self.report = Report()
         self.random = random.Random(args.seed)
-        self.host_listings: list[str] = []
         self.last_error = ""
 
     def send(self, role: Role, label: str, document: str, variables: dict | None) -> None:
@@ -585,8 +584,7 @@ class Fuzzer:
         return answer.get("data") or {}
 
     def prepare(self, roles: dict[str, Role]) -> None:
-        """Things the roles own for the fuzzed documents to act on: uploads, and listings of
-        both kinds (instant-book and request-to-book)."""
+        """An upload each for the guest and the host to put on profiles and listings."""
         for name in ("guest", "host"):
             if name not in roles:
                 continue
@@ -597,21 +595,24 @@ class Fuzzer:
             )
             if response.status_code == 201:
                 POOLS.add_id(response.json()["id"])
-        if "host" in roles:
-            for number in range(4):
-                variables = {"input": listing_input(number, instant=number % 2 == 0)}
-                made = self.call(roles["host"], CREATE_LISTING, variables)
-                if made.get("createListing"):
-                    self.host_listings.append(made["createListing"]["id"])
 
-    def book(self, guest: Role, round_number: int) -> None:
-        """New stays for the guest, in dates no earlier round took: a third left unpaid, the
-        rest paid (confirmed on instant-book listings, waiting for the host on the others)."""
-        first = date.today() + timedelta(days=40 + 120 * round_number)
+    def replenish(self, roles: dict[str, Role], round_number: int) -> None:
+        """Before each role's turn (the one before may have deleted and cancelled them): two
+        new listings of the host's, instant-book and request-to-book, and new stays of the
+        guest's in dates no earlier round took, a third left unpaid, the rest paid (confirmed
+        on instant-book listings, waiting for the host on the others)."""
+        fresh: list[str] = []
+        for number in range(2) if "host" in roles else ():
+            variables = {"input": listing_input(number, instant=number == 0)}
+            made = self.call(roles["host"], CREATE_LISTING, variables)
+            if made.get("createListing"):
+                fresh.append(made["createListing"]["id"])
+        guest = roles.get("guest")
+        if guest is None:
+            return
+        first = date.today() + timedelta(days=20 + 80 * round_number)
         made, refused = 0, Counter()
-        # The host's own listings first, so that some requests wait for the fuzzed host.
-        listings = [*self.host_listings, *POOLS.by_type["Listing"]]
-        for number, listing in enumerate(dict.fromkeys(listings)):
+        for number, listing in enumerate(dict.fromkeys([*fresh, *POOLS.by_type["Listing"]])):
             if made == 6:
                 break
             check_in = first + timedelta(days=5 * number)
@@ -632,7 +633,7 @@ class Fuzzer:
             if paid.get("startPayment"):
                 self.call(guest, CONFIRM_PAYMENT, {"id": paid["startPayment"]["payment"]["id"]})
         why = "".join(f"; {count} refused: {message}" for message, count in refused.items())
-        print(f"  setup: the guest made {made} bookings{why}", flush=True)
+        print(f"  setup: {len(fresh)} listings, {made} bookings{why}", flush=True)
 
     def run(self) -> int:
         started = time.monotonic()
@@ -657,10 +658,8 @@ class Fuzzer:
         operations.sort(key=lambda op: op.label.split(".")[1] in LAST)
         kinds = ", ".join(f"{len(ids)} {kind}" for kind, ids in POOLS.by_type.items())
         print(f"{len(operations)} fields x {len(roles)} roles; ids in the pool: {kinds}")
-        guest = next((role for role in roles if role.name == "guest"), None)
         for round_number, role in enumerate(roles):
-            if guest is not None:
-                self.book(guest, round_number)
+            self.replenish({role.name: role for role in roles}, round_number)
             role_started = time.monotonic()
             for operation in operations:
                 self.fuzz(role, operation, schema)
