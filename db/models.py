@@ -94,6 +94,10 @@ class User(Base):
     @property
     def avatar_thumbnail_key(self) -> str | None:
         """As the user loader's rows carry it, so both can stand for a user."""
+        if self.avatar_upload_id is None:
+            # Without touching the relationship: a user built in this request (not read with
+            # its avatar joined) would lazy-load it, after its session has closed.
+            return None
         return self.avatar.thumbnail_key if self.avatar is not None else None
 
 

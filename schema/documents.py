@@ -199,6 +199,39 @@ def bad_user_input(problems: Mapping[str, str]) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "BAD_USER_INPUT", "fields": dict(problems)})
 
 
+_NOT_NULL = re.compile(r"Expected value of non-null type '.*' not to be None\.", re.DOTALL)
+_NOT_PROVIDED = re.compile(r"Expected a value of non-null type '.*' to be provided\.", re.DOTALL)
+_NOT_OBJECT = re.compile(r"Expected value of type '.*' to be an object", re.DOTALL)
+_MISSING = re.compile(r"Expected value of type '.*' to include required field '(\w+)'", re.DOTALL)
+_UNKNOWN = re.compile(
+    r"Expected value of type '(\w+)' not to include unknown field '(\w+)'", re.DOTALL
+)
+_CANNOT_REPRESENT = re.compile(r"(\w+ cannot represent [^:]*): ", re.DOTALL)
+
+
+def _shape_problem(error: GraphQLError) -> tuple[list[str], str]:
+    """A fault graphql-core found in a variable, as a field's problem in our words: its own
+    messages end with a Python repr of the value (None, {'title': ...}). Answers the names of
+    the fields below the reported path that the problem is about, and the problem."""
+    cause = error.original_error
+    if cause is not None and not isinstance(cause, GraphQLError):
+        return [], str(cause)  # one of our scalars, which words its own problems
+    message = str(cause) if cause is not None else error.message
+    if found := _MISSING.match(message):
+        return [found[1]], "is required"
+    if found := _UNKNOWN.match(message):
+        return [found[2]], f"is not a field of {found[1]}"
+    if _NOT_NULL.match(message):
+        return [], "must not be null"
+    if _NOT_PROVIDED.match(message):
+        return [], "is required"
+    if _NOT_OBJECT.match(message):
+        return [], "must be an object"
+    if found := _CANNOT_REPRESENT.match(message):
+        return [], found[1]
+    return [], message
+
+
 def variable_problems(
     schema: GraphQLSchema,
     document: DocumentNode | None,
@@ -229,10 +262,12 @@ def variable_problems(
         value = variables[name]
         prefix = "" if isinstance(value, dict) else name
 
-        def report(error: GraphQLError, path: list[str | int], prefix: str = prefix) -> None:
-            where = ".".join(str(part) for part in [prefix, *path] if part != "")
-            cause = error.original_error
-            problems.setdefault(where or prefix, str(cause) if cause else error.message)
+        def report(
+            error: GraphQLError, path: list[str | int], prefix: str = prefix, name: str = name
+        ) -> None:
+            inner, problem = _shape_problem(error)
+            where = ".".join(str(part) for part in [prefix, *path, *inner] if part != "")
+            problems.setdefault(where or name, problem)
 
         validate_input_value(value, type_, report, hide_suggestions=True)
     return problems

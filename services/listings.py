@@ -332,10 +332,11 @@ async def _replace_photos(
     session: AsyncSession, listing_id: int, upload_ids: list[int], fields: Mapping[str, Any]
 ) -> None:
     """The listing's photos become these uploads, in this order, with their captions."""
+    # Captions come only with `photos`; `photoUploadIds: null` (no photos) has none.
     given = fields.get("photo_captions") or []
     captions = {
         upload_id: (caption or "").strip() or None
-        for upload_id, caption in zip(fields["photo_upload_ids"], given, strict=False)
+        for upload_id, caption in zip(fields.get("photo_upload_ids") or [], given, strict=False)
     }
     await session.execute(delete(ListingPhoto).where(ListingPhoto.listing_id == listing_id))
     session.add_all(

@@ -46,6 +46,37 @@ async def test_a_guest_signs_up_and_is_signed_in(
     assert me["data"]["me"]["emailVerified"] is False
 
 
+REGISTER_EVERY_USER_FIELD = """
+mutation($input: RegisterInput!) { register(input: $input) { user {
+  id firstName lastName bio roles createdAt email phone emailVerified avatarUrl
+  preferences { currency language timeZone notificationChannels }
+} } }
+"""
+
+
+async def test_a_new_account_answers_every_field_of_its_user(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    # The user was built in this request, not read: nothing of it may need a lazy load later.
+    body = await gql(
+        client,
+        REGISTER_EVERY_USER_FIELD,
+        {
+            "input": {
+                "email": unique_email(),
+                "password": PASSWORD,
+                "firstName": "Ana",
+                "lastName": "Silva",
+            }
+        },
+    )
+    assert "errors" not in body, body
+    user = body["data"]["register"]["user"]
+    assert user["avatarUrl"] is None
+    assert user["phone"] is None
+    assert user["preferences"]["currency"] == "USD"
+
+
 async def test_a_host_signs_up_as_a_host(client: httpx.AsyncClient, database: Database) -> None:
     payload = await register(client, role="HOST")
     assert payload["user"]["roles"] == ["GUEST", "HOST"]

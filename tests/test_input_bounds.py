@@ -92,3 +92,44 @@ async def test_a_single_field_problem_is_named_in_the_message(
     [error] = body["errors"]
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "fields": {field: problem}}
     assert error["message"] == f"{field}: {problem}"
+
+
+CREATE_LISTING = "mutation($input: CreateListingInput!) { createListing(input: $input) { id } }"
+NODE = "query($id: ID!) { node(id: $id) { id } }"
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "fields"),
+    [
+        (NODE, {"id": None}, {"id": "must not be null"}),
+        (NODE, {"id": {"a": 1}}, {"id": "ID cannot represent value"}),
+        (
+            CREATE_LISTING,
+            {"input": {"title": [1]}},
+            {"title": "String cannot represent a non string value"},
+        ),
+        (
+            CREATE_LISTING,
+            {"input": {"description": "x", "address": {"city": "Lisbon"}}},
+            {"title": "is required", "address.country": "is required"},
+        ),
+        (CREATE_LISTING, {"input": {"title": None}}, {"title": "must not be null"}),
+        (CREATE_LISTING, {"input": "a flat"}, {"input": "must be an object"}),
+        (
+            CREATE_LISTING,
+            {"input": {"title": "x", "colour": "blue"}},
+            {"colour": "is not a field of CreateListingInput"},
+        ),
+    ],
+)
+async def test_a_variable_of_the_wrong_shape_names_its_fields_without_python(
+    client: httpx.AsyncClient, document: str, variables: dict, fields: dict[str, str]
+) -> None:
+    body = await gql(client, document, variables)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    # Every field named, none of them empty; no Python reprs (None, {'title': ...}).
+    assert fields.items() <= error["extensions"]["fields"].items()
+    assert "" not in error["extensions"]["fields"]
+    for python in ("None", "{'", "found:"):
+        assert python not in error["message"], error["message"]

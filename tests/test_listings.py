@@ -482,3 +482,21 @@ async def test_a_refused_listing_is_not_stored(
     assert names(field, body["errors"][0]["extensions"]["fields"]), body
     mine = await gql(client, MY_LISTINGS, headers=bearer(token))
     assert mine["data"]["myListings"] == {"totalCount": 0, "edges": []}
+
+
+async def test_null_photo_upload_ids_clear_the_photos(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    token = await host_token(client)
+    image = (await upload(client, image_bytes(), token=token)).json()
+    created = await create(client, token, photoUploadIds=[image["id"]])
+    assert len(created["photos"]) == 1
+    for input_ in ({"photoUploadIds": None}, {"photoUploadIds": None, "photos": None}):
+        body = await gql(
+            client,
+            "mutation($id: ID!, $input: UpdateListingInput!) {"
+            " updateListing(id: $id, input: $input) { photos { id } } }",
+            {"id": created["id"], "input": input_},
+            headers=bearer(token),
+        )
+        assert body == {"data": {"updateListing": {"photos": []}}}, body
