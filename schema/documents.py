@@ -4,7 +4,7 @@ refused before it runs when it asks for too much.
 Parsing and validating are pure Python: a 4,000-token document takes tens of milliseconds on
 a small machine. They run on one worker thread, so the event loop keeps answering other
 requests (and health checks) while a big document is being read; the thread switches away
-every few milliseconds. A document seen before is answered from the cache at once.
+every few milliseconds. A document that passed before is only parsed again.
 """
 
 import asyncio
@@ -12,6 +12,7 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,12 @@ CONTROL_CHARACTERS_PROBLEM = "must not contain control characters"
 # graphql-core stops comparing fields that share a response name past this budget; its default
 # (500,000) took over 100 ms on one document here, and real documents spend a few hundred.
 overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 50_000
+# A document that passed before is parsed again on the event loop when it is this short (a few
+# milliseconds at most); a longer one goes back to the thread.
+INLINE_PARSE_CHARS = 4_000
+_checked_in_this_request: ContextVar[tuple[str, "CheckedDocument"] | None] = ContextVar(
+    "checked_in_this_request", default=None
+)
 # Coercing variables costs a couple of microseconds a value, on the event loop.
 MAX_VARIABLE_VALUES = 5_000
 
@@ -58,9 +65,15 @@ class CheckedDocument:
 
 
 class Documents:
-    """Documents that validated, by their text: the most recently used, up to ``cache_chars``
-    of text. A document that failed is not kept: clients correct their mistakes, attackers send
-    new ones, and every AST kept is thousands of objects each garbage collection walks."""
+    """Checks documents, and remembers which texts passed (up to ``cache_chars`` of them, the
+    most recently used): those are only parsed again, never validated again.
+
+    Parsed documents themselves are not kept. An AST is one or two objects per character of
+    its text, and every garbage collection walks every object kept: a cache of 2 MB of
+    documents made each full collection hold the event loop for a second. A text is one
+    object, and parsing a usual document again costs half a millisecond. Nor are documents
+    that failed kept: clients correct their mistakes, attackers send new ones.
+    """
 
     def __init__(
         self,
@@ -68,32 +81,47 @@ class Documents:
         limits: DocumentLimits,
         rules: tuple[type[ValidationRule], ...],
         *,
-        cache_chars: int = 500_000,
+        cache_chars: int = 2_000_000,
     ) -> None:
         self.schema = schema
         self.limits = limits
         self.rules = rules
-        self._cache: OrderedDict[str, CheckedDocument] = OrderedDict()
+        self._valid: OrderedDict[str, None] = OrderedDict()
         self._cache_chars = cache_chars
         self._cached_chars = 0
         self._in_flight: dict[str, asyncio.Future[CheckedDocument]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roost-documents")
 
     async def check(self, query: str) -> CheckedDocument:
-        if (checked := self._cache.get(query)) is not None:
-            self._cache.move_to_end(query)
-            return checked
-        # The same new document sent many times at once is checked once.
+        # A request may ask twice (the response cache looks before strawberry does).
+        if (recent := _checked_in_this_request.get()) is not None and recent[0] == query:
+            return recent[1]
+        if query in self._valid and len(query) <= INLINE_PARSE_CHARS:
+            self._valid.move_to_end(query)
+            checked = CheckedDocument(self.parse(query), ())
+        else:
+            checked = await self._in_thread(query)
+            if not checked.errors:
+                self._remember(query)
+        _checked_in_this_request.set((query, checked))
+        return checked
+
+    async def _in_thread(self, query: str) -> CheckedDocument:
+        # The same document sent many times at once is read once.
         pending = self._in_flight.get(query)
         if pending is None:
-            pending = asyncio.get_running_loop().run_in_executor(
-                self._thread, self.check_now, query
-            )
+            work = self.parse_now if query in self._valid else self.check_now
+            pending = asyncio.get_running_loop().run_in_executor(self._thread, work, query)
             self._in_flight[query] = pending
             pending.add_done_callback(lambda _: self._in_flight.pop(query, None))
-        checked = await asyncio.shield(pending)
-        self._remember(query, checked)
-        return checked
+        return await asyncio.shield(pending)
+
+    def parse(self, query: str) -> DocumentNode:
+        return parse_without_cycles(query, max_tokens=self.limits.max_tokens)
+
+    def parse_now(self, query: str) -> CheckedDocument:
+        """A document that passed its checks before: parsed again, not checked again."""
+        return CheckedDocument(self.parse(query), ())
 
     def check_now(self, query: str) -> CheckedDocument:
         if len(query) > self.limits.max_length:
@@ -108,7 +136,7 @@ class Documents:
                 ),
             )
         try:
-            document = parse_without_cycles(query, max_tokens=self.limits.max_tokens)
+            document = self.parse(query)
         except GraphQLError as error:
             return CheckedDocument(None, (error,))
         errors = validate_document(self.schema, document, self.rules)
@@ -116,13 +144,13 @@ class Documents:
             errors = _literal_text_errors(document)
         return CheckedDocument(document, tuple(errors))
 
-    def _remember(self, query: str, checked: CheckedDocument) -> None:
-        if checked.errors or query in self._cache or len(query) > self._cache_chars // 16:
+    def _remember(self, query: str) -> None:
+        if query in self._valid:
             return
-        self._cache[query] = checked
+        self._valid[query] = None
         self._cached_chars += len(query)
         while self._cached_chars > self._cache_chars:
-            evicted, _ = self._cache.popitem(last=False)
+            evicted, _ = self._valid.popitem(last=False)
             self._cached_chars -= len(evicted)
 
 
