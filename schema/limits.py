@@ -54,7 +54,7 @@ UNLISTED_LIST_SIZE = 100
 @dataclass(frozen=True)
 class DocumentLimits:
     max_length: int = 50_000
-    max_tokens: int = 4_000
+    max_tokens: int = 2_000
     max_depth: int = 12
     max_aliases: int = 30
     max_cost: int = 100_000

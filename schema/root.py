@@ -18,7 +18,7 @@ from schema.bookings import BookingType, PaymentType
 from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
-from schema.limits import DocumentLimits, create_shape_rule
+from schema.limits import DocumentLimits
 from schema.listings import ListingType
 from schema.scalars import SCALAR_MAP
 from schema.users import UserType
@@ -47,7 +47,7 @@ class RoostSchema(strawberry.Schema):
 
 def build_schema(*, production: bool = False, limits: DocumentLimits | None = None) -> RoostSchema:
     limits = limits or DocumentLimits()
-    rules: tuple[type[ValidationRule], ...] = (*specified_rules, create_shape_rule(limits))
+    rules: tuple[type[ValidationRule], ...] = tuple(specified_rules)
     if production:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
     # Factories, not instances: each request gets its own extension objects.
