@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode
+from graphql.validation.validate import ValidationAbortedError
 from sqlalchemy.exc import DBAPIError
 from strawberry.extensions import SchemaExtension
 
@@ -27,6 +28,11 @@ from services.errors import Conflict, DomainError, ServiceUnavailable
 log = logging.getLogger("roost.graphql")
 
 INTERNAL_MESSAGE = "Internal server error."
+# What graphql-core says only as "Validation aborted.": it stopped at one of its budgets.
+TOO_COMPLEX = (
+    "The document is too complex to check: too many fields of one name in one place, or "
+    "fragments spread too widely or nested too deeply."
+)
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$", re.DOTALL)
 
 
@@ -83,6 +89,8 @@ def present_error(
         else:
             code = "BAD_USER_INPUT"
         message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
+        if isinstance(error, ValidationAbortedError):
+            message = TOO_COMPLEX
         return GraphQLError(
             message,
             nodes=error.nodes,
