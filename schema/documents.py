@@ -54,6 +54,8 @@ overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 10_000
 # A document that passed before is parsed again on the event loop when it is this short (a few
 # milliseconds at most); a longer one goes back to the thread.
 INLINE_PARSE_CHARS = 4_000
+# Documents this short are kept parsed (16,000 characters of them: 25,000 objects at most).
+KEPT_PARSED_CHARS = 1_000
 _checked_in_this_request: ContextVar[tuple[str, "CheckedDocument"] | None] = ContextVar(
     "checked_in_this_request", default=None
 )
@@ -67,15 +69,42 @@ class CheckedDocument:
     errors: tuple[GraphQLError, ...]  # why it cannot run; empty when it can
 
 
-class Documents:
-    """Checks documents, and remembers which texts passed (up to ``cache_chars`` of them, the
-    most recently used): those are only parsed again, never validated again.
+class _Recent(OrderedDict[str, Any]):
+    """The most recently used entries, keyed by document text, up to ``budget`` characters."""
 
-    Parsed documents themselves are not kept. An AST is one or two objects per character of
-    its text, and every garbage collection walks every object kept: a cache of 2 MB of
-    documents made each full collection hold the event loop for a second. A text is one
-    object, and parsing a usual document again costs half a millisecond. Nor are documents
-    that failed kept: clients correct their mistakes, attackers send new ones.
+    def __init__(self, budget: int) -> None:
+        super().__init__()
+        self.budget = budget
+        self.chars = 0
+
+    def use(self, text: str) -> Any:
+        value = self.get(text, _MISSING)
+        if value is not _MISSING:
+            self.move_to_end(text)
+        return value
+
+    def keep(self, text: str, value: Any) -> None:
+        if text in self or len(text) > self.budget:
+            return
+        self[text] = value
+        self.chars += len(text)
+        while self.chars > self.budget:
+            evicted, _ = self.popitem(last=False)
+            self.chars -= len(evicted)
+
+
+_MISSING = object()
+
+
+class Documents:
+    """Checks documents, and remembers which texts passed: those are parsed again (on the event
+    loop when short), never checked again. Documents that failed are not remembered: clients
+    correct their mistakes, attackers send new ones.
+
+    Only short documents are kept parsed, a few dozen. An AST is one or two objects a character,
+    and every full garbage collection walks every object kept: 2 MB of cached documents made
+    each one hold the event loop for a second. A text is one object; parsing a usual document
+    again costs half a millisecond.
     """
 
     def __init__(
@@ -83,16 +112,13 @@ class Documents:
         schema: GraphQLSchema,
         limits: DocumentLimits,
         rules: tuple[type[ValidationRule], ...],
-        *,
-        cache_chars: int = 2_000_000,
     ) -> None:
         self.schema = schema
         self.limits = limits
         self.rules = rules
         self._shape_rule = create_shape_rule(limits)
-        self._valid: OrderedDict[str, None] = OrderedDict()
-        self._cache_chars = cache_chars
-        self._cached_chars = 0
+        self._valid = _Recent(budget=2_000_000)
+        self._parsed = _Recent(budget=16_000)
         self._in_flight: dict[str, asyncio.Future[CheckedDocument]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roost-documents")
 
@@ -100,13 +126,16 @@ class Documents:
         # A request may ask twice (the response cache looks before strawberry does).
         if (recent := _checked_in_this_request.get()) is not None and recent[0] == query:
             return recent[1]
-        if query in self._valid and len(query) <= INLINE_PARSE_CHARS:
-            self._valid.move_to_end(query)
+        if (document := self._parsed.use(query)) is not _MISSING:
+            checked = CheckedDocument(document, ())
+        elif self._valid.use(query) is not _MISSING and len(query) <= INLINE_PARSE_CHARS:
             checked = CheckedDocument(self.parse(query), ())
         else:
             checked = await self._in_thread(query)
-            if not checked.errors:
-                self._remember(query)
+        if not checked.errors:
+            self._valid.keep(query, None)
+            if len(query) <= KEPT_PARSED_CHARS:
+                self._parsed.keep(query, checked.document)
         _checked_in_this_request.set((query, checked))
         return checked
 
@@ -151,15 +180,6 @@ class Documents:
         if not errors:
             errors = _literal_text_errors(document)
         return CheckedDocument(document, tuple(errors))
-
-    def _remember(self, query: str) -> None:
-        if query in self._valid:
-            return
-        self._valid[query] = None
-        self._cached_chars += len(query)
-        while self._cached_chars > self._cache_chars:
-            evicted, _ = self._valid.popitem(last=False)
-            self._cached_chars -= len(evicted)
 
 
 def parse_without_cycles(query: str, *, max_tokens: int) -> DocumentNode:
