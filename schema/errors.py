@@ -91,6 +91,8 @@ def present_error(
         message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
         if isinstance(error, ValidationAbortedError):
             message = TOO_COMPLEX
+        # graphql-core words a literal null the Python way.
+        message = message.replace("not to be None.", "not to be null.")
         return GraphQLError(
             message,
             nodes=error.nodes,

@@ -133,3 +133,11 @@ async def test_a_variable_of_the_wrong_shape_names_its_fields_without_python(
     assert "" not in error["extensions"]["fields"]
     for python in ("None", "{'", "found:"):
         assert python not in error["message"], error["message"]
+
+
+async def test_a_literal_null_for_a_required_argument_reads_as_graphql(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await gql(client, "{ node(id: null) { id } }")
+    [error] = body["errors"]
+    assert error["message"] == "Expected value of non-null type 'ID!' not to be null."
