@@ -52,7 +52,8 @@ def node_id(value: strawberry.ID, type_name: str, field: str) -> int:
     global_id = parse_global_id(value, field=field)
     number = _database_id(global_id)
     if global_id.type_name != type_name or number is None:
-        raise InvalidInput.field(field, f"is not the id of a {type_name}")
+        article = "an" if type_name[0] in "AEIOU" else "a"
+        raise InvalidInput.field(field, f"is not the id of {article} {type_name}")
     return number
 
 
