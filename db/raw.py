@@ -37,8 +37,15 @@ class Parameters:
         return f"${len(self.values)}"
 
 
-# What a connection the server dropped (a restart, a failover) raises on its next use.
-_DROPPED = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError)
+# What a connection the server dropped (a restart, a failover) raises on its next use. When the
+# server's notice that it ends the connection arrives just as a query starts, asyncpg reports
+# its protocol state instead (InternalClientError): the connection is as gone.
+_DROPPED = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    ConnectionError,
+)
 
 
 async def fetch(database: Database, sql: str, *args: Any) -> list[Record]:
