@@ -112,9 +112,6 @@ class Outages:
                 },
             )
 
-    def is_down(self, service: str) -> bool:
-        return service in self._since
-
 
 outages = Outages()
 

@@ -41,10 +41,10 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from schema.limits import DocumentLimits, create_shape_rule, query_cost
+from services.validation import has_control_characters
 
-# Every control character but tab, line feed and carriage return: no text Roost keeps needs
-# them, and PostgreSQL refuses NUL outright.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Every control character but tab, line feed and carriage return is refused in any text: none
+# that Roost keeps needs them, and PostgreSQL refuses NUL outright.
 CONTROL_CHARACTERS_PROBLEM = "must not contain control characters"
 # graphql-core stops comparing fields that share a response name past this budget. Its default
 # (500,000) let one document of 180 fields hold validation for 240 ms here; at 10,000 the worst
@@ -78,8 +78,8 @@ class _Recent(OrderedDict[str, Any]):
         self.chars = 0
 
     def use(self, text: str) -> Any:
-        value = self.get(text, _MISSING)
-        if value is not _MISSING:
+        value = self.get(text, _ABSENT)
+        if value is not _ABSENT:
             self.move_to_end(text)
         return value
 
@@ -93,7 +93,7 @@ class _Recent(OrderedDict[str, Any]):
             self.chars -= len(evicted)
 
 
-_MISSING = object()
+_ABSENT = object()
 
 
 class Documents:
@@ -126,9 +126,9 @@ class Documents:
         # A request may ask twice (the response cache looks before strawberry does).
         if (recent := _checked_in_this_request.get()) is not None and recent[0] == query:
             return recent[1]
-        if (document := self._parsed.use(query)) is not _MISSING:
+        if (document := self._parsed.use(query)) is not _ABSENT:
             checked = CheckedDocument(document, ())
-        elif self._valid.use(query) is not _MISSING and len(query) <= INLINE_PARSE_CHARS:
+        elif self._valid.use(query) is not _ABSENT and len(query) <= INLINE_PARSE_CHARS:
             checked = CheckedDocument(self.parse(query), ())
         else:
             checked = await self._in_thread(query)
@@ -207,7 +207,7 @@ def text_problems(value: Any, path: str, problems: dict[str, str]) -> None:
     while stack:
         where, item = stack.pop()
         if isinstance(item, str):
-            if _CONTROL_CHARACTERS.search(item):
+            if has_control_characters(item, allow_newlines=True):
                 problems.setdefault(where, CONTROL_CHARACTERS_PROBLEM)
         elif isinstance(item, dict):
             stack.extend((_join(where, key), v) for key, v in item.items())

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
@@ -120,6 +121,20 @@ def fresh_limiter(app: Starlette) -> RateLimiter:
     if app.state.redis is not None:
         return RedisRateLimiter(app.state.redis, prefix=f"roost-test:{uuid.uuid4().hex}:")
     return MemoryRateLimiter()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    """A fresh rate limiter of each kind (the Redis one only when REDIS_URL is set)."""
+    if request.param == "memory":
+        yield MemoryRateLimiter()
+        return
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("REDIS_URL is not set")
+    redis = Redis.from_url(url)
+    yield RedisRateLimiter(redis, prefix=f"roost-test:{uuid.uuid4().hex}:")
+    await redis.aclose()
 
 
 @pytest.fixture

@@ -6,19 +6,15 @@ across a window's edge too. Time is a clock the test moves, never a sleep.
 """
 
 import math
-import os
 import random
 import time
-import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from app.http import create_app
 from db.database import Database
-from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateways.ratelimit import MemoryRateLimiter, RateLimiter
 from services.ratelimits import account_key, client_key, fold
 from tests.accounts_helpers import LOGIN, PASSWORD, register
 from tests.conftest import gql, http_client, make_settings, running
@@ -167,19 +163,6 @@ async def test_a_burst_across_a_minute_boundary_gets_only_the_limit(
     clock.now = edge + 59.5
     body = await gql(client, LOGIN, {"email": "victim@example.com", "password": PASSWORD})
     assert "errors" not in body, body
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
-    if request.param == "memory":
-        yield MemoryRateLimiter()
-        return
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("REDIS_URL is not set")
-    redis = Redis.from_url(url)
-    yield RedisRateLimiter(redis, prefix=f"roost-test:{uuid.uuid4().hex}:")
-    await redis.aclose()
 
 
 async def test_no_sixty_seconds_ever_let_more_than_the_limit_through(

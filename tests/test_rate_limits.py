@@ -1,15 +1,12 @@
 """Rate limits on sign-in and friends: per account, per client address, per operation."""
 
-import os
 import uuid
 
 import httpx
-import pytest
-from redis.asyncio import Redis
 
 from app.http import create_app
 from db.database import Database
-from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateways.ratelimit import RateLimiter
 from tests.accounts_helpers import LOGIN, PASSWORD, register, unique_email
 from tests.conftest import gql, http_client, make_settings, running
 
@@ -100,19 +97,6 @@ async def test_x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
         database_url, ["10.0.0.3", "10.0.0.4"], trusted_proxies=["127.0.0.1"]
     )
     assert trusted == ["UNAUTHENTICATED", "UNAUTHENTICATED"]  # two clients behind it
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest):
-    if request.param == "memory":
-        yield MemoryRateLimiter()
-        return
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        pytest.skip("REDIS_URL is not set")
-    redis = Redis.from_url(url)
-    yield RedisRateLimiter(redis, prefix=f"roost-test:{uuid.uuid4().hex}:")
-    await redis.aclose()
 
 
 async def test_a_limiter_allows_the_limit_then_says_how_long_to_wait(
