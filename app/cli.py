@@ -29,6 +29,7 @@ from app.wiring import build_password_hasher, build_worker
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
+from db.states import Role
 from gateways.exchange_rates import EcbRates, RatesUnavailable
 from services import accounts
 from services.errors import NotFound
@@ -171,7 +172,7 @@ def migrate(settings: Settings) -> None:
 
 async def _create_admin(url: str, email: str) -> None:
     async with _maintenance_connection(url) as database, database.unit_of_work() as session:
-        user = await accounts.grant_role(session, email=email, role="ADMIN")
+        user = await accounts.grant_role(session, email=email, role=Role.ADMIN)
     print(f"{user.email} is now an admin.")
 
 

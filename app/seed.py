@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.passwords import PasswordHasher
 from db.database import Database
 from db.models import Listing, User
+from db.states import UserStatus
 from gateways.payments import TestPaymentGateway
 from services import bookings, listings, payments
 
@@ -149,7 +150,7 @@ async def demo_accounts_exist(database: Database) -> bool:
             .where(
                 User.email.in_(DEMO_ACCOUNTS.values()),
                 User.password_hash.is_not(None),
-                User.status == "active",
+                User.status == UserStatus.ACTIVE,
             )
         )
     return found == len(DEMO_ACCOUNTS)

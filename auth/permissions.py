@@ -9,6 +9,7 @@ from typing import Any
 from strawberry.permission import BasePermission
 
 from db.models import User
+from db.states import Role, UserStatus
 from services.errors import Forbidden, Unauthenticated
 
 
@@ -18,13 +19,13 @@ async def current_user(info: Any) -> User | None:
     if user_id is None:
         return None
     user = await info.context.loaders.user_by_id.load(user_id)
-    return user if user is not None and user.status == "active" else None
+    return user if user is not None and user.status == UserStatus.ACTIVE else None
 
 
 async def can_see_private_fields(info: Any, user_id: int) -> bool:
     """A user's email, phone and preferences are theirs and the admins' to see."""
     viewer = await current_user(info)
-    return viewer is not None and (viewer.id == user_id or "ADMIN" in viewer.roles)
+    return viewer is not None and (viewer.id == user_id or Role.ADMIN in viewer.roles)
 
 
 async def require_user(info: Any) -> User:
@@ -53,10 +54,10 @@ class _HasRole(BasePermission):
 
 
 class IsHost(_HasRole):
-    role = "HOST"
+    role = Role.HOST
     message = "Only hosts can do this; become a host first."
 
 
 class IsAdmin(_HasRole):
-    role = "ADMIN"
+    role = Role.ADMIN
     message = "Only admins can do this."

@@ -11,6 +11,7 @@ from aiodataloader import DataLoader
 from db.database import Database
 from db.models import Listing
 from db.raw import Record, fetch
+from db.states import LIVE_PAYMENT, sql_list
 
 _listing = Listing.__table__
 LISTING_COLUMNS = [column for column in _listing.c if column.name != "search_vector"]
@@ -33,9 +34,9 @@ ORDER BY f.listing_id, f.position
 BOOKINGS_BY_ID = "SELECT * FROM booking WHERE id = ANY($1::bigint[])"
 PAYMENTS_BY_ID = "SELECT * FROM payment WHERE id = ANY($1::bigint[])"
 # A booking's payment: the live one, else the latest attempt.
-PAYMENTS_BY_BOOKING = """
+PAYMENTS_BY_BOOKING = f"""
 SELECT DISTINCT ON (booking_id) * FROM payment WHERE booking_id = ANY($1::bigint[])
-ORDER BY booking_id, status IN ('FAILED', 'CANCELED'), id DESC
+ORDER BY booking_id, status NOT IN ({sql_list(LIVE_PAYMENT)}), id DESC
 """
 
 

@@ -30,6 +30,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from db.states import (
+    ACTIVE_BOOKING,
+    LIVE_PAYMENT,
+    BookingStatus,
+    CancellationPolicy,
+    ListingStatus,
+    OperationKind,
+    Party,
+    PaymentProvider,
+    PaymentStatus,
+    UserStatus,
+    sql_list,
+)
+
 # Stable constraint names, so migrations can refer to them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -55,7 +69,7 @@ class User(Base):
     __table_args__ = (
         # One account per address, whatever its case.
         Index("uq_user_account_email_lower", func.lower(text("email")), unique=True),
-        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(f"status IN ({sql_list(UserStatus)})", name="status"),
         CheckConstraint("'GUEST' = ANY(roles)", name="every_user_is_a_guest"),
     )
 
@@ -70,7 +84,7 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(
         ARRAY(Text), server_default=text("ARRAY['GUEST']"), nullable=False
     )
-    status: Mapped[str] = mapped_column(Text, server_default="active")
+    status: Mapped[str] = mapped_column(Text, server_default=UserStatus.ACTIVE)
     # None for an account that only ever signed in through Google or Facebook.
     password_hash: Mapped[str | None] = mapped_column(Text)
     # AES-GCM ciphertext (auth.crypto.FieldCipher); never the number itself.
@@ -209,9 +223,9 @@ class Listing(Base):
             "property_type IN ('ENTIRE_PLACE', 'PRIVATE_ROOM', 'SHARED_ROOM', 'HOTEL_ROOM')",
             name="property_type",
         ),
-        CheckConstraint("status IN ('DRAFT', 'PUBLISHED', 'UNLISTED', 'SUSPENDED')", name="status"),
+        CheckConstraint(f"status IN ({sql_list(ListingStatus)})", name="status"),
         CheckConstraint(
-            "cancellation_policy IN ('FLEXIBLE', 'MODERATE', 'FIRM', 'STRICT')",
+            f"cancellation_policy IN ({sql_list(CancellationPolicy)})",
             name="cancellation_policy",
         ),
         CheckConstraint(
@@ -355,25 +369,23 @@ class Booking(Base):
 
     __tablename__ = "booking"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('PENDING', 'CONFIRMED', 'CANCELED', 'COMPLETED')", name="status"
-        ),
+        CheckConstraint(f"status IN ({sql_list(BookingStatus)})", name="status"),
         CheckConstraint("check_out > check_in", name="stay_has_nights"),
         CheckConstraint(
             "cardinality(night_prices_minor) = check_out - check_in", name="a_price_a_night"
         ),
         CheckConstraint(
-            "cancellation_policy IN ('FLEXIBLE', 'MODERATE', 'FIRM', 'STRICT')",
+            f"cancellation_policy IN ({sql_list(CancellationPolicy)})",
             name="cancellation_policy",
         ),
-        CheckConstraint("canceled_by IN ('GUEST', 'HOST', 'ADMIN', 'SYSTEM')", name="canceled_by"),
+        CheckConstraint(f"canceled_by IN ({sql_list(Party)})", name="canceled_by"),
         # No btree_gist on the embedded server: a one-point integer range stands in for "=".
         ExcludeConstraint(
             (text("int4range(listing_id::int, listing_id::int, '[]')"), "="),
             (text("daterange(check_in, check_out)"), "&&"),
             name="no_double_booking",
             using="gist",
-            where=text("status IN ('PENDING', 'CONFIRMED')"),
+            where=text(f"status IN ({sql_list(ACTIVE_BOOKING)})"),
         ),
         Index("ix_booking_listing_stay", "listing_id", "check_in", "check_out"),
         # What the workers look for: holds to release, stays to complete.
@@ -415,21 +427,14 @@ class Booking(Base):
     )
 
 
-LIVE_PAYMENT = "status IN ('PENDING', 'AUTHORIZED', 'SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')"
-
-
 class Payment(Base):
     """What a guest pays for a booking through a provider. ``amount_minor`` is what was charged
     in all (a modification may add to it); ``refunded_minor`` what went back."""
 
     __tablename__ = "payment"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('PENDING', 'AUTHORIZED', 'SUCCEEDED', 'FAILED', 'REFUNDED',"
-            " 'PARTIALLY_REFUNDED', 'CANCELED')",
-            name="status",
-        ),
-        CheckConstraint("provider IN ('STRIPE', 'PAYPAL', 'MPESA', 'TEST')", name="provider"),
+        CheckConstraint(f"status IN ({sql_list(PaymentStatus)})", name="status"),
+        CheckConstraint(f"provider IN ({sql_list(PaymentProvider)})", name="provider"),
         CheckConstraint(
             "amount_minor > 0 AND refunded_minor BETWEEN 0 AND amount_minor", name="amounts"
         ),
@@ -438,7 +443,7 @@ class Payment(Base):
             "uq_payment_live_per_booking",
             "booking_id",
             unique=True,
-            postgresql_where=text(LIVE_PAYMENT),
+            postgresql_where=text(f"status IN ({sql_list(LIVE_PAYMENT)})"),
         ),
     )
 
@@ -461,11 +466,7 @@ class PaymentOperation(Base):
     """The ledger: every call that moved money, once per idempotency key."""
 
     __tablename__ = "payment_operation"
-    __table_args__ = (
-        CheckConstraint(
-            "kind IN ('AUTHORIZE', 'CAPTURE', 'CHARGE', 'RELEASE', 'REFUND')", name="kind"
-        ),
-    )
+    __table_args__ = (CheckConstraint(f"kind IN ({sql_list(OperationKind)})", name="kind"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     payment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("payment.id"), index=True)

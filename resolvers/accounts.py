@@ -5,6 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from db.models import User
+from db.states import UserStatus
 from resolvers.node import node_id, plain_input
 from schema.context import Info
 from schema.users import (
@@ -202,22 +203,22 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # 
     return UserType.from_model(updated)
 
 
-async def _set_status(info: Info, user_id: strawberry.ID, status: str) -> UserType:
+async def _set_status(info: Info, user_id: strawberry.ID, status: UserStatus) -> UserType:
     admin = await require_user(info)
     target = node_id(user_id, "User", "userId")
     async with info.context.database.unit_of_work() as session:
         user = await accounts.set_status(session, actor_id=admin.id, user_id=target, status=status)
-    if status == "suspended":
+    if status == UserStatus.SUSPENDED:
         await _sessions_ended(info)
     return UserType.from_model(user)
 
 
 async def suspend_user(info: Info, user_id: strawberry.ID) -> UserType:
-    return await _set_status(info, user_id, "suspended")
+    return await _set_status(info, user_id, UserStatus.SUSPENDED)
 
 
 async def reinstate_user(info: Info, user_id: strawberry.ID) -> UserType:
-    return await _set_status(info, user_id, "active")
+    return await _set_status(info, user_id, UserStatus.ACTIVE)
 
 
 @strawberry.type

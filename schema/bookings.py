@@ -2,13 +2,13 @@
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from enum import Enum
 from typing import Any, Self
 
 import strawberry
 from strawberry import relay
 
 from auth.permissions import current_user
+from db import states
 from schema.context import Info
 from schema.listings import CancellationPolicy, ListingType, MoneyType
 from schema.users import UserType
@@ -16,42 +16,19 @@ from services import bookings as bookings_service
 from services.bookings import can_see
 from services.pricing import Price
 
-
-@strawberry.enum(description="Where a booking is in its life.")
-class BookingStatus(Enum):
-    PENDING = "PENDING"
-    CONFIRMED = "CONFIRMED"
-    CANCELED = "CANCELED"
-    COMPLETED = "COMPLETED"
-
-
-@strawberry.enum(description="Where a payment is.")
-class PaymentStatus(Enum):
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    REFUNDED = "REFUNDED"
-    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
-    CANCELED = strawberry.enum_value(
-        "CANCELED", description="Let go before any money was taken: nothing was charged."
-    )
-
-
-@strawberry.enum(description="Who takes the payment.")
-class PaymentProvider(Enum):
-    STRIPE = "STRIPE"
-    PAYPAL = "PAYPAL"
-    MPESA = "MPESA"
-    TEST = strawberry.enum_value("TEST", description="Development and tests only.")
-
-
-@strawberry.enum(description="Who cancelled a booking.")
-class CanceledBy(Enum):
-    GUEST = "GUEST"
-    HOST = "HOST"
-    ADMIN = "ADMIN"
-    SYSTEM = strawberry.enum_value("SYSTEM", description="Roost: the hold lapsed.")
+BookingStatus = strawberry.enum(states.BookingStatus, description="Where a booking is in its life.")
+PaymentStatus = strawberry.enum(
+    states.PaymentStatus,
+    description="Where a payment is. CANCELED: let go before any money was taken.",
+)
+PaymentProvider = strawberry.enum(
+    states.PaymentProvider, description="Who takes the payment. TEST: development and tests only."
+)
+CanceledBy = strawberry.enum(
+    states.Party,
+    name="CanceledBy",
+    description="Who cancelled a booking. SYSTEM: Roost, as the hold lapsed.",
+)
 
 
 @strawberry.type(description="What a stay costs; the parts add up to the total.")
@@ -206,7 +183,7 @@ class BookingType(relay.Node):
             status=BookingStatus(row.status),
             message=row.message,
             cancellation_policy=CancellationPolicy(row.cancellation_policy),
-            expires_at=row.expires_at if row.status == "PENDING" else None,
+            expires_at=row.expires_at if row.status == states.BookingStatus.PENDING else None,
             canceled_at=row.canceled_at,
             canceled_by=CanceledBy(row.canceled_by) if row.canceled_by else None,
             cancel_reason=row.cancel_reason,

@@ -11,7 +11,9 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import current_user
+from db import states
 from db.catalogue import AmenityEntry
+from db.states import Role
 from schema.context import Info
 from schema.users import UserType
 from services import listings as listings_service
@@ -27,20 +29,15 @@ class PropertyType(Enum):
     HOTEL_ROOM = "HOTEL_ROOM"
 
 
-@strawberry.enum(description="How much a guest gets back on cancelling; see the README.")
-class CancellationPolicy(Enum):
-    FLEXIBLE = "FLEXIBLE"
-    MODERATE = "MODERATE"
-    FIRM = "FIRM"
-    STRICT = "STRICT"
+CancellationPolicy = strawberry.enum(
+    states.CancellationPolicy,
+    description="How much a guest gets back on cancelling; see the README.",
+)
 
 
-@strawberry.enum(description="Whether guests can find and book a listing.")
-class ListingStatus(Enum):
-    DRAFT = "DRAFT"
-    PUBLISHED = "PUBLISHED"
-    UNLISTED = "UNLISTED"
-    SUSPENDED = "SUSPENDED"
+ListingStatus = strawberry.enum(
+    states.ListingStatus, description="Whether guests can find and book a listing."
+)
 
 
 ListingSort = strawberry.enum(Sort, name="ListingSort", description="The order of search results.")
@@ -252,10 +249,10 @@ async def can_see_listing(info: Info, row: Any) -> bool:
     """Published listings are public; drafts, unlisted and suspended ones are their host's."""
     if row is None or row.deleted_at is not None:
         return False
-    if row.status == "PUBLISHED":
+    if row.status == states.ListingStatus.PUBLISHED:
         return True
     viewer = await current_user(info)
-    return viewer is not None and (viewer.id == row.host_id or "ADMIN" in viewer.roles)
+    return viewer is not None and (viewer.id == row.host_id or Role.ADMIN in viewer.roles)
 
 
 @strawberry.type(description="A listing in a list, with the cursor to continue after it.")

@@ -9,14 +9,10 @@ import strawberry
 from strawberry import relay
 
 from auth.permissions import can_see_private_fields
+from db import states
 from schema.context import Info
 
-
-@strawberry.enum(name="Role", description="What a user may do on Roost.")
-class Role(Enum):
-    GUEST = "GUEST"
-    HOST = "HOST"
-    ADMIN = "ADMIN"
+Role = strawberry.enum(states.Role, description="What a user may do on Roost.")
 
 
 @strawberry.enum(name="SignupRole", description="What a new account starts as.")

@@ -15,6 +15,7 @@ from auth.passwords import PasswordHasher
 from auth.tokens import new_secret_token, token_digest
 from db.database import Database
 from db.models import OneTimeToken, Upload, User
+from db.states import Role, UserStatus
 from gateways.email import Email, Mailer
 from services import sessions
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
@@ -34,7 +35,7 @@ from services.validation import (
 log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "The email or password is not right."
-ROLE_ORDER = ("GUEST", "HOST", "ADMIN")
+ROLE_ORDER = tuple(Role)
 PASSWORD_RESET_LIFETIME = timedelta(hours=1)
 EMAIL_VERIFICATION_LIFETIME = timedelta(days=7)
 
@@ -82,7 +83,7 @@ async def prepare_registration(
         password_hash=await passwords.hash(password),
         first_name=first_name,
         last_name=last_name,
-        roles=["GUEST", "HOST"] if as_host else ["GUEST"],
+        roles=[Role.GUEST, Role.HOST] if as_host else [Role.GUEST],
     )
 
 
@@ -121,7 +122,7 @@ async def authenticate(
     async with database.read_session() as session:
         user = await find_by_email(session, normalized) if normalized else None
     verified = await passwords.verify(user.password_hash if user else None, password)
-    if user is None or not verified or user.status != "active":
+    if user is None or not verified or user.status != UserStatus.ACTIVE:
         raise Unauthenticated(WRONG_CREDENTIALS)
     if user.password_hash and passwords.needs_rehash(user.password_hash):
         new_hash = await passwords.hash(password)
@@ -134,14 +135,14 @@ async def authenticate(
 
 async def active_user(session: AsyncSession, user_id: int) -> User:
     user = await session.get(User, user_id)
-    if user is None or user.status != "active":
+    if user is None or user.status != UserStatus.ACTIVE:
         raise Unauthenticated()
     return user
 
 
 async def become_host(session: AsyncSession, *, user_id: int) -> User:
     user = await active_user(session, user_id)
-    await _add_role(session, user, "HOST")
+    await _add_role(session, user, Role.HOST)
     return user
 
 
@@ -172,15 +173,17 @@ async def change_password(
         await sessions.end_all(session, user_id=user_id)
 
 
-async def set_status(session: AsyncSession, *, actor_id: int, user_id: int, status: str) -> User:
+async def set_status(
+    session: AsyncSession, *, actor_id: int, user_id: int, status: UserStatus
+) -> User:
     """An admin suspends or reinstates an account; suspension ends its sessions at once."""
-    if status == "suspended":
+    if status == UserStatus.SUSPENDED:
         await _keep_an_active_admin(session, actor_id=actor_id, losing=user_id)
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
     user.status = status
-    if status == "suspended":
+    if status == UserStatus.SUSPENDED:
         await sessions.end_all(session, user_id=user_id)
     await session.flush()
     return user
@@ -194,7 +197,7 @@ async def _keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing:
     admins = list(
         await session.scalars(
             select(User.id)
-            .where(User.status == "active", User.roles.any_() == "ADMIN")
+            .where(User.status == UserStatus.ACTIVE, User.roles.any_() == Role.ADMIN)
             .order_by(User.id)
             .with_for_update(key_share=True)
         )
@@ -284,7 +287,7 @@ async def request_password_reset(
         return
     async with database.unit_of_work() as session:
         user = await find_by_email(session, normalized)
-        if user is None or user.status != "active":
+        if user is None or user.status != UserStatus.ACTIVE:
             return
         token = await _new_one_time_token(
             session, user_id=user.id, purpose="password_reset", lifetime=PASSWORD_RESET_LIFETIME

@@ -16,16 +16,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import sqlstate
 from db.models import BlockedNight, Booking, Listing, NightPrice, Payment, User
+from db.states import (
+    ACTIVE_BOOKING,
+    CAPTURED_PAYMENT,
+    BookingStatus,
+    ListingStatus,
+    Party,
+    PaymentProvider,
+    PaymentStatus,
+    Role,
+)
 from services import cursors, payments
 from services.cancellation import refund_on_cancel
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.outbox import emit
+from services.events import (
+    BookingCanceled,
+    BookingCompleted,
+    BookingConfirmed,
+    BookingCreated,
+    BookingModified,
+    BookingRequested,
+    emit,
+)
 from services.pricing import FeePolicy, Price, price_stay
 from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters
 
-ACTIVE = ("PENDING", "CONFIRMED")
-_NEXT = {"PENDING": ("CONFIRMED", "CANCELED"), "CONFIRMED": ("CANCELED", "COMPLETED")}
+ACTIVE = ACTIVE_BOOKING
+_NEXT = {
+    BookingStatus.PENDING: (BookingStatus.CONFIRMED, BookingStatus.CANCELED),
+    BookingStatus.CONFIRMED: (BookingStatus.CANCELED, BookingStatus.COMPLETED),
+}
 _EXCLUSION_VIOLATION = "23P01"
 MAX_MESSAGE = 2_000
 MAX_REASON = 500
@@ -58,7 +79,7 @@ class Stay:
         return (self.check_out - self.check_in).days
 
 
-def _move(booking: Booking, status: str) -> None:
+def _move(booking: Booking, status: BookingStatus) -> None:
     """The only place a booking changes status."""
     if status not in _NEXT.get(booking.status, ()):
         raise Conflict(f"A {booking.status.lower()} booking cannot become {status.lower()}.")
@@ -97,7 +118,7 @@ def _check_text(value: str | None, name: str, limit: int) -> str | None:
     return text or None
 
 
-_BOOKABLE = (Listing.status == "PUBLISHED", Listing.deleted_at.is_(None))
+_BOOKABLE = (Listing.status == ListingStatus.PUBLISHED, Listing.deleted_at.is_(None))
 
 
 async def _bookable_listing(session: AsyncSession, listing_id: int) -> Listing:
@@ -237,7 +258,11 @@ async def create_booking(
     holding = await session.scalar(
         select(func.count())
         .select_from(Booking)
-        .where(Booking.guest_id == guest.id, Booking.status == "PENDING", Booking.expires_at > now)
+        .where(
+            Booking.guest_id == guest.id,
+            Booking.status == BookingStatus.PENDING,
+            Booking.expires_at > now,
+        )
     )
     if holding >= rules.max_pending_per_guest:
         raise Conflict("You have too many bookings waiting; pay for or cancel one first.")
@@ -249,7 +274,7 @@ async def create_booking(
     booking = Booking(
         listing_id=listing.id,
         guest_id=guest.id,
-        status="PENDING",
+        status=BookingStatus.PENDING,
         message=message,
         cancellation_policy=listing.cancellation_policy,
         instant_book=listing.instant_book,
@@ -259,7 +284,7 @@ async def create_booking(
     _set_stay(booking, listing, stay, price)
     session.add(booking)
     await flush_stay(session)
-    emit(session, "BookingCreated", now=now, booking_id=booking.id)
+    emit(session, BookingCreated(booking.id), now=now)
     await results_changed(session)
     return booking
 
@@ -291,29 +316,33 @@ async def booking_for_change(
 
 
 def can_see(viewer: User | None, guest_id: int, host_id: int) -> bool:
-    return viewer is not None and (viewer.id in (guest_id, host_id) or "ADMIN" in viewer.roles)
+    return viewer is not None and (viewer.id in (guest_id, host_id) or Role.ADMIN in viewer.roles)
 
 
-def role_of(actor: User, booking: Booking, listing: Listing) -> str:
+def role_of(actor: User, booking: Booking, listing: Listing) -> Party:
     if actor.id == booking.guest_id:
-        return "GUEST"
+        return Party.GUEST
     if actor.id == listing.host_id:
-        return "HOST"
-    return "ADMIN"
+        return Party.HOST
+    return Party.ADMIN
 
 
 # Pay, answer, confirm.
 
 
 def _confirm(session: AsyncSession, booking: Booking, now: datetime) -> None:
-    _move(booking, "CONFIRMED")
+    _move(booking, BookingStatus.CONFIRMED)
     booking.expires_at = None
-    emit(session, "BookingConfirmed", now=now, booking_id=booking.id)
+    emit(session, BookingConfirmed(booking.id), now=now)
 
 
 def _refuse_lapsed(booking: Booking, now: datetime) -> None:
     """A hold past its time is over, whether or not a worker has released it yet."""
-    if booking.status != "PENDING" or booking.expires_at is None or booking.expires_at <= now:
+    if (
+        booking.status != BookingStatus.PENDING
+        or booking.expires_at is None
+        or booking.expires_at <= now
+    ):
         raise Conflict("This booking is no longer waiting for a payment; book again.")
 
 
@@ -350,7 +379,7 @@ async def payment_authorized(
         _confirm(session, booking, now)
     else:
         booking.expires_at = now + rules.host_response_window
-        emit(session, "BookingRequested", now=now, booking_id=booking.id)
+        emit(session, BookingRequested(booking.id), now=now)
 
 
 async def confirm_test_payment(
@@ -377,10 +406,10 @@ async def confirm_test_payment(
     )
     if payment is None:
         raise NotFound("No such payment.")
-    if payment.provider != "TEST":
+    if payment.provider != PaymentProvider.TEST:
         raise InvalidInput.field("paymentId", "is not a TEST payment")
-    if payment.status != "PENDING":
-        if succeed and payment.status in ("AUTHORIZED", *payments.CAPTURED):
+    if payment.status != PaymentStatus.PENDING:
+        if succeed and payment.status in (PaymentStatus.AUTHORIZED, *CAPTURED_PAYMENT):
             return payment  # confirmed already: the same answer again
         raise Conflict("This payment is not waiting for confirmation.")
     if succeed:
@@ -406,7 +435,11 @@ async def answer_request(
         raise Forbidden("Only the listing's host answers a booking request.")
     reason = _check_text(reason, "reason", MAX_REASON)
     payment = await payments.live_payment(session, booking.id, lock=True)
-    if booking.status != "PENDING" or payment is None or payment.status != "AUTHORIZED":
+    if (
+        booking.status != BookingStatus.PENDING
+        or payment is None
+        or payment.status != PaymentStatus.AUTHORIZED
+    ):
         raise Conflict("This booking is not waiting for your answer.")
     if booking.expires_at is not None and booking.expires_at <= now:
         raise Conflict("This request has expired.")
@@ -419,7 +452,7 @@ async def answer_request(
             booking,
             listing,
             payment,
-            by="HOST",
+            by=Party.HOST,
             reason=reason or "Declined by the host.",
             now=now,
             gateways=gateways,
@@ -441,7 +474,7 @@ def night_starts(booking: Booking, listing: Listing) -> list[datetime]:
 
 
 def refund_due(
-    booking: Booking, listing: Listing, payment: Payment | None, *, by: str, now: datetime
+    booking: Booking, listing: Listing, payment: Payment | None, *, by: Party, now: datetime
 ) -> int:
     return refund_on_cancel(
         booking.cancellation_policy,
@@ -450,7 +483,7 @@ def refund_due(
         night_starts=night_starts(booking, listing),
         booked_at=booking.created_at,
         now=now,
-        by_host=by != "GUEST",
+        by_host=by != Party.GUEST,
     )
 
 
@@ -460,13 +493,13 @@ async def _cancel(
     listing: Listing,
     payment: Payment | None,
     *,
-    by: str,
+    by: Party,
     reason: str | None,
     now: datetime,
     gateways: payments.Gateways,
 ) -> None:
     refund = refund_due(booking, listing, payment, by=by, now=now)
-    _move(booking, "CANCELED")
+    _move(booking, BookingStatus.CANCELED)
     if payment is not None:
         await payments.settle_cancellation(
             session, payment, gateways.get(payment.provider), refund=refund, now=now
@@ -476,7 +509,7 @@ async def _cancel(
     booking.cancel_reason = reason
     booking.refund_minor = refund
     booking.expires_at = None
-    emit(session, "BookingCanceled", now=now, booking_id=booking.id, by=by, refund_minor=refund)
+    emit(session, BookingCanceled(booking.id, by=by, refund_minor=refund), now=now)
     await results_changed(session)
 
 
@@ -525,7 +558,9 @@ async def modify_booking(
         raise Forbidden("Only the guest changes a booking.")
     if booking.status not in ACTIVE:
         raise Conflict(f"A {booking.status.lower()} booking cannot be changed.")
-    if booking.status == "PENDING" and (booking.expires_at is None or booking.expires_at <= now):
+    if booking.status == BookingStatus.PENDING and (
+        booking.expires_at is None or booking.expires_at <= now
+    ):
         # A lapsed hold no longer counts against the guest's cap on holds: changing it must
         # not open it again (a request gets a new payment window below), past that cap.
         raise Conflict("This booking's hold has lapsed; book again.")
@@ -541,7 +576,7 @@ async def modify_booking(
     _set_stay(booking, listing, stay, price)
     await flush_stay(session)
     difference = price.total - total_before
-    if payment is not None and payment.status in payments.CAPTURED and difference:
+    if payment is not None and payment.status in CAPTURED_PAYMENT and difference:
         gateway = gateways.get(payment.provider)
         # Named by its place in the ledger: a rerun of this transaction repeats the key (and
         # the provider dedupes), while a later change, even back to earlier dates, gets its own.
@@ -554,24 +589,19 @@ async def modify_booking(
             await payments.refund_amount(
                 session, payment, gateway, amount=-difference, key=key, now=now
             )
-    elif payment is not None and payment.status == "AUTHORIZED":
+    elif payment is not None and payment.status == PaymentStatus.AUTHORIZED:
         # A request the host has not answered: the hold on the card was for the old stay. It
         # is let go, and the guest pays the new stay before the request goes to the host again.
         await payments.settle_cancellation(
             session, payment, gateways.get(payment.provider), refund=0, now=now
         )
         booking.expires_at = now + rules.payment_window
-    elif payment is not None and payment.status == "PENDING":
-        payment.status = "CANCELED"  # priced for the old stay: the guest pays the new one
-    emit(
-        session,
-        "BookingModified",
-        now=now,
-        booking_id=booking.id,
-        check_in=stay.check_in.isoformat(),
-        check_out=stay.check_out.isoformat(),
-        difference_minor=difference,
-    )
+    elif payment is not None and payment.status == PaymentStatus.PENDING:
+        payment.status = (
+            PaymentStatus.CANCELED
+        )  # priced for the old stay: the guest pays the new one
+    modified = BookingModified(booking.id, stay.check_in, stay.check_out, difference)
+    emit(session, modified, now=now)
     await results_changed(session)
     return booking
 
@@ -587,7 +617,7 @@ async def expire_due(
         await session.execute(
             select(Booking, Listing)
             .join(Listing, Listing.id == Booking.listing_id)
-            .where(Booking.status == "PENDING", Booking.expires_at <= now)
+            .where(Booking.status == BookingStatus.PENDING, Booking.expires_at <= now)
             .order_by(Booking.expires_at)
             .limit(limit)
             .with_for_update(of=Booking, skip_locked=True)
@@ -595,13 +625,13 @@ async def expire_due(
     ).all()
     for booking, listing in rows:
         payment = await payments.live_payment(session, booking.id, lock=True)
-        answered_late = payment is not None and payment.status == "AUTHORIZED"
+        answered_late = payment is not None and payment.status == PaymentStatus.AUTHORIZED
         await _cancel(
             session,
             booking,
             listing,
             payment,
-            by="SYSTEM",
+            by=Party.SYSTEM,
             reason="The host did not answer in time." if answered_late else "Not paid in time.",
             now=now,
             gateways=gateways,
@@ -614,15 +644,15 @@ async def complete_due(session: AsyncSession, *, now: datetime, limit: int = 500
     bookings = (
         await session.scalars(
             select(Booking)
-            .where(Booking.status == "CONFIRMED", Booking.ends_at <= now)
+            .where(Booking.status == BookingStatus.CONFIRMED, Booking.ends_at <= now)
             .order_by(Booking.ends_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
     for booking in bookings:
-        _move(booking, "COMPLETED")
-        emit(session, "BookingCompleted", now=now, booking_id=booking.id)
+        _move(booking, BookingStatus.COMPLETED)
+        emit(session, BookingCompleted(booking.id), now=now)
     return len(bookings)
 
 

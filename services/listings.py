@@ -25,12 +25,12 @@ from db.models import (
     Upload,
     User,
 )
+from db.states import ACTIVE_BOOKING, ListingStatus, Role
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.money import minor_digits, to_minor
 from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters, time_zone_problem
 
-ACTIVE_BOOKING = ("PENDING", "CONFIRMED")
 MAX_CALENDAR_NIGHTS = 366
 MAX_PHOTOS = 50
 MAX_CAPTION = 200
@@ -385,7 +385,7 @@ async def create_listing(
     if errors:
         raise InvalidInput(fields=errors)
     draft.apply()
-    listing.status = "PUBLISHED" if fields.get("publish", True) else "DRAFT"
+    listing.status = ListingStatus.PUBLISHED if fields.get("publish", True) else ListingStatus.DRAFT
     session.add(listing)
     await results_changed(session)
     await session.flush()
@@ -404,7 +404,7 @@ async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int)
     )
     if listing is None:
         raise NotFound("No such listing.")
-    if listing.host_id != actor.id and "ADMIN" not in actor.roles:
+    if listing.host_id != actor.id and Role.ADMIN not in actor.roles:
         raise Forbidden("Only the listing's host or an admin can change it.")
     await results_changed(session)
     return listing
@@ -418,12 +418,12 @@ async def update_listing(
     draft = _Draft(listing)
     photo_ids = await _check(session, draft, fields, errors)
     if "publish" in fields and fields["publish"] is not None:
-        if listing.status == "SUSPENDED" and "ADMIN" not in actor.roles:
+        if listing.status == ListingStatus.SUSPENDED and Role.ADMIN not in actor.roles:
             errors.check("publish", "a suspended listing can only be republished by an admin")
         elif fields["publish"]:
-            draft["status"] = "PUBLISHED"
-        elif listing.status == "PUBLISHED":
-            draft["status"] = "UNLISTED"
+            draft["status"] = ListingStatus.PUBLISHED
+        elif listing.status == ListingStatus.PUBLISHED:
+            draft["status"] = ListingStatus.UNLISTED
     if errors:
         raise InvalidInput(fields=errors)
     draft.apply()

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.oauth import OAuthProfile
 from db.models import OAuthIdentity, User
+from db.states import Role, UserStatus
 from services.accounts import find_by_email
 from services.errors import Conflict, Unauthenticated
 from services.validation import (
@@ -30,7 +31,7 @@ async def account_for(session: AsyncSession, profile: OAuthProfile) -> User:
         except IntegrityError:
             # The same identity signing in twice at once: the other request created it.
             raise Conflict("This sign-in is already under way; try again.") from None
-    if user.status != "active":
+    if user.status != UserStatus.ACTIVE:
         raise Unauthenticated("This account is suspended.")
     return user
 
@@ -57,7 +58,7 @@ async def _link_or_create(session: AsyncSession, profile: OAuthProfile) -> User:
             email=email,
             first_name=_provider_name(profile.first_name, "Guest"),
             last_name=_provider_name(profile.last_name, "-"),
-            roles=["GUEST"],
+            roles=[Role.GUEST],
             email_verified_at=func.now() if profile.email_verified else None,
         )
         session.add(user)

@@ -13,12 +13,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Payment, PaymentOperation
+from db.states import (
+    CAPTURED_PAYMENT,
+    LIVE_PAYMENT,
+    BookingStatus,
+    OperationKind,
+    PaymentStatus,
+)
 from gateways.payments import PaymentDeclined, PaymentGateway
+from services import events
 from services.errors import Conflict, InvalidInput, PaymentFailed
-from services.outbox import emit
 
-CAPTURED = ("SUCCEEDED", "PARTIALLY_REFUNDED", "REFUNDED")
-LIVE = ("PENDING", "AUTHORIZED", *CAPTURED)
+CAPTURED = CAPTURED_PAYMENT
+LIVE = LIVE_PAYMENT
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,12 @@ def captured_balance(payment: Payment | None) -> int:
 
 
 def _record(
-    session: AsyncSession, payment: Payment, kind: str, amount: int, key: str, reference: str
+    session: AsyncSession,
+    payment: Payment,
+    kind: OperationKind,
+    amount: int,
+    key: str,
+    reference: str,
 ) -> None:
     """Writes the movement to the ledger. Callers checked ``_already_done`` under the booking's
     lock; the key's unique index refuses a second entry should anything slip past."""
@@ -89,10 +101,10 @@ async def start_payment(
 ) -> StartedPayment:
     """A payment of the booking's total, for the guest to complete with the provider. Asking
     again while one is open answers that one."""
-    if booking.status != "PENDING":
+    if booking.status != BookingStatus.PENDING:
         raise Conflict("This booking is not waiting for a payment.")
     current = await live_payment(session, booking.id, lock=True)
-    if current is not None and current.status != "PENDING":
+    if current is not None and current.status != PaymentStatus.PENDING:
         raise Conflict("This booking is paid already.")
     if current is not None and current.provider == gateway.provider:
         intent = await gateway.create(
@@ -103,12 +115,12 @@ async def start_payment(
         )
         return StartedPayment(current, intent.client_secret, intent.redirect_url)
     if current is not None:  # the guest switched providers before paying
-        current.status = "CANCELED"
+        current.status = PaymentStatus.CANCELED
         await session.flush()
     payment = Payment(
         booking_id=booking.id,
         provider=gateway.provider,
-        status="PENDING",
+        status=PaymentStatus.PENDING,
         currency=booking.currency,
         amount_minor=booking.total_minor,
         refunded_minor=0,
@@ -130,7 +142,7 @@ async def capture(
     session: AsyncSession, payment: Payment, gateway: PaymentGateway, *, now: datetime
 ) -> None:
     key = f"payment-{payment.id}-capture"
-    if payment.status != "AUTHORIZED" or await _already_done(session, key):
+    if payment.status != PaymentStatus.AUTHORIZED or await _already_done(session, key):
         return
     try:
         reference = await gateway.capture(
@@ -138,26 +150,30 @@ async def capture(
         )
     except PaymentDeclined as declined:
         raise PaymentFailed(str(declined)) from None
-    _record(session, payment, "CAPTURE", payment.amount_minor, key, reference)
-    payment.status = "SUCCEEDED"
-    emit(session, "PaymentSucceeded", now=now, payment_id=payment.id, booking_id=payment.booking_id)
+    _record(session, payment, OperationKind.CAPTURE, payment.amount_minor, key, reference)
+    payment.status = PaymentStatus.SUCCEEDED
+    succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, payment.amount_minor)
+    events.emit(session, succeeded, now=now)
 
 
 async def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
     """The guest completed the payment with the provider: the amount is held for us."""
     key = f"payment-{payment.id}-authorize"
     _record(
-        session, payment, "AUTHORIZE", payment.amount_minor, key, payment.provider_reference or ""
+        session,
+        payment,
+        OperationKind.AUTHORIZE,
+        payment.amount_minor,
+        key,
+        payment.provider_reference or "",
     )
-    payment.status = "AUTHORIZED"
-    emit(
-        session, "PaymentAuthorized", now=now, payment_id=payment.id, booking_id=payment.booking_id
-    )
+    payment.status = PaymentStatus.AUTHORIZED
+    events.emit(session, events.PaymentAuthorized(payment.id, payment.booking_id), now=now)
 
 
 async def fail(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
-    payment.status = "FAILED"
-    emit(session, "PaymentFailed", now=now, payment_id=payment.id, booking_id=payment.booking_id)
+    payment.status = PaymentStatus.FAILED
+    events.emit(session, events.PaymentFailed(payment.id, payment.booking_id), now=now)
 
 
 async def settle_cancellation(
@@ -171,15 +187,17 @@ async def settle_cancellation(
     """Gives back ``refund`` of a captured payment, or lets go of one never captured."""
     if payment is None or gateway is None:
         return
-    if payment.status in ("PENDING", "AUTHORIZED"):
+    if payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED):
         key = f"payment-{payment.id}-release"
         if not await _already_done(session, key):
-            if payment.status == "AUTHORIZED":
+            if payment.status == PaymentStatus.AUTHORIZED:
                 reference = await gateway.release(
                     payment.provider_reference or "", idempotency_key=key
                 )
-                _record(session, payment, "RELEASE", payment.amount_minor, key, reference)
-            payment.status = "CANCELED"
+                _record(
+                    session, payment, OperationKind.RELEASE, payment.amount_minor, key, reference
+                )
+            payment.status = PaymentStatus.CANCELED
         return
     await refund_amount(
         session, payment, gateway, amount=refund, key=f"payment-{payment.id}-cancel-refund", now=now
@@ -204,19 +222,14 @@ async def refund_amount(
         )
     except PaymentDeclined as declined:
         raise PaymentFailed(str(declined)) from None
-    _record(session, payment, "REFUND", amount, key, reference)
+    _record(session, payment, OperationKind.REFUND, amount, key, reference)
     payment.refunded_minor += amount
     payment.status = (
-        "REFUNDED" if payment.refunded_minor == payment.amount_minor else "PARTIALLY_REFUNDED"
+        PaymentStatus.REFUNDED
+        if payment.refunded_minor == payment.amount_minor
+        else PaymentStatus.PARTIALLY_REFUNDED
     )
-    emit(
-        session,
-        "PaymentRefunded",
-        now=now,
-        payment_id=payment.id,
-        booking_id=payment.booking_id,
-        amount_minor=amount,
-    )
+    events.emit(session, events.PaymentRefunded(payment.id, payment.booking_id, amount), now=now)
 
 
 async def charge_more(
@@ -239,15 +252,8 @@ async def charge_more(
         )
     except PaymentDeclined as declined:
         raise PaymentFailed(str(declined)) from None
-    _record(session, payment, "CHARGE", amount, key, reference)
+    _record(session, payment, OperationKind.CHARGE, amount, key, reference)
     payment.amount_minor += amount
-    if payment.status == "REFUNDED":
-        payment.status = "PARTIALLY_REFUNDED"
-    emit(
-        session,
-        "PaymentSucceeded",
-        now=now,
-        payment_id=payment.id,
-        booking_id=payment.booking_id,
-        amount_minor=amount,
-    )
+    if payment.status == PaymentStatus.REFUNDED:
+        payment.status = PaymentStatus.PARTIALLY_REFUNDED
+    events.emit(session, events.PaymentSucceeded(payment.id, payment.booking_id, amount), now=now)

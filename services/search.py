@@ -18,6 +18,7 @@ from typing import Any
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
+from db.states import ACTIVE_BOOKING, ListingStatus, sql_list
 from services import cursors
 from services.errors import InvalidInput
 from services.listings import normalize_search_text
@@ -198,7 +199,7 @@ async def search_listings(
     """One page; with ``with_total``, the count of every match too, queried at the same time."""
     _check(search, sort, first)
     p = Parameters()
-    where = ["l.status = 'PUBLISHED'", "l.deleted_at IS NULL"]
+    where = [f"l.status = '{ListingStatus.PUBLISHED}'", "l.deleted_at IS NULL"]
     text_query = distance = None
     if search.location:
         words = _text_query(search.location)
@@ -240,7 +241,7 @@ async def search_listings(
             f"NOT EXISTS (SELECT 1 FROM blocked_night b WHERE b.listing_id = l.id"
             f" AND b.night >= {check_in} AND b.night < {check_out})",
             f"NOT EXISTS (SELECT 1 FROM booking k WHERE k.listing_id = l.id"
-            f" AND k.status IN ('PENDING', 'CONFIRMED')"
+            f" AND k.status IN ({sql_list(ACTIVE_BOOKING)})"
             f" AND k.check_in < {check_out} AND k.check_out > {check_in})",
         ]
     count_sql = f"SELECT count(*) FROM listing l WHERE {' AND '.join(where)}"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from auth.tokens import AccessTokens, new_secret_token, token_digest
 from db.database import Database
 from db.models import RefreshToken, User
+from db.states import UserStatus
 from services.errors import Unauthenticated
 
 INVALID_REFRESH_TOKEN = "This session has ended; sign in again."  # noqa: S105
@@ -117,7 +118,7 @@ async def refresh(
             ended = await _revoke_family_if_reused(session, digest)
         else:
             user = await session.get(User, rotated.user_id)
-            if user is not None and user.status == "active":
+            if user is not None and user.status == UserStatus.ACTIVE:
                 issued = await _issue(
                     session, user=user, family_id=rotated.family_id, policy=policy, client=client
                 )

@@ -14,6 +14,7 @@ from app.cli import main as roost
 from app.http import create_app
 from db.database import Database
 from db.models import User
+from db.states import UserStatus
 from tests.accounts_helpers import ME, bearer, error_code, login, register, unique_email
 from tests.conftest import gql, make_settings, serving
 
@@ -40,7 +41,7 @@ async def active_admins(database: Database) -> int:
         return await session.scalar(
             select(func.count())
             .select_from(User)
-            .where(User.status == "active", User.roles.any_() == "ADMIN")
+            .where(User.status == UserStatus.ACTIVE, User.roles.any_() == "ADMIN")
         )
 
 
@@ -123,7 +124,7 @@ async def test_two_admins_suspending_each_other_at_once_leave_one_admin(
             admins = [await signed_up_admin(client, database) for _ in range(2)]
             for round_number in range(ROUNDS):
                 async with database.unit_of_work() as session:
-                    await session.execute(update(User).values(status="active"))
+                    await session.execute(update(User).values(status=UserStatus.ACTIVE))
                 ana, bo = [
                     (await login(client, admin["user"]["email"]))["data"]["login"]
                     for admin in admins

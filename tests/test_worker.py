@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from db.models import OutboxEvent
 from gateways.email import ConsoleMailer
 from schema.errors import present_error
 from services.event_handlers import HandlerContext
-from services.outbox import emit
+from services.events import BookingCreated, Event, emit
 from services.payments import Gateways
 from tests.conftest import START, FakeClock, running
 
@@ -33,9 +34,19 @@ ROOT = Path(__file__).parent.parent
 LOCK_ROW = text("SELECT 1 FROM deadlock_probe WHERE id = :id FOR UPDATE")
 
 
-async def an_event(database: Database, kind: str, *, now: datetime = START) -> int:
+@dataclass(frozen=True)
+class Broken(Event):
+    booking_id: int
+
+
+@dataclass(frozen=True)
+class Deadly(Event):
+    booking_id: int
+
+
+async def an_event(database: Database, kind: type[Event], *, now: datetime = START) -> int:
     async with database.unit_of_work() as session:
-        emit(session, kind, now=now, booking_id=1)
+        emit(session, kind(booking_id=1), now=now)
         await session.flush()
         return await session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()))
 
@@ -66,7 +77,7 @@ async def test_a_failing_handler_is_retried_later_and_later_then_parked(
         config=WorkerConfig(max_attempts=4),
         handlers={"Broken": broken},
     )
-    event_id = await an_event(database, "Broken")
+    event_id = await an_event(database, Broken)
     waits = []
     for attempt in range(1, 5):
         await worker.run_once()
@@ -95,7 +106,7 @@ async def test_an_event_whose_workers_keep_dying_is_parked(database: Database) -
     async def handled(session: AsyncSession, payload: Mapping[str, Any], _: HandlerContext) -> None:
         calls.append(payload)
 
-    event_id = await an_event(database, "Deadly")
+    event_id = await an_event(database, Deadly)
     async with database.unit_of_work() as session:  # four claims, each worker killed
         dead = await session.get(OutboxEvent, event_id)
         dead.attempts, dead.locked_until = 4, START
@@ -117,7 +128,7 @@ async def test_an_event_whose_workers_keep_dying_is_parked(database: Database) -
 async def test_serve_runs_a_worker_loop_in_development(
     settings: Settings, database: Database
 ) -> None:
-    event_id = await an_event(database, "BookingCreated", now=datetime.now(UTC))
+    event_id = await an_event(database, BookingCreated, now=datetime.now(UTC))
     app = create_app(
         settings.model_copy(update={"run_worker_in_process": True, "worker_poll_seconds": 0.05})
     )
@@ -129,7 +140,7 @@ async def test_serve_runs_a_worker_loop_in_development(
 
 
 async def test_roost_worker_handles_events_until_told_to_stop(database: Database) -> None:
-    event_id = await an_event(database, "BookingCreated", now=datetime.now(UTC))
+    event_id = await an_event(database, BookingCreated, now=datetime.now(UTC))
     env = {**os.environ, "DATABASE_URL": str(database.engine.url.render_as_string(False)),
            "ROOST_WORKER_POLL_SECONDS": "0.1"}  # fmt: skip
     env["DATABASE_URL"] = env["DATABASE_URL"].replace("+asyncpg", "")

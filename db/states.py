@@ -1,0 +1,95 @@
+"""The names of states, roles and parties, declared once.
+
+Each is a ``StrEnum``: its members are the strings stored in the database and shown by the API,
+so a member compares equal to what a row holds and writes as itself. Which state may follow
+which is a rule, and lives with its service (``services/bookings.py``, ``services/payments.py``).
+"""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    GUEST = "GUEST"
+    HOST = "HOST"
+    ADMIN = "ADMIN"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
+class ListingStatus(StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    UNLISTED = "UNLISTED"
+    SUSPENDED = "SUSPENDED"
+
+
+class CancellationPolicy(StrEnum):
+    FLEXIBLE = "FLEXIBLE"
+    MODERATE = "MODERATE"
+    FIRM = "FIRM"
+    STRICT = "STRICT"
+
+
+class BookingStatus(StrEnum):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    CANCELED = "CANCELED"
+    COMPLETED = "COMPLETED"
+
+
+ACTIVE_BOOKING = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+"""A booking in one of these holds its nights: no other stay may overlap it."""
+
+
+class Party(StrEnum):
+    """Who acted on a booking: one of its two sides, an admin, or Roost itself."""
+
+    GUEST = "GUEST"
+    HOST = "HOST"
+    ADMIN = "ADMIN"
+    SYSTEM = "SYSTEM"
+
+
+class PaymentProvider(StrEnum):
+    STRIPE = "STRIPE"
+    PAYPAL = "PAYPAL"
+    MPESA = "MPESA"
+    TEST = "TEST"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    CANCELED = "CANCELED"
+
+
+CAPTURED_PAYMENT = (
+    PaymentStatus.SUCCEEDED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+)
+"""Money was taken: what is not refunded is the guest's payment for the stay."""
+LIVE_PAYMENT = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, *CAPTURED_PAYMENT)
+"""A booking has at most one payment in these: the one that counts."""
+
+
+class OperationKind(StrEnum):
+    """A movement of money in the payment ledger."""
+
+    AUTHORIZE = "AUTHORIZE"
+    CAPTURE = "CAPTURE"
+    CHARGE = "CHARGE"
+    RELEASE = "RELEASE"
+    REFUND = "REFUND"
+
+
+def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
+    """``'A', 'B'``: the members for an ``IN (...)`` in a constraint or hand-written SQL."""
+    return ", ".join(f"'{value}'" for value in values)

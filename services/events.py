@@ -1,0 +1,141 @@
+"""The events of the transactional outbox: one frozen dataclass per kind, with its payload.
+
+A change that others must hear about emits its event in the change's own transaction; the
+worker hands each committed event to every handler of its kind (services/event_handlers.py).
+The kind is the class name; the payload is the dataclass's fields, as JSON.
+"""
+
+import dataclasses
+from datetime import date, datetime
+from typing import Any, ClassVar, Self, get_type_hints
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import OutboxEvent
+from db.states import Party
+
+
+class UnknownEvent(Exception):
+    """An event row whose kind or payload no event class describes."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    KINDS: ClassVar[dict[str, type["Event"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in Event.KINDS:
+            raise TypeError(f"two events are called {cls.__name__}")
+        Event.KINDS[cls.__name__] = cls
+
+    @classmethod
+    def kind(cls) -> str:
+        return cls.__name__
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            name: value.isoformat() if isinstance(value, date) else value
+            for name, value in dataclasses.asdict(self).items()
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Self:
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        try:
+            for field in dataclasses.fields(cls):
+                value = payload[field.name]
+                kind = hints[field.name]
+                if kind is date and isinstance(value, str):
+                    value = date.fromisoformat(value)
+                elif isinstance(kind, type) and issubclass(kind, Party):
+                    value = kind(value)
+                values[field.name] = value
+        except (KeyError, ValueError) as error:
+            raise UnknownEvent(f"{cls.__name__} without a valid {error}") from None
+        return cls(**values)
+
+
+def decode(kind: str, payload: dict[str, Any]) -> Event:
+    """The event a stored row holds; UnknownEvent when no class is called ``kind``."""
+    event_class = Event.KINDS.get(kind)
+    if event_class is None:
+        raise UnknownEvent(f"no event is called {kind!r}")
+    return event_class.from_payload(payload)
+
+
+def emit(session: AsyncSession, event: Event, *, now: datetime) -> None:
+    """Records ``event``, to be handled once the transaction commits."""
+    if Event.KINDS.get(event.kind()) is not type(event):
+        raise UnknownEvent(f"{type(event).__qualname__} is not a declared event")
+    session.add(OutboxEvent(kind=event.kind(), payload=event.payload(), available_at=now))
+
+
+# Bookings.
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingCreated(Event):
+    booking_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingRequested(Event):
+    """Paid, and waiting for the host's answer."""
+
+    booking_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingConfirmed(Event):
+    booking_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingModified(Event):
+    booking_id: int
+    check_in: date
+    check_out: date
+    difference_minor: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingCanceled(Event):
+    booking_id: int
+    by: Party
+    refund_minor: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BookingCompleted(Event):
+    booking_id: int
+
+
+# Payments.
+
+
+@dataclasses.dataclass(frozen=True)
+class PaymentAuthorized(Event):
+    payment_id: int
+    booking_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PaymentSucceeded(Event):
+    payment_id: int
+    booking_id: int
+    amount_minor: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PaymentFailed(Event):
+    payment_id: int
+    booking_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PaymentRefunded(Event):
+    payment_id: int
+    booking_id: int
+    amount_minor: int
