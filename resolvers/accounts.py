@@ -63,8 +63,8 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A0
     )
     async with ctx.database.unit_of_work() as session:
         user = await accounts.create_account(session, registration)
-        await accounts.send_email_verification(
-            session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
+        await accounts.request_email_verification(
+            session, user_id=user.id, now=ctx.services.clock()
         )
         return await _signed_in(info, session, user)
 
@@ -120,12 +120,8 @@ async def logout(info: Info, refresh_token: str) -> bool:
 async def request_password_reset(info: Info, email: str) -> bool:
     ctx = info.context
     await ctx.services.attempt_limits.count("password_reset", ip=ctx.client.ip_address, email=email)
-    await accounts.request_password_reset(
-        ctx.database,
-        email=email,
-        mailer=ctx.services.mailer,
-        frontend_url=ctx.services.frontend_url,
-    )
+    async with ctx.database.unit_of_work() as session:
+        await accounts.request_password_reset(session, email=email, now=ctx.services.clock())
     return True
 
 
@@ -170,8 +166,8 @@ async def request_email_verification(info: Info) -> bool:
         "email_verification", ip=ctx.client.ip_address, user_id=user.id
     )
     async with ctx.database.unit_of_work() as session:
-        await accounts.send_email_verification(
-            session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
+        await accounts.request_email_verification(
+            session, user_id=user.id, now=ctx.services.clock()
         )
     return True
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from db.models import Booking, Listing, User
 from gateways.email import Email, Mailer
+from services import accounts
 from services.events import (
     BookingCanceled,
     BookingCompleted,
@@ -25,7 +26,9 @@ from services.events import (
     BookingCreated,
     BookingModified,
     BookingRequested,
+    EmailVerificationRequested,
     Event,
+    PasswordResetRequested,
     PaymentAuthorized,
     PaymentFailed,
     PaymentRefunded,
@@ -95,6 +98,55 @@ HANDLERS = Handlers()
 HANDLERS.nobody_listens_yet(
     BookingCreated, BookingModified, PaymentAuthorized, PaymentSucceeded, PaymentRefunded
 )
+
+
+# Accounts: the one-time link is minted as its mail goes out, in the transaction that records
+# the mail sent. A mail whose transaction then fails carries a link that never worked; the retry
+# mails a fresh one. (No Message-ID: the two mails differ, and the second must not be dropped.)
+
+
+@HANDLERS.on(EmailVerificationRequested, "mail")
+async def mail_email_verification(
+    session: AsyncSession, event: EmailVerificationRequested, context: HandlerContext
+) -> None:
+    issued = await accounts.issue_email_verification(session, user_id=event.user_id)
+    if issued is None:
+        return
+    user, token = issued
+    await context.mailer.send(
+        Email(
+            to=user.email,
+            subject="Confirm your email for Roost",
+            text=(
+                f"Hello {user.first_name},\n\n"
+                "Confirm that this is your address (the link works for 7 days):\n\n"
+                f"{context.frontend_url}/verify-email?token={token}\n"
+            ),
+        )
+    )
+
+
+@HANDLERS.on(PasswordResetRequested, "mail")
+async def mail_password_reset(
+    session: AsyncSession, event: PasswordResetRequested, context: HandlerContext
+) -> None:
+    issued = await accounts.issue_password_reset(session, email=event.email)
+    if issued is None:
+        return
+    user, token = issued
+    await context.mailer.send(
+        Email(
+            to=user.email,
+            subject="Reset your Roost password",
+            text=(
+                f"Hello {user.first_name},\n\n"
+                "Someone (we hope you) asked to reset the password of your Roost account.\n"
+                f"Choose a new one here within the hour:\n\n"
+                f"{context.frontend_url}/reset-password?token={token}\n\n"
+                "If it was not you, ignore this message: your password stays as it is.\n"
+            ),
+        )
+    )
 
 
 # Bookings and payments.
