@@ -105,23 +105,39 @@ async def find_by_email(session: AsyncSession, email: str) -> User | None:
     )
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    rehashed: str | None
+    """The password hashed anew with today's parameters, when its stored hash is older."""
+
+
 async def authenticate(
     database: Database, *, email: str, password: str, passwords: PasswordHasher
-) -> User:
-    """The user these credentials belong to. Every failure looks and takes the same."""
+) -> Authenticated:
+    """The user these credentials belong to. Every failure looks and takes the same.
+
+    Reads only, outside any transaction: the password is hashed while no connection waits."""
     normalized = normalize_email(email)
     async with database.read_session() as session:
         user = await find_by_email(session, normalized) if normalized else None
     verified = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not verified or user.status != UserStatus.ACTIVE:
         raise Unauthenticated(WRONG_CREDENTIALS)
+    rehashed = None
     if user.password_hash and passwords.needs_rehash(user.password_hash):
-        new_hash = await passwords.hash(password)
-        async with database.unit_of_work() as session:
-            await session.execute(
-                update(User).where(User.id == user.id).values(password_hash=new_hash)
-            )
-    return user
+        rehashed = await passwords.hash(password)
+    return Authenticated(user, rehashed)
+
+
+async def store_rehash(session: AsyncSession, authenticated: Authenticated) -> None:
+    """Keeps the hash ``authenticate`` made anew, if it made one."""
+    if authenticated.rehashed is not None:
+        await session.execute(
+            update(User)
+            .where(User.id == authenticated.user.id)
+            .values(password_hash=authenticated.rehashed)
+        )
 
 
 async def active_user(session: AsyncSession, user_id: int) -> User:
@@ -143,25 +159,38 @@ async def _add_role(session: AsyncSession, user: User, role: str) -> None:
         await session.flush()
 
 
-async def change_password(
+async def hash_new_password(new_password: str, *, passwords: PasswordHasher) -> str:
+    """Checks and hashes a new password, before any transaction opens."""
+    if problem := password_problem(new_password):
+        raise InvalidInput(fields={"newPassword": problem})
+    return await passwords.hash(new_password)
+
+
+async def prepare_password_change(
     database: Database,
     *,
     user_id: int,
     current_password: str,
     new_password: str,
     passwords: PasswordHasher,
-) -> None:
-    """Sets a new password and ends every session; the caller starts a fresh one."""
+) -> str:
+    """Checks a password change and hashes the new password (outside any transaction, as
+    ``authenticate`` does); nothing is stored yet: ``set_password`` does that."""
     if problem := password_problem(new_password):
         raise InvalidInput(fields={"newPassword": problem})
     async with database.read_session() as session:
         user = await active_user(session, user_id)
     if not await passwords.verify(user.password_hash, current_password):
         raise InvalidInput(fields={"currentPassword": "is not right"})
-    new_hash = await passwords.hash(new_password)
-    async with database.unit_of_work() as session:
-        await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
-        await sessions.end_all(session, user_id=user_id)
+    return await passwords.hash(new_password)
+
+
+async def set_password(session: AsyncSession, *, user_id: int, password_hash: str) -> None:
+    """Sets a new password and ends every session; the caller starts a fresh one."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
+    )
+    await sessions.end_all(session, user_id=user_id)
 
 
 async def set_status(
@@ -277,25 +306,20 @@ async def issue_password_reset(session: AsyncSession, *, email: str) -> tuple[Us
     return user, token
 
 
-async def reset_password(
-    database: Database, *, token: str, new_password: str, passwords: PasswordHasher
-) -> None:
-    """Sets the password a reset link was for, and signs the user out everywhere."""
-    if problem := password_problem(new_password):
-        raise InvalidInput(fields={"newPassword": problem})
-    new_hash = await passwords.hash(new_password)
-    async with database.unit_of_work() as session:
-        user_id = await _consume_one_time_token(session, token=token, purpose="password_reset")
-        await session.execute(
-            update(User)
-            .where(User.id == user_id)
-            # Following the link proved the address is theirs.
-            .values(
-                password_hash=new_hash,
-                email_verified_at=func.coalesce(User.email_verified_at, func.now()),
-            )
+async def reset_password(session: AsyncSession, *, token: str, password_hash: str) -> None:
+    """Sets the password a reset link was for (hashed by ``hash_new_password``), and signs the
+    user out everywhere."""
+    user_id = await _consume_one_time_token(session, token=token, purpose="password_reset")
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        # Following the link proved the address is theirs.
+        .values(
+            password_hash=password_hash,
+            email_verified_at=func.coalesce(User.email_verified_at, func.now()),
         )
-        await sessions.end_all(session, user_id=user_id)
+    )
+    await sessions.end_all(session, user_id=user_id)
 
 
 async def request_email_verification(session: AsyncSession, *, user_id: int, now: datetime) -> None:

@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     register,
     unique_email,
 )
-from tests.conftest import gql, http_client, make_settings, running
+from tests.conftest import committed, gql, http_client, make_settings, running
 
 
 async def test_a_guest_signs_up_and_is_signed_in(
@@ -165,7 +165,7 @@ async def test_an_unknown_email_costs_as_much_time_as_a_wrong_password(
 ) -> None:
     # Real argon2 parameters, so the hash dominates as it does in production.
     passwords = PasswordHasher(time_cost=3, memory_kib=65_536, max_concurrent=1)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         session.add(
             User(
                 email="timing@example.com",
@@ -194,7 +194,7 @@ async def test_a_login_rehashes_a_password_hashed_with_older_parameters(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     old = PasswordHasher(time_cost=2, memory_kib=8_192, max_concurrent=1)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         session.add(
             User(
                 email="old@example.com",

@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     token_in,
     unique_email,
 )
-from tests.conftest import gql
+from tests.conftest import committed, gql
 from tests.test_serve import free_port
 
 REQUEST_RESET = "mutation($e: String!) { requestPasswordReset(email: $e) }"
@@ -73,7 +73,7 @@ async def test_a_reset_link_expires_after_an_hour(
             select(OneTimeToken).where(OneTimeToken.purpose == "password_reset")
         )
     assert abs(token_row.expires_at - token_row.created_at - timedelta(hours=1)).seconds < 5
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(OneTimeToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )

@@ -33,7 +33,7 @@ from tests.accounts_helpers import (
     token_in,
     unique_email,
 )
-from tests.conftest import StatementCounter, gql, http_client, plain_url, running
+from tests.conftest import StatementCounter, committed, gql, http_client, plain_url, running
 
 LOGOUT = "mutation($t: String!) { logout(refreshToken: $t) }"
 CHANGE_PASSWORD = """
@@ -106,7 +106,7 @@ async def reset_password(client: httpx.AsyncClient, payload: dict, app: Starlett
 async def suspend(client: httpx.AsyncClient, payload: dict, database: Database) -> None:
     admin_email = unique_email("admin")
     await register(client, email=admin_email)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == admin_email).values(roles=["GUEST", "ADMIN"])
         )
@@ -274,7 +274,7 @@ async def test_a_session_ended_by_hand_in_the_database_ends_everywhere(
     """An operator's own UPDATE during an incident is announced like the API's revocations."""
     async with second_instance(settings) as other:
         payload = await signed_in(client)
-        async with database.unit_of_work() as session:
+        async with committed(database) as session:
             await session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.token_hash == token_digest(payload["refreshToken"]))

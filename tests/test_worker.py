@@ -26,7 +26,7 @@ from schema.errors import present_error
 from services.event_handlers import HANDLERS, E, Handler, HandlerContext, Handlers
 from services.events import BookingCreated, Event, emit
 from services.payments import Gateways
-from tests.conftest import START, FakeClock, running
+from tests.conftest import START, FakeClock, committed, running
 
 ROOT = Path(__file__).parent.parent
 LOCK_ROW = text("SELECT 1 FROM deadlock_probe WHERE id = :id FOR UPDATE")
@@ -50,7 +50,7 @@ def only(event_class: type[E], handler: Handler[E]) -> Handlers:
 
 
 async def an_event(database: Database, kind: type[Event], *, now: datetime = START) -> int:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         emit(session, kind(booking_id=1), now=now)
         await session.flush()
         return await session.scalar(select(OutboxEvent.id).order_by(OutboxEvent.id.desc()))
@@ -112,7 +112,7 @@ async def test_an_event_whose_workers_keep_dying_is_parked(database: Database) -
         calls.append(event)
 
     event_id = await an_event(database, Deadly)
-    async with database.unit_of_work() as session:  # four claims, each worker killed
+    async with committed(database) as session:  # four claims, each worker killed
         dead = await session.get(OutboxEvent, event_id)
         dead.attempts, dead.locked_until = 4, START
     worker = Worker(
@@ -164,7 +164,7 @@ async def test_roost_worker_handles_events_until_told_to_stop(database: Database
 
 
 async def test_a_deadlock_victim_runs_again(database: Database) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             text("CREATE TABLE IF NOT EXISTS deadlock_probe (id int PRIMARY KEY)")
         )
@@ -188,7 +188,7 @@ async def test_a_deadlock_victim_runs_again(database: Database) -> None:
             database.transaction(locking(1, 2)), database.transaction(locking(2, 1))
         )
     finally:
-        async with database.unit_of_work() as session:
+        async with committed(database) as session:
             await session.execute(text("DROP TABLE deadlock_probe"))
     assert len(runs) == 3  # one of the two was chosen as the victim, and ran again
 
@@ -293,7 +293,7 @@ async def test_an_event_nobody_handles_is_retried_then_parked_never_processed(
 
 
 async def test_an_event_no_class_describes_is_parked(database: Database) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         session.add(OutboxEvent(kind="Vanished", payload={}, available_at=START))
         session.add(OutboxEvent(kind="BookingConfirmed", payload={}, available_at=START))
     await a_worker(database, FakeClock(START), HANDLERS, max_attempts=1).run_once()
