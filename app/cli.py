@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 
 import httpx
@@ -171,8 +172,10 @@ def migrate(settings: Settings) -> None:
 
 
 async def _create_admin(url: str, email: str) -> None:
-    async with _maintenance_connection(url) as database, database.unit_of_work() as session:
-        user = await accounts.grant_role(session, email=email, role=Role.ADMIN)
+    async with _maintenance_connection(url) as database:
+        user = await database.transaction(
+            partial(accounts.grant_role, email=email, role=Role.ADMIN)
+        )
     print(f"{user.email} is now an admin.")
 
 
@@ -184,8 +187,8 @@ def create_admin(settings: Settings, email: str) -> None:
 async def _update_rates(settings: Settings, url: str) -> None:
     async with httpx.AsyncClient(timeout=20) as http:
         rates = await EcbRates(http, settings.exchange_rates_url).usd_per_unit()
-    async with _maintenance_connection(url) as database, database.unit_of_work() as session:
-        count = await store_rates(session, rates)
+    async with _maintenance_connection(url) as database:
+        count = await database.transaction(partial(store_rates, rates=rates))
     print(f"Stored {count} exchange rates and repriced listings in those currencies.")
 
 

@@ -163,7 +163,8 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
         {**user, "password_hash": password_hash, "email_verified_at": func.now()}
         for user in DEMO_USERS
     ]
-    async with database.unit_of_work() as session:
+
+    async def work(session: AsyncSession) -> SeedReport:
         inserted = insert(User).values(rows)
         outcome = await session.execute(
             inserted.on_conflict_do_update(
@@ -176,10 +177,13 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
         sample_user_id = await session.scalar(
             select(User.id).where(User.email == DEMO_USERS[0]["email"])
         )
-        listings_added = await _seed_listings_and_a_trip(session)
-    return SeedReport(
-        users_added=users_added, sample_user_id=sample_user_id, listings_added=listings_added
-    )
+        return SeedReport(
+            users_added=users_added,
+            sample_user_id=sample_user_id,
+            listings_added=await _seed_listings_and_a_trip(session),
+        )
+
+    return await database.transaction(work)
 
 
 async def _seed_listings_and_a_trip(session: AsyncSession) -> int:

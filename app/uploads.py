@@ -1,5 +1,7 @@
 """``POST /uploads``: one image per request, for the signed-in user, answered as ``{id, url}``."""
 
+from functools import partial
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,14 +36,15 @@ async def upload_image(request: Request) -> Response:
         data = await file.read(uploads.MAX_UPLOAD_BYTES + 1)
 
     clean, image_key, thumbnail_key = await uploads.store_image(services.storage, data)
-    async with database.unit_of_work() as session:
-        upload = await uploads.record_upload(
-            session,
+    upload = await database.transaction(
+        partial(
+            uploads.record_upload,
             owner_id=user.id,
             clean=clean,
             image_key=image_key,
             thumbnail_key=thumbnail_key,
         )
+    )
     return JSONResponse(
         {
             "id": to_base64("Upload", upload.id),

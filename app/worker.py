@@ -1,11 +1,13 @@
 """The worker: claims outbox events and runs their handlers, and moves bookings along in time.
 
 Any number of workers run at once, on any machines. An event is claimed for a lease (its row
-picked with FOR UPDATE SKIP LOCKED, so two workers never claim the same one) and handled in a
-second transaction that locks the row again and marks it processed; what the handler writes
-commits with that mark, or not at all. A worker that dies mid-event leaves the claim to lapse,
-and another worker handles the event then. A handler that fails is retried with exponential
-backoff and parked after ``max_attempts``.
+picked with FOR UPDATE SKIP LOCKED, so two workers never claim the same one). Each of its
+handlers then runs in a transaction of its own that locks the row again and records that
+handler done (an ``outbox_delivery``); what the handler writes commits with that record, or not
+at all. Once every handler is done the event is processed. A worker that dies mid-event leaves
+the claim to lapse, and another worker runs the handlers not yet done. An event that fails (a
+handler raised, or no handler or event class knows its kind) is retried with exponential
+backoff, running only the handlers not yet done, and parked after ``max_attempts``.
 """
 
 import asyncio
@@ -14,17 +16,21 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
-from db.models import OutboxEvent
+from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
 from services import bookings
-from services.event_handlers import HANDLERS, Handler, HandlerContext
+from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
+from services.events import Event, decode
 from services.payments import Gateways
 
 log = logging.getLogger("roost.worker")
@@ -56,7 +62,7 @@ class Worker:
         mailer: Mailer,
         frontend_url: str,
         config: WorkerConfig = WorkerConfig(),
-        handlers: Mapping[str, Handler] = HANDLERS,
+        handlers: Handlers = HANDLERS,
         heartbeat: Path | None = None,
     ) -> None:
         self.database = database
@@ -120,76 +126,158 @@ class Worker:
 
     async def claim(self) -> list[int]:
         """Claims a batch of due events for one lease; answers their ids."""
-        now = self.clock()
+        return await self.database.transaction(partial(self._claim, now=self.clock()))
+
+    async def _claim(self, session: AsyncSession, *, now: datetime) -> list[int]:
         waiting = (
             OutboxEvent.processed_at.is_(None),
             OutboxEvent.parked_at.is_(None),
             OutboxEvent.locked_until.is_(None) | (OutboxEvent.locked_until < now),
         )
-        async with self.database.unit_of_work() as session:
-            # An event whose every claim ended with its worker dead (it crashes the process,
-            # say) never reaches the failure path: it is parked here instead.
+        # An event whose every claim ended with its worker dead (it crashes the process,
+        # say) never reaches the failure path: it is parked here instead.
+        await session.execute(
+            update(OutboxEvent)
+            .where(*waiting, OutboxEvent.attempts >= self.config.max_attempts)
+            .values(
+                parked_at=now,
+                last_error=func.coalesce(
+                    OutboxEvent.last_error, "its worker died while handling it"
+                ),
+            )
+        )
+        due = (
+            select(OutboxEvent.id)
+            .where(*waiting, OutboxEvent.available_at <= now)
+            .order_by(OutboxEvent.id)
+            .limit(self.config.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(await session.scalars(due))
+        if ids:
             await session.execute(
                 update(OutboxEvent)
-                .where(*waiting, OutboxEvent.attempts >= self.config.max_attempts)
+                .where(OutboxEvent.id.in_(ids))
                 .values(
-                    parked_at=now,
-                    last_error=func.coalesce(
-                        OutboxEvent.last_error, "its worker died while handling it"
-                    ),
+                    locked_until=now + self.config.lease,
+                    attempts=OutboxEvent.attempts + 1,
                 )
             )
-            due = (
-                select(OutboxEvent.id)
-                .where(*waiting, OutboxEvent.available_at <= now)
-                .order_by(OutboxEvent.id)
-                .limit(self.config.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            ids = list(await session.scalars(due))
-            if ids:
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_(ids))
-                    .values(
-                        locked_until=now + self.config.lease,
-                        attempts=OutboxEvent.attempts + 1,
-                    )
-                )
         return ids
 
     async def handle(self, event_id: int) -> None:
         try:
-            async with self.database.unit_of_work() as session:
-                # Locked again: a worker whose lease lapsed while it still runs finishes first,
-                # and this one then finds the event processed.
-                event = await session.scalar(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.id == event_id, OutboxEvent.processed_at.is_(None))
-                    .with_for_update()
-                )
-                if event is None:
-                    return
-                handler = self.handlers.get(event.kind)
-                if handler is not None:
-                    context = HandlerContext(event.id, self.mailer, self.frontend_url)
-                    await handler(session, event.payload, context)
-                event.processed_at = self.clock()
-                event.locked_until = None
+            failures = await self._run_handlers(event_id)
         except Exception as error:
             log.exception("event %s failed", event_id)
             await self._failed(event_id, error)
+            return
+        if failures:
+            await self._failed(event_id, next(iter(failures.values())), failures)
 
-    async def _failed(self, event_id: int, error: Exception) -> None:
-        now = self.clock()
-        async with self.database.unit_of_work() as session:
+    async def _run_handlers(self, event_id: int) -> dict[str, Exception]:
+        """Runs each handler of the event not yet done, each on its own, and marks the event
+        processed once all are; answers the errors of those that failed, by name. Raises when
+        no event class or no handler knows the event's kind."""
+        async with self.database.read_session() as session:
+            row = await session.get(OutboxEvent, event_id)
+        if row is None or row.processed_at is not None:
+            return {}
+        event = decode(row.kind, row.payload)
+        failures: dict[str, Exception] = {}
+        for name, handler in self.handlers.of(row.kind).items():
+            try:
+                await self.database.transaction(
+                    partial(self._deliver, event_id=event_id, event=event, name=name, run=handler)
+                )
+            except Exception as error:
+                log.exception("handler %s of event %s failed", name, event_id)
+                failures[name] = error
+        if not failures:
+            await self.database.transaction(partial(self._processed, event_id=event_id))
+        return failures
+
+    async def _deliver(
+        self,
+        session: AsyncSession,
+        *,
+        event_id: int,
+        event: Event,
+        name: str,
+        run: Handler[Any],
+    ) -> None:
+        # Locked again: a worker whose lease lapsed while it still runs finishes first, and
+        # this one then finds the handler done.
+        locked = await session.scalar(
+            select(OutboxEvent.id)
+            .where(OutboxEvent.id == event_id, OutboxEvent.processed_at.is_(None))
+            .with_for_update()
+        )
+        if locked is None:
+            return
+        delivery = await session.get(OutboxDelivery, (event_id, name))
+        if delivery is not None and delivery.processed_at is not None:
+            return
+        await run(session, event, HandlerContext(event_id, self.mailer, self.frontend_url))
+        await _record(session, event_id, name, processed_at=self.clock())
+
+    async def _processed(self, session: AsyncSession, *, event_id: int) -> None:
+        await session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == event_id, OutboxEvent.processed_at.is_(None))
+            .values(processed_at=self.clock(), locked_until=None)
+        )
+
+    async def _failed(
+        self,
+        event_id: int,
+        error: Exception,
+        by_handler: Mapping[str, Exception] | None = None,
+    ) -> None:
+        """Records why the event failed (and each failing handler's error), and when to try it
+        again, or parks it."""
+
+        async def record(session: AsyncSession) -> None:
             event = await session.get(OutboxEvent, event_id, with_for_update=True)
             if event is None or event.processed_at is not None:
                 return
-            event.last_error = f"{type(error).__name__}: {error}"[:2_000]
+            for name, handler_error in (by_handler or {}).items():
+                await _record(session, event_id, name, last_error=_described(handler_error))
+            event.last_error = _described(error)
             event.locked_until = None
             if event.attempts >= self.config.max_attempts:
-                event.parked_at = now
+                event.parked_at = self.clock()
                 log.error("event %s parked after %s attempts", event_id, event.attempts)
             else:
-                event.available_at = now + backoff(event.attempts)
+                event.available_at = self.clock() + backoff(event.attempts)
+
+        await self.database.transaction(record)
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:2_000]
+
+
+async def _record(
+    session: AsyncSession,
+    event_id: int,
+    handler: str,
+    *,
+    processed_at: datetime | None = None,
+    last_error: str | None = None,
+) -> None:
+    """Counts one run of a handler: done at ``processed_at``, or failed with ``last_error``."""
+    statement = insert(OutboxDelivery).values(
+        event_id=event_id,
+        handler=handler,
+        attempts=1,
+        processed_at=processed_at,
+        last_error=last_error,
+    )
+    outcome = {"processed_at": processed_at} if processed_at else {"last_error": last_error}
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[OutboxDelivery.event_id, OutboxDelivery.handler],
+            set_={"attempts": OutboxDelivery.attempts + 1, **outcome},
+        )
+    )

@@ -102,20 +102,19 @@ class Database:
                     )
         return self._reads
 
-    @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction: committed when the block ends, rolled back on error."""
-        async with self.sessionmaker() as session, session.begin():
-            yield session
-
     async def transaction(
         self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 3
     ) -> T:
-        """Runs ``work`` in a unit of work, again when the database chose it as a deadlock
-        victim or could not serialize it; ``work`` must be safe to repeat."""
+        """The one way a change is written: ``work`` runs in a unit of work that commits when it
+        returns and rolls back when it raises, and runs again when the database chose it as a
+        deadlock victim or could not serialize it. So ``work`` must be safe to repeat, and call
+        nothing outside the database.
+
+        A refusal whose changes must stand (an ended session, say) is returned by ``work``, not
+        raised, and raised by the caller once this has committed (services.errors.Refusal)."""
         for attempt in range(1, attempts + 1):
             try:
-                async with self.unit_of_work() as session:
+                async with self.sessionmaker() as session, session.begin():
                     return await work(session)
             except DBAPIError as error:
                 if sqlstate(error) not in RETRYABLE_STATES or attempt == attempts:

@@ -503,6 +503,21 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+class OutboxDelivery(Base):
+    """One handler's runs of one event (services/event_handlers.py): a handler done is not run
+    again while another handler of the same event is retried."""
+
+    __tablename__ = "outbox_delivery"
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("outbox_event.id", ondelete="CASCADE"), primary_key=True
+    )
+    handler: Mapped[str] = mapped_column(Text, primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class SearchGeneration(Base):
     """One counter, raised in the same transaction as any change search results depend on.
 

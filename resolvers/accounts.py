@@ -1,5 +1,7 @@
 """Identity: sign-up, sign-in, sessions, roles and profiles."""
 
+from functools import partial
+
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +20,7 @@ from schema.users import (
     phone_cipher_context,
 )
 from services import accounts, oauth, sessions
-from services.errors import InvalidInput
+from services.errors import InvalidInput, Refusal
 from services.sessions import IssuedTokens
 
 
@@ -61,22 +63,29 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A0
         as_host=input.role == SignupRole.HOST,
         passwords=ctx.services.passwords,
     )
-    async with ctx.database.unit_of_work() as session:
+
+    async def work(session: AsyncSession) -> AuthPayload:
         user = await accounts.create_account(session, registration)
-        await accounts.send_email_verification(
-            session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
+        await accounts.request_email_verification(
+            session, user_id=user.id, now=ctx.services.clock()
         )
         return await _signed_in(info, session, user)
+
+    return await ctx.database.transaction(work)
 
 
 async def login(info: Info, email: str, password: str) -> AuthPayload:
     ctx = info.context
     await ctx.services.attempt_limits.count("login", ip=ctx.client.ip_address, email=email)
-    user = await accounts.authenticate(
+    authenticated = await accounts.authenticate(
         ctx.database, email=email, password=password, passwords=ctx.services.passwords
     )
-    async with ctx.database.unit_of_work() as session:
-        return await _signed_in(info, session, user)
+
+    async def work(session: AsyncSession) -> AuthPayload:
+        await accounts.store_rehash(session, authenticated)
+        return await _signed_in(info, session, authenticated.user)
+
+    return await ctx.database.transaction(work)
 
 
 async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  # noqa: A002
@@ -89,29 +98,36 @@ async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  
     profile = await provider.profile(
         code=input.code, redirect_uri=input.redirect_uri, code_verifier=input.code_verifier
     )
-    async with ctx.database.unit_of_work() as session:
+
+    async def work(session: AsyncSession) -> AuthPayload:
         user = await oauth.account_for(session, profile)
         return await _signed_in(info, session, user)
+
+    return await ctx.database.transaction(work)
 
 
 async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
     ctx = info.context
-    try:
-        issued, user = await sessions.refresh(
-            ctx.database,
+    outcome = await ctx.database.transaction(
+        partial(
+            sessions.refresh,
             refresh_token=refresh_token,
             policy=ctx.services.session_policy,
             client=ctx.client,
         )
-    except sessions.SessionEnded:
-        await _sessions_ended(info)
-        raise
+    )
+    if isinstance(outcome, Refusal):
+        if isinstance(outcome.error, sessions.SessionEnded):
+            await _sessions_ended(info)
+        raise outcome.error
+    issued, user = outcome
     return _payload(issued, user)
 
 
 async def logout(info: Info, refresh_token: str) -> bool:
-    async with info.context.database.unit_of_work() as session:
-        ended = await sessions.end(session, refresh_token=refresh_token)
+    ended = await info.context.database.transaction(
+        partial(sessions.end, refresh_token=refresh_token)
+    )
     if ended:
         await _sessions_ended(info)
     return ended
@@ -120,11 +136,8 @@ async def logout(info: Info, refresh_token: str) -> bool:
 async def request_password_reset(info: Info, email: str) -> bool:
     ctx = info.context
     await ctx.services.attempt_limits.count("password_reset", ip=ctx.client.ip_address, email=email)
-    await accounts.request_password_reset(
-        ctx.database,
-        email=email,
-        mailer=ctx.services.mailer,
-        frontend_url=ctx.services.frontend_url,
+    await ctx.database.transaction(
+        partial(accounts.request_password_reset, email=email, now=ctx.services.clock())
     )
     return True
 
@@ -132,8 +145,9 @@ async def request_password_reset(info: Info, email: str) -> bool:
 async def reset_password(info: Info, token: str, new_password: str) -> bool:
     ctx = info.context
     await ctx.services.attempt_limits.count("password_reset", ip=ctx.client.ip_address)
-    await accounts.reset_password(
-        ctx.database, token=token, new_password=new_password, passwords=ctx.services.passwords
+    password_hash = await accounts.hash_new_password(new_password, passwords=ctx.services.passwords)
+    await ctx.database.transaction(
+        partial(accounts.reset_password, token=token, password_hash=password_hash)
     )
     await _sessions_ended(info)
     return True
@@ -145,21 +159,25 @@ async def change_password(info: Info, current_password: str, new_password: str) 
     await ctx.services.attempt_limits.count(
         "change_password", ip=ctx.client.ip_address, user_id=user.id
     )
-    await accounts.change_password(
+    password_hash = await accounts.prepare_password_change(
         ctx.database,
         user_id=user.id,
         current_password=current_password,
         new_password=new_password,
         passwords=ctx.services.passwords,
     )
-    await _sessions_ended(info)
-    async with ctx.database.unit_of_work() as session:
+
+    async def work(session: AsyncSession) -> AuthPayload:
+        await accounts.set_password(session, user_id=user.id, password_hash=password_hash)
         return await _signed_in(info, session, user)
+
+    payload = await ctx.database.transaction(work)
+    await _sessions_ended(info)
+    return payload
 
 
 async def verify_email(info: Info, token: str) -> bool:
-    async with info.context.database.unit_of_work() as session:
-        await accounts.verify_email(session, token=token)
+    await info.context.database.transaction(partial(accounts.verify_email, token=token))
     return True
 
 
@@ -169,17 +187,17 @@ async def request_email_verification(info: Info) -> bool:
     await ctx.services.attempt_limits.count(
         "email_verification", ip=ctx.client.ip_address, user_id=user.id
     )
-    async with ctx.database.unit_of_work() as session:
-        await accounts.send_email_verification(
-            session, user=user, mailer=ctx.services.mailer, frontend_url=ctx.services.frontend_url
-        )
+    await ctx.database.transaction(
+        partial(accounts.request_email_verification, user_id=user.id, now=ctx.services.clock())
+    )
     return True
 
 
 async def become_host(info: Info) -> UserType:
     user = await require_user(info)
-    async with info.context.database.unit_of_work() as session:
-        updated = await accounts.become_host(session, user_id=user.id)
+    updated = await info.context.database.transaction(
+        partial(accounts.become_host, user_id=user.id)
+    )
     return UserType.from_model(updated)
 
 
@@ -191,23 +209,25 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # 
         changes["avatar_upload_id"] = node_id(
             changes["avatar_upload_id"], "Upload", "avatarUploadId"
         )
-    async with ctx.database.unit_of_work() as session:
-        updated = await accounts.update_profile(
-            session,
+    updated = await ctx.database.transaction(
+        partial(
+            accounts.update_profile,
             user_id=user.id,
             changes=changes,
             encrypt_phone=lambda phone: ctx.services.cipher.encrypt(
                 phone, context=phone_cipher_context(user.id)
             ),
         )
+    )
     return UserType.from_model(updated)
 
 
 async def _set_status(info: Info, user_id: strawberry.ID, status: UserStatus) -> UserType:
     admin = await require_user(info)
     target = node_id(user_id, "User", "userId")
-    async with info.context.database.unit_of_work() as session:
-        user = await accounts.set_status(session, actor_id=admin.id, user_id=target, status=status)
+    user = await info.context.database.transaction(
+        partial(accounts.set_status, actor_id=admin.id, user_id=target, status=status)
+    )
     if status == UserStatus.SUSPENDED:
         await _sessions_ended(info)
     return UserType.from_model(user)

@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
@@ -150,10 +151,9 @@ async def _reloaded(info: Info, listing_id: int) -> ListingType:
 
 async def create_listing(info: Info, input: CreateListingInput) -> ListingType:  # noqa: A002
     host = await require_user(info)
-    async with info.context.database.unit_of_work() as session:
-        created = await listings_service.create_listing(
-            session, host=host, fields=_listing_fields(input)
-        )
+    created = await info.context.database.transaction(
+        partial(listings_service.create_listing, host=host, fields=_listing_fields(input))
+    )
     return await _reloaded(info, created.id)
 
 
@@ -164,19 +164,24 @@ async def update_listing(
 ) -> ListingType:
     actor = await require_user(info)
     listing_id = node_id(id, "Listing", "id")
-    async with info.context.database.unit_of_work() as session:
-        await listings_service.update_listing(
-            session, actor=actor, listing_id=listing_id, fields=_listing_fields(input)
+    await info.context.database.transaction(
+        partial(
+            listings_service.update_listing,
+            actor=actor,
+            listing_id=listing_id,
+            fields=_listing_fields(input),
         )
+    )
     return await _reloaded(info, listing_id)
 
 
 async def delete_listing(info: Info, id: strawberry.ID) -> bool:  # noqa: A002
     actor = await require_user(info)
-    async with info.context.database.unit_of_work() as session:
-        await listings_service.delete_listing(
-            session, actor=actor, listing_id=node_id(id, "Listing", "id")
+    await info.context.database.transaction(
+        partial(
+            listings_service.delete_listing, actor=actor, listing_id=node_id(id, "Listing", "id")
         )
+    )
     return True
 
 
@@ -188,13 +193,11 @@ async def _change_calendar(
     info: Info, listing_id: strawberry.ID, change: Any, **values: Any
 ) -> bool:
     actor = await require_user(info)
-    async with info.context.database.unit_of_work() as session:
-        await change(
-            session,
-            actor=actor,
-            listing_id=node_id(listing_id, "Listing", "listingId"),
-            **values,
+    await info.context.database.transaction(
+        partial(
+            change, actor=actor, listing_id=node_id(listing_id, "Listing", "listingId"), **values
         )
+    )
     return True
 
 

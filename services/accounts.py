@@ -1,7 +1,5 @@
 """Accounts: sign-up, sign-in, roles, profiles, password reset and email verification."""
 
-import asyncio
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,8 +14,7 @@ from auth.tokens import new_secret_token, token_digest
 from db.database import Database
 from db.models import OneTimeToken, Upload, User
 from db.states import Role, UserStatus
-from gateways.email import Email, Mailer
-from services import sessions
+from services import events, sessions
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from services.validation import (
     FieldErrors,
@@ -32,16 +29,10 @@ from services.validation import (
     time_zone_problem,
 )
 
-log = logging.getLogger(__name__)
-
 WRONG_CREDENTIALS = "The email or password is not right."
 ROLE_ORDER = tuple(Role)
 PASSWORD_RESET_LIFETIME = timedelta(hours=1)
 EMAIL_VERIFICATION_LIFETIME = timedelta(days=7)
-
-# Mail goes out after the answer, so its timing says nothing about whether an account exists.
-# (The outbox will carry it once it lands; until then a task, kept referenced until done.)
-_mail_in_flight: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True)
@@ -114,23 +105,39 @@ async def find_by_email(session: AsyncSession, email: str) -> User | None:
     )
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    rehashed: str | None
+    """The password hashed anew with today's parameters, when its stored hash is older."""
+
+
 async def authenticate(
     database: Database, *, email: str, password: str, passwords: PasswordHasher
-) -> User:
-    """The user these credentials belong to. Every failure looks and takes the same."""
+) -> Authenticated:
+    """The user these credentials belong to. Every failure looks and takes the same.
+
+    Reads only, outside any transaction: the password is hashed while no connection waits."""
     normalized = normalize_email(email)
     async with database.read_session() as session:
         user = await find_by_email(session, normalized) if normalized else None
     verified = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not verified or user.status != UserStatus.ACTIVE:
         raise Unauthenticated(WRONG_CREDENTIALS)
+    rehashed = None
     if user.password_hash and passwords.needs_rehash(user.password_hash):
-        new_hash = await passwords.hash(password)
-        async with database.unit_of_work() as session:
-            await session.execute(
-                update(User).where(User.id == user.id).values(password_hash=new_hash)
-            )
-    return user
+        rehashed = await passwords.hash(password)
+    return Authenticated(user, rehashed)
+
+
+async def store_rehash(session: AsyncSession, authenticated: Authenticated) -> None:
+    """Keeps the hash ``authenticate`` made anew, if it made one."""
+    if authenticated.rehashed is not None:
+        await session.execute(
+            update(User)
+            .where(User.id == authenticated.user.id)
+            .values(password_hash=authenticated.rehashed)
+        )
 
 
 async def active_user(session: AsyncSession, user_id: int) -> User:
@@ -152,25 +159,38 @@ async def _add_role(session: AsyncSession, user: User, role: str) -> None:
         await session.flush()
 
 
-async def change_password(
+async def hash_new_password(new_password: str, *, passwords: PasswordHasher) -> str:
+    """Checks and hashes a new password, before any transaction opens."""
+    if problem := password_problem(new_password):
+        raise InvalidInput(fields={"newPassword": problem})
+    return await passwords.hash(new_password)
+
+
+async def prepare_password_change(
     database: Database,
     *,
     user_id: int,
     current_password: str,
     new_password: str,
     passwords: PasswordHasher,
-) -> None:
-    """Sets a new password and ends every session; the caller starts a fresh one."""
+) -> str:
+    """Checks a password change and hashes the new password (outside any transaction, as
+    ``authenticate`` does); nothing is stored yet: ``set_password`` does that."""
     if problem := password_problem(new_password):
         raise InvalidInput(fields={"newPassword": problem})
     async with database.read_session() as session:
         user = await active_user(session, user_id)
     if not await passwords.verify(user.password_hash, current_password):
         raise InvalidInput(fields={"currentPassword": "is not right"})
-    new_hash = await passwords.hash(new_password)
-    async with database.unit_of_work() as session:
-        await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
-        await sessions.end_all(session, user_id=user_id)
+    return await passwords.hash(new_password)
+
+
+async def set_password(session: AsyncSession, *, user_id: int, password_hash: str) -> None:
+    """Sets a new password and ends every session; the caller starts a fresh one."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
+    )
+    await sessions.end_all(session, user_id=user_id)
 
 
 async def set_status(
@@ -266,92 +286,64 @@ async def _consume_one_time_token(session: AsyncSession, *, token: str, purpose:
     return user_id
 
 
-def send_later(mailer: Mailer, email: Email) -> None:
-    async def send() -> None:
-        try:
-            await mailer.send(email)
-        except Exception:
-            log.exception("could not send an email", extra={"subject": email.subject})
-
-    task = asyncio.get_running_loop().create_task(send())
-    _mail_in_flight.add(task)
-    task.add_done_callback(_mail_in_flight.discard)
-
-
-async def request_password_reset(
-    database: Database, *, email: str, mailer: Mailer, frontend_url: str
-) -> None:
-    """Mails a reset link when the account exists; the caller answers the same either way."""
+async def request_password_reset(session: AsyncSession, *, email: str, now: datetime) -> None:
+    """Asks for a reset link to be mailed (services/event_handlers.py) if an active account has
+    this address; the caller answers the same either way."""
     normalized = normalize_email(email)
-    if normalized is None:
-        return
-    async with database.unit_of_work() as session:
-        user = await find_by_email(session, normalized)
-        if user is None or user.status != UserStatus.ACTIVE:
-            return
-        token = await _new_one_time_token(
-            session, user_id=user.id, purpose="password_reset", lifetime=PASSWORD_RESET_LIFETIME
-        )
-    send_later(
-        mailer,
-        Email(
-            to=user.email,
-            subject="Reset your Roost password",
-            text=(
-                f"Hello {user.first_name},\n\n"
-                "Someone (we hope you) asked to reset the password of your Roost account.\n"
-                f"Choose a new one here within the hour:\n\n"
-                f"{frontend_url}/reset-password?token={token}\n\n"
-                "If it was not you, ignore this message: your password stays as it is.\n"
-            ),
-        ),
+    if normalized is not None:
+        events.emit(session, events.PasswordResetRequested(normalized), now=now)
+
+
+async def issue_password_reset(session: AsyncSession, *, email: str) -> tuple[User, str] | None:
+    """A reset token for the active account with this address, replacing any earlier one;
+    None when there is no such account."""
+    user = await find_by_email(session, email)
+    if user is None or user.status != UserStatus.ACTIVE:
+        return None
+    token = await _new_one_time_token(
+        session, user_id=user.id, purpose="password_reset", lifetime=PASSWORD_RESET_LIFETIME
     )
+    return user, token
 
 
-async def reset_password(
-    database: Database, *, token: str, new_password: str, passwords: PasswordHasher
-) -> None:
-    """Sets the password a reset link was for, and signs the user out everywhere."""
-    if problem := password_problem(new_password):
-        raise InvalidInput(fields={"newPassword": problem})
-    new_hash = await passwords.hash(new_password)
-    async with database.unit_of_work() as session:
-        user_id = await _consume_one_time_token(session, token=token, purpose="password_reset")
-        await session.execute(
-            update(User)
-            .where(User.id == user_id)
-            # Following the link proved the address is theirs.
-            .values(
-                password_hash=new_hash,
-                email_verified_at=func.coalesce(User.email_verified_at, func.now()),
-            )
+async def reset_password(session: AsyncSession, *, token: str, password_hash: str) -> None:
+    """Sets the password a reset link was for (hashed by ``hash_new_password``), and signs the
+    user out everywhere."""
+    user_id = await _consume_one_time_token(session, token=token, purpose="password_reset")
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        # Following the link proved the address is theirs.
+        .values(
+            password_hash=password_hash,
+            email_verified_at=func.coalesce(User.email_verified_at, func.now()),
         )
-        await sessions.end_all(session, user_id=user_id)
+    )
+    await sessions.end_all(session, user_id=user_id)
 
 
-async def send_email_verification(
-    session: AsyncSession, *, user: User, mailer: Mailer, frontend_url: str
-) -> None:
-    if user.email_verified_at is not None:
-        return
+async def request_email_verification(session: AsyncSession, *, user_id: int, now: datetime) -> None:
+    """Asks for a confirmation link to be mailed, unless the address is confirmed already."""
+    user = await active_user(session, user_id)
+    if user.email_verified_at is None:
+        events.emit(session, events.EmailVerificationRequested(user.id), now=now)
+
+
+async def issue_email_verification(
+    session: AsyncSession, *, user_id: int
+) -> tuple[User, str] | None:
+    """A verification token for the user, replacing any earlier one; None when the address is
+    confirmed already."""
+    user = await session.get(User, user_id)
+    if user is None or user.email_verified_at is not None:
+        return None
     token = await _new_one_time_token(
         session,
         user_id=user.id,
         purpose="email_verification",
         lifetime=EMAIL_VERIFICATION_LIFETIME,
     )
-    send_later(
-        mailer,
-        Email(
-            to=user.email,
-            subject="Confirm your email for Roost",
-            text=(
-                f"Hello {user.first_name},\n\n"
-                "Confirm that this is your address (the link works for 7 days):\n\n"
-                f"{frontend_url}/verify-email?token={token}\n"
-            ),
-        ),
-    )
+    return user, token
 
 
 async def verify_email(session: AsyncSession, *, token: str) -> None:

@@ -5,6 +5,7 @@ Each kind carries the stable code a client sees in ``extensions.code`` (GraphQL)
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 
 class DomainError(Exception):
@@ -18,6 +19,16 @@ class DomainError(Exception):
 
     def extensions(self) -> dict[str, object]:
         return {"code": self.code}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A "no" whose changes must stand, such as the session a replayed refresh token ends.
+
+    A raised error rolls its unit of work back, so a service returns this instead, its unit of
+    work commits, and the caller raises ``error`` after the commit."""
+
+    error: DomainError
 
 
 class Unauthenticated(DomainError):

@@ -72,6 +72,23 @@ def emit(session: AsyncSession, event: Event, *, now: datetime) -> None:
     session.add(OutboxEvent(kind=event.kind(), payload=event.payload(), available_at=now))
 
 
+# Accounts. Their mail carries a one-time link, minted by the handler when it sends: a secret
+# token never rests in the outbox.
+
+
+@dataclasses.dataclass(frozen=True)
+class EmailVerificationRequested(Event):
+    user_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PasswordResetRequested(Event):
+    """Written for any address asked about, so the request does the same work whether an
+    account has it; the handler mails only an active account."""
+
+    email: str
+
+
 # Bookings.
 
 

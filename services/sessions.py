@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from auth.tokens import AccessTokens, new_secret_token, token_digest
-from db.database import Database
 from db.models import RefreshToken, User
 from db.states import UserStatus
-from services.errors import Unauthenticated
+from services.errors import Refusal, Unauthenticated
 
 INVALID_REFRESH_TOKEN = "This session has ended; sign in again."  # noqa: S105
 
@@ -87,45 +86,46 @@ async def start(
 
 
 async def refresh(
-    database: Database, *, refresh_token: str, policy: SessionPolicy, client: Client
-) -> tuple[IssuedTokens, User]:
-    """Rotates ``refresh_token``. Of two concurrent uses of one token, exactly one succeeds."""
+    session: AsyncSession, *, refresh_token: str, policy: SessionPolicy, client: Client
+) -> tuple[IssuedTokens, User] | Refusal:
+    """Rotates ``refresh_token``. Of two concurrent uses of one token, exactly one succeeds.
+
+    A refused token may end its session (a replayed copy, an account no longer active): the
+    revocation must commit although the caller hears "no", so the refusal is returned."""
     digest = token_digest(refresh_token)
     now = datetime.now(UTC)
     sibling = aliased(RefreshToken)
-    async with database.unit_of_work() as session:
-        # The row lock makes a concurrent second use wait, then find the token retired.
-        rotated = (
-            await session.execute(
-                update(RefreshToken)
-                .where(
-                    RefreshToken.token_hash == digest,
-                    RefreshToken.rotated_at.is_(None),
-                    RefreshToken.revoked_at.is_(None),
-                    RefreshToken.expires_at > now,
-                    # A rotation racing a revocation can leave a successor unrevoked in an
-                    # ended session; the session stays ended all the same.
-                    ~exists().where(
-                        sibling.family_id == RefreshToken.family_id,
-                        sibling.revoked_at.is_not(None),
-                    ),
-                )
-                .values(rotated_at=now)
-                .returning(RefreshToken.user_id, RefreshToken.family_id)
+    # The row lock makes a concurrent second use wait, then find the token retired.
+    rotated = (
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == digest,
+                RefreshToken.rotated_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+                # A rotation racing a revocation can leave a successor unrevoked in an
+                # ended session; the session stays ended all the same.
+                ~exists().where(
+                    sibling.family_id == RefreshToken.family_id,
+                    sibling.revoked_at.is_not(None),
+                ),
             )
-        ).one_or_none()
-        if rotated is None:
-            ended = await _revoke_family_if_reused(session, digest)
-        else:
-            user = await session.get(User, rotated.user_id)
-            if user is not None and user.status == UserStatus.ACTIVE:
-                issued = await _issue(
-                    session, user=user, family_id=rotated.family_id, policy=policy, client=client
-                )
-                return issued, user
-            ended = await revoke_family(session, rotated.family_id)
-    # Outside the block: the revocation above is committed before the caller hears "no".
-    raise (SessionEnded if ended else Unauthenticated)(INVALID_REFRESH_TOKEN)
+            .values(rotated_at=now)
+            .returning(RefreshToken.user_id, RefreshToken.family_id)
+        )
+    ).one_or_none()
+    if rotated is None:
+        ended = await _revoke_family_if_reused(session, digest)
+    else:
+        user = await session.get(User, rotated.user_id)
+        if user is not None and user.status == UserStatus.ACTIVE:
+            issued = await _issue(
+                session, user=user, family_id=rotated.family_id, policy=policy, client=client
+            )
+            return issued, user
+        ended = await revoke_family(session, rotated.family_id)
+    return Refusal((SessionEnded if ended else Unauthenticated)(INVALID_REFRESH_TOKEN))
 
 
 async def _revoke_family_if_reused(session: AsyncSession, digest: bytes) -> bool:

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
@@ -137,6 +138,14 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     await redis.aclose()
 
 
+@asynccontextmanager
+async def committed(database: Database) -> AsyncIterator[AsyncSession]:
+    """A session whose changes commit when the block ends, for a test's own setup and checks
+    (the app writes through ``Database.transaction`` only)."""
+    async with database.sessionmaker() as session, session.begin():
+        yield session
+
+
 @pytest.fixture
 async def database(app: Starlette) -> AsyncIterator[Database]:
     """The app's database emptied, and its rate limits forgotten, before the test."""
@@ -146,7 +155,7 @@ async def database(app: Starlette) -> AsyncIterator[Database]:
         for table in Base.metadata.sorted_tables
         if table.name not in REFERENCE_TABLES
     )
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         # Searches cached by an earlier test must not answer for this one's data.
         await session.execute(text("UPDATE search_generation SET value = value + 1"))

@@ -3,7 +3,6 @@
 import asyncio
 import statistics
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,12 +24,7 @@ from tests.accounts_helpers import (
     register,
     unique_email,
 )
-from tests.conftest import gql, http_client, make_settings, running
-
-
-@pytest.fixture
-def mail_dir(app: Starlette) -> Path:
-    return app.state.settings.data_dir / "mail"
+from tests.conftest import committed, gql, http_client, make_settings, running
 
 
 async def test_a_guest_signs_up_and_is_signed_in(
@@ -171,7 +165,7 @@ async def test_an_unknown_email_costs_as_much_time_as_a_wrong_password(
 ) -> None:
     # Real argon2 parameters, so the hash dominates as it does in production.
     passwords = PasswordHasher(time_cost=3, memory_kib=65_536, max_concurrent=1)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         session.add(
             User(
                 email="timing@example.com",
@@ -200,7 +194,7 @@ async def test_a_login_rehashes_a_password_hashed_with_older_parameters(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     old = PasswordHasher(time_cost=2, memory_kib=8_192, max_concurrent=1)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         session.add(
             User(
                 email="old@example.com",
@@ -243,14 +237,14 @@ async def test_become_host_needs_a_signed_in_user(client: httpx.AsyncClient) -> 
 
 
 async def test_requesting_a_password_reset_answers_true_either_way(
-    client: httpx.AsyncClient, database: Database, mail_dir: Path
+    client: httpx.AsyncClient, database: Database, app: Starlette
 ) -> None:
     email = unique_email()
     await register(client, email=email)
     query = "mutation($e: String!) { requestPasswordReset(email: $e) }"
     for address in (email, unique_email("nobody"), "not even an address"):
         assert await gql(client, query, {"e": address}) == {"data": {"requestPasswordReset": True}}
-    [_, reset] = await mails_to(mail_dir, email, count=2)  # verification, then reset
+    [_, reset] = await mails_to(app, email, count=2)  # verification, then reset
     assert reset["Subject"] == "Reset your Roost password"
 
 

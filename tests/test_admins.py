@@ -16,7 +16,7 @@ from db.database import Database
 from db.models import User
 from db.states import UserStatus
 from tests.accounts_helpers import ME, bearer, error_code, login, register, unique_email
-from tests.conftest import gql, make_settings, serving
+from tests.conftest import committed, gql, make_settings, serving
 
 SUSPEND = "mutation($id: ID!) { suspendUser(userId: $id) { id } }"
 REINSTATE = "mutation($id: ID!) { reinstateUser(userId: $id) { id } }"
@@ -27,7 +27,7 @@ async def signed_up_admin(client: httpx.AsyncClient, database: Database) -> dict
     """A new account made admin as an operator would; answers its login payload."""
     email = unique_email("admin")
     await register(client, email=email)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == email).values(roles=["GUEST", "ADMIN"])
         )
@@ -123,7 +123,7 @@ async def test_two_admins_suspending_each_other_at_once_leave_one_admin(
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             admins = [await signed_up_admin(client, database) for _ in range(2)]
             for round_number in range(ROUNDS):
-                async with database.unit_of_work() as session:
+                async with committed(database) as session:
                     await session.execute(update(User).values(status=UserStatus.ACTIVE))
                 ana, bo = [
                     (await login(client, admin["user"]["email"]))["data"]["login"]

@@ -20,7 +20,7 @@ from db.database import Database
 from db.models import Booking, Listing, User
 from services.bookings import flush_stay
 from services.errors import Conflict
-from tests.conftest import serving
+from tests.conftest import committed, serving
 from tests.factories import make_booking, make_listing, make_user, new_booking
 
 GUESTS = 50
@@ -66,7 +66,7 @@ async def race(
 async def test_fifty_concurrent_requests_for_the_same_nights_book_them_once(
     app: Starlette, settings: Settings, database: Database
 ) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         host = await make_user(session, roles=["GUEST", "HOST"])
         listing = await make_listing(session, host=host, max_guests=4)
         guests = [await make_user(session) for _ in range(GUESTS)]
@@ -106,7 +106,7 @@ async def test_one_guest_racing_for_many_free_nights_gets_only_the_capped_holds(
 ) -> None:
     cap = settings.max_pending_bookings_per_guest
     assert cap < HOLDS_ASKED
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         host = await make_user(session, roles=["GUEST", "HOST"])
         listings = [await make_listing(session, host=host) for _ in range(3)]
         guest = await make_user(session)
@@ -162,7 +162,7 @@ async def test_the_database_itself_refuses_two_active_stays_sharing_a_night(
     database: Database,
 ) -> None:
     start = date.today() + timedelta(days=30)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         host = await make_user(session, roles=["GUEST", "HOST"])
         listing = await make_listing(session, host=host)
         guest = await make_user(session)
@@ -172,10 +172,10 @@ async def test_the_database_itself_refuses_two_active_stays_sharing_a_night(
     # Past every check in Python, straight to the table: the constraint has the last word,
     # and the service turns its violation into CONFLICT.
     with pytest.raises(Conflict, match="not available"):
-        async with database.unit_of_work() as session:
+        async with committed(database) as session:
             session.add(stay(listing, guest, start + timedelta(2), start + timedelta(5)))
             await flush_stay(session)
-    async with database.unit_of_work() as session:  # canceled stays hold nothing
+    async with committed(database) as session:  # canceled stays hold nothing
         canceled = stay(listing, guest, start + timedelta(2), start + timedelta(5))
         canceled.status = "CANCELED"
         session.add(canceled)

@@ -32,10 +32,6 @@ def worker_of(app: Starlette) -> Worker:
     return build_worker(app.state.settings, app.state.database, app.state.services)
 
 
-def mail_dir(app: Starlette) -> Path:
-    return app.state.settings.data_dir / "mail"
-
-
 async def guest_email(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
     return (await gql(client, "{ me { email } }", headers=headers))["data"]["me"]["email"]
 
@@ -131,7 +127,7 @@ async def test_a_stay_completes_after_check_out_time_where_the_listing_is(
     assert (await read(client, booking["id"], place.as_guest))["status"] == "COMPLETED"
 
     address = await guest_email(client, place.as_guest)
-    mails = await mails_to(mail_dir(app), address, count=3)  # the first asks to verify the email
+    mails = await mails_to(app, address, count=3)  # the first asks to verify the email
     subjects = [mail["Subject"] for mail in mails[1:]]
     assert subjects == ["Your stay at Alfama loft with a view is confirmed",
                         "How was Alfama loft with a view?"]  # fmt: skip
@@ -149,7 +145,7 @@ async def test_two_workers_handle_each_event_once(
 
     for place in places:
         address = await guest_email(client, place.as_guest)
-        mails = await mails_to(mail_dir(app), address, count=3)
+        mails = await mails_to(app, address, count=3)
         confirmations = [m for m in mails if m["Subject"].endswith("is confirmed")]
         assert len(confirmations) == 3
         assert len({m["Message-ID"] for m in confirmations}) == 3
@@ -192,7 +188,7 @@ async def test_an_event_claimed_by_a_worker_that_dies_is_handled_once_by_another
     await worker.run_once()
     assert await _processed(database, confirmed.id)
     address = await guest_email(client, place.as_guest)
-    mails = await mails_to(mail_dir(app), address)
+    mails = await mails_to(app, address)
     assert [m["Subject"] for m in mails].count(
         "Your stay at Alfama loft with a view is confirmed"
     ) == 1

@@ -30,7 +30,7 @@ from tests.booking_helpers import (
     pay,
     read,
 )
-from tests.conftest import FakeClock, StatementCounter, gql, make_settings
+from tests.conftest import FakeClock, StatementCounter, committed, gql, make_settings
 from tests.test_listings import BLOCK, UPDATE
 
 QUOTE = """
@@ -56,7 +56,7 @@ def fields_of(body: dict) -> dict:
 async def an_admin(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
     email = unique_email("admin")
     token = (await register(client, email=email))["accessToken"]
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == email).values(roles=["GUEST", "ADMIN"])
         )
@@ -117,7 +117,7 @@ async def test_a_refund_asked_twice_under_one_key_is_paid_once(
     await pay(client, place, booking["id"])
     gateway = app.state.services.payment_gateways.get("TEST")
     for _ in range(2):
-        async with database.unit_of_work() as session:
+        async with committed(database) as session:
             payment = await session.scalar(select(Payment))
             await refund_amount(
                 session, payment, gateway, amount=5_000, key="goodwill-1", now=clock.now

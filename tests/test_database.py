@@ -30,7 +30,8 @@ from db.migrate import (
 )
 from db.models import Base, Booking
 from db.raw import fetch
-from tests.conftest import gql, make_settings, plain_url, running
+from tests.accounts_helpers import bearer, register
+from tests.conftest import committed, gql, make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:
@@ -167,3 +168,41 @@ async def test_every_migration_goes_down_and_up_again(empty_database: str) -> No
         assert await current_revision(database.engine) == head
     finally:
         await database.dispose()
+
+
+FAIL_THE_FIRST_UPDATE = (
+    "CREATE SEQUENCE retry_probe",
+    """CREATE FUNCTION retry_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF nextval('retry_probe') = 1 THEN  -- a sequence moves on although the update rolls back
+            RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001';
+        END IF;
+        RETURN NEW;
+    END $$""",
+    "CREATE TRIGGER retry_probe BEFORE UPDATE ON user_account "
+    "FOR EACH ROW EXECUTE FUNCTION retry_probe()",
+)
+
+
+async def test_a_mutation_that_could_not_be_serialized_runs_again(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    payload = await register(client)
+    async with committed(database) as session:
+        for statement in FAIL_THE_FIRST_UPDATE:
+            await session.execute(text(statement))
+    try:
+        body = await gql(
+            client,
+            'mutation { updateProfile(input: {firstName: "Bea"}) { firstName } }',
+            headers=bearer(payload["accessToken"]),
+        )
+        async with database.read_session() as session:
+            runs = await session.scalar(text("SELECT last_value FROM retry_probe"))
+    finally:
+        async with committed(database) as session:
+            await session.execute(text("DROP TRIGGER retry_probe ON user_account"))
+            await session.execute(text("DROP FUNCTION retry_probe"))
+            await session.execute(text("DROP SEQUENCE retry_probe"))
+    assert body == {"data": {"updateProfile": {"firstName": "Bea"}}}
+    assert runs == 2  # refused once, then done

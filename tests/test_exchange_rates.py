@@ -15,7 +15,7 @@ from db.database import Database
 from db.models import ExchangeRate, Listing
 from gateways.exchange_rates import RatesUnavailable, usd_per_unit_from_ecb
 from services.exchange_rates import store_rates
-from tests.conftest import gql, serving
+from tests.conftest import committed, gql, serving
 from tests.factories import make_listing, make_user
 
 # The shape of https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml
@@ -56,7 +56,7 @@ async def kept_rates(database: Database):
         rows = await session.execute(select(ExchangeRate.currency, ExchangeRate.usd_per_unit))
         before = dict(rows.all())
     yield
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await store_rates(session, before)
 
 
@@ -67,7 +67,7 @@ async def test_update_rates_reprices_listings_for_search(
     monkeypatch: pytest.MonkeyPatch,
     app: Starlette,
 ) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         host = await make_user(session, roles=["GUEST", "HOST"])
         listing = await make_listing(
             session, host=host, nightly_price={"amount": Decimal("100"), "currency": "EUR"}

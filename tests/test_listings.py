@@ -11,7 +11,7 @@ from strawberry.relay import from_base64
 from db.database import Database
 from db.models import Booking, Listing, User
 from tests.accounts_helpers import bearer, error_code, register, unique_email
-from tests.conftest import gql
+from tests.conftest import committed, gql
 from tests.factories import make_booking, make_user
 from tests.test_uploads import image_bytes, upload
 
@@ -185,7 +185,7 @@ async def test_only_the_host_or_an_admin_changes_a_listing(
 
     admin_email = unique_email("admin")
     admin = await register(client, email=admin_email)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == admin_email).values(roles=["GUEST", "ADMIN"])
         )
@@ -298,7 +298,7 @@ async def test_booked_nights_can_be_neither_blocked_nor_unblocked(
     listing = await create(client, token)
     listing_id = int(from_base64(listing["id"])[1])
     start = date.today() + timedelta(days=20)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         guest = await make_user(session)
         row = await session.get(Listing, listing_id)
         await make_booking(

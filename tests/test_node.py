@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from strawberry.relay import to_base64
 
 from db.database import Database
-from tests.conftest import StatementCounter, gql
+from tests.conftest import StatementCounter, committed, gql
 from tests.factories import make_user
 
 USER_NODE = """
@@ -19,7 +19,7 @@ query($id: ID!) {
 async def test_a_user_is_found_by_its_global_id(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         user = await make_user(session, first_name="Kenji", roles=["GUEST", "HOST"])
     global_id = to_base64("User", user.id)
 
@@ -36,7 +36,7 @@ async def test_a_user_is_found_by_its_global_id(
 async def test_an_anonymous_viewer_does_not_see_the_email(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         user = await make_user(session)
     body = await gql(client, USER_NODE, {"id": to_base64("User", user.id)})
     assert body["data"]["node"]["email"] is None
@@ -82,7 +82,7 @@ async def test_a_malformed_id_is_bad_user_input(client: httpx.AsyncClient) -> No
 async def test_many_nodes_in_one_request_load_in_one_statement(
     client: httpx.AsyncClient, database: Database
 ) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         users = [await make_user(session) for _ in range(5)]
     selections = " ".join(
         f'u{i}: node(id: "{to_base64("User", user.id)}") {{ ... on User {{ firstName }} }}'
@@ -95,8 +95,8 @@ async def test_many_nodes_in_one_request_load_in_one_statement(
 
 
 async def test_emails_are_unique_whatever_their_case(database: Database) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await make_user(session, email="Maria@Example.com")
     with pytest.raises(IntegrityError, match="uq_user_account_email_lower"):
-        async with database.unit_of_work() as session:
+        async with committed(database) as session:
             await make_user(session, email="maria@example.COM")

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from db.database import Database
 from db.models import User
 from tests.accounts_helpers import bearer, error_code, register, unique_email
-from tests.conftest import gql
+from tests.conftest import committed, gql
 from tests.test_uploads import image_bytes, upload
 
 UPDATE = """
@@ -132,7 +132,7 @@ async def test_another_user_sees_no_email_phone_or_preferences_but_an_admin_does
     stranger = await register(client)
     admin_email = unique_email("admin")
     admin = await register(client, email=admin_email)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == admin_email).values(roles=["GUEST", "ADMIN"])
         )

@@ -6,7 +6,6 @@ from email import message_from_bytes
 from pathlib import Path
 
 import httpx
-import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 from starlette.applications import Starlette
@@ -25,7 +24,7 @@ from tests.accounts_helpers import (
     token_in,
     unique_email,
 )
-from tests.conftest import gql
+from tests.conftest import committed, gql
 from tests.test_serve import free_port
 
 REQUEST_RESET = "mutation($e: String!) { requestPasswordReset(email: $e) }"
@@ -34,23 +33,18 @@ VERIFY = "mutation($t: String!) { verifyEmail(token: $t) }"
 NEW_PASSWORD = "a fresh start for sure"
 
 
-@pytest.fixture
-def mail_dir(app: Starlette) -> Path:
-    return app.state.settings.data_dir / "mail"
-
-
-async def reset_token_for(client: httpx.AsyncClient, mail_dir: Path, email: str) -> str:
+async def reset_token_for(client: httpx.AsyncClient, app: Starlette, email: str) -> str:
     await gql(client, REQUEST_RESET, {"e": email})
-    mails = await mails_to(mail_dir, email, count=2)  # the verification mail came first
+    mails = await mails_to(app, email, count=2)  # the verification mail came first
     return token_in(mails[-1])
 
 
 async def test_a_reset_link_sets_a_new_password_once_and_ends_every_session(
-    client: httpx.AsyncClient, database: Database, mail_dir: Path
+    client: httpx.AsyncClient, database: Database, app: Starlette
 ) -> None:
     email = unique_email()
     session = await register(client, email=email)
-    token = await reset_token_for(client, mail_dir, email)
+    token = await reset_token_for(client, app, email)
 
     assert await gql(client, RESET, {"t": token, "p": NEW_PASSWORD}) == {
         "data": {"resetPassword": True}
@@ -69,17 +63,17 @@ async def test_a_reset_link_sets_a_new_password_once_and_ends_every_session(
 
 
 async def test_a_reset_link_expires_after_an_hour(
-    client: httpx.AsyncClient, database: Database, mail_dir: Path
+    client: httpx.AsyncClient, database: Database, app: Starlette
 ) -> None:
     email = unique_email()
     await register(client, email=email)
-    token = await reset_token_for(client, mail_dir, email)
+    token = await reset_token_for(client, app, email)
     async with database.read_session() as session:
         token_row = await session.scalar(
             select(OneTimeToken).where(OneTimeToken.purpose == "password_reset")
         )
     assert abs(token_row.expires_at - token_row.created_at - timedelta(hours=1)).seconds < 5
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(OneTimeToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
@@ -89,13 +83,13 @@ async def test_a_reset_link_expires_after_an_hour(
 
 
 async def test_a_newer_reset_link_retires_the_older(
-    client: httpx.AsyncClient, database: Database, mail_dir: Path
+    client: httpx.AsyncClient, database: Database, app: Starlette
 ) -> None:
     email = unique_email()
     await register(client, email=email)
-    older = await reset_token_for(client, mail_dir, email)
+    older = await reset_token_for(client, app, email)
     await gql(client, REQUEST_RESET, {"e": email})
-    newer = token_in((await mails_to(mail_dir, email, count=3))[-1])
+    newer = token_in((await mails_to(app, email, count=3))[-1])
     assert error_code(await gql(client, RESET, {"t": older, "p": NEW_PASSWORD})) == (
         "BAD_USER_INPUT"
     )
@@ -103,11 +97,11 @@ async def test_a_newer_reset_link_retires_the_older(
 
 
 async def test_a_reset_still_checks_the_new_password(
-    client: httpx.AsyncClient, database: Database, mail_dir: Path
+    client: httpx.AsyncClient, database: Database, app: Starlette
 ) -> None:
     email = unique_email()
     await register(client, email=email)
-    token = await reset_token_for(client, mail_dir, email)
+    token = await reset_token_for(client, app, email)
     body = await gql(client, RESET, {"t": token, "p": "1234567890"})
     assert body["errors"][0]["extensions"]["fields"] == {
         "newPassword": "is one of the most common passwords; choose another"
@@ -115,11 +109,11 @@ async def test_a_reset_still_checks_the_new_password(
 
 
 async def test_the_emailed_link_verifies_the_address(
-    client: httpx.AsyncClient, database: Database, mail_dir: Path
+    client: httpx.AsyncClient, database: Database, app: Starlette
 ) -> None:
     email = unique_email()
     payload = await register(client, email=email)
-    [verification] = await mails_to(mail_dir, email)
+    [verification] = await mails_to(app, email)
     assert verification["Subject"] == "Confirm your email for Roost"
     token = token_in(verification)
 

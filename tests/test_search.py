@@ -12,7 +12,7 @@ from db.database import Database
 from db.models import BlockedNight, Listing, ListingPhoto, Upload
 from services import listings as listings_service
 from tests.accounts_helpers import bearer, register
-from tests.conftest import StatementCounter, gql
+from tests.conftest import StatementCounter, committed, gql
 from tests.factories import make_booking, make_listing, make_user
 
 SEARCH = """
@@ -35,12 +35,12 @@ async def titles(client: httpx.AsyncClient, filter: dict | None = None, **kwargs
 
 @pytest.fixture
 async def host(database: Database):
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         return await make_user(session, roles=["GUEST", "HOST"])
 
 
 async def listings(database: Database, host, *specs: dict) -> list[Listing]:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         return [await make_listing(session, host=host, **spec) for spec in specs]
 
 
@@ -90,7 +90,7 @@ async def test_dates_exclude_blocked_and_booked_nights_only(
         host,
         *({"title": name} for name in ("free", "blocked", "booked", "canceled", "adjacent")),
     )
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         guest = await make_user(session)
         session.add(BlockedNight(listing_id=blocked.id, night=SOON + timedelta(days=2)))
         await make_booking(
@@ -170,7 +170,7 @@ async def test_sorts_by_rating_and_newest(
     first, second, third = await listings(
         database, host, {"title": "first"}, {"title": "second"}, {"title": "third"}
     )
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         for listing, rating, reviews in ((first, "4.90", 10), (second, "3.50", 2)):
             await session.execute(
                 update(Listing)
@@ -222,7 +222,7 @@ async def test_unlisted_drafts_and_deleted_listings_never_appear(
         database, host, {"title": "shown"}, {"title": "unlisted"}, {"title": "deleted"}
     )
     await listings(database, host, {"title": "draft", "publish": False})
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(Listing).where(Listing.id == unlisted.id).values(status="UNLISTED")
         )
@@ -289,7 +289,7 @@ query($first: Int) {
 async def test_a_page_costs_the_same_statements_whatever_its_size(
     client: httpx.AsyncClient, database: Database, host
 ) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         hosts = [await make_user(session, roles=["GUEST", "HOST"]) for _ in range(5)]
         made = [
             await make_listing(
@@ -350,13 +350,13 @@ async def test_a_change_to_a_listing_or_its_calendar_shows_at_once(
     stay = {"checkIn": SOON.isoformat(), "checkOut": (SOON + timedelta(days=2)).isoformat()}
     assert await titles(client, stay) == ["soon taken"]  # now cached
 
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await listings_service.block_nights(
             session, actor=host, listing_id=listing.id, start=SOON, end=SOON + timedelta(days=1)
         )
     assert await titles(client, stay) == []
 
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await make_listing(session, host=host, title="just added")
     assert await titles(client, stay) == ["just added"]
 

@@ -9,7 +9,6 @@ killed, is replaced while the database answers for it in the meantime.
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -34,7 +33,7 @@ from tests.accounts_helpers import (
     token_in,
     unique_email,
 )
-from tests.conftest import StatementCounter, gql, http_client, plain_url, running
+from tests.conftest import StatementCounter, committed, gql, http_client, plain_url, running
 
 LOGOUT = "mutation($t: String!) { logout(refreshToken: $t) }"
 CHANGE_PASSWORD = """
@@ -92,10 +91,10 @@ async def change_password(client: httpx.AsyncClient, payload: dict) -> None:
     assert "errors" not in body, body
 
 
-async def reset_password(client: httpx.AsyncClient, payload: dict, mail_dir: Path) -> None:
+async def reset_password(client: httpx.AsyncClient, payload: dict, app: Starlette) -> None:
     email = payload["user"]["email"]
     await gql(client, "mutation($e: String!) { requestPasswordReset(email: $e) }", {"e": email})
-    [_, reset] = await mails_to(mail_dir, email, count=2)  # verification, then reset
+    [_, reset] = await mails_to(app, email, count=2)  # verification, then reset
     body = await gql(
         client,
         "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }",
@@ -107,7 +106,7 @@ async def reset_password(client: httpx.AsyncClient, payload: dict, mail_dir: Pat
 async def suspend(client: httpx.AsyncClient, payload: dict, database: Database) -> None:
     admin_email = unique_email("admin")
     await register(client, email=admin_email)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == admin_email).values(roles=["GUEST", "ADMIN"])
         )
@@ -126,12 +125,11 @@ async def test_an_ended_session_refuses_its_access_token_on_the_next_request(
     app: Starlette, client: httpx.AsyncClient, database: Database, end_session: str
 ) -> None:
     payload = await signed_in(client)
-    mail_dir = app.state.settings.data_dir / "mail"
     ends: dict[str, Callable[[], Awaitable[None]]] = {
         "logout": lambda: logout(client, payload),
         "reused refresh token": lambda: reuse_refresh_token(client, payload),
         "changePassword": lambda: change_password(client, payload),
-        "resetPassword": lambda: reset_password(client, payload, mail_dir),
+        "resetPassword": lambda: reset_password(client, payload, app),
         "suspendUser": lambda: suspend(client, payload, database),
     }
     await ends[end_session]()
@@ -276,7 +274,7 @@ async def test_a_session_ended_by_hand_in_the_database_ends_everywhere(
     """An operator's own UPDATE during an incident is announced like the API's revocations."""
     async with second_instance(settings) as other:
         payload = await signed_in(client)
-        async with database.unit_of_work() as session:
+        async with committed(database) as session:
             await session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.token_hash == token_digest(payload["refreshToken"]))

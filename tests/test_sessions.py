@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     register,
     unique_email,
 )
-from tests.conftest import gql
+from tests.conftest import committed, gql
 
 BECOME_HOST = "mutation { becomeHost { id } }"
 JWT_SECRET = "test-secret-" + "x" * 40
@@ -132,7 +132,7 @@ async def test_a_successor_left_unrevoked_cannot_revive_an_ended_session(
     has ended all the same."""
     first = await register(client)
     successor = (await refresh(client, first["refreshToken"]))["data"]["refreshSession"]
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         # What that race leaves behind: the rotated token revoked, its successor not.
         await session.execute(
             update(RefreshToken)
@@ -170,7 +170,7 @@ async def test_an_expired_refresh_token_is_refused(
     client: httpx.AsyncClient, database: Database
 ) -> None:
     payload = await register(client)
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(RefreshToken).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
@@ -186,7 +186,7 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient, database: Data
 
 
 async def make_admin(database: Database, email: str) -> None:
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(
             update(User).where(User.email == email).values(roles=["GUEST", "ADMIN"])
         )
@@ -238,7 +238,7 @@ async def test_a_demoted_admin_loses_admin_powers_at_once(
     await register(client, email=email)
     await make_admin(database, email)
     admin = (await login(client, email))["data"]["login"]  # a token that says ADMIN
-    async with database.unit_of_work() as session:
+    async with committed(database) as session:
         await session.execute(update(User).where(User.email == email).values(roles=["GUEST"]))
     victim = await register(client)
     body = await gql(

@@ -6,28 +6,46 @@ BookingConfirmed (after writing ``marker``) until it is killed.
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from app.worker import Worker
 from db.database import Database
 from gateways.email import ConsoleMailer
-from services.event_handlers import HANDLERS
+from services.event_handlers import HANDLERS, Handler, Handlers
+from services.events import BookingConfirmed
 from services.payments import Gateways
 
 
-async def main(url: str, now: datetime, marker: Path) -> None:
-    async def stall(*_: object) -> None:
-        await asyncio.to_thread(marker.write_text, "claimed")
-        await asyncio.sleep(3600)
+async def _stall_forever(marker: Path) -> None:
+    await asyncio.to_thread(marker.write_text, "claimed")
+    await asyncio.sleep(3600)
 
+
+class StallOnConfirmation(Handlers):
+    """Every handler as it is, but those of BookingConfirmed stall."""
+
+    def __init__(self, marker: Path) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def of(self, kind: str) -> Mapping[str, Handler[Any]]:
+        handlers = HANDLERS.of(kind)
+        if kind != BookingConfirmed.kind():
+            return handlers
+        return {name: lambda *_: _stall_forever(self.marker) for name in handlers}
+
+
+async def main(url: str, now: datetime, marker: Path) -> None:
     worker = Worker(
         Database(url),
         clock=lambda: now,
         gateways=Gateways({}),
         mailer=ConsoleMailer(),
         frontend_url="http://frontend.test",
-        handlers={**HANDLERS, "BookingConfirmed": stall},
+        handlers=StallOnConfirmation(marker),
     )
     await worker.run_once()
 
