@@ -3,6 +3,7 @@
 Paying is in resolvers/payments.py; answering, modifying and cancelling move money, so they
 run through ``move_money`` (services/checkout.py tells how)."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import partial
 from typing import Annotated, Any
@@ -26,6 +27,7 @@ from services import booking_lists, checkout
 from services import bookings as bookings_service
 from services.booking_lists import BookingFilter
 from services.bookings import Stay
+from services.payments import ProviderCall
 
 
 async def quote(
@@ -76,7 +78,7 @@ async def create_booking(info: Info, input: CreateBookingInput) -> BookingType: 
 async def _change_booking(
     info: Info,
     id: strawberry.ID,  # noqa: A002
-    change: Any,
+    change: Callable[..., Awaitable[ProviderCall | None]],
     **values: Any,
 ) -> BookingType:
     """A change of a booking that may move money, then the booking as it now is."""
