@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import exists, func, literal_column, select
@@ -14,7 +15,8 @@ from db.database import Database
 from db.models import Listing, User
 from db.states import UserStatus
 from gateways.payments import TestPaymentGateway
-from services import bookings, listings, payments
+from services import bookings, checkout, listings
+from services.payments import Gateways
 
 DEMO_USERS = [
     {
@@ -164,7 +166,7 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
         for user in DEMO_USERS
     ]
 
-    async def work(session: AsyncSession) -> SeedReport:
+    async def work(session: AsyncSession) -> tuple[SeedReport, tuple[User, int] | None]:
         inserted = insert(User).values(rows)
         outcome = await session.execute(
             inserted.on_conflict_do_update(
@@ -177,17 +179,21 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
         sample_user_id = await session.scalar(
             select(User.id).where(User.email == DEMO_USERS[0]["email"])
         )
+        listings_added, trip = await _seed_listings_and_a_trip(session)
         return SeedReport(
-            users_added=users_added,
-            sample_user_id=sample_user_id,
-            listings_added=await _seed_listings_and_a_trip(session),
-        )
+            users_added=users_added, sample_user_id=sample_user_id, listings_added=listings_added
+        ), trip
 
-    return await database.transaction(work)
+    report, trip = await database.transaction(work)
+    if trip is not None:
+        await _pay_for(database, *trip)
+    return report
 
 
-async def _seed_listings_and_a_trip(session: AsyncSession) -> int:
-    """The hosts' listings, unless they have some already, and a confirmed trip for Liam."""
+async def _seed_listings_and_a_trip(
+    session: AsyncSession,
+) -> tuple[int, tuple[User, int] | None]:
+    """The hosts' listings, unless they have some already, and a trip for Liam to pay."""
     users = {user.email: user for user in await session.scalars(select(User))}
     created: list[Listing] = []
     for email, fields in DEMO_LISTINGS.items():
@@ -198,27 +204,40 @@ async def _seed_listings_and_a_trip(session: AsyncSession) -> int:
             created.append(await listings.create_listing(session, host=host, fields=listing))
     guest = users.get(DEMO_ACCOUNTS["guest"])
     if created and guest is not None:
-        # Through the same steps a guest takes: book, pay (TEST), confirmed.
+        # Through the same steps a guest takes: book, then pay (TEST), confirmed.
         now = datetime.now(UTC)
         check_in = now.date() + timedelta(days=30)
-        rules = bookings.BookingRules()
-        gateway = TestPaymentGateway()
         trip = await bookings.create_booking(
             session,
             guest=guest,
             listing_id=created[0].id,
             stay=bookings.Stay(check_in, check_in + timedelta(days=4), guests=2),
             message="Hello! Working from Barcelona for a few days.",
-            rules=rules,
+            rules=bookings.BookingRules(),
             now=now,
         )
-        started = await payments.start_payment(session, booking=trip, gateway=gateway)
-        await bookings.payment_authorized(
-            session,
-            trip,
-            started.payment,
-            now=now,
-            rules=rules,
-            gateways=payments.Gateways({"TEST": gateway}),
+        return len(created), (guest, trip.id)
+    return len(created), None
+
+
+async def _pay_for(database: Database, guest: User, booking_id: int) -> None:
+    """As the guest's requests would: each step in its own transaction, the provider between."""
+    gateways = Gateways({"TEST": TestPaymentGateway()})
+    now = datetime.now(UTC)
+    opening = await database.transaction(
+        partial(
+            checkout.start_payment, actor=guest, booking_id=booking_id, provider="TEST", now=now
         )
-    return len(created)
+    )
+    started = await checkout.create_with_provider(database.transaction, gateways, opening)
+    capture = await database.transaction(
+        partial(
+            checkout.confirm_test_payment,
+            actor=guest,
+            payment_id=started.payment_id,
+            succeed=True,
+            now=now,
+            rules=bookings.BookingRules(),
+        )
+    )
+    await checkout.settle(database.transaction, gateways, capture, clock=lambda: now)

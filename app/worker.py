@@ -1,4 +1,5 @@
-"""The worker: claims outbox events and runs their handlers, and moves bookings along in time.
+"""The worker: claims outbox events and runs their handlers, moves bookings along in time,
+and finishes payments whose answer a crash lost.
 
 Any number of workers run at once, on any machines. An event is claimed for a lease (its row
 picked with FOR UPDATE SKIP LOCKED, so two workers never claim the same one). Each of its
@@ -28,10 +29,11 @@ from db.database import Database
 from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
-from services import bookings
+from services import bookings, checkout, payments
+from services.errors import DomainError
 from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
 from services.events import Event, decode
-from services.payments import Gateways
+from services.payments import Gateways, ProviderCall
 
 log = logging.getLogger("roost.worker")
 
@@ -113,16 +115,26 @@ class Worker:
         log.info("worker stopped")
 
     async def sweep(self) -> int:
-        """Holds that lapsed are released; stays that ended are completed."""
+        """Payments whose answer was lost are asked about again; holds that lapsed are
+        released; stays that ended are completed. No provider is asked while a transaction
+        of ours is open: each batch commits first, then each movement is settled."""
         now = self.clock()
+        unanswered = await self.database.transaction(partial(payments.claim_unanswered, now=now))
+        expired, releases = await self.database.transaction(partial(checkout.expire_due, now=now))
+        for call in (*unanswered, *releases):
+            await self.settle(call)
+        completed = await self.database.transaction(partial(bookings.complete_due, now=now))
+        return len(unanswered) + expired + completed
 
-        async def expire(session: AsyncSession) -> int:
-            return await bookings.expire_due(session, now=now, gateways=self.gateways)
-
-        async def complete(session: AsyncSession) -> int:
-            return await bookings.complete_due(session, now=now)
-
-        return await self.database.transaction(expire) + await self.database.transaction(complete)
+    async def settle(self, call: ProviderCall) -> None:
+        """Asks the provider and applies its answer; one that does not come is asked for again
+        by a later pass (the movement stays REQUESTED)."""
+        try:
+            await checkout.settle(self.database.transaction, self.gateways, call, clock=self.clock)
+        except DomainError as refusal:  # declined, or nights taken: recorded, nobody to tell
+            log.info("payment operation %s: %s", call.operation_id, refusal.message)
+        except Exception:
+            log.exception("payment operation %s: not settled; asked again later", call.operation_id)
 
     async def claim(self) -> list[int]:
         """Claims a batch of due events for one lease; answers their ids."""

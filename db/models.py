@@ -37,6 +37,7 @@ from db.states import (
     CancellationPolicy,
     ListingStatus,
     OperationKind,
+    OperationStatus,
     Party,
     PaymentProvider,
     PaymentStatus,
@@ -463,16 +464,37 @@ class Payment(Base):
 
 
 class PaymentOperation(Base):
-    """The ledger: every call that moved money, once per idempotency key."""
+    """The ledger: every movement of money, once per idempotency key.
+
+    An entry is written REQUESTED before the provider is asked (with ``effect``: what its
+    answer completes on the booking, null when nothing), then SUCCEEDED or FAILED with the
+    answer. An entry still REQUESTED at ``retry_at`` is one whose answer a crash lost: the
+    worker asks the provider again under the same key.
+    """
 
     __tablename__ = "payment_operation"
-    __table_args__ = (CheckConstraint(f"kind IN ({sql_list(OperationKind)})", name="kind"),)
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({sql_list(OperationKind)})", name="kind"),
+        CheckConstraint(f"status IN ({sql_list(OperationStatus)})", name="status"),
+        # What the recovery job looks for.
+        Index(
+            "ix_payment_operation_retry",
+            "retry_at",
+            postgresql_where=text(f"status = '{OperationStatus.REQUESTED}'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     payment_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("payment.id"), index=True)
     kind: Mapped[str] = mapped_column(Text)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(Text)
+    effect: Mapped[dict | None] = mapped_column(JSONB)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
     provider_reference: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
 

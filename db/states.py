@@ -90,6 +90,14 @@ class OperationKind(StrEnum):
     REFUND = "REFUND"
 
 
+class OperationStatus(StrEnum):
+    """Where a ledger entry is: asked of the provider, then answered one way or the other."""
+
+    REQUESTED = "REQUESTED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """``'A', 'B'``: the members for an ``IN (...)`` in a constraint or hand-written SQL."""
     return ", ".join(f"'{value}'" for value in values)

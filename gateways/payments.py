@@ -14,6 +14,11 @@ class PaymentDeclined(Exception):
     """The provider refused: the card was declined, the refund was too large, ..."""
 
 
+class ProviderUnavailable(Exception):
+    """No answer came (a timeout, a server error): whether money moved is unknown until the
+    provider is asked again under the same idempotency key."""
+
+
 @dataclass(frozen=True)
 class PaymentIntent:
     """A payment the guest still has to complete with the provider."""

@@ -1,28 +1,33 @@
-"""Bookings: quote, book, pay, answer, modify, cancel, and the lists of trips and reservations."""
+"""Bookings: quote, book, answer, modify, cancel, and the lists of trips and reservations.
 
+Paying is in resolvers/payments.py; answering, modifying and cancelling move money, so they
+run through ``move_money`` (services/checkout.py tells how)."""
+
+from collections.abc import Awaitable, Callable
 from datetime import date
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.permissions import IsAuthenticated, require_user
 from resolvers.node import forward_page_info, node_id
+from resolvers.payments import move_money
 from schema.bookings import (
     BookingConnection,
     BookingEdge,
     BookingStatus,
     BookingType,
     CreateBookingInput,
-    PaymentProvider,
-    PaymentSession,
-    PaymentType,
     PriceQuote,
-    can_see_booking,
 )
 from schema.context import Info
+from schema.payments import can_see_booking
+from services import booking_lists, checkout
 from services import bookings as bookings_service
-from services.bookings import BookingFilter, Stay
+from services.booking_lists import BookingFilter
+from services.bookings import Stay
+from services.payments import ProviderCall
 
 
 async def quote(
@@ -52,24 +57,13 @@ async def _reloaded(info: Info, booking_id: int) -> BookingType:
     return BookingType.from_row(await loaders.booking_by_id.load(booking_id))
 
 
-async def _change(info: Info, change: Any, **values: Any) -> Any:
-    """Runs a booking service in a transaction of its own, again if the database asks."""
-    actor = await require_user(info)
-    services = info.context.services
-
-    async def work(session: AsyncSession) -> Any:
-        return await change(session, actor=actor, now=services.clock(), **values)
-
-    return await info.context.database.transaction(work)
-
-
 async def create_booking(info: Info, input: CreateBookingInput) -> BookingType:  # noqa: A002
     guest = await require_user(info)
     services = info.context.services
 
-    async def work(session: AsyncSession) -> Any:
-        return await bookings_service.create_booking(
-            session,
+    created = await info.context.database.transaction(
+        partial(
+            bookings_service.create_booking,
             guest=guest,
             listing_id=node_id(input.listing_id, "Listing", "listingId"),
             stay=Stay(input.check_in, input.check_out, input.guests),
@@ -77,27 +71,26 @@ async def create_booking(info: Info, input: CreateBookingInput) -> BookingType: 
             rules=services.booking_rules,
             now=services.clock(),
         )
-
-    created = await info.context.database.transaction(work)
+    )
     return await _reloaded(info, created.id)
 
 
 async def _change_booking(
     info: Info,
-    id: strawberry.ID,
-    change: Any,
-    **values: Any,  # noqa: A002
+    id: strawberry.ID,  # noqa: A002
+    change: Callable[..., Awaitable[ProviderCall | None]],
+    **values: Any,
 ) -> BookingType:
+    """A change of a booking that may move money, then the booking as it now is."""
     booking_id = node_id(id, "Booking", "id")
-    await _change(info, change, booking_id=booking_id, **values)
+    actor = await require_user(info)
+    now = info.context.services.clock()
+    await move_money(info, partial(change, actor=actor, booking_id=booking_id, now=now, **values))
     return await _reloaded(info, booking_id)
 
 
 async def accept_booking(info: Info, id: strawberry.ID) -> BookingType:  # noqa: A002
-    gateways = info.context.services.payment_gateways
-    return await _change_booking(
-        info, id, bookings_service.answer_request, accept=True, reason=None, gateways=gateways
-    )
+    return await _change_booking(info, id, checkout.answer_request, accept=True, reason=None)
 
 
 async def decline_booking(
@@ -105,10 +98,7 @@ async def decline_booking(
     id: strawberry.ID,  # noqa: A002
     reason: str | None = None,
 ) -> BookingType:
-    gateways = info.context.services.payment_gateways
-    return await _change_booking(
-        info, id, bookings_service.answer_request, accept=False, reason=reason, gateways=gateways
-    )
+    return await _change_booking(info, id, checkout.answer_request, accept=False, reason=reason)
 
 
 async def cancel_booking(
@@ -116,10 +106,7 @@ async def cancel_booking(
     id: strawberry.ID,  # noqa: A002
     reason: str | None = None,
 ) -> BookingType:
-    gateways = info.context.services.payment_gateways
-    return await _change_booking(
-        info, id, bookings_service.cancel_booking, reason=reason, gateways=gateways
-    )
+    return await _change_booking(info, id, checkout.cancel_booking, reason=reason)
 
 
 async def modify_booking(
@@ -129,54 +116,16 @@ async def modify_booking(
     check_out: date,
     guests: int,
 ) -> BookingType:
-    services = info.context.services
     return await _change_booking(
         info,
         id,
-        bookings_service.modify_booking,
+        checkout.modify_booking,
         stay=Stay(check_in, check_out, guests),
-        rules=services.booking_rules,
-        gateways=services.payment_gateways,
+        rules=info.context.services.booking_rules,
     )
 
 
-async def start_payment(
-    info: Info, booking_id: strawberry.ID, provider: PaymentProvider = PaymentProvider.STRIPE
-) -> PaymentSession:
-    gateway = info.context.services.payment_gateways.get(provider.value)
-    started = await _change(
-        info,
-        bookings_service.start_payment,
-        booking_id=node_id(booking_id, "Booking", "bookingId"),
-        gateway=gateway,
-    )
-    payment = await info.context.loaders.payment_by_id.load(started.payment.id)
-    return PaymentSession(
-        payment=PaymentType.from_row(payment),
-        client_secret=started.client_secret,
-        redirect_url=started.redirect_url,
-    )
-
-
-async def confirm_test_payment(
-    info: Info, payment_id: strawberry.ID, succeed: bool = True
-) -> PaymentType:
-    services = info.context.services
-    gateways = services.payment_gateways
-    gateways.get("TEST")  # refused where TEST is not offered (production)
-    payment_number = node_id(payment_id, "Payment", "paymentId")
-    await _change(
-        info,
-        bookings_service.confirm_test_payment,
-        payment_id=payment_number,
-        succeed=succeed,
-        rules=services.booking_rules,
-        gateways=gateways,
-    )
-    return PaymentType.from_row(await info.context.loaders.payment_by_id.load(payment_number))
-
-
-def _connection(info: Info, page: bookings_service.BookingPage) -> BookingConnection:
+def _connection(info: Info, page: booking_lists.BookingPage) -> BookingConnection:
     database = info.context.database
 
     async def count() -> int:
@@ -201,7 +150,7 @@ async def my_trips(
 ) -> BookingConnection:
     guest = await require_user(info)
     async with info.context.database.read_session() as session:
-        page = await bookings_service.list_bookings(
+        page = await booking_lists.list_bookings(
             session,
             guest_id=guest.id,
             where=BookingFilter(status=status.value if status else None),
@@ -230,7 +179,7 @@ async def host_reservations(
 ) -> BookingConnection:
     host = await require_user(info)
     async with info.context.database.read_session() as session:
-        page = await bookings_service.list_bookings(
+        page = await booking_lists.list_bookings(
             session,
             host_id=host.id,
             where=BookingFilter(
@@ -294,14 +243,4 @@ class BookingMutations:
         resolver=modify_booking,
         permission_classes=[IsAuthenticated],
         description="The guest changes dates or guests; the difference is charged or refunded.",
-    )
-    start_payment: PaymentSession = strawberry.mutation(
-        resolver=start_payment,
-        permission_classes=[IsAuthenticated],
-        description="The guest starts paying a PENDING booking with a provider.",
-    )
-    confirm_test_payment: PaymentType = strawberry.mutation(
-        resolver=confirm_test_payment,
-        permission_classes=[IsAuthenticated],
-        description="TEST provider only, never in production: the payment succeeds or fails.",
     )

@@ -7,23 +7,15 @@ from typing import Any, Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import current_user
 from db import states
+from resolvers import payments as payment_resolvers
 from schema.context import Info
 from schema.listings import CancellationPolicy, ListingType, MoneyType
+from schema.payments import PaymentType, can_see_booking
 from schema.users import UserType
-from services import bookings as bookings_service
-from services.bookings import can_see
 from services.pricing import Price
 
 BookingStatus = strawberry.enum(states.BookingStatus, description="Where a booking is in its life.")
-PaymentStatus = strawberry.enum(
-    states.PaymentStatus,
-    description="Where a payment is. CANCELED: let go before any money was taken.",
-)
-PaymentProvider = strawberry.enum(
-    states.PaymentProvider, description="Who takes the payment. TEST: development and tests only."
-)
 CanceledBy = strawberry.enum(
     states.Party,
     name="CanceledBy",
@@ -53,59 +45,6 @@ class PriceQuote:
         )
 
 
-async def can_see_booking(info: Info, row: Any) -> bool:
-    if row is None:
-        return False
-    listing = await info.context.loaders.listing_by_id.load(row.listing_id)
-    return can_see(await current_user(info), row.guest_id, listing.host_id)
-
-
-@strawberry.type(name="Payment", description="What the guest pays for a booking.")
-class PaymentType(relay.Node):
-    payment_id: relay.NodeID[int]
-    provider: PaymentProvider
-    amount: MoneyType = strawberry.field(description="Charged in all, changes included.")
-    status: PaymentStatus
-    refunded_amount: MoneyType
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            payment_id=row.id,
-            provider=PaymentProvider(row.provider),
-            amount=MoneyType.of(row.amount_minor, row.currency),
-            status=PaymentStatus(row.status),
-            refunded_amount=MoneyType.of(row.refunded_minor, row.currency),
-            created_at=row.created_at,
-        )
-
-    @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Self | None]:
-        loaders = info.context.loaders
-        rows = await loaders.payment_by_id.load_many([int(i) for i in node_ids])
-        found = [row for row in rows if row is not None]
-        bookings = await loaders.booking_by_id.load_many([row.booking_id for row in found])
-        visible = {
-            row.id for row, booking in zip(found, bookings, strict=True)
-            if await can_see_booking(info, booking)
-        }  # fmt: skip
-        return [
-            cls.from_row(row) if row is not None and row.id in visible else None for row in rows
-        ]
-
-
-@strawberry.type(description="A payment to complete with its provider.")
-class PaymentSession:
-    payment: PaymentType
-    client_secret: str | None = strawberry.field(
-        description="For the provider's client library (Stripe.js, say)."
-    )
-    redirect_url: str | None = strawberry.field(description="Where to send the guest to pay.")
-
-
 @strawberry.type(name="Booking", description="A stay: its guest, dates, price and payment.")
 class BookingType(relay.Node):
     booking_id: relay.NodeID[int]
@@ -129,7 +68,16 @@ class BookingType(relay.Node):
 
     @strawberry.field(description="The price as it was when booked (or last changed).")
     def price(self) -> PriceQuote:
-        return PriceQuote.of(bookings_service.price_of(self._row))
+        row = self._row
+        return PriceQuote.of(
+            Price(
+                currency=row.currency,
+                night_prices=tuple(row.night_prices_minor),
+                cleaning_fee=row.cleaning_fee_minor,
+                service_fee=row.service_fee_minor,
+                taxes=row.taxes_minor,
+            )
+        )
 
     @strawberry.field(description="What the cancellation refunded; null unless CANCELED.")
     def refund_amount(self) -> MoneyType | None:
@@ -156,21 +104,9 @@ class BookingType(relay.Node):
         "booking cannot be cancelled."
     )
     async def refund_preview(self, info: Info) -> MoneyType | None:
-        row = self._row
-        viewer = await current_user(info)
-        if row.status not in bookings_service.ACTIVE or viewer is None:
-            return None
-        loaders = info.context.loaders
-        listing = await loaders.listing_by_id.load(row.listing_id)
-        payment = await loaders.payment_by_booking.load(row.id)
-        refund = bookings_service.refund_due(
-            row,
-            listing,
-            payment,
-            by=bookings_service.role_of(viewer, row, listing),
-            now=info.context.services.clock(),
-        )
-        return MoneyType.of(refund, row.currency)
+        # A rule of money: decided in resolvers/payments.py (a field resolver there could not
+        # be named here, as resolvers/bookings.py imports this module).
+        return await payment_resolvers.refund_preview(info, self._row)
 
     @classmethod
     def from_row(cls, row: Any) -> Self:

@@ -13,13 +13,15 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
+from resolvers.payments import PaymentMutations
 from schema.authentication import RefuseUnauthenticated
-from schema.bookings import BookingType, PaymentType
+from schema.bookings import BookingType
 from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
 from schema.limits import DocumentLimits
 from schema.listings import ListingType
+from schema.payments import PaymentType
 from schema.scalars import SCALAR_MAP
 from schema.users import UserType
 
@@ -33,7 +35,7 @@ class Query(AccountQueries, ListingQueries, BookingQueries):
 
 
 @strawberry.type(description="What can be changed.")
-class Mutation(AccountMutations, ListingMutations, BookingMutations):
+class Mutation(AccountMutations, ListingMutations, BookingMutations, PaymentMutations):
     pass
 
 

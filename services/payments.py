@@ -1,31 +1,63 @@
-"""Payments: starting one for a booking, and every later movement of its money.
+"""Payments: a payment's status, its ledger, and asking its provider.
 
-Each movement goes through the gateway with an idempotency key made from our own ids and is
-written to the ledger (``payment_operation``) under the same key, in the transaction that
-changes the booking. A repeated movement (a retried request, a worker run twice) finds its key
-in the ledger and changes nothing.
+Money moves in three steps, run by services/checkout.py. ``request`` writes the movement to the
+ledger (``payment_operation``) as REQUESTED, under an idempotency key made from our own ids, in
+the transaction that decided it. ``ask`` puts it to the provider under that key, outside any
+transaction. ``complete`` records the answer in a second, short transaction. Asking again under
+the same key moves no more money than the first time, so an answer a crash lost is found by
+asking again (``claim_unanswered``).
+
+A payment's status changes only through ``_move`` and its table, a ledger entry's through
+``_finish``; anything else is a bug and raises.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Booking, Payment, PaymentOperation
+from db.models import Payment, PaymentOperation
 from db.states import (
     CAPTURED_PAYMENT,
     LIVE_PAYMENT,
-    BookingStatus,
     OperationKind,
+    OperationStatus,
     PaymentStatus,
 )
 from gateways.payments import PaymentDeclined, PaymentGateway
 from services import events
-from services.errors import Conflict, InvalidInput, PaymentFailed
+from services.errors import Conflict, InvalidInput
 
 CAPTURED = CAPTURED_PAYMENT
 LIVE = LIVE_PAYMENT
+# How long an answer may take before the worker asks the provider again.
+RETRY_AFTER = timedelta(minutes=1)
+IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
+
+_NEXT: Mapping[str, frozenset[PaymentStatus]] = {
+    # The guest completes it with the provider, the card is declined, or it is let go.
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.AUTHORIZED, PaymentStatus.FAILED, PaymentStatus.CANCELED}
+    ),
+    # Captured, the capture declined, or the hold on the card released.
+    PaymentStatus.AUTHORIZED: frozenset(
+        {PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELED}
+    ),
+    PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.REFUNDED}),
+    # Charged again (a longer stay) after everything went back.
+    PaymentStatus.REFUNDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED}),
+}
+_OPERATION_NEXT: Mapping[str, frozenset[OperationStatus]] = {
+    OperationStatus.REQUESTED: frozenset({OperationStatus.SUCCEEDED, OperationStatus.FAILED}),
+}
+
+
+class IllegalTransition(Exception):
+    """A status change no table allows: a bug, never something the client did."""
 
 
 @dataclass(frozen=True)
@@ -42,15 +74,55 @@ class Gateways:
 
 
 @dataclass(frozen=True)
-class StartedPayment:
-    payment: Payment
-    client_secret: str | None
-    redirect_url: str | None
+class ProviderCall:
+    """A movement recorded REQUESTED: what to ask the provider, under which key."""
+
+    operation_id: int
+    payment_id: int
+    provider: str
+    kind: OperationKind
+    reference: str
+    amount_minor: int
+    currency: str
+    key: str
 
 
-async def live_payment(session: AsyncSession, booking_id: int, *, lock: bool) -> Payment | None:
-    query = select(Payment).where(Payment.booking_id == booking_id, Payment.status.in_(LIVE))
-    return await session.scalar(query.with_for_update() if lock else query)
+@dataclass(frozen=True)
+class Answer:
+    """The provider's answer: the reference of the movement, or why it was refused."""
+
+    reference: str | None = None
+    declined: str | None = None
+
+
+def _move(payment: Payment, status: PaymentStatus) -> None:
+    """The only place a payment changes status."""
+    if status not in _NEXT.get(payment.status, ()):
+        raise IllegalTransition(f"payment {payment.id}: {payment.status} cannot become {status}")
+    payment.status = status
+
+
+def _finish(operation: PaymentOperation, status: OperationStatus, *, now: datetime) -> None:
+    if status not in _OPERATION_NEXT.get(operation.status, ()):
+        raise IllegalTransition(
+            f"payment operation {operation.id}: {operation.status} cannot become {status}"
+        )
+    operation.status = status
+    operation.completed_at = now
+    operation.retry_at = None
+
+
+def _rebalance(payment: Payment) -> None:
+    """The status the amounts now tell, after a refund or a further charge."""
+    refunded = payment.refunded_minor
+    if refunded == 0:
+        status = PaymentStatus.SUCCEEDED
+    elif refunded == payment.amount_minor:
+        status = PaymentStatus.REFUNDED
+    else:
+        status = PaymentStatus.PARTIALLY_REFUNDED
+    if status != payment.status:
+        _move(payment, status)
 
 
 def captured_balance(payment: Payment | None) -> int:
@@ -60,200 +132,305 @@ def captured_balance(payment: Payment | None) -> int:
     return payment.amount_minor - payment.refunded_minor
 
 
-def _record(
-    session: AsyncSession,
-    payment: Payment,
-    kind: OperationKind,
-    amount: int,
-    key: str,
-    reference: str,
-) -> None:
-    """Writes the movement to the ledger. Callers checked ``_already_done`` under the booking's
-    lock; the key's unique index refuses a second entry should anything slip past."""
+async def live_payment(session: AsyncSession, booking_id: int, *, lock: bool) -> Payment | None:
+    query = select(Payment).where(Payment.booking_id == booking_id, Payment.status.in_(LIVE))
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def lock_payment(session: AsyncSession, payment_id: int) -> Payment | None:
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def in_flight(booking_id: Any) -> Any:
+    """The SQL condition: a movement of this booking's money waits for its answer
+    (``booking_id`` a number or a column)."""
+    return exists().where(
+        PaymentOperation.status == OperationStatus.REQUESTED,
+        PaymentOperation.payment_id == Payment.id,
+        Payment.booking_id == booking_id,
+    )
+
+
+async def refuse_in_flight(session: AsyncSession, booking_id: int) -> None:
+    """CONFLICT while a movement of the booking's money waits for its answer: a change decided
+    now could not know what that answer will leave (a second charge, a refund of money not yet
+    taken). Callers hold the booking's lock, under which every answer is applied."""
+    if await session.scalar(select(in_flight(booking_id))):
+        raise Conflict(IN_FLIGHT)
+
+
+# Starting and completing a payment with the guest.
+
+
+async def open_payment(
+    session: AsyncSession, *, booking_id: int, provider: str, currency: str, amount: int
+) -> Payment:
+    payment = Payment(
+        booking_id=booking_id,
+        provider=provider,
+        status=PaymentStatus.PENDING,
+        currency=currency,
+        amount_minor=amount,
+        refunded_minor=0,
+    )
+    session.add(payment)
+    await session.flush()
+    return payment
+
+
+def creation_key(payment_id: int) -> str:
+    return f"payment-{payment_id}-create"
+
+
+async def store_reference(session: AsyncSession, *, payment_id: int, reference: str) -> None:
+    """The provider's id for a payment, once its ``create`` answered."""
+    payment = await lock_payment(session, payment_id)
+    if payment is not None and payment.provider_reference is None:
+        payment.provider_reference = reference
+
+
+def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
+    """The guest completed the payment with the provider: the amount is held for us. Nothing
+    is asked of the provider, so the entry is written answered."""
+    _move(payment, PaymentStatus.AUTHORIZED)
     session.add(
         PaymentOperation(
             payment_id=payment.id,
-            kind=kind,
-            amount_minor=amount,
-            idempotency_key=key,
-            provider_reference=reference,
+            kind=OperationKind.AUTHORIZE,
+            amount_minor=payment.amount_minor,
+            idempotency_key=f"payment-{payment.id}-authorize",
+            status=OperationStatus.SUCCEEDED,
+            requested_at=now,
+            completed_at=now,
+            provider_reference=payment.provider_reference or "",
         )
     )
+    events.emit(session, events.PaymentAuthorized(payment.id, payment.booking_id), now=now)
 
 
-async def _already_done(session: AsyncSession, key: str) -> bool:
-    found = await session.scalar(
-        select(PaymentOperation.id).where(PaymentOperation.idempotency_key == key)
+def fail(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
+    _move(payment, PaymentStatus.FAILED)
+    events.emit(session, events.PaymentFailed(payment.id, payment.booking_id), now=now)
+
+
+# Intents: movements recorded before the provider is asked.
+
+
+def _call(operation: PaymentOperation, payment: Payment) -> ProviderCall:
+    return ProviderCall(
+        operation_id=operation.id,
+        payment_id=payment.id,
+        provider=payment.provider,
+        kind=OperationKind(operation.kind),
+        reference=payment.provider_reference or "",
+        amount_minor=operation.amount_minor,
+        currency=payment.currency,
+        key=operation.idempotency_key,
     )
-    return found is not None
 
 
 async def next_key(session: AsyncSession, payment: Payment, purpose: str) -> str:
-    """An idempotency key for the payment's next movement: its place in the ledger."""
+    """An idempotency key for the payment's next movement: its place in the ledger. A rerun
+    of the transaction repeats it; a later movement, even of the same amount, gets its own."""
     recorded = await session.scalar(
         select(func.count()).where(PaymentOperation.payment_id == payment.id)
     )
     return f"payment-{payment.id}-{purpose}-{recorded}"
 
 
-async def start_payment(
-    session: AsyncSession, *, booking: Booking, gateway: PaymentGateway
-) -> StartedPayment:
-    """A payment of the booking's total, for the guest to complete with the provider. Asking
-    again while one is open answers that one."""
-    if booking.status != BookingStatus.PENDING:
-        raise Conflict("This booking is not waiting for a payment.")
-    current = await live_payment(session, booking.id, lock=True)
-    if current is not None and current.status != PaymentStatus.PENDING:
-        raise Conflict("This booking is paid already.")
-    if current is not None and current.provider == gateway.provider:
-        intent = await gateway.create(
-            amount_minor=current.amount_minor,
-            currency=current.currency,
-            description=f"Roost booking {booking.id}",
-            idempotency_key=f"payment-{current.id}-create",
-        )
-        return StartedPayment(current, intent.client_secret, intent.redirect_url)
-    if current is not None:  # the guest switched providers before paying
-        current.status = PaymentStatus.CANCELED
-        await session.flush()
-    payment = Payment(
-        booking_id=booking.id,
-        provider=gateway.provider,
-        status=PaymentStatus.PENDING,
-        currency=booking.currency,
-        amount_minor=booking.total_minor,
-        refunded_minor=0,
+async def request(
+    session: AsyncSession,
+    payment: Payment,
+    kind: OperationKind,
+    *,
+    amount: int,
+    key: str,
+    effect: dict[str, Any] | None = None,
+    now: datetime,
+) -> ProviderCall | None:
+    """Records a movement as REQUESTED, to be asked of the provider once this commits. None
+    when ``key`` is in the ledger already: asked for before, nothing more to ask."""
+    if await session.scalar(select(exists().where(PaymentOperation.idempotency_key == key))):
+        return None
+    operation = PaymentOperation(
+        payment_id=payment.id,
+        kind=kind,
+        amount_minor=amount,
+        idempotency_key=key,
+        status=OperationStatus.REQUESTED,
+        effect=effect,
+        requested_at=now,
+        retry_at=now + RETRY_AFTER,
     )
-    session.add(payment)
+    session.add(operation)
     await session.flush()
-    intent = await gateway.create(
-        amount_minor=payment.amount_minor,
-        currency=payment.currency,
-        description=f"Roost booking {booking.id}",
-        idempotency_key=f"payment-{payment.id}-create",
-    )
-    payment.provider_reference = intent.reference
-    await session.flush()
-    return StartedPayment(payment, intent.client_secret, intent.redirect_url)
+    return _call(operation, payment)
 
 
-async def capture(
-    session: AsyncSession, payment: Payment, gateway: PaymentGateway, *, now: datetime
-) -> None:
+async def request_capture(
+    session: AsyncSession, payment: Payment, *, effect: dict[str, Any], now: datetime
+) -> ProviderCall | None:
+    if payment.status != PaymentStatus.AUTHORIZED:
+        raise IllegalTransition(f"payment {payment.id} is {payment.status}: nothing to capture")
     key = f"payment-{payment.id}-capture"
-    if payment.status != PaymentStatus.AUTHORIZED or await _already_done(session, key):
-        return
-    try:
-        reference = await gateway.capture(
-            payment.provider_reference or "", amount_minor=payment.amount_minor, idempotency_key=key
-        )
-    except PaymentDeclined as declined:
-        raise PaymentFailed(str(declined)) from None
-    _record(session, payment, OperationKind.CAPTURE, payment.amount_minor, key, reference)
-    payment.status = PaymentStatus.SUCCEEDED
-    succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, payment.amount_minor)
-    events.emit(session, succeeded, now=now)
+    return await request(
+        session, payment, OperationKind.CAPTURE, amount=payment.amount_minor, key=key,
+        effect=effect, now=now,
+    )  # fmt: skip
 
 
-async def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
-    """The guest completed the payment with the provider: the amount is held for us."""
-    key = f"payment-{payment.id}-authorize"
-    _record(
-        session,
-        payment,
-        OperationKind.AUTHORIZE,
-        payment.amount_minor,
-        key,
-        payment.provider_reference or "",
-    )
-    payment.status = PaymentStatus.AUTHORIZED
-    events.emit(session, events.PaymentAuthorized(payment.id, payment.booking_id), now=now)
-
-
-async def fail(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
-    payment.status = PaymentStatus.FAILED
-    events.emit(session, events.PaymentFailed(payment.id, payment.booking_id), now=now)
-
-
-async def settle_cancellation(
-    session: AsyncSession,
-    payment: Payment | None,
-    gateway: PaymentGateway | None,
-    *,
-    refund: int,
-    now: datetime,
-) -> None:
-    """Gives back ``refund`` of a captured payment, or lets go of one never captured."""
-    if payment is None or gateway is None:
-        return
-    if payment.status in (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED):
-        key = f"payment-{payment.id}-release"
-        if not await _already_done(session, key):
-            if payment.status == PaymentStatus.AUTHORIZED:
-                reference = await gateway.release(
-                    payment.provider_reference or "", idempotency_key=key
-                )
-                _record(
-                    session, payment, OperationKind.RELEASE, payment.amount_minor, key, reference
-                )
-            payment.status = PaymentStatus.CANCELED
-        return
-    await refund_amount(
-        session, payment, gateway, amount=refund, key=f"payment-{payment.id}-cancel-refund", now=now
-    )
-
-
-async def refund_amount(
-    session: AsyncSession,
-    payment: Payment,
-    gateway: PaymentGateway,
-    *,
-    amount: int,
-    key: str,
-    now: datetime,
-) -> None:
+async def request_refund(
+    session: AsyncSession, payment: Payment, *, amount: int, key: str, now: datetime
+) -> ProviderCall | None:
+    """A refund of ``amount``, at most what is left of the payment; None when that is nothing."""
     amount = min(amount, captured_balance(payment))
-    if amount <= 0 or await _already_done(session, key):
-        return
-    try:
-        reference = await gateway.refund(
-            payment.provider_reference or "", amount_minor=amount, idempotency_key=key
-        )
-    except PaymentDeclined as declined:
-        raise PaymentFailed(str(declined)) from None
-    _record(session, payment, OperationKind.REFUND, amount, key, reference)
-    payment.refunded_minor += amount
-    payment.status = (
-        PaymentStatus.REFUNDED
-        if payment.refunded_minor == payment.amount_minor
-        else PaymentStatus.PARTIALLY_REFUNDED
-    )
-    events.emit(session, events.PaymentRefunded(payment.id, payment.booking_id, amount), now=now)
+    if amount <= 0:
+        return None
+    return await request(session, payment, OperationKind.REFUND, amount=amount, key=key, now=now)
 
 
-async def charge_more(
+async def request_charge(
     session: AsyncSession,
     payment: Payment,
-    gateway: PaymentGateway,
     *,
     amount: int,
     key: str,
+    effect: dict[str, Any],
     now: datetime,
-) -> None:
-    if amount <= 0 or await _already_done(session, key):
-        return
-    try:
-        reference = await gateway.charge(
-            payment.provider_reference or "",
-            amount_minor=amount,
-            currency=payment.currency,
-            idempotency_key=key,
+) -> ProviderCall | None:
+    return await request(
+        session, payment, OperationKind.CHARGE, amount=amount, key=key, effect=effect, now=now
+    )
+
+
+async def let_go(
+    session: AsyncSession, payment: Payment | None, *, refund: int, now: datetime
+) -> ProviderCall | None:
+    """The booking no longer needs the payment: one never completed is canceled, a hold on the
+    card is released, and of money taken, ``refund`` goes back."""
+    if payment is None:
+        return None
+    if payment.status == PaymentStatus.PENDING:
+        _move(payment, PaymentStatus.CANCELED)
+        await session.flush()  # at once: only one payment of a booking may be live
+        return None
+    if payment.status == PaymentStatus.AUTHORIZED:
+        key = f"payment-{payment.id}-release"
+        return await request(
+            session, payment, OperationKind.RELEASE, amount=payment.amount_minor, key=key, now=now
         )
+    key = f"payment-{payment.id}-cancel-refund"
+    return await request_refund(session, payment, amount=refund, key=key, now=now)
+
+
+# Asking the provider, and recording its answer.
+
+
+async def ask(gateway: PaymentGateway, call: ProviderCall) -> Answer:
+    """Puts ``call`` to the provider. No transaction of ours may be open around this.
+    ``ProviderUnavailable`` and other failures to get an answer propagate."""
+    key = call.key
+    try:
+        match call.kind:
+            case OperationKind.CAPTURE:
+                reference = await gateway.capture(
+                    call.reference, amount_minor=call.amount_minor, idempotency_key=key
+                )
+            case OperationKind.RELEASE:
+                reference = await gateway.release(call.reference, idempotency_key=key)
+            case OperationKind.REFUND:
+                reference = await gateway.refund(
+                    call.reference, amount_minor=call.amount_minor, idempotency_key=key
+                )
+            case OperationKind.CHARGE:
+                reference = await gateway.charge(
+                    call.reference,
+                    amount_minor=call.amount_minor,
+                    currency=call.currency,
+                    idempotency_key=key,
+                )
+            case _:
+                raise IllegalTransition(f"{call.kind} is never asked of a provider")
     except PaymentDeclined as declined:
-        raise PaymentFailed(str(declined)) from None
-    _record(session, payment, OperationKind.CHARGE, amount, key, reference)
-    payment.amount_minor += amount
-    if payment.status == PaymentStatus.REFUNDED:
-        payment.status = PaymentStatus.PARTIALLY_REFUNDED
-    events.emit(session, events.PaymentSucceeded(payment.id, payment.booking_id, amount), now=now)
+        return Answer(declined=str(declined) or "The provider declined.")
+    return Answer(reference=reference)
+
+
+async def lock_operation(session: AsyncSession, operation_id: int) -> PaymentOperation | None:
+    return await session.scalar(
+        select(PaymentOperation)
+        .where(PaymentOperation.id == operation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def complete(
+    session: AsyncSession,
+    operation: PaymentOperation,
+    payment: Payment,
+    answer: Answer,
+    *,
+    now: datetime,
+) -> bool:
+    """Records the provider's answer to a REQUESTED ``operation`` and what it did to the
+    payment; answers whether the money moved."""
+    if answer.declined is not None:
+        _finish(operation, OperationStatus.FAILED, now=now)
+        operation.error = answer.declined[:2_000]
+        if operation.kind == OperationKind.CAPTURE:
+            # The hold on the card is worth nothing now: the guest pays again.
+            fail(session, payment, now=now)
+        return False
+    _finish(operation, OperationStatus.SUCCEEDED, now=now)
+    operation.provider_reference = answer.reference
+    amount = operation.amount_minor
+    match operation.kind:
+        case OperationKind.CAPTURE:
+            _move(payment, PaymentStatus.SUCCEEDED)
+            succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, amount)
+            events.emit(session, succeeded, now=now)
+        case OperationKind.RELEASE:
+            _move(payment, PaymentStatus.CANCELED)
+        case OperationKind.REFUND:
+            payment.refunded_minor += amount
+            _rebalance(payment)
+            refunded = events.PaymentRefunded(payment.id, payment.booking_id, amount)
+            events.emit(session, refunded, now=now)
+        case OperationKind.CHARGE:
+            payment.amount_minor += amount
+            _rebalance(payment)
+            charged = events.PaymentSucceeded(payment.id, payment.booking_id, amount)
+            events.emit(session, charged, now=now)
+    return True
+
+
+async def claim_unanswered(
+    session: AsyncSession, *, now: datetime, limit: int = 20
+) -> list[ProviderCall]:
+    """REQUESTED movements whose answer is overdue (a crash lost it, or the provider gave
+    none), each claimed until ``RETRY_AFTER`` from now: workers running at once ask about
+    different ones, and a provider that stays down is asked once a minute, not each pass."""
+    rows = (
+        await session.execute(
+            select(PaymentOperation, Payment)
+            .join(Payment, Payment.id == PaymentOperation.payment_id)
+            .where(
+                PaymentOperation.status == OperationStatus.REQUESTED,
+                PaymentOperation.retry_at <= now,
+            )
+            .order_by(PaymentOperation.retry_at)
+            .limit(limit)
+            .with_for_update(of=PaymentOperation, skip_locked=True)
+        )
+    ).all()
+    for operation, _ in rows:
+        operation.retry_at = now + RETRY_AFTER
+    return [_call(operation, payment) for operation, payment in rows]

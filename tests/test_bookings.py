@@ -12,7 +12,8 @@ from starlette.applications import Starlette
 from app.wiring import build_payment_gateways
 from db.database import Database
 from db.models import Payment, PaymentOperation, User
-from services.payments import refund_amount
+from services.checkout import settle
+from services.payments import request_refund
 from services.pricing import FeePolicy
 from tests.accounts_helpers import bearer, error_code, register, unique_email
 from tests.booking_helpers import (
@@ -115,13 +116,14 @@ async def test_a_refund_asked_twice_under_one_key_is_paid_once(
     place = await a_place(client)
     booking = await booked(client, place, 10, 12)
     await pay(client, place, booking["id"])
-    gateway = app.state.services.payment_gateways.get("TEST")
+    gateways = app.state.services.payment_gateways
     for _ in range(2):
         async with committed(database) as session:
             payment = await session.scalar(select(Payment))
-            await refund_amount(
-                session, payment, gateway, amount=5_000, key="goodwill-1", now=clock.now
+            call = await request_refund(
+                session, payment, amount=5_000, key="goodwill-1", now=clock.now
             )
+        await settle(database.transaction, gateways, call, clock=clock)
     async with database.read_session() as session:
         payment = await session.scalar(select(Payment))
         refunds = await session.scalar(

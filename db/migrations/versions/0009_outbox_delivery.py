@@ -1,8 +1,8 @@
 """outbox deliveries: each handler of an event recorded on its own
 
 Revision ID: 0009
-Revises: 0007
-Create Date: 2026-11-28
+Revises: 0008
+Create Date: 2026-11-26
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-# 0008 is written in parallel; this is chained after it when the two meet.
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

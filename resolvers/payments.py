@@ -1,0 +1,117 @@
+"""Payments: starting one, the TEST checkout, and the money side of a booking's fields.
+
+Every change that moves money runs as services/checkout.py describes: its first step in a
+unit of work of its own, then ``checkout.settle`` asks the provider with no transaction open
+and applies the answer in a second one.
+"""
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.permissions import IsAuthenticated, current_user, require_user
+from db.states import ACTIVE_BOOKING
+from resolvers.node import node_id
+from schema.context import Info
+from schema.listings import MoneyType
+from schema.payments import PaymentProvider, PaymentSession, PaymentType
+from services import bookings as bookings_service
+from services import checkout
+from services import payments as payments_service
+from services.payments import ProviderCall
+
+
+async def move_money(
+    info: Info, step: Callable[[AsyncSession], Awaitable[ProviderCall | None]]
+) -> None:
+    """(a) ``step`` in a unit of work; then (b) the provider is asked and (c) its answer
+    applied in a second one. Raises what the client should hear, once all is recorded."""
+    database = info.context.database
+    services = info.context.services
+    call = await database.transaction(step)
+    await checkout.settle(
+        database.transaction, services.payment_gateways, call, clock=services.clock
+    )
+
+
+async def start_payment(
+    info: Info, booking_id: strawberry.ID, provider: PaymentProvider = PaymentProvider.STRIPE
+) -> PaymentSession:
+    services = info.context.services
+    database = info.context.database
+    gateway = services.payment_gateways.get(provider.value)
+    actor = await require_user(info)
+    opening = await database.transaction(
+        partial(
+            checkout.start_payment,
+            actor=actor,
+            booking_id=node_id(booking_id, "Booking", "bookingId"),
+            provider=gateway.provider,
+            now=services.clock(),
+        )
+    )
+    started = await checkout.create_with_provider(
+        database.transaction, services.payment_gateways, opening
+    )
+    payment = await info.context.loaders.payment_by_id.load(started.payment_id)
+    return PaymentSession(
+        payment=PaymentType.from_row(payment),
+        client_secret=started.client_secret,
+        redirect_url=started.redirect_url,
+    )
+
+
+async def confirm_test_payment(
+    info: Info, payment_id: strawberry.ID, succeed: bool = True
+) -> PaymentType:
+    services = info.context.services
+    services.payment_gateways.get("TEST")  # refused where TEST is not offered (production)
+    payment_number = node_id(payment_id, "Payment", "paymentId")
+    actor = await require_user(info)
+    await move_money(
+        info,
+        partial(
+            checkout.confirm_test_payment,
+            actor=actor,
+            payment_id=payment_number,
+            succeed=succeed,
+            now=services.clock(),
+            rules=services.booking_rules,
+        ),
+    )
+    return PaymentType.from_row(await info.context.loaders.payment_by_id.load(payment_number))
+
+
+async def refund_preview(info: Info, booking: Any) -> MoneyType | None:
+    """What cancelling ``booking`` (a loaded row) now would refund, cancelled by the viewer."""
+    viewer = await current_user(info)
+    if booking.status not in ACTIVE_BOOKING or viewer is None:
+        return None
+    loaders = info.context.loaders
+    listing = await loaders.listing_by_id.load(booking.listing_id)
+    payment = await loaders.payment_by_booking.load(booking.id)
+    refund = bookings_service.refund_due(
+        booking,
+        listing,
+        paid=payments_service.captured_balance(payment),
+        by=bookings_service.role_of(viewer, booking, listing),
+        now=info.context.services.clock(),
+    )
+    return MoneyType.of(refund, booking.currency)
+
+
+@strawberry.type
+class PaymentMutations:
+    start_payment: PaymentSession = strawberry.mutation(
+        resolver=start_payment,
+        permission_classes=[IsAuthenticated],
+        description="The guest starts paying a PENDING booking with a provider.",
+    )
+    confirm_test_payment: PaymentType = strawberry.mutation(
+        resolver=confirm_test_payment,
+        permission_classes=[IsAuthenticated],
+        description="TEST provider only, never in production: the payment succeeds or fails.",
+    )

@@ -1,0 +1,77 @@
+"""Payments: what a guest pays for a booking, and a payment to complete with its provider."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Self
+
+import strawberry
+from strawberry import relay
+
+from auth.permissions import current_user
+from db import states
+from schema.context import Info
+from schema.listings import MoneyType
+from services.bookings import can_see
+
+PaymentStatus = strawberry.enum(
+    states.PaymentStatus,
+    description="Where a payment is. CANCELED: let go before any money was taken.",
+)
+PaymentProvider = strawberry.enum(
+    states.PaymentProvider, description="Who takes the payment. TEST: development and tests only."
+)
+
+
+async def can_see_booking(info: Info, row: Any) -> bool:
+    """Whoever may see a booking sees its payments. Here rather than in schema/bookings.py,
+    which imports this module for the Payment type."""
+    if row is None:
+        return False
+    listing = await info.context.loaders.listing_by_id.load(row.listing_id)
+    return can_see(await current_user(info), row.guest_id, listing.host_id)
+
+
+@strawberry.type(name="Payment", description="What the guest pays for a booking.")
+class PaymentType(relay.Node):
+    payment_id: relay.NodeID[int]
+    provider: PaymentProvider
+    amount: MoneyType = strawberry.field(description="Charged in all, changes included.")
+    status: PaymentStatus
+    refunded_amount: MoneyType
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            payment_id=row.id,
+            provider=PaymentProvider(row.provider),
+            amount=MoneyType.of(row.amount_minor, row.currency),
+            status=PaymentStatus(row.status),
+            refunded_amount=MoneyType.of(row.refunded_minor, row.currency),
+            created_at=row.created_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        loaders = info.context.loaders
+        rows = await loaders.payment_by_id.load_many([int(i) for i in node_ids])
+        found = [row for row in rows if row is not None]
+        bookings = await loaders.booking_by_id.load_many([row.booking_id for row in found])
+        visible = {
+            row.id for row, booking in zip(found, bookings, strict=True)
+            if await can_see_booking(info, booking)
+        }  # fmt: skip
+        return [
+            cls.from_row(row) if row is not None and row.id in visible else None for row in rows
+        ]
+
+
+@strawberry.type(description="A payment to complete with its provider.")
+class PaymentSession:
+    payment: PaymentType
+    client_secret: str | None = strawberry.field(
+        description="For the provider's client library (Stripe.js, say)."
+    )
+    redirect_url: str | None = strawberry.field(description="Where to send the guest to pay.")

@@ -1,0 +1,467 @@
+"""Checkout: bookings and their money together. services/bookings.py holds the rules of a
+stay, services/payments.py those of its money; this module alone imports both.
+
+A change that moves or holds money runs in three steps, and no provider is asked while a
+transaction of ours holds a lock:
+
+(a) ``confirm_test_payment``, ``answer_request``, ``cancel_booking``, ``modify_booking`` and
+    ``expire_due`` run in the booking's transaction, under its lock: they check the rules, do
+    what does not wait for the provider, and record the movement REQUESTED with its effect.
+    They answer the ``ProviderCall`` to make once that commits (None: nothing to ask).
+(b) ``settle`` asks the provider with no transaction open, then
+(c) ``apply`` records the answer and completes the change, in a second short transaction
+    under the booking's lock again. A crash between (a) and (c) leaves the movement REQUESTED:
+    the worker asks again (``payments.claim_unanswered``) and settles it the same way.
+
+What waits for the answer: a capture confirms the booking, and a longer stay is the
+booking's, only once the money is taken. What does not: a cancellation (or an expiry) and a
+shorter stay take effect in (a); their release or refund completes in (c). While a movement
+waits, other money changes of the booking answer CONFLICT (``payments.refuse_in_flight``).
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from functools import partial
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Booking, Listing, Payment, PaymentOperation, User
+from db.states import (
+    ACTIVE_BOOKING,
+    CAPTURED_PAYMENT,
+    BookingStatus,
+    OperationKind,
+    OperationStatus,
+    Party,
+    PaymentProvider,
+    PaymentStatus,
+)
+from gateways.payments import ProviderUnavailable
+from services import bookings, payments
+from services.bookings import BookingRules, Stay
+from services.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentFailed,
+    ServiceUnavailable,
+)
+from services.payments import Gateways, ProviderCall
+from services.pricing import Price
+
+log = logging.getLogger("roost.checkout")
+
+T = TypeVar("T")
+
+
+class Transaction(Protocol):
+    """Runs ``work`` in a unit of work of its own (``Database.transaction``)."""
+
+    def __call__(self, work: Callable[[AsyncSession], Awaitable[T]], /) -> Awaitable[T]: ...
+
+
+class Effect(StrEnum):
+    """What a movement's answer completes on the booking (kept in the ledger entry)."""
+
+    CONFIRM = "CONFIRM"
+    MODIFY = "MODIFY"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying an answer leaves to do: another movement to ask for, and the error the
+    client gets (once this has committed)."""
+
+    follow_up: ProviderCall | None = None
+    refusal: DomainError | None = None
+
+
+# Starting a payment.
+
+
+@dataclass(frozen=True)
+class PaymentOpening:
+    """A PENDING payment, to create with its provider once the transaction commits."""
+
+    payment_id: int
+    provider: str
+    amount_minor: int
+    currency: str
+    description: str
+    key: str
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class StartedPayment:
+    payment_id: int
+    client_secret: str | None
+    redirect_url: str | None
+
+
+async def start_payment(
+    session: AsyncSession, *, actor: User, booking_id: int, provider: str, now: datetime
+) -> PaymentOpening:
+    """(a) A payment of the booking's total, for the guest to complete with the provider.
+    Asking again while one is open answers that one."""
+    booking, _ = await bookings.booking_for_change(session, actor=actor, booking_id=booking_id)
+    if booking.guest_id != actor.id:
+        raise Forbidden("Only the guest pays for a booking.")
+    bookings.refuse_lapsed(booking, now)
+    await payments.refuse_in_flight(session, booking.id)
+    payment = await payments.live_payment(session, booking.id, lock=True)
+    if payment is not None and payment.status != PaymentStatus.PENDING:
+        raise Conflict("This booking is paid already.")
+    if payment is None or payment.provider != provider:
+        await payments.let_go(session, payment, refund=0, now=now)  # switched before paying
+        payment = await payments.open_payment(
+            session,
+            booking_id=booking.id,
+            provider=provider,
+            currency=booking.currency,
+            amount=booking.total_minor,
+        )
+    return PaymentOpening(
+        payment_id=payment.id,
+        provider=payment.provider,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+        description=f"Roost booking {booking.id}",
+        key=payments.creation_key(payment.id),
+        reference=payment.provider_reference,
+    )
+
+
+async def create_with_provider(
+    transaction: Transaction, gateways: Gateways, opening: PaymentOpening
+) -> StartedPayment:
+    """(b) The provider creates the payment (again, under the same key, for a repeated start);
+    (c) its reference is kept."""
+    try:
+        intent = await gateways.get(opening.provider).create(
+            amount_minor=opening.amount_minor,
+            currency=opening.currency,
+            description=opening.description,
+            idempotency_key=opening.key,
+        )
+    except ProviderUnavailable:
+        log.warning("payment %s: the provider did not answer", opening.payment_id, exc_info=True)
+        raise ServiceUnavailable("The payment provider did not answer; try again.") from None
+    if opening.reference is None:
+        await transaction(
+            partial(
+                payments.store_reference, payment_id=opening.payment_id, reference=intent.reference
+            )
+        )
+    return StartedPayment(opening.payment_id, intent.client_secret, intent.redirect_url)
+
+
+# (a): the changes that move money.
+
+
+async def confirm_test_payment(
+    session: AsyncSession,
+    *,
+    actor: User,
+    payment_id: int,
+    succeed: bool,
+    now: datetime,
+    rules: BookingRules,
+) -> ProviderCall | None:
+    """What the TEST provider's checkout does: the guest pays, or the card is declined. Paid,
+    an instant booking asks for the capture that confirms it; a request goes to the host."""
+    booking_id = await session.scalar(select(Payment.booking_id).where(Payment.id == payment_id))
+    found = await bookings.lock_booking(session, booking_id) if booking_id is not None else None
+    if found is None or found[0].guest_id != actor.id:
+        raise NotFound("No such payment.")
+    booking = found[0]
+    payment = await payments.lock_payment(session, payment_id)
+    if payment is None:
+        raise NotFound("No such payment.")
+    if payment.provider != PaymentProvider.TEST:
+        raise InvalidInput.field("paymentId", "is not a TEST payment")
+    if payment.status != PaymentStatus.PENDING:
+        if succeed and payment.status in (PaymentStatus.AUTHORIZED, *CAPTURED_PAYMENT):
+            return None  # confirmed already: the same answer again
+        raise Conflict("This payment is not waiting for confirmation.")
+    if not succeed:
+        payments.fail(session, payment, now=now)
+        return None
+    bookings.refuse_lapsed(booking, now)
+    await payments.refuse_in_flight(session, booking.id)
+    payments.authorize(session, payment, now=now)
+    if booking.instant_book:
+        return await payments.request_capture(
+            session, payment, effect={"do": Effect.CONFIRM}, now=now
+        )
+    bookings.request_to_host(session, booking, now=now, rules=rules)
+    return None
+
+
+async def answer_request(
+    session: AsyncSession,
+    *,
+    actor: User,
+    booking_id: int,
+    accept: bool,
+    reason: str | None,
+    now: datetime,
+) -> ProviderCall | None:
+    """The host accepts (the held payment is captured, then the booking confirmed) or
+    declines (the booking is canceled and the hold released)."""
+    booking, listing = await bookings.booking_for_change(
+        session, actor=actor, booking_id=booking_id
+    )
+    if actor.id != listing.host_id:
+        raise Forbidden("Only the listing's host answers a booking request.")
+    reason = bookings.check_text(reason, "reason", bookings.MAX_REASON)
+    await payments.refuse_in_flight(session, booking.id)
+    payment = await payments.live_payment(session, booking.id, lock=True)
+    if (
+        booking.status != BookingStatus.PENDING
+        or payment is None
+        or payment.status != PaymentStatus.AUTHORIZED
+    ):
+        raise Conflict("This booking is not waiting for your answer.")
+    if booking.expires_at is not None and booking.expires_at <= now:
+        raise Conflict("This request has expired.")
+    if accept:
+        return await payments.request_capture(
+            session, payment, effect={"do": Effect.CONFIRM}, now=now
+        )
+    reason = reason or "Declined by the host."
+    return await _cancel(session, booking, listing, payment, by=Party.HOST, reason=reason, now=now)
+
+
+async def _cancel(
+    session: AsyncSession,
+    booking: Booking,
+    listing: Listing,
+    payment: Payment | None,
+    *,
+    by: Party,
+    reason: str | None,
+    now: datetime,
+) -> ProviderCall | None:
+    paid = payments.captured_balance(payment)
+    refund = bookings.refund_due(booking, listing, paid=paid, by=by, now=now)
+    await bookings.cancel(session, booking, by=by, reason=reason, refund=refund, now=now)
+    return await payments.let_go(session, payment, refund=refund, now=now)
+
+
+async def cancel_booking(
+    session: AsyncSession, *, actor: User, booking_id: int, reason: str | None, now: datetime
+) -> ProviderCall | None:
+    """By the guest, with the refund its policy gives; by the host or an admin, refunded in
+    full. The booking is canceled at once; the refund (or release) follows."""
+    booking, listing = await bookings.booking_for_change(
+        session, actor=actor, booking_id=booking_id
+    )
+    reason = bookings.check_text(reason, "reason", bookings.MAX_REASON)
+    if booking.status not in ACTIVE_BOOKING:
+        raise Conflict(f"A {booking.status.lower()} booking cannot be canceled.")
+    await payments.refuse_in_flight(session, booking.id)
+    payment = await payments.live_payment(session, booking.id, lock=True)
+    by = bookings.role_of(actor, booking, listing)
+    return await _cancel(session, booking, listing, payment, by=by, reason=reason, now=now)
+
+
+def _modify_effect(stay: Stay, price: Price) -> dict[str, Any]:
+    return {
+        "do": Effect.MODIFY,
+        "check_in": stay.check_in.isoformat(),
+        "check_out": stay.check_out.isoformat(),
+        "guests": stay.guests,
+        "currency": price.currency,
+        "night_prices": list(price.night_prices),
+        "cleaning_fee": price.cleaning_fee,
+        "service_fee": price.service_fee,
+        "taxes": price.taxes,
+    }
+
+
+def _modification(effect: dict[str, Any]) -> tuple[Stay, Price]:
+    stay = Stay(
+        date.fromisoformat(effect["check_in"]),
+        date.fromisoformat(effect["check_out"]),
+        effect["guests"],
+    )
+    price = Price(
+        currency=effect["currency"],
+        night_prices=tuple(effect["night_prices"]),
+        cleaning_fee=effect["cleaning_fee"],
+        service_fee=effect["service_fee"],
+        taxes=effect["taxes"],
+    )
+    return stay, price
+
+
+async def modify_booking(
+    session: AsyncSession,
+    *,
+    actor: User,
+    booking_id: int,
+    stay: Stay,
+    rules: BookingRules,
+    now: datetime,
+) -> ProviderCall | None:
+    """New dates or guests, if the nights are free. A dearer stay is charged first and becomes
+    the booking's once paid; a cheaper one is the booking's at once, and the difference is
+    refunded. A payment not captured yet was priced for the old stay: it is let go."""
+    listing_id = await session.scalar(select(Booking.listing_id).where(Booking.id == booking_id))
+    if listing_id is not None:
+        await bookings.lock_calendar(session, listing_id, bookable=False)
+    booking, listing = await bookings.booking_for_change(
+        session, actor=actor, booking_id=booking_id
+    )
+    bookings.check_changeable(booking, listing, actor=actor, now=now)
+    await payments.refuse_in_flight(session, booking.id)
+    payment = await payments.live_payment(session, booking.id, lock=True)
+    bookings.check_stay(listing, stay, now=now, rules=rules)
+    await bookings.refuse_taken(session, listing.id, stay, except_booking=booking.id)
+    price = await bookings.price_of_stay(session, listing, stay, rules)
+    difference = price.total - booking.total_minor
+    captured = payment is not None and payment.status in CAPTURED_PAYMENT
+    if payment is not None and captured and difference > 0:
+        # Named by its place in the ledger: a rerun of this transaction repeats the key, while
+        # a later change, even back to earlier dates, gets its own.
+        key = await payments.next_key(session, payment, "change")
+        effect = _modify_effect(stay, price)
+        return await payments.request_charge(
+            session, payment, amount=difference, key=key, effect=effect, now=now
+        )
+    await bookings.change_stay(session, booking, listing, stay, price, now=now)
+    if payment is None:
+        return None
+    if captured:
+        if difference >= 0:
+            return None
+        key = await payments.next_key(session, payment, "change")
+        return await payments.request_refund(session, payment, amount=-difference, key=key, now=now)
+    if payment.status == PaymentStatus.AUTHORIZED:
+        # A request the host has not answered: the guest pays the new stay before it goes to
+        # the host again.
+        booking.expires_at = now + rules.payment_window
+    return await payments.let_go(session, payment, refund=0, now=now)
+
+
+async def expire_due(
+    session: AsyncSession, *, now: datetime, limit: int = 100
+) -> tuple[int, list[ProviderCall]]:
+    """Cancels PENDING bookings whose hold lapsed (unpaid, or unanswered by the host); answers
+    how many, and the releases to ask for once this commits. A booking whose money waits for
+    an answer is left to that answer."""
+    rows = (
+        await session.execute(
+            select(Booking, Listing)
+            .join(Listing, Listing.id == Booking.listing_id)
+            .where(
+                Booking.status == BookingStatus.PENDING,
+                Booking.expires_at <= now,
+                ~payments.in_flight(Booking.id),
+            )
+            .order_by(Booking.expires_at)
+            .limit(limit)
+            .with_for_update(of=Booking, skip_locked=True)
+        )
+    ).all()
+    calls = []
+    for booking, listing in rows:
+        payment = await payments.live_payment(session, booking.id, lock=True)
+        answered_late = payment is not None and payment.status == PaymentStatus.AUTHORIZED
+        reason = "The host did not answer in time." if answered_late else "Not paid in time."
+        call = await _cancel(
+            session, booking, listing, payment, by=Party.SYSTEM, reason=reason, now=now
+        )
+        if call is not None:
+            calls.append(call)
+    return len(rows), calls
+
+
+# (b) and (c).
+
+
+async def apply(
+    session: AsyncSession, *, operation_id: int, answer: payments.Answer, now: datetime
+) -> Outcome:
+    """(c) The one way a provider's answer lands: the ledger entry, the payment, and the change
+    of the booking it completes. Applying an entry answered already does nothing, so two
+    workers (or a worker and the request) may race to it."""
+    found = (
+        await session.execute(
+            select(PaymentOperation.effect, Payment.id, Payment.booking_id, Booking.listing_id)
+            .join(Payment, Payment.id == PaymentOperation.payment_id)
+            .join(Booking, Booking.id == Payment.booking_id)
+            .where(PaymentOperation.id == operation_id)
+        )
+    ).one()
+    modifies = (found.effect or {}).get("do") == Effect.MODIFY
+    if modifies:  # the calendar's lock first, as every writer of it takes them
+        await bookings.lock_calendar(session, found.listing_id, bookable=False)
+    locked = await bookings.lock_booking(session, found.booking_id)
+    payment = await payments.lock_payment(session, found.id)
+    operation = await payments.lock_operation(session, operation_id)
+    if locked is None or payment is None or operation is None:
+        raise AssertionError(f"payment operation {operation_id} lost its payment or booking")
+    if operation.status != OperationStatus.REQUESTED:
+        return Outcome()
+    booking, listing = locked
+    if not payments.complete(session, operation, payment, answer, now=now):
+        if operation.kind in (OperationKind.CAPTURE, OperationKind.CHARGE):
+            return Outcome(refusal=PaymentFailed(answer.declined))
+        # Money owed back that the provider would not give: for people to look into.
+        log.error("%s of payment %s declined: %s", operation.kind, payment.id, answer.declined)
+        return Outcome()
+    effect = operation.effect or {}
+    if effect.get("do") == Effect.CONFIRM:
+        bookings.confirm(session, booking, now)
+    elif modifies:
+        stay, price = _modification(effect)
+        try:
+            if booking.status not in ACTIVE_BOOKING:
+                raise Conflict(f"A {booking.status.lower()} booking cannot be changed.")
+            await bookings.refuse_taken(session, listing.id, stay, except_booking=booking.id)
+        except Conflict as taken:  # meanwhile: what was charged goes back
+            key = await payments.next_key(session, payment, "change")
+            refund = await payments.request_refund(
+                session, payment, amount=operation.amount_minor, key=key, now=now
+            )
+            return Outcome(follow_up=refund, refusal=taken)
+        await bookings.change_stay(session, booking, listing, stay, price, now=now)
+    return Outcome()
+
+
+async def settle(
+    transaction: Transaction,
+    gateways: Gateways,
+    call: ProviderCall | None,
+    *,
+    clock: Callable[[], datetime],
+) -> None:
+    """(b) Asks the provider, with no transaction open; (c) applies the answer in a unit of
+    work of its own; and the same for any movement that answer calls for. Raises what the
+    client should hear (a declined card, nights taken meanwhile) once all is recorded."""
+    refusal: DomainError | None = None
+    while call is not None:
+        try:
+            answer = await payments.ask(gateways.get(call.provider), call)
+        except ProviderUnavailable:
+            # The entry stays REQUESTED: the worker asks again under the same key.
+            log.warning("payment operation %s: no answer", call.operation_id, exc_info=True)
+            raise ServiceUnavailable(
+                "The payment provider did not answer; Roost finishes this once it does."
+            ) from None
+        outcome = await transaction(
+            partial(apply, operation_id=call.operation_id, answer=answer, now=clock())
+        )
+        call = outcome.follow_up
+        refusal = refusal or outcome.refusal
+    if refusal is not None:
+        raise refusal
