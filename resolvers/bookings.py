@@ -6,8 +6,8 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.permissions import IsAuthenticated, require_user
 from resolvers.node import forward_page_info, node_id
+from resolvers.permissions import IsAuthenticated, require_user
 from schema.bookings import (
     BookingConnection,
     BookingEdge,

@@ -8,9 +8,15 @@ import strawberry
 from sqlalchemy import func, select
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from auth.permissions import IsAuthenticated, IsHost, current_user, require_user
 from db.models import Listing
 from resolvers.node import forward_page_info, node_id, plain_input
+from resolvers.permissions import (
+    IsAuthenticated,
+    IsHost,
+    can_see_listing,
+    current_user,
+    require_user,
+)
 from schema.context import Info
 from schema.listings import (
     AmenityType,
@@ -22,7 +28,6 @@ from schema.listings import (
     ListingType,
     UpdateListingInput,
     amenity_type,
-    can_see_listing,
 )
 from services import listings as listings_service
 from services import search as search_service

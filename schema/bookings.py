@@ -7,11 +7,11 @@ from typing import Any, Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import current_user
 from db import states
+from resolvers.permissions import current_user
+from schema.accounts import UserType
 from schema.context import Info
 from schema.listings import CancellationPolicy, ListingType, MoneyType
-from schema.users import UserType
 from services import bookings as bookings_service
 from services.bookings import can_see
 from services.pricing import Price

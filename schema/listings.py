@@ -10,12 +10,11 @@ from typing import Annotated, Any, Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import current_user
 from db import states
 from db.catalogue import AmenityEntry
-from db.states import Role
+from resolvers.permissions import can_see_listing
+from schema.accounts import UserType
 from schema.context import Info
-from schema.users import UserType
 from services import listings as listings_service
 from services.money import Money
 from services.search import Sort
@@ -243,16 +242,6 @@ class ListingType(relay.Node):
     ) -> list[Self | None]:
         rows = await info.context.loaders.listing_by_id.load_many([int(i) for i in node_ids])
         return [cls.from_row(row) if await can_see_listing(info, row) else None for row in rows]
-
-
-async def can_see_listing(info: Info, row: Any) -> bool:
-    """Published listings are public; drafts, unlisted and suspended ones are their host's."""
-    if row is None or row.deleted_at is not None:
-        return False
-    if row.status == states.ListingStatus.PUBLISHED:
-        return True
-    viewer = await current_user(info)
-    return viewer is not None and (viewer.id == row.host_id or Role.ADMIN in viewer.roles)
 
 
 @strawberry.type(description="A listing in a list, with the cursor to continue after it.")

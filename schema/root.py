@@ -13,6 +13,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
+from schema.accounts import UserType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType, PaymentType
 from schema.documents import DocumentChecks, Documents
@@ -21,7 +22,6 @@ from schema.execution import RoostExecutionContext
 from schema.limits import DocumentLimits
 from schema.listings import ListingType
 from schema.scalars import SCALAR_MAP
-from schema.users import UserType
 
 
 @strawberry.type(description="What can be read.")

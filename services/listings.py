@@ -14,6 +14,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth import rules
 from db.models import (
     Amenity,
     BlockedNight,
@@ -25,7 +26,7 @@ from db.models import (
     Upload,
     User,
 )
-from db.states import ACTIVE_BOOKING, ListingStatus, Role
+from db.states import ACTIVE_BOOKING, ListingStatus
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.money import minor_digits, to_minor
 from services.search_cache import results_changed
@@ -404,7 +405,7 @@ async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int)
     )
     if listing is None:
         raise NotFound("No such listing.")
-    if listing.host_id != actor.id and Role.ADMIN not in actor.roles:
+    if not rules.can_change_listing(actor, host_id=listing.host_id):
         raise Forbidden("Only the listing's host or an admin can change it.")
     await results_changed(session)
     return listing
@@ -418,7 +419,7 @@ async def update_listing(
     draft = _Draft(listing)
     photo_ids = await _check(session, draft, fields, errors)
     if "publish" in fields and fields["publish"] is not None:
-        if listing.status == ListingStatus.SUSPENDED and Role.ADMIN not in actor.roles:
+        if not rules.can_publish_listing(actor, status=listing.status):
             errors.check("publish", "a suspended listing can only be republished by an admin")
         elif fields["publish"]:
             draft["status"] = ListingStatus.PUBLISHED
