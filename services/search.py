@@ -15,12 +15,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from db.calendar import blocked_night_sql, overlapping_stay_sql
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
-from db.states import ACTIVE_BOOKING, ListingStatus, sql_list
+from db.states import ListingStatus
 from services import cursors
 from services.errors import InvalidInput
+from services.exchange_rates import usd_per_unit
 from services.listings import normalize_search_text
 
 MAX_PAGE_SIZE = 100
@@ -238,11 +240,8 @@ async def search_listings(
         where += [
             f"l.min_nights <= {nights}",
             f"(l.max_nights IS NULL OR l.max_nights >= {nights})",
-            f"NOT EXISTS (SELECT 1 FROM blocked_night b WHERE b.listing_id = l.id"
-            f" AND b.night >= {check_in} AND b.night < {check_out})",
-            f"NOT EXISTS (SELECT 1 FROM booking k WHERE k.listing_id = l.id"
-            f" AND k.status IN ({sql_list(ACTIVE_BOOKING)})"
-            f" AND k.check_in < {check_out} AND k.check_out > {check_in})",
+            f"NOT EXISTS ({blocked_night_sql('l.id', check_in, check_out)})",
+            f"NOT EXISTS ({overlapping_stay_sql('l.id', check_in, check_out)})",
         ]
     count_sql = f"SELECT count(*) FROM listing l WHERE {' AND '.join(where)}"
     count_args = list(p.values)
@@ -273,13 +272,6 @@ async def search_listings(
         has_next_page=has_next_page,
         total_count=total,
     )
-
-
-async def usd_per_unit(database: Database, currency: str) -> Decimal | None:
-    rows = await fetch(
-        database, "SELECT usd_per_unit FROM exchange_rate WHERE currency = $1", currency
-    )
-    return rows[0]["usd_per_unit"] if rows else None
 
 
 async def listings_of_host(
