@@ -274,6 +274,11 @@ async def search_listings(
     )
 
 
+def _of_host(p: Parameters, host_id: int) -> list[str]:
+    """The conditions of a host's own listings, drafts and unlisted ones too."""
+    return [f"l.host_id = {p(host_id)}", "l.deleted_at IS NULL"]
+
+
 async def listings_of_host(
     database: Database, *, host_id: int, first: int = 20, after: str | None = None
 ) -> SearchPage:
@@ -281,7 +286,7 @@ async def listings_of_host(
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
     p = Parameters()
-    where = [f"l.host_id = {p(host_id)}", "l.deleted_at IS NULL"]
+    where = _of_host(p, host_id)
     if after:
         after_key, after_id = decode_cursor(after, Sort.NEWEST)
         where.append(f"(l.created_at, l.id) < ({p(after_key)}, {p(after_id)})")
@@ -297,3 +302,14 @@ async def listings_of_host(
         cursors=[encode_cursor(Sort.NEWEST, row.sort_key, row.id) for row in rows[:first]],
         has_next_page=len(rows) > first,
     )
+
+
+async def count_listings_of_host(database: Database, *, host_id: int) -> int:
+    """How many listings ``listings_of_host`` pages through."""
+    p = Parameters()
+    rows = await fetch(
+        database,
+        f"SELECT count(*) FROM listing l WHERE {' AND '.join(_of_host(p, host_id))}",
+        *p.values,
+    )
+    return rows[0][0]
