@@ -3,7 +3,7 @@ search compares up to date."""
 
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Numeric, Text, bindparam, column, func, select, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +12,6 @@ from db.database import Database
 from db.models import ExchangeRate, Listing
 from db.raw import fetch
 from services.money import minor_digits
-from services.search_cache import results_changed
 
 _USD_PER_UNIT = select(ExchangeRate.usd_per_unit).where(
     ExchangeRate.currency == bindparam("currency")
@@ -39,9 +38,21 @@ def usd_per_minor_unit(currency: str, rate: Decimal) -> Decimal:
 
 
 async def store_rates(session: AsyncSession, rates: dict[str, Decimal]) -> int:
-    """Upserts the rates, then reprices every listing in a currency that changed."""
+    """Reprices every listing in a currency that changed, then upserts the rates.
+
+    One statement reprices them all, before the rates are written: the search-cache triggers
+    then take their shard locks once, in order, after every listing row is locked, so a
+    booking that holds one of those listings cannot be waiting for a shard this holds."""
     if not rates:
         return 0
+    factors = values(column("currency", Text), column("factor", Numeric), name="factor").data(
+        [(currency, usd_per_minor_unit(currency, rate)) for currency, rate in rates.items()]
+    )
+    await session.execute(
+        update(Listing)
+        .where(Listing.currency == factors.c.currency)
+        .values(nightly_price_usd=Listing.nightly_price_minor * factors.c.factor)
+    )
     statement = insert(ExchangeRate).values(
         [{"currency": currency, "usd_per_unit": rate} for currency, rate in rates.items()]
     )
@@ -51,13 +62,4 @@ async def store_rates(session: AsyncSession, rates: dict[str, Decimal]) -> int:
             set_={"usd_per_unit": statement.excluded.usd_per_unit, "updated_at": func.now()},
         )
     )
-    for currency, rate in rates.items():
-        await session.execute(
-            update(Listing)
-            .where(Listing.currency == currency)
-            .values(
-                nightly_price_usd=Listing.nightly_price_minor * usd_per_minor_unit(currency, rate)
-            )
-        )
-    await results_changed(session)
     return len(rates)

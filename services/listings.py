@@ -22,7 +22,6 @@ from db.states import ListingStatus
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.exchange_rates import usd_per_minor_unit, usd_per_unit
 from services.money import to_minor
-from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters, time_zone_problem
 
 MAX_CALENDAR_NIGHTS = 366
@@ -369,7 +368,6 @@ async def create_listing(
     draft.apply()
     listing.status = ListingStatus.PUBLISHED if fields.get("publish", True) else ListingStatus.DRAFT
     session.add(listing)
-    await results_changed(session)
     await session.flush()
     if photo_ids:
         await _replace_photos(session, listing.id, photo_ids, fields)
@@ -388,7 +386,6 @@ async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int)
         raise NotFound("No such listing.")
     if not rules.can_change_listing(actor, host_id=listing.host_id):
         raise Forbidden("Only the listing's host or an admin can change it.")
-    await results_changed(session)
     return listing
 
 
