@@ -18,8 +18,6 @@ from urllib.parse import urlencode
 import httpx
 import jwt
 
-from services.errors import Unauthenticated
-
 
 @dataclass(frozen=True)
 class OAuthProfile:
@@ -55,8 +53,12 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _refused(provider: str) -> Unauthenticated:
-    return Unauthenticated(f"{provider.title()} did not confirm this sign-in; try again.")
+class OAuthRefused(Exception):
+    """The provider did not vouch for the sign-in; the message says so to the user."""
+
+
+def _refused(provider: str) -> OAuthRefused:
+    return OAuthRefused(f"{provider.title()} did not confirm this sign-in; try again.")
 
 
 class _Provider:
@@ -147,7 +149,7 @@ class GoogleProvider(_Provider):
         claims = await self._verified_claims(id_token)
         if claims.get("email_verified") is not True:
             # An unverified address could be anyone's: it neither links nor signs up.
-            raise Unauthenticated("Verify your email address with Google first.")
+            raise OAuthRefused("Verify your email address with Google first.")
         return OAuthProfile(
             provider=self.name,
             subject=str(claims["sub"]),

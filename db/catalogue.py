@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
 from db.models import Amenity
@@ -16,6 +17,25 @@ class AmenityEntry:
     category: str
 
 
+async def read_amenities(session: AsyncSession) -> dict[int, AmenityEntry]:
+    """Every amenity by id, in the order they are shown: by category, then name."""
+    rows = await session.execute(
+        select(Amenity.id, Amenity.code, Amenity.name, Amenity.category).order_by(
+            Amenity.category, Amenity.name
+        )
+    )
+    return {row.id: AmenityEntry(*row) for row in rows}
+
+
+def ids_by_code(amenities: dict[int, AmenityEntry]) -> dict[str, int]:
+    """The map from the codes clients send ("wifi") to the ids listings store."""
+    return {entry.code: entry.id for entry in amenities.values()}
+
+
+async def amenity_ids_by_code(session: AsyncSession) -> dict[str, int]:
+    return ids_by_code(await read_amenities(session))
+
+
 class AmenityCatalogue:
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -24,13 +44,8 @@ class AmenityCatalogue:
     async def by_id(self) -> dict[int, AmenityEntry]:
         if self._by_id is None:
             async with self._database.read_session() as session:
-                rows = await session.execute(
-                    select(Amenity.id, Amenity.code, Amenity.name, Amenity.category).order_by(
-                        Amenity.category, Amenity.name
-                    )
-                )
-                self._by_id = {row.id: AmenityEntry(*row) for row in rows}
+                self._by_id = await read_amenities(session)
         return self._by_id
 
     async def ids_by_code(self) -> dict[str, int]:
-        return {entry.code: entry.id for entry in (await self.by_id()).values()}
+        return ids_by_code(await self.by_id())

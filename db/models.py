@@ -540,14 +540,20 @@ class OutboxDelivery(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class SearchGeneration(Base):
-    """One counter, raised in the same transaction as any change search results depend on.
+SEARCH_GENERATION_SHARDS = 64
 
-    Cached search results are keyed by it, so a committed change is never hidden by the cache.
+
+class SearchGeneration(Base):
+    """The generation of search results, as counters in shards: cached searches are keyed by
+    the sum of every ``value``. Triggers (migration 0010) raise a listing's shard (its id % 64)
+    in the transaction of any change its search results show, so a committed change is never
+    hidden by the cache, and writers of listings in different shards do not wait for each other.
     """
 
     __tablename__ = "search_generation"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+    __table_args__ = (
+        CheckConstraint(f"shard >= 0 AND shard < {SEARCH_GENERATION_SHARDS}", name="shard"),
+    )
 
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="1")
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -5,12 +5,12 @@ from functools import partial
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.permissions import IsAdmin, IsAuthenticated, current_user, require_user
+from auth.oauth import OAuthRefused
 from db.models import User
 from db.states import UserStatus
 from resolvers.node import node_id, plain_input
-from schema.context import Info
-from schema.users import (
+from resolvers.permissions import IsAdmin, IsAuthenticated, current_user, require_user
+from schema.accounts import (
     AuthPayload,
     OAuthLoginInput,
     RegisterInput,
@@ -19,8 +19,9 @@ from schema.users import (
     UserType,
     phone_cipher_context,
 )
+from schema.context import Info
 from services import accounts, oauth, sessions
-from services.errors import InvalidInput, Refusal
+from services.errors import InvalidInput, Refusal, Unauthenticated
 from services.sessions import IssuedTokens
 
 
@@ -95,9 +96,12 @@ async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  
     if provider is None:
         raise InvalidInput.field("provider", "is not enabled on this server")
     # The provider is called before any transaction opens: a slow provider holds no connection.
-    profile = await provider.profile(
-        code=input.code, redirect_uri=input.redirect_uri, code_verifier=input.code_verifier
-    )
+    try:
+        profile = await provider.profile(
+            code=input.code, redirect_uri=input.redirect_uri, code_verifier=input.code_verifier
+        )
+    except OAuthRefused as refused:
+        raise Unauthenticated(str(refused)) from None
 
     async def work(session: AsyncSession) -> AuthPayload:
         user = await oauth.account_for(session, profile)

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import strawberry
 
-from auth.permissions import IsAuthenticated, require_user
-from resolvers.node import forward_page_info, node_id
+from resolvers.node import node_id
 from resolvers.payments import move_money
+from resolvers.permissions import IsAuthenticated, can_see_booking, require_user
 from schema.bookings import (
     BookingConnection,
     BookingEdge,
@@ -22,7 +22,6 @@ from schema.bookings import (
     PriceQuote,
 )
 from schema.context import Info
-from schema.payments import can_see_booking
 from services import booking_lists, checkout
 from services import bookings as bookings_service
 from services.booking_lists import BookingFilter
@@ -132,13 +131,13 @@ def _connection(info: Info, page: booking_lists.BookingPage) -> BookingConnectio
         async with database.read_session() as session:
             return await session.scalar(page.count_query) or 0
 
-    return BookingConnection(
-        edges=[
+    return BookingConnection.of(
+        [
             BookingEdge(cursor=cursor, node=BookingType.from_row(row))
             for row, cursor in zip(page.bookings, page.cursors, strict=True)
         ],
-        page_info=forward_page_info(page.cursors, page.has_next_page),
-        _count=count,
+        has_next_page=page.has_next_page,
+        count=count,
     )
 
 

@@ -6,24 +6,30 @@ from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import func, select
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
-from auth.permissions import IsAuthenticated, IsHost, current_user, require_user
-from db.models import Listing
-from resolvers.node import forward_page_info, node_id, plain_input
+from resolvers.node import node_id, plain_input
+from resolvers.permissions import (
+    IsAuthenticated,
+    IsHost,
+    can_see_listing,
+    current_user,
+    require_user,
+)
+from schema.connections import Counter
 from schema.context import Info
 from schema.listings import (
     AmenityType,
+    CalendarNight,
     CreateListingInput,
     ListingConnection,
     ListingEdge,
     ListingFilter,
     ListingSort,
     ListingType,
+    MoneyType,
     UpdateListingInput,
     amenity_type,
-    can_see_listing,
 )
 from services import listings as listings_service
 from services import search as search_service
@@ -60,15 +66,14 @@ async def _viewer_currency(info: Info) -> str:
     return user.currency if user is not None else "USD"
 
 
-def _page(page: search_service.SearchPage, count: Any) -> ListingConnection:
-    edges = [
-        ListingEdge(cursor=cursor, node=ListingType.from_row(row))
-        for row, cursor in zip(page.rows, page.cursors, strict=True)
-    ]
-    return ListingConnection(
-        edges=edges,
-        page_info=forward_page_info(page.cursors, page.has_next_page),
-        _count=count,
+def _page(page: search_service.SearchPage, count: Counter) -> ListingConnection:
+    return ListingConnection.of(
+        [
+            ListingEdge(cursor=cursor, node=ListingType.from_row(row))
+            for row, cursor in zip(page.rows, page.cursors, strict=True)
+        ],
+        has_next_page=page.has_next_page,
+        count=count,
     )
 
 
@@ -133,14 +138,19 @@ async def my_listings(
     )
 
     async def count() -> int:
-        async with database.read_session() as session:
-            return await session.scalar(
-                select(func.count())
-                .select_from(Listing)
-                .where(Listing.host_id == user.id, Listing.deleted_at.is_(None))
-            )
+        return await search_service.count_listings_of_host(database, host_id=user.id)
 
     return _page(page, count)
+
+
+async def calendar(info: Info, listing: Any, *, start: date, end: date) -> list[CalendarNight]:
+    """``Listing.calendar``: each night of [start, end), whether it can be booked, its price."""
+    async with info.context.database.read_session() as session:
+        nights = await listings_service.calendar(session, listing=listing, start=start, end=end)
+    return [
+        CalendarNight(date=night, available=available, price=MoneyType.of(price, listing.currency))
+        for night, available, price in nights
+    ]
 
 
 async def _reloaded(info: Info, listing_id: int) -> ListingType:

@@ -12,9 +12,9 @@ from typing import Any
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.permissions import IsAuthenticated, current_user, require_user
 from db.states import ACTIVE_BOOKING
 from resolvers.node import node_id
+from resolvers.permissions import IsAuthenticated, current_user, require_user
 from schema.context import Info
 from schema.listings import MoneyType
 from schema.payments import PaymentProvider, PaymentSession, PaymentType

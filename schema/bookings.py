@@ -9,10 +9,12 @@ from strawberry import relay
 
 from db import states
 from resolvers import payments as payment_resolvers
+from resolvers.permissions import can_see_booking
+from schema.accounts import UserType
+from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from schema.listings import CancellationPolicy, ListingType, MoneyType
-from schema.payments import PaymentType, can_see_booking
-from schema.users import UserType
+from schema.payments import PaymentType
 from services.pricing import Price
 
 BookingStatus = strawberry.enum(states.BookingStatus, description="Where a booking is in its life.")
@@ -136,20 +138,13 @@ class BookingType(relay.Node):
 
 
 @strawberry.type(description="A booking in a list, with the cursor to continue after it.")
-class BookingEdge:
-    cursor: str
-    node: BookingType
+class BookingEdge(Edge[BookingType]):
+    pass
 
 
 @strawberry.type(description="A page of bookings.")
-class BookingConnection:
-    edges: list[BookingEdge]
-    page_info: relay.PageInfo
-    _count: strawberry.Private[Any]
-
-    @strawberry.field(description="How many bookings match in all.")
-    async def total_count(self) -> int:
-        return await self._count()
+class BookingConnection(Connection[BookingEdge]):
+    total_count: int = total_count("How many bookings match in all.")
 
 
 @strawberry.input(description="A booking request.")

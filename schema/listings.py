@@ -10,13 +10,12 @@ from typing import Annotated, Any, Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import current_user
 from db import states
 from db.catalogue import AmenityEntry
-from db.states import Role
+from resolvers.permissions import can_see_listing
+from schema.accounts import UserType
+from schema.connections import Connection, Edge, total_count
 from schema.context import Info
-from schema.users import UserType
-from services import listings as listings_service
 from services.money import Money
 from services.search import Sort
 
@@ -200,15 +199,10 @@ class ListingType(relay.Node):
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
     ) -> list[CalendarNight]:
-        async with info.context.database.read_session() as session:
-            nights = await listings_service.calendar(
-                session, listing=self._row, start=from_, end=to
-            )
-        currency = self._row.currency
-        return [
-            CalendarNight(date=night, available=available, price=MoneyType.of(price, currency))
-            for night, available, price in nights
-        ]
+        # Imported here: the resolvers build this module's types, so they import it first.
+        from resolvers.listings import calendar
+
+        return await calendar(info, self._row, start=from_, end=to)
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -245,31 +239,14 @@ class ListingType(relay.Node):
         return [cls.from_row(row) if await can_see_listing(info, row) else None for row in rows]
 
 
-async def can_see_listing(info: Info, row: Any) -> bool:
-    """Published listings are public; drafts, unlisted and suspended ones are their host's."""
-    if row is None or row.deleted_at is not None:
-        return False
-    if row.status == states.ListingStatus.PUBLISHED:
-        return True
-    viewer = await current_user(info)
-    return viewer is not None and (viewer.id == row.host_id or Role.ADMIN in viewer.roles)
-
-
 @strawberry.type(description="A listing in a list, with the cursor to continue after it.")
-class ListingEdge:
-    cursor: str
-    node: ListingType
+class ListingEdge(Edge[ListingType]):
+    pass
 
 
 @strawberry.type(description="A page of listings.")
-class ListingConnection:
-    edges: list[ListingEdge]
-    page_info: relay.PageInfo
-    _count: strawberry.Private[Any]
-
-    @strawberry.field(description="How many listings match in all.")
-    async def total_count(self) -> int:
-        return await self._count()
+class ListingConnection(Connection[ListingEdge]):
+    total_count: int = total_count("How many listings match in all.")
 
 
 @strawberry.input(description="A photo for a listing, with its caption.")

@@ -7,11 +7,10 @@ from typing import Any, Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import current_user
 from db import states
+from resolvers.permissions import can_see_booking
 from schema.context import Info
 from schema.listings import MoneyType
-from services.bookings import can_see
 
 PaymentStatus = strawberry.enum(
     states.PaymentStatus,
@@ -20,15 +19,6 @@ PaymentStatus = strawberry.enum(
 PaymentProvider = strawberry.enum(
     states.PaymentProvider, description="Who takes the payment. TEST: development and tests only."
 )
-
-
-async def can_see_booking(info: Info, row: Any) -> bool:
-    """Whoever may see a booking sees its payments. Here rather than in schema/bookings.py,
-    which imports this module for the Payment type."""
-    if row is None:
-        return False
-    listing = await info.context.loaders.listing_by_id.load(row.listing_id)
-    return can_see(await current_user(info), row.guest_id, listing.host_id)
 
 
 @strawberry.type(name="Payment", description="What the guest pays for a booking.")

@@ -14,6 +14,7 @@ from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
 from resolvers.payments import PaymentMutations
+from schema.accounts import UserType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
 from schema.documents import DocumentChecks, Documents
@@ -23,7 +24,6 @@ from schema.limits import DocumentLimits
 from schema.listings import ListingType
 from schema.payments import PaymentType
 from schema.scalars import SCALAR_MAP
-from schema.users import UserType
 
 
 @strawberry.type(description="What can be read.")

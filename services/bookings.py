@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.rules import can_see_booking
+from db.calendar import nights_taken
 from db.database import sqlstate
-from db.models import BlockedNight, Booking, Listing, NightPrice, User
-from db.states import ACTIVE_BOOKING, BookingStatus, ListingStatus, Party, Role
+from db.models import Booking, Listing, NightPrice, User
+from db.states import ACTIVE_BOOKING, BookingStatus, ListingStatus, Party
 from services.cancellation import refund_on_cancel
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.events import (
@@ -30,10 +32,8 @@ from services.events import (
     emit,
 )
 from services.pricing import FeePolicy, Price, price_stay
-from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters
 
-ACTIVE = ACTIVE_BOOKING
 _NEXT = {
     BookingStatus.PENDING: (BookingStatus.CONFIRMED, BookingStatus.CANCELED),
     BookingStatus.CONFIRMED: (BookingStatus.CANCELED, BookingStatus.COMPLETED),
@@ -138,20 +138,8 @@ async def _lock_guest_holds(session: AsyncSession, guest_id: int) -> None:
 async def refuse_taken(
     session: AsyncSession, listing_id: int, stay: Stay, *, except_booking: int | None = None
 ) -> None:
-    blocked = select(BlockedNight.night).where(
-        BlockedNight.listing_id == listing_id,
-        BlockedNight.night >= stay.check_in,
-        BlockedNight.night < stay.check_out,
-    )
-    booked = select(Booking.id).where(
-        Booking.listing_id == listing_id,
-        Booking.status.in_(ACTIVE),
-        Booking.check_in < stay.check_out,
-        Booking.check_out > stay.check_in,
-    )
-    if except_booking is not None:
-        booked = booked.where(Booking.id != except_booking)
-    if await session.scalar(select(blocked.exists() | booked.exists())):
+    taken = nights_taken(listing_id, stay.check_in, stay.check_out, except_booking=except_booking)
+    if await session.scalar(select(taken)):
         raise Conflict(TAKEN)
 
 
@@ -233,7 +221,8 @@ async def create_booking(
     # The cap is counted under the guest's lock, in the transaction that inserts, so racing
     # requests of one guest count one after another. Deadlock-free: this transaction holds
     # no row lock yet (only plain reads so far), only create_booking takes this lock, and
-    # every lock taken after it (the listing row, then search_generation) is one that other
+    # every lock taken after it (the listing row, then the search_generation shard its insert
+    # raises) is one that other
     # writers (modify, cancel, answer, pay, expire_due, listing changes) take without ever
     # waiting for this one. So no waiter on it can hold what its holder waits for.
     await _lock_guest_holds(session, guest.id)
@@ -267,7 +256,6 @@ async def create_booking(
     session.add(booking)
     await flush_stay(session)
     emit(session, BookingCreated(booking.id), now=now)
-    await results_changed(session)
     return booking
 
 
@@ -292,13 +280,11 @@ async def booking_for_change(
 ) -> tuple[Booking, Listing]:
     """The booking, locked, when ``actor`` is its guest, its host or an admin."""
     found = await lock_booking(session, booking_id)
-    if found is None or not can_see(actor, found[0].guest_id, found[1].host_id):
+    if found is None or not can_see_booking(
+        actor, guest_id=found[0].guest_id, host_id=found[1].host_id
+    ):
         raise NotFound("No such booking.")
     return found
-
-
-def can_see(viewer: User | None, guest_id: int, host_id: int) -> bool:
-    return viewer is not None and (viewer.id in (guest_id, host_id) or Role.ADMIN in viewer.roles)
 
 
 def role_of(actor: User, booking: Booking, listing: Listing) -> Party:
@@ -339,7 +325,7 @@ def request_to_host(
 def check_changeable(booking: Booking, listing: Listing, *, actor: User, now: datetime) -> None:
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest changes a booking.")
-    if booking.status not in ACTIVE:
+    if booking.status not in ACTIVE_BOOKING:
         raise Conflict(f"A {booking.status.lower()} booking cannot be changed.")
     if booking.status == BookingStatus.PENDING and (
         booking.expires_at is None or booking.expires_at <= now
@@ -368,7 +354,6 @@ async def change_stay(
     set_stay(booking, listing, stay, price)
     await flush_stay(session)
     emit(session, BookingModified(booking.id, stay.check_in, stay.check_out, difference), now=now)
-    await results_changed(session)
 
 
 def night_starts(booking: Booking, listing: Listing) -> list[datetime]:
@@ -411,7 +396,6 @@ async def cancel(
     booking.refund_minor = refund
     booking.expires_at = None
     emit(session, BookingCanceled(booking.id, by=by, refund_minor=refund), now=now)
-    await results_changed(session)
 
 
 # The clock.

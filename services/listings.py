@@ -10,25 +10,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import (
-    Amenity,
-    BlockedNight,
-    Booking,
-    ExchangeRate,
-    Listing,
-    ListingPhoto,
-    NightPrice,
-    Upload,
-    User,
-)
-from db.states import ACTIVE_BOOKING, ListingStatus, Role
+from auth import rules
+from db.calendar import blocked_nights, overlapping_stays
+from db.catalogue import amenity_ids_by_code
+from db.models import BlockedNight, Booking, Listing, ListingPhoto, NightPrice, Upload, User
+from db.states import ListingStatus
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.money import minor_digits, to_minor
-from services.search_cache import results_changed
+from services.exchange_rates import usd_per_minor_unit, usd_per_unit
+from services.money import to_minor
 from services.validation import FieldErrors, has_control_characters, time_zone_problem
 
 MAX_CALENDAR_NIGHTS = 366
@@ -100,16 +93,6 @@ def _clean_text(value: object, field: str, errors: FieldErrors, *, required: boo
     if has_control_characters(text, allow_newlines=field == "description"):
         errors.check(field, "must not contain control characters")
     return text
-
-
-async def usd_per_unit(session: AsyncSession, currency: str) -> Decimal | None:
-    return await session.scalar(
-        select(ExchangeRate.usd_per_unit).where(ExchangeRate.currency == currency)
-    )
-
-
-async def amenity_ids_by_code(session: AsyncSession) -> dict[str, int]:
-    return dict((await session.execute(select(Amenity.code, Amenity.id))).all())
 
 
 class _Draft:
@@ -300,9 +283,7 @@ async def _check_prices(
                 else:
                     draft["currency"], draft["nightly_price_minor"] = currency, minor
                     # What price filters and sorts compare, at today's rate.
-                    draft["nightly_price_usd"] = (
-                        Decimal(minor).scaleb(-minor_digits(currency)) * rate
-                    )
+                    draft["nightly_price_usd"] = minor * usd_per_minor_unit(currency, rate)
     fee = fields.get("cleaning_fee", draft["cleaning_fee_minor"] and "unchanged")
     if fee is None:
         draft["cleaning_fee_minor"] = None
@@ -387,7 +368,6 @@ async def create_listing(
     draft.apply()
     listing.status = ListingStatus.PUBLISHED if fields.get("publish", True) else ListingStatus.DRAFT
     session.add(listing)
-    await results_changed(session)
     await session.flush()
     if photo_ids:
         await _replace_photos(session, listing.id, photo_ids, fields)
@@ -404,9 +384,8 @@ async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int)
     )
     if listing is None:
         raise NotFound("No such listing.")
-    if listing.host_id != actor.id and Role.ADMIN not in actor.roles:
+    if not rules.can_change_listing(actor, host_id=listing.host_id):
         raise Forbidden("Only the listing's host or an admin can change it.")
-    await results_changed(session)
     return listing
 
 
@@ -418,7 +397,7 @@ async def update_listing(
     draft = _Draft(listing)
     photo_ids = await _check(session, draft, fields, errors)
     if "publish" in fields and fields["publish"] is not None:
-        if listing.status == ListingStatus.SUSPENDED and Role.ADMIN not in actor.roles:
+        if not rules.can_publish_listing(actor, status=listing.status):
             errors.check("publish", "a suspended listing can only be republished by an admin")
         elif fields["publish"]:
             draft["status"] = ListingStatus.PUBLISHED
@@ -452,17 +431,7 @@ def _check_range(start: date, end: date) -> list[date]:
 
 
 async def _refuse_booked(session: AsyncSession, listing_id: int, start: date, end: date) -> None:
-    booked = await session.scalar(
-        select(
-            exists().where(
-                Booking.listing_id == listing_id,
-                Booking.status.in_(ACTIVE_BOOKING),
-                Booking.check_in < end,
-                Booking.check_out > start,
-            )
-        )
-    )
-    if booked:
+    if await session.scalar(select(overlapping_stays(listing_id, start, end).exists())):
         raise Conflict("Some of these nights are booked.")
 
 
@@ -499,22 +468,11 @@ async def calendar(
 ) -> list[tuple[date, bool, int]]:
     """Each night of [start, end): whether it can be booked, and its price in minor units."""
     nights = _check_range(start, end)
-    blocked = set(
-        await session.scalars(
-            select(BlockedNight.night).where(
-                BlockedNight.listing_id == listing.id,
-                BlockedNight.night >= start,
-                BlockedNight.night < end,
-            )
-        )
-    )
+    blocked = set(await session.scalars(blocked_nights(listing.id, start, end)))
     stays = (
         await session.execute(
-            select(Booking.check_in, Booking.check_out).where(
-                Booking.listing_id == listing.id,
-                Booking.status.in_(ACTIVE_BOOKING),
-                Booking.check_in < end,
-                Booking.check_out > start,
+            overlapping_stays(listing.id, start, end).with_only_columns(
+                Booking.check_in, Booking.check_out
             )
         )
     ).all()

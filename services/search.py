@@ -15,12 +15,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from db.calendar import blocked_night_sql, overlapping_stay_sql
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
-from db.states import ACTIVE_BOOKING, ListingStatus, sql_list
+from db.states import ListingStatus
 from services import cursors
 from services.errors import InvalidInput
+from services.exchange_rates import usd_per_unit
 from services.listings import normalize_search_text
 
 MAX_PAGE_SIZE = 100
@@ -238,11 +240,8 @@ async def search_listings(
         where += [
             f"l.min_nights <= {nights}",
             f"(l.max_nights IS NULL OR l.max_nights >= {nights})",
-            f"NOT EXISTS (SELECT 1 FROM blocked_night b WHERE b.listing_id = l.id"
-            f" AND b.night >= {check_in} AND b.night < {check_out})",
-            f"NOT EXISTS (SELECT 1 FROM booking k WHERE k.listing_id = l.id"
-            f" AND k.status IN ({sql_list(ACTIVE_BOOKING)})"
-            f" AND k.check_in < {check_out} AND k.check_out > {check_in})",
+            f"NOT EXISTS ({blocked_night_sql('l.id', check_in, check_out)})",
+            f"NOT EXISTS ({overlapping_stay_sql('l.id', check_in, check_out)})",
         ]
     count_sql = f"SELECT count(*) FROM listing l WHERE {' AND '.join(where)}"
     count_args = list(p.values)
@@ -275,11 +274,9 @@ async def search_listings(
     )
 
 
-async def usd_per_unit(database: Database, currency: str) -> Decimal | None:
-    rows = await fetch(
-        database, "SELECT usd_per_unit FROM exchange_rate WHERE currency = $1", currency
-    )
-    return rows[0]["usd_per_unit"] if rows else None
+def _of_host(p: Parameters, host_id: int) -> list[str]:
+    """The conditions of a host's own listings, drafts and unlisted ones too."""
+    return [f"l.host_id = {p(host_id)}", "l.deleted_at IS NULL"]
 
 
 async def listings_of_host(
@@ -289,7 +286,7 @@ async def listings_of_host(
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
     p = Parameters()
-    where = [f"l.host_id = {p(host_id)}", "l.deleted_at IS NULL"]
+    where = _of_host(p, host_id)
     if after:
         after_key, after_id = decode_cursor(after, Sort.NEWEST)
         where.append(f"(l.created_at, l.id) < ({p(after_key)}, {p(after_id)})")
@@ -305,3 +302,14 @@ async def listings_of_host(
         cursors=[encode_cursor(Sort.NEWEST, row.sort_key, row.id) for row in rows[:first]],
         has_next_page=len(rows) > first,
     )
+
+
+async def count_listings_of_host(database: Database, *, host_id: int) -> int:
+    """How many listings ``listings_of_host`` pages through."""
+    p = Parameters()
+    rows = await fetch(
+        database,
+        f"SELECT count(*) FROM listing l WHERE {' AND '.join(_of_host(p, host_id))}",
+        *p.values,
+    )
+    return rows[0][0]

@@ -1,22 +1,17 @@
-"""Which generation of search results is current: raised by every change they depend on."""
+"""Which generation of search results is current: cached searches are keyed by it.
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+Database triggers raise it in the transaction of every change a search result shows (a
+listing, its photos, calendar, night prices and bookings, its host's profile, an exchange
+rate), whoever makes the change: a service, a script or plain SQL. Writers call nothing. The
+generation is the sum of 64 counters, one per shard of listings (listing id % 64), so it
+moves exactly when such a change commits, never goes back, and writers of listings in
+different shards never wait for each other (migration 0010).
+"""
 
 from db.database import Database
-from db.models import SearchGeneration
 from db.raw import fetch
 
 
-async def results_changed(session: AsyncSession) -> None:
-    """Call in the transaction of a change to listings, their calendars or bookings."""
-    await session.execute(
-        update(SearchGeneration)
-        .where(SearchGeneration.id == 1)
-        .values(value=SearchGeneration.value + 1)
-    )
-
-
 async def current_generation(database: Database) -> int | None:
-    rows = await fetch(database, "SELECT value FROM search_generation")
+    rows = await fetch(database, "SELECT sum(value)::bigint AS value FROM search_generation")
     return rows[0]["value"] if rows else None

@@ -8,8 +8,9 @@ from typing import Any, Self
 import strawberry
 from strawberry import relay
 
-from auth.permissions import can_see_private_fields
+from auth import rules
 from db import states
+from resolvers.permissions import current_user
 from schema.context import Info
 
 Role = strawberry.enum(states.Role, description="What a user may do on Roost.")
@@ -61,7 +62,9 @@ class UserType(relay.Node):
     _shown_to_self: strawberry.Private[bool] = False
 
     async def _private_visible(self, info: Info) -> bool:
-        return self._shown_to_self or await can_see_private_fields(info, self.user_id)
+        return self._shown_to_self or rules.can_see_user_private_fields(
+            await current_user(info), self.user_id
+        )
 
     @strawberry.field(description="Null unless the viewer is this user or an admin.")
     async def email(self, info: Info) -> str | None:

@@ -1,0 +1,63 @@
+"""Who may see or change what: the ownership rules, as plain functions over plain values.
+
+``actor`` is the acting user as their account is now (None when anonymous or suspended):
+the roles in an access token are a hint for the client, so a role change or a suspension
+takes effect at the next request. Callers fetch the actor and the owner ids; these functions
+only decide, so services, resolvers and schema types all ask the same question the same way.
+"""
+
+from collections.abc import Collection
+from typing import Protocol
+
+from db.states import ListingStatus, Role
+
+
+class Actor(Protocol):
+    """A user as the rules need one: a ``User``, or a loader row of one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def roles(self) -> Collection[str]: ...
+
+
+def has_role(actor: Actor | None, role: Role) -> bool:
+    return actor is not None and role in actor.roles
+
+
+def is_admin(actor: Actor | None) -> bool:
+    return has_role(actor, Role.ADMIN)
+
+
+def can_see_user_private_fields(actor: Actor | None, user_id: int) -> bool:
+    """A user's email, phone and preferences are theirs and the admins' to see."""
+    return actor is not None and (actor.id == user_id or is_admin(actor))
+
+
+def can_change_listing(actor: Actor | None, *, host_id: int) -> bool:
+    return actor is not None and (actor.id == host_id or is_admin(actor))
+
+
+def listing_is_public(*, status: str, deleted: bool) -> bool:
+    """Published listings are everyone's to see, signed in or not."""
+    return status == ListingStatus.PUBLISHED and not deleted
+
+
+def can_see_listing(actor: Actor | None, *, host_id: int, status: str, deleted: bool) -> bool:
+    """Public listings, and the host's (and the admins') own drafts, unlisted and suspended
+    ones; a deleted listing is nobody's."""
+    return listing_is_public(status=status, deleted=deleted) or (
+        not deleted and can_change_listing(actor, host_id=host_id)
+    )
+
+
+def can_publish_listing(actor: Actor | None, *, status: str) -> bool:
+    """An admin suspended a listing: only an admin puts it back in front of guests."""
+    return status != ListingStatus.SUSPENDED or is_admin(actor)
+
+
+def can_see_booking(actor: Actor | None, *, guest_id: int, host_id: int) -> bool:
+    """A booking is its guest's, its host's and the admins' to see (and to act on, as each
+    side may)."""
+    return actor is not None and (actor.id in (guest_id, host_id) or is_admin(actor))
