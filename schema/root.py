@@ -4,7 +4,7 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
-from graphql import NoSchemaIntrospectionCustomRule, ValidationRule, specified_rules
+from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule, specified_rules
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
@@ -47,7 +47,7 @@ class RoostSchema(strawberry.Schema):
 
 def build_schema(*, production: bool = False, limits: DocumentLimits | None = None) -> RoostSchema:
     limits = limits or DocumentLimits()
-    rules: tuple[type[ValidationRule], ...] = tuple(specified_rules)
+    rules: tuple[type[ASTValidationRule], ...] = specified_rules
     if production:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
     # Factories, not instances: each request gets its own extension objects.
@@ -63,7 +63,8 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
         types=[UserType, ListingType, BookingType, PaymentType, *SCALAR_MAP.keys()],
         extensions=extensions,
         execution_context_class=RoostExecutionContext,
-        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
+        # scalar_map is typed Mapping[object, ...], whose key type a dict[type, ...] cannot match.
+        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),  # type: ignore[arg-type]
     )
     schema.documents = Documents(schema._schema, limits, rules)
     return schema
