@@ -1,27 +1,18 @@
 """The amenity catalogue: it changes only with a migration, so each process reads it once."""
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 
 from db.database import Database
 from db.models import Amenity
-
-
-@dataclass(frozen=True, slots=True)
-class AmenityEntry:
-    id: int
-    code: str
-    name: str
-    category: str
+from db.rows import AmenityRow
 
 
 class AmenityCatalogue:
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._by_id: dict[int, AmenityEntry] | None = None
+        self._by_id: dict[int, AmenityRow] | None = None
 
-    async def by_id(self) -> dict[int, AmenityEntry]:
+    async def by_id(self) -> dict[int, AmenityRow]:
         if self._by_id is None:
             async with self._database.read_session() as session:
                 rows = await session.execute(
@@ -29,7 +20,7 @@ class AmenityCatalogue:
                         Amenity.category, Amenity.name
                     )
                 )
-                self._by_id = {row.id: AmenityEntry(*row) for row in rows}
+                self._by_id = {row.id: AmenityRow._make(row) for row in rows}
         return self._by_id
 
     async def ids_by_code(self) -> dict[str, int]:

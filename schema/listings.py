@@ -12,7 +12,7 @@ from strawberry import relay
 
 from auth.permissions import current_user
 from db import states
-from db.catalogue import AmenityEntry
+from db.rows import AmenityRow
 from db.states import Role
 from schema.context import Info
 from schema.users import UserType
@@ -94,7 +94,7 @@ class AmenityType:
 
 
 @lru_cache(maxsize=1_024)
-def amenity_type(entry: AmenityEntry) -> AmenityType:
+def amenity_type(entry: AmenityRow) -> AmenityType:
     """The same read-only object for an amenity every time it is shown."""
     return AmenityType(code=entry.code, name=entry.name, category=entry.category)
 

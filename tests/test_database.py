@@ -110,7 +110,7 @@ async def test_the_pool_heals_after_its_connections_are_killed(database_url: str
             )
         async with database.read_session() as session:
             assert await session.scalar(text("SELECT 1")) == 1
-        assert (await fetch(database, "SELECT 1 AS one"))[0].one == 1
+        assert (await fetch(database, "SELECT 1 AS one"))[0]["one"] == 1
     finally:
         await database.dispose()
 
