@@ -133,10 +133,13 @@ async def my_listings(
 
     async def count() -> int:
         async with database.read_session() as session:
-            return await session.scalar(
-                select(func.count())
-                .select_from(Listing)
-                .where(Listing.host_id == user.id, Listing.deleted_at.is_(None))
+            return (
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Listing)
+                    .where(Listing.host_id == user.id, Listing.deleted_at.is_(None))
+                )
+                or 0
             )
 
     return _page(page, count)

@@ -16,16 +16,21 @@ from services import bookings as bookings_service
 from services.bookings import can_see
 from services.pricing import Price
 
-BookingStatus = strawberry.enum(states.BookingStatus, description="Where a booking is in its life.")
-PaymentStatus = strawberry.enum(
-    states.PaymentStatus,
-    description="Where a payment is. CANCELED: let go before any money was taken.",
+# The states' own enums, registered with strawberry under these descriptions (registering
+# returns the same class; names bound to a call's result would not read as types).
+BookingStatus = states.BookingStatus
+strawberry.enum(BookingStatus, description="Where a booking is in its life.")
+PaymentStatus = states.PaymentStatus
+strawberry.enum(
+    PaymentStatus, description="Where a payment is. CANCELED: let go before any money was taken."
 )
-PaymentProvider = strawberry.enum(
-    states.PaymentProvider, description="Who takes the payment. TEST: development and tests only."
+PaymentProvider = states.PaymentProvider
+strawberry.enum(
+    PaymentProvider, description="Who takes the payment. TEST: development and tests only."
 )
-CanceledBy = strawberry.enum(
-    states.Party,
+CanceledBy = states.Party
+strawberry.enum(
+    CanceledBy,
     name="CanceledBy",
     description="Who cancelled a booking. SYSTEM: Roost, as the hold lapsed.",
 )
@@ -57,7 +62,7 @@ async def can_see_booking(info: Info, row: Any) -> bool:
     if row is None:
         return False
     listing = await info.context.loaders.listing_by_id.load(row.listing_id)
-    return can_see(await current_user(info), row.guest_id, listing.host_id)
+    return listing is not None and can_see(await current_user(info), row.guest_id, listing.host_id)
 
 
 @strawberry.type(name="Payment", description="What the guest pays for a booking.")
@@ -81,7 +86,7 @@ class PaymentType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         loaders = info.context.loaders
@@ -162,6 +167,8 @@ class BookingType(relay.Node):
             return None
         loaders = info.context.loaders
         listing = await loaders.listing_by_id.load(row.listing_id)
+        if listing is None:  # a booking's listing is never deleted, only marked
+            return None
         payment = await loaders.payment_by_booking.load(row.id)
         refund = bookings_service.refund_due(
             row,
@@ -192,7 +199,7 @@ class BookingType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         rows = await info.context.loaders.booking_by_id.load_many([int(i) for i in node_ids])

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import sqlstate
 from db.models import BlockedNight, Booking, Listing, NightPrice, Payment, User
+from db.rows import Actor, BookingRow, ListingRow, PaymentRow
 from db.states import (
     ACTIVE_BOOKING,
     CAPTURED_PAYMENT,
@@ -43,7 +44,7 @@ from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters
 
 ACTIVE = ACTIVE_BOOKING
-_NEXT = {
+_NEXT: dict[str, tuple[BookingStatus, ...]] = {
     BookingStatus.PENDING: (BookingStatus.CONFIRMED, BookingStatus.CANCELED),
     BookingStatus.CONFIRMED: (BookingStatus.CANCELED, BookingStatus.COMPLETED),
 }
@@ -209,7 +210,7 @@ async def flush_stay(session: AsyncSession) -> None:
         raise
 
 
-def price_of(booking: Booking) -> Price:
+def price_of(booking: Booking | BookingRow) -> Price:
     return Price(
         currency=booking.currency,
         night_prices=tuple(booking.night_prices_minor),
@@ -264,7 +265,7 @@ async def create_booking(
             Booking.expires_at > now,
         )
     )
-    if holding >= rules.max_pending_per_guest:
+    if (holding or 0) >= rules.max_pending_per_guest:
         raise Conflict("You have too many bookings waiting; pay for or cancel one first.")
     price = await _price(session, listing, stay, rules)
     # Only now the lock: guests racing for the same nights queue here, each for as short a
@@ -315,11 +316,11 @@ async def booking_for_change(
     return found
 
 
-def can_see(viewer: User | None, guest_id: int, host_id: int) -> bool:
+def can_see(viewer: Actor | None, guest_id: int, host_id: int) -> bool:
     return viewer is not None and (viewer.id in (guest_id, host_id) or Role.ADMIN in viewer.roles)
 
 
-def role_of(actor: User, booking: Booking, listing: Listing) -> Party:
+def role_of(actor: Actor, booking: Booking | BookingRow, listing: Listing | ListingRow) -> Party:
     if actor.id == booking.guest_id:
         return Party.GUEST
     if actor.id == listing.host_id:
@@ -463,7 +464,7 @@ async def answer_request(
 # Cancel.
 
 
-def night_starts(booking: Booking, listing: Listing) -> list[datetime]:
+def night_starts(booking: Booking | BookingRow, listing: Listing | ListingRow) -> list[datetime]:
     """When each night of the stay begins: the check-in time, kept by the booking, each day."""
     zone = ZoneInfo(listing.time_zone)
     arrival = booking.starts_at.astimezone(zone).time()
@@ -474,7 +475,12 @@ def night_starts(booking: Booking, listing: Listing) -> list[datetime]:
 
 
 def refund_due(
-    booking: Booking, listing: Listing, payment: Payment | None, *, by: Party, now: datetime
+    booking: Booking | BookingRow,
+    listing: Listing | ListingRow,
+    payment: Payment | PaymentRow | None,
+    *,
+    by: Party,
+    now: datetime,
 ) -> int:
     return refund_on_cancel(
         booking.cancellation_policy,
@@ -664,7 +670,7 @@ class BookingPage:
     bookings: list[Booking]
     cursors: list[str]
     has_next_page: bool
-    count_query: Select[tuple[int]]
+    count_query: Select[int]
 
 
 def _encode(booking: Booking) -> str:

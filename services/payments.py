@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Payment, PaymentOperation
+from db.rows import PaymentRow
 from db.states import (
     CAPTURED_PAYMENT,
     LIVE_PAYMENT,
@@ -53,7 +54,7 @@ async def live_payment(session: AsyncSession, booking_id: int, *, lock: bool) ->
     return await session.scalar(query.with_for_update() if lock else query)
 
 
-def captured_balance(payment: Payment | None) -> int:
+def captured_balance(payment: Payment | PaymentRow | None) -> int:
     """What the guest has paid and not had back."""
     if payment is None or payment.status not in CAPTURED:
         return 0
