@@ -59,6 +59,13 @@ class RowByIdLoader(DataLoader[int, RowT | None]):
         self.sql = sql
         self.make = make
 
+    async def load_existing(self, key: int) -> RowT:
+        """The row of an id that must match one: a foreign key's, or a row just written."""
+        row = await self.load(key)
+        if row is None:
+            raise LookupError(f"no row has the id {key}")
+        return row
+
     async def batch_load_fn(self, ids: Sequence[int]) -> list[RowT | None]:
         records = await fetch(self.database, self.sql, list(ids))
         by_id = {row.id: row for row in map(self.make, records)}

@@ -4,7 +4,8 @@ Dataloaders (db/loaders.py) and search (services/search.py) read through asyncpg
 and build these from its records; the rules that change things work on the ORM entities of
 db/models.py inside a unit of work. A row's attributes are named and typed like the columns of
 its table, so a function that only reads (a price, a refund, who may see what) can take the row
-or the entity alike.
+or the entity alike. Where the schema must show an entity a service just wrote, ``Row.of`` makes
+its row (inside the unit of work, or from attributes a commit leaves loaded).
 
 Rows are named tuples rather than frozen dataclasses: a named tuple is made from a record in C,
 where a frozen dataclass sets each field through ``object.__setattr__``. A search page's rows,
@@ -18,9 +19,13 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
+from db.models import Booking, User
+
 
 class UserRow(NamedTuple):
-    """An account as others may see it (never its password hash), and its avatar's thumbnail."""
+    """An account as the schema shows it, with its avatar's thumbnail. Not its password hash,
+    which a read model has no use for, nor ``updated_at``, which a change to the user expires
+    (``UserRow.of`` reads every field of an entity that may have just been changed)."""
 
     id: int
     email: str
@@ -37,8 +42,12 @@ class UserRow(NamedTuple):
     time_zone: str
     notification_channels: list[str]
     created_at: datetime
-    updated_at: datetime
     avatar_thumbnail_key: str | None
+
+    @classmethod
+    def of(cls, user: User) -> "UserRow":
+        """The row of a user entity read or changed in this unit of work."""
+        return cls._make(getattr(user, name) for name in cls._fields)
 
 
 class ListingRow(NamedTuple):
@@ -116,6 +125,11 @@ class BookingRow(NamedTuple):
     refund_minor: int | None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, booking: Booking) -> "BookingRow":
+        """The row of a booking entity read or changed in this unit of work."""
+        return cls._make(getattr(booking, name) for name in cls._fields)
 
 
 class PaymentRow(NamedTuple):

@@ -12,8 +12,7 @@ from db.rows import AmenityRow, BookingRow, ListingRow, PaymentRow, PhotoRow, Us
 
 # Each row, its table, and the columns it leaves out or adds.
 ROWS: list[tuple[type[Any], str, set[str], set[str]]] = [
-    # A password hash has no business in a read model that resolvers hold.
-    (UserRow, "user_account", {"password_hash"}, {"avatar_thumbnail_key"}),
+    (UserRow, "user_account", {"password_hash", "updated_at"}, {"avatar_thumbnail_key"}),
     (ListingRow, "listing", {"search_vector"}, set()),
     (BookingRow, "booking", set(), set()),
     (PaymentRow, "payment", set(), set()),
