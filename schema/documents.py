@@ -196,7 +196,8 @@ def parse_without_cycles(query: str, *, max_tokens: int) -> DocumentNode:
             pass
         raise nested_too_deeply_error(parser)
     finally:
-        token: Token | None = parser._lexer.token  # noqa: SLF001 (the only way to the tokens read so far)
+        # The lexer's own attribute: the only way to the tokens read so far.
+        token: Token | None = parser._lexer.token
         while token is not None:
             token.prev, token = None, token.prev
 

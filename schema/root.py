@@ -4,10 +4,16 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
-from graphql import ASTValidationRule, NoSchemaIntrospectionCustomRule, specified_rules
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    specified_rules,
+)
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
@@ -40,7 +46,9 @@ class Mutation(AccountMutations, ListingMutations, BookingMutations):
 class RoostSchema(strawberry.Schema):
     documents: Documents
 
-    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         operation = execution_context.operation_name if execution_context else None
         log_unexpected_errors(errors, operation)
 

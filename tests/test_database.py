@@ -34,7 +34,7 @@ from tests.conftest import gql, make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:
-    def diff(connection) -> list:  # noqa: ANN001
+    def diff(connection) -> list:
         context = MigrationContext.configure(connection, opts={"compare_server_default": True})
         return compare_metadata(context, Base.metadata)
 
