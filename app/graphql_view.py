@@ -22,6 +22,7 @@ from db.loaders import Loaders
 from db.outages import note_if_unreachable
 from schema.context import Context
 from schema.errors import present_error
+from schema.root import RoostSchema
 from services.search_cache import current_generation
 from services.sessions import Client
 
@@ -36,6 +37,8 @@ _OPERATION_NAME = re.compile(r"^\s*(?:query|mutation|subscription)\s+([_A-Za-z][
 
 
 class RoostGraphQL(GraphQL[Context, None]):
+    schema: RoostSchema
+
     def __init__(
         self,
         *args: Any,

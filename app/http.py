@@ -40,7 +40,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     embedded one before any worker calls this.
     """
     settings = settings or get_settings()
-    if settings.database_url is None:
+    database_url = settings.database_url
+    if database_url is None:
         raise RuntimeError("create_app needs settings.database_url; `roost serve` provides it")
     configure_logging(settings.log_level)
 
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.database = Database(
-            settings.database_url,
+            database_url,
             statement_timeout_ms=settings.statement_timeout_ms,
             pool_size=settings.db_pool_size,
         )

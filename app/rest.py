@@ -4,6 +4,7 @@ Every REST error answers ``{"error": {"code", "message"}}`` with the matching HT
 """
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,7 +32,7 @@ _CODES_BY_STATUS = {
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": code, "message": message}}, status_code=status, headers=headers
@@ -124,7 +125,7 @@ routes = [
     Route("/oauth/{provider}/authorize", oauth_authorization, methods=["GET"]),
 ]
 
-exception_handlers = {
+exception_handlers: dict[type[Exception], Callable[..., Awaitable[Response]]] = {
     HTTPException: on_http_exception,
     DomainError: on_domain_error,
 }

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from PIL import Image, ImageDraw
 from sqlalchemy import select, text
 
@@ -147,7 +149,7 @@ async def seed_listings(database: Database, *, count: int, media_root: Path, see
             ).all()
         )
         raw = await connection.get_raw_connection()
-        pg = raw.driver_connection
+        pg = cast(asyncpg.Connection, raw.driver_connection)
         run = f"{int(time.time())}-{rng.randrange(10**6)}"
 
         # Users: hosts and guests, without passwords (they are for load, not for signing in).

@@ -6,7 +6,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import exists, func, literal_column, select
+from sqlalchemy import Boolean, exists, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -173,7 +173,7 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
                 index_elements=[func.lower(User.email)],
                 # A demo account seeded before it had a password gets one; nothing else changes.
                 set_={"password_hash": func.coalesce(User.password_hash, password_hash)},
-            ).returning(literal_column("xmax = 0"))  # PostgreSQL: true for a fresh insert
+            ).returning(literal_column("xmax = 0", Boolean))  # PostgreSQL: true for a fresh insert
         )
         users_added = sum(1 for (was_inserted,) in outcome if was_inserted)
         sample_user_id = await session.scalar(

@@ -162,6 +162,8 @@ class GoogleProvider(_Provider):
     async def _verified_claims(self, id_token: str) -> dict[str, Any]:
         try:
             key_id = jwt.get_unverified_header(id_token).get("kid")
+            if not isinstance(key_id, str):
+                raise _refused(self.name)
             key = await self._signing_key(key_id)
             return jwt.decode(
                 id_token,
@@ -175,7 +177,7 @@ class GoogleProvider(_Provider):
         except (jwt.PyJWTError, KeyError, ValueError):
             raise _refused(self.name) from None
 
-    async def _signing_key(self, key_id: str | None) -> Any:
+    async def _signing_key(self, key_id: str) -> Any:
         stale = time.monotonic() - self._jwks_fetched_at > self._JWKS_TTL_SECONDS
         if stale or key_id not in self._jwks:  # keys rotate: an unknown kid refetches
             keys = await self._json(self.http.build_request("GET", self.jwks_url))

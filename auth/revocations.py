@@ -240,8 +240,13 @@ class RevokedSessions:
             self._forget_old()
 
     def _on_notice(
-        self, connection: asyncpg.Connection, pid: int, channel: str, payload: str
+        self,
+        connection: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+        pid: int,
+        channel: str,
+        notice: object,
     ) -> None:
+        payload = str(notice)  # asyncpg hands NOTIFY payloads over as text
         if payload.startswith(_SYNC):
             # Everything committed before the marker has been heard: say so.
             marker_id = payload.removeprefix(_SYNC)
@@ -255,8 +260,8 @@ class RevokedSessions:
             return
         self._remember(session_id)
 
-    def _on_ack(self, connection: object, pid: int, channel: str, payload: str) -> None:
-        marker_id, _, listener = payload.partition(" ")
+    def _on_ack(self, connection: object, pid: int, channel: str, payload: object) -> None:
+        marker_id, _, listener = str(payload).partition(" ")
         marker = self._markers.get(marker_id)
         if marker is not None and listener.isdigit():
             marker.heard.add(int(listener))

@@ -6,8 +6,12 @@ import os
 import warnings
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +102,14 @@ class EmbeddedPostgres:
 
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata.resolve()
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         with warnings.catch_warnings():
             # pgserver keeps its lock under the user's runtime dir, and falls back quietly enough.
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-            import pgserver  # imported late: only the embedded mode needs it
-            from pgserver.postgres_server import PostgresServer
+            # Imported late: only the embedded mode needs pgserver.
+            from pgserver.postgres_server import PostgresServer, get_server
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         # The lock pgserver takes around every change of its handle list.
@@ -116,10 +120,10 @@ class EmbeddedPostgres:
                     extra={"pids": dead},
                 )
         log.info("starting embedded PostgreSQL", extra={"pgdata": str(self.pgdata)})
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = server = get_server(self.pgdata, cleanup_mode="stop")
         with PostgresServer._lock:
             _record_start(self.pgdata, os.getpid(), _started_at(os.getpid()))
-        return self._server.get_uri("postgres")
+        return server.get_uri("postgres")
 
     def stop(self) -> None:
         if self._server is not None:

@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -490,7 +491,7 @@ class PaymentOperation(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
     status: Mapped[str] = mapped_column(Text)
-    effect: Mapped[dict | None] = mapped_column(JSONB)
+    effect: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -514,7 +515,7 @@ class OutboxEvent(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(Text)
-    payload: Mapped[dict] = mapped_column(JSONB)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     # A claim lasts until then; a worker that died holding one loses it then.

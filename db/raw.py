@@ -2,9 +2,9 @@
 
 SQLAlchemy costs CPU for every statement it builds, keys, compiles and turns into rows; the
 statements every search page runs (the page, its count, its hosts and photos) are written as
-SQL with positional parameters instead, and come back as asyncpg records that also read as
-attributes, like SQLAlchemy rows do. They run on a plain asyncpg pool of their own: checking a
-connection out of SQLAlchemy's pool (and pinging it) cost as much CPU as the query itself.
+SQL with positional parameters instead, and come back as asyncpg records, which db/ turns into
+the rows of db/rows.py. They run on a plain asyncpg pool of their own: checking a connection out
+of SQLAlchemy's pool (and pinging it) cost as much CPU as the query itself.
 """
 
 from collections.abc import Callable
@@ -14,16 +14,11 @@ import asyncpg
 
 from db.database import Database
 
+# What ``fetch`` answers: read by index or by column name.
+Record = asyncpg.Record
+
 # Called with each statement sent, as SQLAlchemy's before_cursor_execute event is for the rest.
 statement_listeners: list[Callable[[str], None]] = []
-
-
-class Record(asyncpg.Record):
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 class Parameters:
@@ -53,8 +48,8 @@ async def fetch(database: Database, sql: str, *args: Any) -> list[Record]:
         listener(sql)
     pool = await database.reads()
     try:
-        return await pool.fetch(sql, *args, record_class=Record)
+        return await pool.fetch(sql, *args)
     except _DROPPED:
         # Every idle connection is likely gone too: replace them all, and read once more.
         await pool.expire_connections()
-        return await pool.fetch(sql, *args, record_class=Record)
+        return await pool.fetch(sql, *args)

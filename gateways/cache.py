@@ -2,7 +2,7 @@
 
 import time
 from collections import OrderedDict
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,7 +57,8 @@ class RedisCache:
             outages.failed(REDIS, error)
             return None
         outages.recovered(REDIS)
-        return value
+        # The app's client leaves responses undecoded (no decode_responses): bytes.
+        return cast(bytes | None, value)
 
     async def set(self, key: str, value: bytes, *, ttl_seconds: int) -> None:
         try:

@@ -62,7 +62,8 @@ class RedisRateLimiter:
             "async+redis://",
             implementation="redispy",
             key_prefix=prefix.removesuffix(":"),
-            connection_pool=redis.connection_pool,
+            # Passed on to redis-py's client; `limits` types its options as scalars only.
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         )
         self._strategy = MovingWindowRateLimiter(storage)
 

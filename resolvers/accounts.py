@@ -53,7 +53,7 @@ async def me(info: Info) -> UserType | None:
     return UserType.from_model(user) if user else None
 
 
-async def register(info: Info, input: RegisterInput) -> AuthPayload:  # noqa: A002
+async def register(info: Info, input: RegisterInput) -> AuthPayload:
     ctx = info.context
     await ctx.services.attempt_limits.count("register", ip=ctx.client.ip_address)
     registration = await accounts.prepare_registration(
@@ -89,7 +89,7 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
     return await ctx.database.transaction(work)
 
 
-async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:  # noqa: A002
+async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:
     ctx = info.context
     await ctx.services.attempt_limits.count("oauth", ip=ctx.client.ip_address)
     provider = ctx.services.oauth_providers.get(input.provider.value)
@@ -205,7 +205,7 @@ async def become_host(info: Info) -> UserType:
     return UserType.from_model(updated)
 
 
-async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:  # noqa: A002
+async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:
     ctx = info.context
     user = await require_user(info)
     changes = plain_input(input)

@@ -44,7 +44,7 @@ async def quote(
     return PriceQuote.of(price)
 
 
-async def booking(info: Info, id: strawberry.ID) -> BookingType | None:  # noqa: A002
+async def booking(info: Info, id: strawberry.ID) -> BookingType | None:
     row = await info.context.loaders.booking_by_id.load(node_id(id, "Booking", "id"))
     return BookingType.from_row(row) if await can_see_booking(info, row) else None
 
@@ -56,7 +56,7 @@ async def _reloaded(info: Info, booking_id: int) -> BookingType:
     return BookingType.from_row(await loaders.booking_by_id.load(booking_id))
 
 
-async def create_booking(info: Info, input: CreateBookingInput) -> BookingType:  # noqa: A002
+async def create_booking(info: Info, input: CreateBookingInput) -> BookingType:
     guest = await require_user(info)
     services = info.context.services
 
@@ -76,7 +76,7 @@ async def create_booking(info: Info, input: CreateBookingInput) -> BookingType: 
 
 async def _change_booking(
     info: Info,
-    id: strawberry.ID,  # noqa: A002
+    id: strawberry.ID,
     change: Callable[..., Awaitable[ProviderCall | None]],
     **values: Any,
 ) -> BookingType:
@@ -88,13 +88,13 @@ async def _change_booking(
     return await _reloaded(info, booking_id)
 
 
-async def accept_booking(info: Info, id: strawberry.ID) -> BookingType:  # noqa: A002
+async def accept_booking(info: Info, id: strawberry.ID) -> BookingType:
     return await _change_booking(info, id, checkout.answer_request, accept=True, reason=None)
 
 
 async def decline_booking(
     info: Info,
-    id: strawberry.ID,  # noqa: A002
+    id: strawberry.ID,
     reason: str | None = None,
 ) -> BookingType:
     return await _change_booking(info, id, checkout.answer_request, accept=False, reason=reason)
@@ -102,7 +102,7 @@ async def decline_booking(
 
 async def cancel_booking(
     info: Info,
-    id: strawberry.ID,  # noqa: A002
+    id: strawberry.ID,
     reason: str | None = None,
 ) -> BookingType:
     return await _change_booking(info, id, checkout.cancel_booking, reason=reason)
@@ -110,7 +110,7 @@ async def cancel_booking(
 
 async def modify_booking(
     info: Info,
-    id: strawberry.ID,  # noqa: A002
+    id: strawberry.ID,
     check_in: date,
     check_out: date,
     guests: int,

@@ -51,7 +51,7 @@ def _listing_fields(input_object: CreateListingInput | UpdateListingInput) -> di
     return fields
 
 
-async def listing(info: Info, id: strawberry.ID) -> ListingType | None:  # noqa: A002
+async def listing(info: Info, id: strawberry.ID) -> ListingType | None:
     row = await info.context.loaders.listing_by_id.load(node_id(id, "Listing", "id"))
     return ListingType.from_row(row) if await can_see_listing(info, row) else None
 
@@ -79,7 +79,7 @@ def _page(page: search_service.SearchPage, count: Counter) -> ListingConnection:
 
 async def search_listings(
     info: Info,
-    filter: ListingFilter | None = strawberry.UNSET,  # noqa: A002
+    filter: ListingFilter | None = strawberry.UNSET,
     sort: ListingSort | None = ListingSort.RELEVANCE,
     first: int | None = 20,
     after: str | None = strawberry.UNSET,
@@ -159,7 +159,7 @@ async def _reloaded(info: Info, listing_id: int) -> ListingType:
     return ListingType.from_row(await info.context.loaders.listing_by_id.load(listing_id))
 
 
-async def create_listing(info: Info, input: CreateListingInput) -> ListingType:  # noqa: A002
+async def create_listing(info: Info, input: CreateListingInput) -> ListingType:
     host = await require_user(info)
     created = await info.context.database.transaction(
         partial(listings_service.create_listing, host=host, fields=_listing_fields(input))
@@ -169,8 +169,8 @@ async def create_listing(info: Info, input: CreateListingInput) -> ListingType: 
 
 async def update_listing(
     info: Info,
-    id: strawberry.ID,  # noqa: A002
-    input: UpdateListingInput,  # noqa: A002
+    id: strawberry.ID,
+    input: UpdateListingInput,
 ) -> ListingType:
     actor = await require_user(info)
     listing_id = node_id(id, "Listing", "id")
@@ -185,7 +185,7 @@ async def update_listing(
     return await _reloaded(info, listing_id)
 
 
-async def delete_listing(info: Info, id: strawberry.ID) -> bool:  # noqa: A002
+async def delete_listing(info: Info, id: strawberry.ID) -> bool:
     actor = await require_user(info)
     await info.context.database.transaction(
         partial(

@@ -40,7 +40,7 @@ def _is_node_type(info: Info, type_name: str) -> bool:
     )
 
 
-async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:  # noqa: A002
+async def resolve_node(info: Info, id: strawberry.ID) -> relay.Node | None:
     global_id = parse_global_id(id)
     if not _is_node_type(info, global_id.type_name) or _database_id(global_id) is None:
         raise InvalidInput.field("id", "is not the id of anything Roost has")

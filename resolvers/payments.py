@@ -91,7 +91,7 @@ async def refund_preview(info: Info, booking: Any) -> MoneyType | None:
     if booking.status not in ACTIVE_BOOKING or viewer is None:
         return None
     loaders = info.context.loaders
-    listing = await loaders.listing_by_id.load(booking.listing_id)
+    listing = await loaders.listing_by_id.load_existing(booking.listing_id)
     payment = await loaders.payment_by_booking.load(booking.id)
     refund = bookings_service.refund_due(
         booking,

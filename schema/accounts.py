@@ -13,7 +13,10 @@ from db import states
 from resolvers.permissions import current_user
 from schema.context import Info
 
-Role = strawberry.enum(states.Role, description="What a user may do on Roost.")
+# The states' own enums, registered with strawberry under these descriptions (registering
+# returns the same class; names bound to a call's result would not read as types).
+Role = states.Role
+strawberry.enum(Role, description="What a user may do on Roost.")
 
 
 @strawberry.enum(name="SignupRole", description="What a new account starts as.")
@@ -115,7 +118,7 @@ class UserType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         users = await info.context.loaders.user_by_id.load_many(

@@ -17,9 +17,12 @@ from schema.listings import CancellationPolicy, ListingType, MoneyType
 from schema.payments import PaymentType
 from services.pricing import Price
 
-BookingStatus = strawberry.enum(states.BookingStatus, description="Where a booking is in its life.")
-CanceledBy = strawberry.enum(
-    states.Party,
+# The states' own enums, registered with strawberry (see schema/listings.py).
+BookingStatus = states.BookingStatus
+strawberry.enum(BookingStatus, description="Where a booking is in its life.")
+CanceledBy = states.Party
+strawberry.enum(
+    CanceledBy,
     name="CanceledBy",
     description="Who cancelled a booking. SYSTEM: Roost, as the hold lapsed.",
 )
@@ -130,7 +133,7 @@ class BookingType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         rows = await info.context.loaders.booking_by_id.load_many([int(i) for i in node_ids])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     GraphQLError,
@@ -28,7 +29,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     StringValueNode,
-    ValidationRule,
+    Token,
     is_input_type,
     is_non_null_type,
     type_from_ast,
@@ -111,7 +112,7 @@ class Documents:
         self,
         schema: GraphQLSchema,
         limits: DocumentLimits,
-        rules: tuple[type[ValidationRule], ...],
+        rules: tuple[type[ASTValidationRule], ...],
     ) -> None:
         self.schema = schema
         self.limits = limits
@@ -195,7 +196,8 @@ def parse_without_cycles(query: str, *, max_tokens: int) -> DocumentNode:
             pass
         raise nested_too_deeply_error(parser)
     finally:
-        token = parser._lexer.token  # noqa: SLF001 (the only way to the tokens read so far)
+        # The lexer's own attribute: the only way to the tokens read so far.
+        token: Token | None = parser._lexer.token
         while token is not None:
             token.prev, token = None, token.prev
 

@@ -109,9 +109,9 @@ def present_error(
 
 
 def _is_variable_error(error: GraphQLError) -> bool:
-    return (
+    return bool(
         is_request_error(error)
-        and bool(error.nodes)
+        and error.nodes
         and isinstance(error.nodes[0], VariableDefinitionNode)
     )
 
@@ -159,10 +159,11 @@ class ErrorConvention(SchemaExtension):
         yield
         self._present(self.execution_context.result)
 
-    def on_stream_result(self, result: Any) -> None:
+    def on_stream_result(self, result: Any) -> Iterator[None]:
         # A websocket sends each result while the operation is still open: the errors are
         # presented here, so they read as they would over HTTP.
         self._present(result)
+        yield
 
     def _present(self, result: Any) -> None:
         if result is not None and getattr(result, "errors", None):

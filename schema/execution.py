@@ -9,7 +9,7 @@ field middleware) takes the ordinary path, so errors come out exactly as before.
 
 from typing import Any
 
-from graphql import GraphQLObjectType, Undefined, is_leaf_type, is_non_null_type
+from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
@@ -26,10 +26,17 @@ class RoostExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if middleware is None or not middleware.middlewares:
             field_def = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
             resolve = field_def.resolve if field_def is not None else None
-            if getattr(resolve, "_is_default", False) and not field_details_list[0].node.arguments:
+            if (
+                field_def is not None
+                and resolve is not None
+                and getattr(resolve, "_is_default", False)
+                and not field_details_list[0].node.arguments
+            ):
                 return_type = field_def.type
-                non_null = is_non_null_type(return_type)
-                leaf = return_type.of_type if non_null else return_type
+                if isinstance(return_type, GraphQLNonNull):
+                    non_null, leaf = True, return_type.of_type
+                else:
+                    non_null, leaf = False, return_type
                 if is_leaf_type(leaf):
                     try:
                         value = resolve(source, None)

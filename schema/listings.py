@@ -11,7 +11,7 @@ import strawberry
 from strawberry import relay
 
 from db import states
-from db.catalogue import AmenityEntry
+from db.rows import AmenityRow
 from resolvers.permissions import can_see_listing
 from schema.accounts import UserType
 from schema.connections import Connection, Edge, total_count
@@ -28,18 +28,16 @@ class PropertyType(Enum):
     HOTEL_ROOM = "HOTEL_ROOM"
 
 
-CancellationPolicy = strawberry.enum(
-    states.CancellationPolicy,
-    description="How much a guest gets back on cancelling; see the README.",
+# The states' own enums, registered with strawberry under these descriptions (registering
+# returns the same class; names bound to a call's result would not read as types).
+CancellationPolicy = states.CancellationPolicy
+strawberry.enum(
+    CancellationPolicy, description="How much a guest gets back on cancelling; see the README."
 )
-
-
-ListingStatus = strawberry.enum(
-    states.ListingStatus, description="Whether guests can find and book a listing."
-)
-
-
-ListingSort = strawberry.enum(Sort, name="ListingSort", description="The order of search results.")
+ListingStatus = states.ListingStatus
+strawberry.enum(ListingStatus, description="Whether guests can find and book a listing.")
+ListingSort = Sort
+strawberry.enum(ListingSort, name="ListingSort", description="The order of search results.")
 
 
 @strawberry.type(name="Money", description="An amount in a currency.")
@@ -93,7 +91,7 @@ class AmenityType:
 
 
 @lru_cache(maxsize=1_024)
-def amenity_type(entry: AmenityEntry) -> AmenityType:
+def amenity_type(entry: AmenityRow) -> AmenityType:
     """The same read-only object for an amenity every time it is shown."""
     return AmenityType(code=entry.code, name=entry.name, category=entry.category)
 
@@ -232,7 +230,7 @@ class ListingType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         rows = await info.context.loaders.listing_by_id.load_many([int(i) for i in node_ids])

@@ -12,12 +12,14 @@ from resolvers.permissions import can_see_booking
 from schema.context import Info
 from schema.listings import MoneyType
 
-PaymentStatus = strawberry.enum(
-    states.PaymentStatus,
-    description="Where a payment is. CANCELED: let go before any money was taken.",
+# The states' own enums, registered with strawberry (see schema/listings.py).
+PaymentStatus = states.PaymentStatus
+strawberry.enum(
+    PaymentStatus, description="Where a payment is. CANCELED: let go before any money was taken."
 )
-PaymentProvider = strawberry.enum(
-    states.PaymentProvider, description="Who takes the payment. TEST: development and tests only."
+PaymentProvider = states.PaymentProvider
+strawberry.enum(
+    PaymentProvider, description="Who takes the payment. TEST: development and tests only."
 )
 
 
@@ -42,7 +44,7 @@ class PaymentType(relay.Node):
         )
 
     @classmethod
-    async def resolve_nodes(
+    async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         loaders = info.context.loaders

@@ -4,10 +4,16 @@ from collections.abc import Callable
 from functools import partial
 
 import strawberry
-from graphql import NoSchemaIntrospectionCustomRule, ValidationRule, specified_rules
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    specified_rules,
+)
 from strawberry import relay
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
@@ -42,14 +48,16 @@ class Mutation(AccountMutations, ListingMutations, BookingMutations, PaymentMuta
 class RoostSchema(strawberry.Schema):
     documents: Documents
 
-    def process_errors(self, errors, execution_context=None) -> None:  # noqa: ANN001
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         operation = execution_context.operation_name if execution_context else None
         log_unexpected_errors(errors, operation)
 
 
 def build_schema(*, production: bool = False, limits: DocumentLimits | None = None) -> RoostSchema:
     limits = limits or DocumentLimits()
-    rules: tuple[type[ValidationRule], ...] = tuple(specified_rules)
+    rules: tuple[type[ASTValidationRule], ...] = specified_rules
     if production:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
     # Factories, not instances: each request gets its own extension objects.
@@ -65,7 +73,8 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
         types=[UserType, ListingType, BookingType, PaymentType, *SCALAR_MAP.keys()],
         extensions=extensions,
         execution_context_class=RoostExecutionContext,
-        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
+        # scalar_map is typed Mapping[object, ...], whose key type a dict[type, ...] cannot match.
+        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),  # type: ignore[arg-type]
     )
     schema.documents = Documents(schema._schema, limits, rules)
     return schema

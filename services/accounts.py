@@ -364,7 +364,7 @@ async def update_profile(
     session: AsyncSession,
     *,
     user_id: int,
-    changes: Mapping[str, object],
+    changes: Mapping[str, Any],
     encrypt_phone: Callable[[str], str],
 ) -> User:
     """Applies the fields present in ``changes``; None clears phone, bio and avatar.
@@ -408,8 +408,8 @@ async def update_profile(
     _check_preferences(changes.get("preferences") or {}, errors, checked)
     if errors:
         raise InvalidInput(fields=errors)
-    for field, value in checked.items():
-        setattr(user, field, value)
+    for field, checked_value in checked.items():
+        setattr(user, field, checked_value)
     await session.flush()
     await session.refresh(user, ["avatar"])
     return user

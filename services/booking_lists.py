@@ -18,7 +18,7 @@ class BookingPage:
     bookings: list[Booking]
     cursors: list[str]
     has_next_page: bool
-    count_query: Select[tuple[int]]
+    count_query: Select[int]
 
 
 def _encode(booking: Booking) -> str:

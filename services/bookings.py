@@ -19,6 +19,7 @@ from auth.rules import can_see_booking
 from db.calendar import nights_taken
 from db.database import sqlstate
 from db.models import Booking, Listing, NightPrice, User
+from db.rows import Actor, BookingRow, ListingRow
 from db.states import ACTIVE_BOOKING, BookingStatus, ListingStatus, Party
 from services.cancellation import refund_on_cancel
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -34,7 +35,7 @@ from services.events import (
 from services.pricing import FeePolicy, Price, price_stay
 from services.validation import FieldErrors, has_control_characters
 
-_NEXT = {
+_NEXT: dict[str, tuple[BookingStatus, ...]] = {
     BookingStatus.PENDING: (BookingStatus.CONFIRMED, BookingStatus.CANCELED),
     BookingStatus.CONFIRMED: (BookingStatus.CANCELED, BookingStatus.COMPLETED),
 }
@@ -235,7 +236,7 @@ async def create_booking(
             Booking.expires_at > now,
         )
     )
-    if holding >= rules.max_pending_per_guest:
+    if (holding or 0) >= rules.max_pending_per_guest:
         raise Conflict("You have too many bookings waiting; pay for or cancel one first.")
     price = await price_of_stay(session, listing, stay, rules)
     # Only now the lock: guests racing for the same nights queue here, each for as short a
@@ -287,7 +288,7 @@ async def booking_for_change(
     return found
 
 
-def role_of(actor: User, booking: Booking, listing: Listing) -> Party:
+def role_of(actor: Actor, booking: Booking | BookingRow, listing: Listing | ListingRow) -> Party:
     if actor.id == booking.guest_id:
         return Party.GUEST
     if actor.id == listing.host_id:
@@ -356,7 +357,7 @@ async def change_stay(
     emit(session, BookingModified(booking.id, stay.check_in, stay.check_out, difference), now=now)
 
 
-def night_starts(booking: Booking, listing: Listing) -> list[datetime]:
+def night_starts(booking: Booking | BookingRow, listing: Listing | ListingRow) -> list[datetime]:
     """When each night of the stay begins: the check-in time, kept by the booking, each day."""
     zone = ZoneInfo(listing.time_zone)
     arrival = booking.starts_at.astimezone(zone).time()
@@ -366,7 +367,14 @@ def night_starts(booking: Booking, listing: Listing) -> list[datetime]:
     ]
 
 
-def refund_due(booking: Booking, listing: Listing, *, paid: int, by: Party, now: datetime) -> int:
+def refund_due(
+    booking: Booking | BookingRow,
+    listing: Listing | ListingRow,
+    *,
+    paid: int,
+    by: Party,
+    now: datetime,
+) -> int:
     """What cancelling now gives back of ``paid``."""
     return refund_on_cancel(
         booking.cancellation_policy,

@@ -63,5 +63,5 @@ def to_minor(amount: Decimal | str, currency: str) -> int:
             if places == 0
             else f"{currency} amounts have at most {places} decimals"
         )
-    minor = int("".join(map(str, kept))) * 10 ** (exponent + places)
+    minor: int = int("".join(map(str, kept))) * 10 ** (exponent + places)
     return -minor if sign else minor

@@ -20,6 +20,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Payment, PaymentOperation
+from db.rows import PaymentRow
 from db.states import (
     CAPTURED_PAYMENT,
     LIVE_PAYMENT,
@@ -125,7 +126,7 @@ def _rebalance(payment: Payment) -> None:
         _move(payment, status)
 
 
-def captured_balance(payment: Payment | None) -> int:
+def captured_balance(payment: Payment | PaymentRow | None) -> int:
     """What the guest has paid and not had back."""
     if payment is None or payment.status not in CAPTURED:
         return 0

@@ -19,6 +19,7 @@ from db.calendar import blocked_night_sql, overlapping_stay_sql
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
+from db.rows import ListingRow
 from db.states import ListingStatus
 from services import cursors
 from services.errors import InvalidInput
@@ -64,7 +65,7 @@ class SearchFilter:
 
 @dataclass
 class SearchPage:
-    rows: list[Record]
+    rows: list[ListingRow]
     cursors: list[str]
     has_next_page: bool
     total_count: int | None = None
@@ -259,17 +260,21 @@ async def search_listings(
         f" ORDER BY sort_key {direction}, l.id {direction} LIMIT {p(first + 1)}"
     )
     if with_total:
-        rows, [(total,)] = await asyncio.gather(
+        records, [(total,)] = await asyncio.gather(
             fetch(database, page_sql, *p.values), fetch(database, count_sql, *count_args)
         )
     else:
-        rows, total = await fetch(database, page_sql, *p.values), None
-    has_next_page = len(rows) > first
-    rows = rows[:first]
+        records, total = await fetch(database, page_sql, *p.values), None
+    return _page(records, first, sort, total)
+
+
+def _page(records: list[Record], first: int, sort: Sort, total: int | None = None) -> SearchPage:
+    """The page of ``first`` rows of ``records`` (listing columns, then ``sort_key``)."""
+    page = records[:first]
     return SearchPage(
-        rows=rows,
-        cursors=[encode_cursor(sort, row.sort_key, row.id) for row in rows],
-        has_next_page=has_next_page,
+        rows=[ListingRow._make(record[:-1]) for record in page],
+        cursors=[encode_cursor(sort, record["sort_key"], record["id"]) for record in page],
+        has_next_page=len(records) > first,
         total_count=total,
     )
 
@@ -290,18 +295,14 @@ async def listings_of_host(
     if after:
         after_key, after_id = decode_cursor(after, Sort.NEWEST)
         where.append(f"(l.created_at, l.id) < ({p(after_key)}, {p(after_id)})")
-    rows = await fetch(
+    records = await fetch(
         database,
         f"SELECT {LISTING_SELECT}, l.created_at AS sort_key FROM listing l"
         f" WHERE {' AND '.join(where)} ORDER BY l.created_at DESC, l.id DESC"
         f" LIMIT {p(first + 1)}",
         *p.values,
     )
-    return SearchPage(
-        rows=rows[:first],
-        cursors=[encode_cursor(Sort.NEWEST, row.sort_key, row.id) for row in rows[:first]],
-        has_next_page=len(rows) > first,
-    )
+    return _page(records, first, Sort.NEWEST)
 
 
 async def count_listings_of_host(database: Database, *, host_id: int) -> int:

@@ -12,8 +12,9 @@ at once too.
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import CursorResult, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -144,7 +145,7 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> bool:
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-    return result.rowcount > 0
+    return cast(CursorResult[Any], result).rowcount > 0
 
 
 async def end(session: AsyncSession, *, refresh_token: str) -> bool:

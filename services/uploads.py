@@ -10,6 +10,7 @@ import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,7 @@ MAX_SIDE = 2_048
 THUMBNAIL_SIDE = 400
 
 # Pillow format -> (content type, file extension, save options)
-_FORMATS = {
+_FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "JPEG": ("image/jpeg", "jpg", {"quality": 85, "optimize": True}),
     "PNG": ("image/png", "png", {"optimize": True}),
     "WEBP": ("image/webp", "webp", {"quality": 85}),

@@ -179,7 +179,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
     )
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 (uvicorn has no event to wait on)
+        while not server.started:
             assert not task.done(), "uvicorn stopped before it started"
             await asyncio.sleep(0.02)
     try:
@@ -221,7 +221,7 @@ class StatementCounter:
         self.engine = database.engine.sync_engine
         self.statements: list[str] = []
 
-    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self.statements.append(statement)
 
     def _count_raw(self, statement: str) -> None:

@@ -167,7 +167,7 @@ async def test_an_event_claimed_by_a_worker_that_dies_is_handled_once_by_another
     )  # fmt: skip
     try:
         async with asyncio.timeout(30):
-            while not marker.exists():  # noqa: ASYNC110 (the child has no other way to tell)
+            while not marker.exists():
                 assert child.poll() is None, "the worker exited before claiming"
                 await asyncio.sleep(0.05)
     finally:

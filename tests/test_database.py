@@ -35,7 +35,7 @@ from tests.conftest import committed, gql, make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:
-    def diff(connection) -> list:  # noqa: ANN001
+    def diff(connection) -> list:
         context = MigrationContext.configure(connection, opts={"compare_server_default": True})
         return compare_metadata(context, Base.metadata)
 
@@ -111,7 +111,7 @@ async def test_the_pool_heals_after_its_connections_are_killed(database_url: str
             )
         async with database.read_session() as session:
             assert await session.scalar(text("SELECT 1")) == 1
-        assert (await fetch(database, "SELECT 1 AS one"))[0].one == 1
+        assert (await fetch(database, "SELECT 1 AS one"))[0]["one"] == 1
     finally:
         await database.dispose()
 

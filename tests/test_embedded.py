@@ -39,7 +39,7 @@ def holders(pgdata: Path) -> list[int]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def wait_for(condition, what: str, timeout: float = 60) -> None:  # noqa: ANN001
+def wait_for(condition, what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -69,7 +69,7 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
     )
     try:
         assert holder.stdout.readline() == "ready\n"
-        worker = subprocess.Popen(  # noqa: S603
+        worker = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"],
             cwd=ROOT,
             env=env,
@@ -81,7 +81,7 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
         worker.wait()
         assert worker.pid in holders(pgdata)
 
-        migrate = subprocess.run(  # noqa: S603
+        migrate = subprocess.run(
             [sys.executable, "-m", "app.cli", "migrate"],
             cwd=ROOT,
             env=env,
@@ -104,14 +104,14 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
 
 def a_zombie() -> subprocess.Popen:
     """A child killed and not yet reaped: its pid still answers, as a zombie."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # noqa: S603
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     child.kill()
     wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, "a zombie")
     return child
 
 
 def test_only_handles_of_processes_that_still_run_are_kept(tmp_path: Path) -> None:
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],  # noqa: S603
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     gone_pid = int(gone.stdout)
     zombie = a_zombie()

@@ -25,7 +25,7 @@ ROOT = Path(__file__).parent.parent
 
 
 def check_worker(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-m", "app.healthcheck", "worker"],
         cwd=ROOT,
         env=env,
@@ -47,7 +47,7 @@ async def test_roost_worker_is_healthy_while_it_beats_and_unhealthy_once_silent(
     }
     before = check_worker(env)
     assert before.returncode == 1 and "no heartbeat" in before.stdout
-    worker = subprocess.Popen(  # noqa: S603, ASYNC220 (waited for in a thread)
+    worker = subprocess.Popen(  # noqa: ASYNC220 (waited for in a thread)
         [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env
     )
     try:

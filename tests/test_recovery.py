@@ -132,7 +132,7 @@ async def test_smtp_mail_reaches_a_real_smtp_server(tmp_path: Path) -> None:
     received: list[bytes] = []
 
     class Inbox:
-        async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001, N802
+        async def handle_DATA(self, server, session, envelope) -> str:
             received.append(envelope.content)
             return "250 Message accepted for delivery"
 

@@ -27,7 +27,7 @@ query($filter: ListingFilter, $sort: ListingSort, $first: Int, $after: String) {
 SOON = date.today() + timedelta(days=30)
 
 
-async def titles(client: httpx.AsyncClient, filter: dict | None = None, **kwargs) -> list[str]:  # noqa: A002
+async def titles(client: httpx.AsyncClient, filter: dict | None = None, **kwargs) -> list[str]:
     body = await gql(client, SEARCH, {"filter": filter, **kwargs})
     assert "errors" not in body, body
     return [edge["node"]["title"] for edge in body["data"]["searchListings"]["edges"]]

@@ -28,7 +28,7 @@ query($filter: ListingFilter) {
 """ % (STAY["checkIn"], STAY["checkOut"])  # noqa: UP031 (the braces of GraphQL)
 
 
-async def search(client: httpx.AsyncClient, **filter: Any) -> list[dict]:  # noqa: A002
+async def search(client: httpx.AsyncClient, **filter: Any) -> list[dict]:
     body = await gql(client, SEARCH, {"filter": filter or None})
     assert "errors" not in body, body
     return [edge["node"] for edge in body["data"]["searchListings"]["edges"]]
@@ -98,7 +98,7 @@ async def test_a_change_made_with_plain_sql_retires_cached_searches(
     client: httpx.AsyncClient, database: Database, listing: tuple[User, Listing], change: str
 ) -> None:
     host, flat = listing
-    filter, statement, shows = CHANGES[change]  # noqa: A001
+    filter, statement, shows = CHANGES[change]
     before = await search(client, **filter)
     assert before and not shows(before)
     assert await search(client, **filter) == before  # from the cache now

@@ -149,12 +149,12 @@ async def test_roost_worker_handles_events_until_told_to_stop(database: Database
     env = {**os.environ, "DATABASE_URL": str(database.engine.url.render_as_string(False)),
            "ROOST_WORKER_POLL_SECONDS": "0.1"}  # fmt: skip
     env["DATABASE_URL"] = env["DATABASE_URL"].replace("+asyncpg", "")
-    worker = subprocess.Popen(  # noqa: S603, ASYNC220 (waited for in a thread)
+    worker = subprocess.Popen(  # noqa: ASYNC220 (waited for in a thread)
         [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env
     )
     try:
         async with asyncio.timeout(30):
-            while (await event(database, event_id)).processed_at is None:  # noqa: ASYNC110
+            while (await event(database, event_id)).processed_at is None:
                 assert worker.poll() is None, "roost worker exited early"
                 await asyncio.sleep(0.1)
     finally:
@@ -173,7 +173,7 @@ async def test_a_deadlock_victim_runs_again(database: Database) -> None:
     runs = []
     both_locked_once = asyncio.Barrier(2)
 
-    def locking(first: int, second: int):  # noqa: ANN202
+    def locking(first: int, second: int):
         async def work(session: AsyncSession) -> None:
             runs.append(first)
             await session.execute(LOCK_ROW, {"id": first})

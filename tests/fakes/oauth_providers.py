@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 CLIENT_ID = "roost-test-client"
-CLIENT_SECRET = "roost-test-secret"  # noqa: S105
+CLIENT_SECRET = "roost-test-secret"
 GOOGLE_ISSUER = "https://accounts.google.com"
 
 

@@ -6,6 +6,7 @@ Create Date: 2026-11-21
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,16 +20,16 @@ depends_on: str | Sequence[str] | None = None
 LIVE_PAYMENT = "status IN ('PENDING', 'AUTHORIZED', 'SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED')"
 
 
-def _timestamp(name: str, **kwargs: object) -> sa.Column:
+def _timestamp(name: str, **kwargs: Any) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), **kwargs)
 
 
-def _created_at() -> sa.Column:
+def _created_at() -> sa.Column[Any]:
     return _timestamp("created_at", server_default=sa.text("now()"), nullable=False)
 
 
 def upgrade() -> None:
-    added = [
+    added: list[sa.Column[Any]] = [
         sa.Column("message", sa.Text(), nullable=True),
         sa.Column("currency", sa.Text(), nullable=True),
         sa.Column("night_prices_minor", postgresql.ARRAY(sa.BigInteger()), nullable=True),

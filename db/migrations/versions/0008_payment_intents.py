@@ -11,6 +11,7 @@ Create Date: 2026-11-28
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 TABLE = "payment_operation"
 
 
-def _timestamp(name: str) -> sa.Column:
+def _timestamp(name: str) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=True)
 
 
