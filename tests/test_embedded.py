@@ -18,10 +18,13 @@ ROOT = Path(__file__).parent.parent
 
 # Opens the embedded server, says so, and lets go cleanly when its stdin closes.
 HOLDER = """
+import logging
 import sys
 from pathlib import Path
 from db.embedded import EmbeddedPostgres
 
+logging.basicConfig(level=logging.INFO)
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 with EmbeddedPostgres(Path(sys.argv[1])):
     print("ready", flush=True)
     sys.stdin.read()
@@ -59,12 +62,14 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
     pgdata = data_dir / "pg"
     data_dir.mkdir()
     env = roost_env(data_dir)
+    holder_log = data_dir / "holder.log"
     holder = subprocess.Popen(  # noqa: S603
         [sys.executable, "-c", HOLDER, str(pgdata)],
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=holder_log.open("w"),
         text=True,
     )
     try:
@@ -93,6 +98,9 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
         # The holder is alive: its handle is kept, and the server runs on for it.
         assert holders(pgdata) == [holder.pid]
         assert postgres_processes(pgdata)
+        # ... and the command says so, rather than that it stopped the server.
+        assert "left the embedded PostgreSQL running" in migrate.stderr
+        assert "embedded PostgreSQL stopped" not in migrate.stderr
     finally:
         holder.stdin.close()
         assert holder.wait(timeout=60) == 0
@@ -100,6 +108,7 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
     assert postgres_processes(pgdata) == []
     assert not (pgdata / "postmaster.pid").exists()
     assert holders(pgdata) == []
+    assert "embedded PostgreSQL stopped" in holder_log.read_text()
 
 
 def a_zombie() -> subprocess.Popen:

@@ -12,6 +12,8 @@ import httpx
 import psutil
 import pytest
 
+from app.cli import main as roost
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -159,3 +161,22 @@ def test_serve_spreads_connections_over_its_worker_processes(
             client.close()
         assert roost.stop(signal.SIGTERM) == 0
     assert not [child for child in servers if child.is_running() and child.status() != "zombie"]
+
+
+def test_serve_on_a_taken_port_says_so_before_it_starts_or_greets(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert roost(["serve", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert "Roost is starting" not in out
+    assert f"roost: cannot listen on 127.0.0.1:{port}: Address already in use." in err
+    assert "choose another --port" in err
