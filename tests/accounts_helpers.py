@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import gql
+from tests.helpers import gql
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count(1)

@@ -25,7 +25,7 @@ from tests.accounts_helpers import (
     register,
     unique_email,
 )
-from tests.conftest import gql, http_client, make_settings, running
+from tests.helpers import gql, http_client, make_settings, running
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from db.migrate import (
 )
 from db.models import Base, Booking
 from db.raw import fetch
-from tests.conftest import gql, make_settings, plain_url, running
+from tests.helpers import gql, make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from db.embedded import HANDLES_FILE, STARTS_FILE, forget_dead_handles
-from tests.test_serve import postgres_processes
+from tests.helpers import postgres_processes
 
 ROOT = Path(__file__).parent.parent
 

@@ -25,8 +25,7 @@ from tests.accounts_helpers import (
     token_in,
     unique_email,
 )
-from tests.conftest import gql
-from tests.test_serve import free_port
+from tests.helpers import free_port, gql
 
 REQUEST_RESET = "mutation($e: String!) { requestPasswordReset(email: $e) }"
 RESET = "mutation($t: String!, $p: String!) { resetPassword(token: $t, newPassword: $p) }"

@@ -13,23 +13,9 @@ import psutil
 import pytest
 
 from app.cli import main as roost
+from tests.helpers import free_port, postgres_processes
 
 ROOT = Path(__file__).parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def postgres_processes(pgdata: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if process.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
-            found.append(process)
-    return found
 
 
 class Roost:

@@ -28,7 +28,7 @@ from schema.errors import present_error
 from services.event_handlers import HandlerContext
 from services.events import BookingCreated, Event, emit
 from services.payments import Gateways
-from tests.conftest import START, FakeClock, running
+from tests.helpers import START, FakeClock, running
 
 ROOT = Path(__file__).parent.parent
 LOCK_ROW = text("SELECT 1 FROM deadlock_probe WHERE id = :id FOR UPDATE")
