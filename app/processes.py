@@ -63,11 +63,11 @@ def ensure_port_free(host: str, port: int) -> None:
         raise PortUnavailable(message) from None
 
 
-def _serve_one(host: str, port: int, options: dict[str, Any]) -> None:
+def _serve_one(host: str, port: int, app: str, options: dict[str, Any]) -> None:
     import uvicorn
 
     listener = listening_socket(host, port)
-    uvicorn.Server(uvicorn.Config(APP, factory=True, **options)).run(sockets=[listener])
+    uvicorn.Server(uvicorn.Config(app, factory=True, **options)).run(sockets=[listener])
 
 
 class _Stop(Exception):
@@ -78,13 +78,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def serve_balanced(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
-    """Runs ``workers`` server processes until one ends or this process gets SIGINT or SIGTERM;
-    then stops them all. Answers an exit code: 0 when told to stop, 1 when a process died."""
+def serve_balanced(
+    host: str, port: int, workers: int, options: dict[str, Any], *, app: str = APP
+) -> int:
+    """Runs ``workers`` server processes of ``app`` (an ASGI app factory, as uvicorn names it)
+    until one ends or this process gets SIGINT or SIGTERM; then stops them all. Answers an exit
+    code: 0 when told to stop, 1 when a process died."""
     ensure_port_free(host, port)  # again: before any child, in case it was taken meanwhile
     spawn = multiprocessing.get_context("spawn")
     children = [
-        spawn.Process(target=_serve_one, args=(host, port, options), name=f"roost-{number}")
+        spawn.Process(target=_serve_one, args=(host, port, app, options), name=f"roost-{number}")
         for number in range(1, workers + 1)
     ]
     signal.signal(signal.SIGINT, _stop)

@@ -3,6 +3,7 @@ clean tables per test, and the app driven over HTTP through httpx."""
 
 import os
 import secrets
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,15 @@ from db.embedded import EmbeddedPostgres
 from db.migrate import upgrade_to_head
 from db.models import Base
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from tests.helpers import START, FakeClock, http_client, make_settings, plain_url, running
+from tests.helpers import (
+    START,
+    FakeClock,
+    http_client,
+    make_settings,
+    plain_url,
+    postgres_processes,
+    running,
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +43,30 @@ def postgres_server_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="roost-test-") as data_dir:
         with EmbeddedPostgres(Path(data_dir) / "pg") as url:
             yield url
+
+
+@pytest.fixture(scope="session")
+def initialised_pgdata(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded PostgreSQL's data, initialised and stopped: initdb takes seconds, once."""
+    pgdata = tmp_path_factory.mktemp("initialised") / "pg"
+    with EmbeddedPostgres(pgdata):
+        pass
+    return pgdata
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, initialised_pgdata: Path) -> Iterator[Path]:
+    """A ROOST_DATA_DIR whose embedded PostgreSQL is initialised but empty and not running."""
+    data_dir = tmp_path / "roost-data"
+    shutil.copytree(initialised_pgdata, data_dir / "pg", symlinks=True)
+    if os.geteuid() == 0:  # pgserver then runs PostgreSQL as a user of its own: keep its files
+        for source in [initialised_pgdata, *initialised_pgdata.rglob("*")]:
+            owner = source.lstat()
+            copy = data_dir / "pg" / source.relative_to(initialised_pgdata)
+            os.lchown(copy, owner.st_uid, owner.st_gid)
+    yield data_dir
+    for leftover in postgres_processes(tmp_path):
+        leftover.kill()
 
 
 @pytest.fixture(scope="session")
