@@ -7,7 +7,7 @@ transitions exist, and each writes its event to the outbox in the same transacti
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select, tuple_
@@ -40,6 +40,7 @@ from services.events import (
 )
 from services.pricing import FeePolicy, Price, price_stay
 from services.search_cache import results_changed
+from services.stays import stay_bounds
 from services.validation import FieldErrors, has_control_characters
 
 ACTIVE = ACTIVE_BOOKING
@@ -84,10 +85,6 @@ def _move(booking: Booking, status: BookingStatus) -> None:
     if status not in _NEXT.get(booking.status, ()):
         raise Conflict(f"A {booking.status.lower()} booking cannot become {status.lower()}.")
     booking.status = status
-
-
-def _at(listing: Listing, day: date, at: time) -> datetime:
-    return datetime.combine(day, at, ZoneInfo(listing.time_zone))
 
 
 def _check_stay(listing: Listing, stay: Stay, *, now: datetime, rules: BookingRules) -> None:
@@ -195,8 +192,13 @@ def _set_stay(booking: Booking, listing: Listing, stay: Stay, price: Price) -> N
     booking.service_fee_minor = price.service_fee
     booking.taxes_minor = price.taxes
     booking.total_minor = price.total
-    booking.starts_at = _at(listing, stay.check_in, listing.check_in_time)
-    booking.ends_at = _at(listing, stay.check_out, listing.check_out_time)
+    booking.starts_at, booking.ends_at = stay_bounds(
+        stay.check_in,
+        stay.check_out,
+        time_zone=listing.time_zone,
+        check_in_time=listing.check_in_time,
+        check_out_time=listing.check_out_time,
+    )
 
 
 async def flush_stay(session: AsyncSession) -> None:

@@ -11,6 +11,12 @@ from services.money import minor_digits
 from services.search_cache import results_changed
 
 
+def usd_per_minor_unit(currency: str, usd_per_unit: Decimal) -> Decimal:
+    """What one minor unit of ``currency`` is worth in US dollars: prices times this are the
+    US-dollar prices search filters and sorts on."""
+    return usd_per_unit.scaleb(-minor_digits(currency))
+
+
 async def store_rates(session: AsyncSession, rates: dict[str, Decimal]) -> int:
     """Upserts the rates, then reprices every listing in a currency that changed."""
     if not rates:
@@ -29,8 +35,7 @@ async def store_rates(session: AsyncSession, rates: dict[str, Decimal]) -> int:
             update(Listing)
             .where(Listing.currency == currency)
             .values(
-                nightly_price_usd=Listing.nightly_price_minor
-                * (rate / Decimal(10) ** minor_digits(currency))
+                nightly_price_usd=Listing.nightly_price_minor * usd_per_minor_unit(currency, rate)
             )
         )
     await results_changed(session)

@@ -27,7 +27,8 @@ from db.models import (
 )
 from db.states import ACTIVE_BOOKING, ListingStatus, Role
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.money import minor_digits, to_minor
+from services.exchange_rates import usd_per_minor_unit
+from services.money import to_minor
 from services.search_cache import results_changed
 from services.validation import FieldErrors, has_control_characters, time_zone_problem
 
@@ -86,6 +87,12 @@ def normalize_search_text(*parts: str | None) -> str:
     text = " ".join(part for part in parts if part)
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def search_text(*, city: str, region: str | None, country: str | None, title: str) -> str:
+    """What free-text search matches a listing on: its place (the country by name and code)
+    and its title."""
+    return normalize_search_text(city, region, country_names().get(country or ""), country, title)
 
 
 def _clean_text(value: object, field: str, errors: FieldErrors, *, required: bool) -> str | None:
@@ -262,12 +269,11 @@ async def _check(
                 errors.check("photoUploadIds", "may only name uploads of the listing's host")
 
     if draft["city"] is not None and draft["title"] is not None:
-        draft["search_text"] = normalize_search_text(
-            draft["city"],
-            draft["region"],
-            country_names().get(draft["country"] or ""),
-            draft["country"],
-            draft["title"],
+        draft["search_text"] = search_text(
+            city=draft["city"],
+            region=draft["region"],
+            country=draft["country"],
+            title=draft["title"],
         )
     return photo_ids
 
@@ -300,9 +306,7 @@ async def _check_prices(
                 else:
                     draft["currency"], draft["nightly_price_minor"] = currency, minor
                     # What price filters and sorts compare, at today's rate.
-                    draft["nightly_price_usd"] = (
-                        Decimal(minor).scaleb(-minor_digits(currency)) * rate
-                    )
+                    draft["nightly_price_usd"] = minor * usd_per_minor_unit(currency, rate)
     fee = fields.get("cleaning_fee", draft["cleaning_fee_minor"] and "unchanged")
     if fee is None:
         draft["cleaning_fee_minor"] = None
