@@ -11,10 +11,10 @@ from services.money import minor_digits
 from services.search_cache import results_changed
 
 
-def usd_per_minor_unit(currency: str, usd_per_unit: Decimal) -> Decimal:
-    """What one minor unit of ``currency`` is worth in US dollars: prices times this are the
-    US-dollar prices search filters and sorts on."""
-    return usd_per_unit.scaleb(-minor_digits(currency))
+def usd_per_minor_unit(currency: str, rate: Decimal) -> Decimal:
+    """What one minor unit (a cent, a yen) is worth in US dollars at ``rate`` dollars a unit:
+    ``minor * usd_per_minor_unit(...)`` is a listing's ``nightly_price_usd``, in Python or SQL."""
+    return rate / Decimal(10) ** minor_digits(currency)
 
 
 async def store_rates(session: AsyncSession, rates: dict[str, Decimal]) -> int:
@@ -35,7 +35,8 @@ async def store_rates(session: AsyncSession, rates: dict[str, Decimal]) -> int:
             update(Listing)
             .where(Listing.currency == currency)
             .values(
-                nightly_price_usd=Listing.nightly_price_minor * usd_per_minor_unit(currency, rate)
+                nightly_price_usd=Listing.nightly_price_minor
+                * (rate / Decimal(10) ** minor_digits(currency))
             )
         )
     await results_changed(session)
