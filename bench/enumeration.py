@@ -40,7 +40,7 @@ mutation($email: String!, $password: String!) { login(email: $email, password: $
 REGISTER = """
 mutation($input: RegisterInput!) { register(input: $input) { accessToken } }
 """
-PASSWORD = "a long and honest passphrase"
+PASSWORD = "a long and honest passphrase"  # noqa: S105 (an account made and deleted here)
 
 
 async def failed_login(client: httpx.AsyncClient, email: str) -> float:
