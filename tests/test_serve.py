@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+import uvicorn
 
 from app import cli
 from app.cli import main as roost
@@ -113,8 +114,12 @@ def test_serve_with_workers_runs_balanced_processes_where_it_can(
         started.append((host, port, workers))
         return 0
 
+    def one_shared_socket(*args: object, **kwargs: object) -> None:
+        raise AssertionError("served on one shared socket, not balanced")
+
     monkeypatch.setattr(cli, "serve_balanced", serve_balanced)
     monkeypatch.setattr(cli, "can_balance", lambda: True)
+    monkeypatch.setattr(uvicorn, "run", one_shared_socket)
     # `roost serve` hands these to its server processes through the environment.
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("ROOST_PUBLIC_URL", "http://127.0.0.1")
