@@ -15,7 +15,14 @@ import httpx
 from strawberry.relay import to_base64
 
 from app.observability import configure_logging
-from app.processes import APP, can_balance, serve_balanced, server_options
+from app.processes import (
+    APP,
+    PortUnavailable,
+    can_balance,
+    ensure_port_free,
+    serve_balanced,
+    server_options,
+)
 from app.scale_data import seed_listings
 from app.seed import (
     DEMO_ACCOUNTS,
@@ -144,6 +151,8 @@ def _print_welcome(host: str, port: int, prepared: Prepared) -> None:
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    # A taken port fails now: before the database starts, and before the welcome is printed.
+    ensure_port_free(host, port)
     with database_url(settings) as url:
         prepared = asyncio.run(
             _prepare_for_serving(settings, url, embedded=settings.database_url is None)
@@ -278,7 +287,13 @@ def main(argv: list[str] | None = None) -> int:
             create_admin(settings, args.email)
         elif args.command == "update-rates":
             update_rates(settings)
-    except (ConfigurationError, SchemaBehind, NotFound, RatesUnavailable) as error:
+    except (
+        ConfigurationError,
+        SchemaBehind,
+        NotFound,
+        RatesUnavailable,
+        PortUnavailable,
+    ) as error:
         print(f"roost: {error}", file=sys.stderr)
         return 2
     return 0

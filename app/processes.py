@@ -7,6 +7,7 @@ six times the other's requests). With ``SO_REUSEPORT`` (Linux) each process bind
 socket on the address and the kernel spreads new connections across them.
 """
 
+import errno
 import multiprocessing
 import signal
 import socket
@@ -45,11 +46,28 @@ def listening_socket(host: str, port: int, *, shared: bool = True) -> socket.soc
     return listener
 
 
-def _serve_one(host: str, port: int, options: dict[str, Any]) -> None:
+class PortUnavailable(Exception):
+    pass
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Raises PortUnavailable when we could not listen on the address. Bound without
+    ``SO_REUSEPORT``, so even another server that shares its port is found (it would silently
+    get half our traffic)."""
+    try:
+        listening_socket(host, port, shared=False).close()
+    except OSError as error:
+        message = f"cannot listen on {host}:{port}: {error.strerror or error}."
+        if error.errno == errno.EADDRINUSE:
+            message += " Stop what listens there or choose another --port."
+        raise PortUnavailable(message) from None
+
+
+def _serve_one(host: str, port: int, app: str, options: dict[str, Any]) -> None:
     import uvicorn
 
     listener = listening_socket(host, port)
-    uvicorn.Server(uvicorn.Config(APP, factory=True, **options)).run(sockets=[listener])
+    uvicorn.Server(uvicorn.Config(app, factory=True, **options)).run(sockets=[listener])
 
 
 class _Stop(Exception):
@@ -60,15 +78,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def serve_balanced(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
-    """Runs ``workers`` server processes until one ends or this process gets SIGINT or SIGTERM;
-    then stops them all. Answers an exit code: 0 when told to stop, 1 when a process died."""
-    # Bound without SO_REUSEPORT first, so a port already taken fails here, before any child,
-    # even by another server that shares its port (it would silently get half our traffic).
-    listening_socket(host, port, shared=False).close()
+def serve_balanced(
+    host: str, port: int, workers: int, options: dict[str, Any], *, app: str = APP
+) -> int:
+    """Runs ``workers`` server processes of ``app`` (an ASGI app factory, as uvicorn names it)
+    until one ends or this process gets SIGINT or SIGTERM; then stops them all. Answers an exit
+    code: 0 when told to stop, 1 when a process died."""
+    ensure_port_free(host, port)  # again: before any child, in case it was taken meanwhile
     spawn = multiprocessing.get_context("spawn")
     children = [
-        spawn.Process(target=_serve_one, args=(host, port, options), name=f"roost-{number}")
+        spawn.Process(target=_serve_one, args=(host, port, app, options), name=f"roost-{number}")
         for number in range(1, workers + 1)
     ]
     signal.signal(signal.SIGINT, _stop)

@@ -126,11 +126,22 @@ class EmbeddedPostgres:
         return server.get_uri("postgres")
 
     def stop(self) -> None:
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.cleanup()
-            with server._lock:
-                _record_start(self.pgdata, os.getpid(), None)
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        with server._lock:
+            # A holder killed since we started must not keep the server running for nobody.
+            forget_dead_handles(self.pgdata)
+        server.cleanup()  # stops the server only when no other process holds it
+        with server._lock:
+            _record_start(self.pgdata, os.getpid(), None)
+            others = _read(self.pgdata / HANDLES_FILE, [])
+        if others:
+            log.info(
+                "left the embedded PostgreSQL running: other Roost processes use it",
+                extra={"pids": others},
+            )
+        else:
             log.info("embedded PostgreSQL stopped")
 
     def __enter__(self) -> str:

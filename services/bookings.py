@@ -8,7 +8,7 @@ transitions exist, and each writes its event to the outbox in the same transacti
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -33,6 +33,7 @@ from services.events import (
     emit,
 )
 from services.pricing import FeePolicy, Price, price_stay
+from services.stays import stay_bounds
 from services.validation import FieldErrors, has_control_characters
 
 _NEXT: dict[str, tuple[BookingStatus, ...]] = {
@@ -75,10 +76,6 @@ def _move(booking: Booking, status: BookingStatus) -> None:
     if status not in _NEXT.get(booking.status, ()):
         raise Conflict(f"A {booking.status.lower()} booking cannot become {status.lower()}.")
     booking.status = status
-
-
-def _at(listing: Listing, day: date, at: time) -> datetime:
-    return datetime.combine(day, at, ZoneInfo(listing.time_zone))
 
 
 def check_stay(listing: Listing, stay: Stay, *, now: datetime, rules: BookingRules) -> None:
@@ -176,8 +173,13 @@ def set_stay(booking: Booking, listing: Listing, stay: Stay, price: Price) -> No
     booking.service_fee_minor = price.service_fee
     booking.taxes_minor = price.taxes
     booking.total_minor = price.total
-    booking.starts_at = _at(listing, stay.check_in, listing.check_in_time)
-    booking.ends_at = _at(listing, stay.check_out, listing.check_out_time)
+    booking.starts_at, booking.ends_at = stay_bounds(
+        stay.check_in,
+        stay.check_out,
+        time_zone=listing.time_zone,
+        check_in_time=listing.check_in_time,
+        check_out_time=listing.check_out_time,
+    )
 
 
 async def flush_stay(session: AsyncSession) -> None:

@@ -81,6 +81,12 @@ def normalize_search_text(*parts: str | None) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def search_text(*, city: str, region: str | None, country: str | None, title: str) -> str:
+    """What free-text search matches a listing on: its place (the country by name and code)
+    and its title."""
+    return normalize_search_text(city, region, country_names().get(country or ""), country, title)
+
+
 def _clean_text(value: object, field: str, errors: FieldErrors, *, required: bool) -> str | None:
     text = str(value).strip() if value is not None else ""
     if not text:
@@ -245,12 +251,11 @@ async def _check(
                 errors.check("photoUploadIds", "may only name uploads of the listing's host")
 
     if draft["city"] is not None and draft["title"] is not None:
-        draft["search_text"] = normalize_search_text(
-            draft["city"],
-            draft["region"],
-            country_names().get(draft["country"] or ""),
-            draft["country"],
-            draft["title"],
+        draft["search_text"] = search_text(
+            city=draft["city"],
+            region=draft["region"],
+            country=draft["country"],
+            title=draft["title"],
         )
     return photo_ids
 

@@ -10,7 +10,7 @@ import httpx
 from starlette.applications import Starlette
 
 from app.wiring import build_worker
-from tests.conftest import gql
+from tests.helpers import gql
 
 PASSWORD = "correct horse battery staple"
 _serial = itertools.count(1)

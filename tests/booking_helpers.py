@@ -6,8 +6,8 @@ from datetime import timedelta
 import httpx
 
 from tests.accounts_helpers import bearer, register
-from tests.conftest import START, gql
-from tests.test_listings import create, host_token
+from tests.helpers import START, gql
+from tests.listing_helpers import create, host_token
 
 TODAY = START.date()
 

@@ -10,7 +10,7 @@ from db.database import Database
 from db.models import OneTimeToken, OutboxEvent
 from gateways.email import Email, Mailer
 from tests.accounts_helpers import mails_to, register, token_in, unique_email
-from tests.conftest import FakeClock, StatementCounter, gql
+from tests.helpers import FakeClock, StatementCounter, gql
 
 REQUEST_RESET = "mutation($e: String!) { requestPasswordReset(email: $e) }"
 VERIFY = "mutation($t: String!) { verifyEmail(token: $t) }"

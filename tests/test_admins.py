@@ -16,7 +16,7 @@ from db.database import Database
 from db.models import User
 from db.states import UserStatus
 from tests.accounts_helpers import ME, bearer, error_code, login, register, unique_email
-from tests.conftest import committed, gql, make_settings, serving
+from tests.helpers import committed, gql, make_settings, serving
 
 SUSPEND = "mutation($id: ID!) { suspendUser(userId: $id) { id } }"
 REINSTATE = "mutation($id: ID!) { reinstateUser(userId: $id) { id } }"

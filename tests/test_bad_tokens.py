@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from db.database import Database
 from db.models import User
 from tests.accounts_helpers import ME, REGISTER, bearer, register, unique_email
-from tests.conftest import gql
-from tests.test_uploads import image_bytes, upload
+from tests.helpers import gql
+from tests.upload_helpers import image_bytes, upload
 
 JWT_SECRET = "test-secret-" + "x" * 40
 SEARCH = "{ searchListings(first: 5) { totalCount } }"

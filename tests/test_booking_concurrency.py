@@ -20,8 +20,8 @@ from db.database import Database
 from db.models import Booking, Listing, User
 from services.bookings import flush_stay
 from services.errors import Conflict
-from tests.conftest import committed, serving
 from tests.factories import make_booking, make_listing, make_user, new_booking
+from tests.helpers import committed, serving
 
 GUESTS = 50
 ROUNDS = 3

@@ -25,7 +25,7 @@ from tests.booking_helpers import (
     pay,
     read,
 )
-from tests.conftest import FakeClock, gql
+from tests.helpers import FakeClock, gql
 
 
 def worker_of(app: Starlette) -> Worker:

@@ -31,8 +31,8 @@ from tests.booking_helpers import (
     pay,
     read,
 )
-from tests.conftest import FakeClock, StatementCounter, committed, gql, make_settings
-from tests.test_listings import BLOCK, UPDATE
+from tests.helpers import FakeClock, StatementCounter, committed, gql, make_settings
+from tests.listing_helpers import BLOCK, UPDATE
 
 QUOTE = """
 query($id: ID!, $in: Date!, $out: Date!, $guests: Int!) {

@@ -31,7 +31,7 @@ from db.migrate import (
 from db.models import Base, Booking
 from db.raw import fetch
 from tests.accounts_helpers import bearer, register
-from tests.conftest import committed, gql, make_settings, plain_url, running
+from tests.helpers import committed, gql, make_settings, plain_url, running
 
 
 async def test_the_models_and_the_migrations_agree(database: Database) -> None:

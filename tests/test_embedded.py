@@ -9,19 +9,21 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from db.embedded import HANDLES_FILE, STARTS_FILE, forget_dead_handles
-from tests.test_serve import postgres_processes
+from tests.helpers import postgres_processes
 
 ROOT = Path(__file__).parent.parent
 
 # Opens the embedded server, says so, and lets go cleanly when its stdin closes.
 HOLDER = """
+import logging
 import sys
 from pathlib import Path
 from db.embedded import EmbeddedPostgres
 
+logging.basicConfig(level=logging.INFO)
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 with EmbeddedPostgres(Path(sys.argv[1])):
     print("ready", flush=True)
     sys.stdin.read()
@@ -35,8 +37,13 @@ def roost_env(data_dir: Path) -> dict[str, str]:
 
 
 def holders(pgdata: Path) -> list[int]:
-    path = pgdata / HANDLES_FILE
-    return json.loads(path.read_text()) if path.exists() else []
+    try:
+        return json.loads((pgdata / HANDLES_FILE).read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError:  # read while pgserver rewrites it: look again
+        time.sleep(0.05)
+        return holders(pgdata)
 
 
 def wait_for(condition, what: str, timeout: float = 60) -> None:
@@ -46,27 +53,22 @@ def wait_for(condition, what: str, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path):
-    yield tmp_path / "roost-data"
-    for leftover in postgres_processes(tmp_path):
-        leftover.kill()
-
-
 def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_leaves(
     data_dir: Path,
 ) -> None:
     pgdata = data_dir / "pg"
-    data_dir.mkdir()
     env = roost_env(data_dir)
+    holder_log = data_dir / "holder.log"
     holder = subprocess.Popen(  # noqa: S603
         [sys.executable, "-c", HOLDER, str(pgdata)],
         cwd=ROOT,
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=holder_log.open("w"),
         text=True,
     )
+    worker = None
     try:
         assert holder.stdout.readline() == "ready\n"
         worker = subprocess.Popen(
@@ -93,13 +95,20 @@ def test_a_killed_user_does_not_keep_the_server_running_after_the_last_live_one_
         # The holder is alive: its handle is kept, and the server runs on for it.
         assert holders(pgdata) == [holder.pid]
         assert postgres_processes(pgdata)
+        # ... and the command says so, rather than that it stopped the server.
+        assert "left the embedded PostgreSQL running" in migrate.stderr
+        assert "embedded PostgreSQL stopped" not in migrate.stderr
     finally:
+        if worker is not None and worker.poll() is None:  # the test failed before killing it
+            worker.kill()
+            worker.wait()
         holder.stdin.close()
         assert holder.wait(timeout=60) == 0
     # The last live user let go: the server stopped, though a killed user was listed.
     assert postgres_processes(pgdata) == []
     assert not (pgdata / "postmaster.pid").exists()
     assert holders(pgdata) == []
+    assert "embedded PostgreSQL stopped" in holder_log.read_text()
 
 
 def a_zombie() -> subprocess.Popen:

@@ -15,8 +15,8 @@ from db.database import Database
 from db.models import ExchangeRate, Listing
 from gateways.exchange_rates import RatesUnavailable, usd_per_unit_from_ecb
 from services.exchange_rates import store_rates
-from tests.conftest import committed, gql, serving
 from tests.factories import make_listing, make_user
+from tests.helpers import committed, gql, serving
 
 # The shape of https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml
 ECB_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>

@@ -7,7 +7,7 @@ import pytest
 from graphql import get_introspection_query
 
 from app.http import create_app
-from tests.conftest import gql, http_client, make_settings, running
+from tests.helpers import gql, http_client, make_settings, running
 
 JSON = {"content-type": "application/json"}
 

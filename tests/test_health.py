@@ -8,7 +8,7 @@ import pytest
 
 from app.http import create_app
 from app.observability import JsonFormatter
-from tests.conftest import http_client, make_settings, running
+from tests.helpers import http_client, make_settings, running
 
 
 async def test_healthz_answers_ok(client: httpx.AsyncClient) -> None:

@@ -18,8 +18,7 @@ from app.worker import Worker
 from db.database import Database
 from gateways.email import ConsoleMailer
 from services.payments import Gateways
-from tests.conftest import START, FakeClock, make_settings, serving
-from tests.test_serve import free_port
+from tests.helpers import START, FakeClock, free_port, make_settings, serving
 
 ROOT = Path(__file__).parent.parent
 

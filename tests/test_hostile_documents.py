@@ -11,7 +11,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, is_introspec
 from app.http import create_app
 from schema.limits import LIST_SIZES
 from schema.root import build_schema
-from tests.conftest import gql, http_client, make_settings, running
+from tests.helpers import gql, http_client, make_settings, running
 
 
 def doubling(levels: int, on: str, leaf: str) -> str:

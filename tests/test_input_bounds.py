@@ -4,7 +4,7 @@ import httpx
 import pytest
 from strawberry.relay import to_base64
 
-from tests.conftest import gql
+from tests.helpers import gql
 
 SEARCH_PRICE = "query($f: ListingFilter) { searchListings(filter: $f) { totalCount } }"
 

@@ -41,7 +41,6 @@ from tests.booking_helpers import (
     pay,
     read,
 )
-from tests.conftest import START, FakeClock, committed, gql
 from tests.fakes.payment_provider import (
     PROVIDER_TABLE,
     BlockingProvider,
@@ -49,6 +48,7 @@ from tests.fakes.payment_provider import (
     declining,
     silent,
 )
+from tests.helpers import START, FakeClock, committed, gql
 
 ROOT = Path(__file__).parent.parent
 # Every row a change of this booking locks, and the row every search-affecting write bumps:

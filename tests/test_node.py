@@ -6,8 +6,8 @@ from sqlalchemy.exc import IntegrityError
 from strawberry.relay import to_base64
 
 from db.database import Database
-from tests.conftest import StatementCounter, committed, gql
 from tests.factories import make_user
+from tests.helpers import StatementCounter, committed, gql
 
 USER_NODE = """
 query($id: ID!) {

@@ -12,8 +12,8 @@ from auth.oauth import pkce_pair
 from db.database import Database
 from db.models import OAuthIdentity
 from tests.accounts_helpers import register, unique_email
-from tests.conftest import gql, http_client, make_settings, running, serving
 from tests.fakes.oauth_providers import FakeProviders, challenge_of
+from tests.helpers import gql, http_client, make_settings, running, serving
 
 REDIRECT = "http://localhost:3000/auth/callback"
 OAUTH_LOGIN = """

@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 
 from app.http import create_app
 from tests.accounts_helpers import LOGIN, ME, PASSWORD, bearer, register, unique_email
-from tests.conftest import http_client, make_settings, running
+from tests.helpers import http_client, make_settings, running
 from tests.relay import Relay
-from tests.test_uploads import image_bytes, upload
+from tests.upload_helpers import image_bytes, upload
 
 SEARCH = "{ searchListings { totalCount } }"
 

@@ -7,8 +7,8 @@ from sqlalchemy import select, update
 from db.database import Database
 from db.models import User
 from tests.accounts_helpers import bearer, error_code, register, unique_email
-from tests.conftest import committed, gql
-from tests.test_uploads import image_bytes, upload
+from tests.helpers import committed, gql
+from tests.upload_helpers import image_bytes, upload
 
 UPDATE = """
 mutation($input: UpdateProfileInput!) {

@@ -17,7 +17,7 @@ from db.database import Database
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter
 from services.ratelimits import account_key, client_key, fold
 from tests.accounts_helpers import LOGIN, PASSWORD, register
-from tests.conftest import gql, http_client, make_settings, running
+from tests.helpers import gql, http_client, make_settings, running
 
 RESET = "mutation($e: String!) { requestPasswordReset(email: $e) }"
 

@@ -8,7 +8,7 @@ from app.http import create_app
 from db.database import Database
 from gateways.ratelimit import RateLimiter
 from tests.accounts_helpers import LOGIN, PASSWORD, register, unique_email
-from tests.conftest import gql, http_client, make_settings, running
+from tests.helpers import gql, http_client, make_settings, running
 
 
 async def test_forty_wrong_logins_for_one_account_are_rate_limited(

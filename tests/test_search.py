@@ -12,8 +12,8 @@ from db.database import Database
 from db.models import BlockedNight, Listing, ListingPhoto, Upload
 from services import listings as listings_service
 from tests.accounts_helpers import bearer, register
-from tests.conftest import StatementCounter, committed, gql
 from tests.factories import make_booking, make_listing, make_user
+from tests.helpers import StatementCounter, committed, gql
 
 SEARCH = """
 query($filter: ListingFilter, $sort: ListingSort, $first: Int, $after: String) {

@@ -13,8 +13,8 @@ from db.database import Database, sqlstate
 from db.models import SEARCH_GENERATION_SHARDS, Booking, Listing, User
 from services import listings as listings_service
 from services.search_cache import current_generation
-from tests.conftest import committed, gql
 from tests.factories import make_booking, make_listing, make_user
+from tests.helpers import committed, gql
 
 SOON = date.today() + timedelta(days=30)
 STAY = {"checkIn": SOON.isoformat(), "checkOut": (SOON + timedelta(days=2)).isoformat()}

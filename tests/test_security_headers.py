@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.http import create_app
-from tests.conftest import http_client, make_settings, running
+from tests.helpers import http_client, make_settings, running
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 

@@ -7,41 +7,29 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
+import uvicorn
+
+from app import cli
+from app.cli import main as roost
+from app.processes import can_balance
+from tests.helpers import free_port, postgres_processes
 
 ROOT = Path(__file__).parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def postgres_processes(pgdata: Path) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        if process.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
-            found.append(process)
-    return found
 
 
 class Roost:
     """`roost serve` in a child process, with its output kept for inspection."""
 
-    def __init__(
-        self, data_dir: Path, *, database_url: str | None = None, workers: int = 1
-    ) -> None:
+    def __init__(self, data_dir: Path, *, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ROOST_ENV")}
         env["ROOST_DATA_DIR"] = str(data_dir)
-        if database_url:
-            env["DATABASE_URL"] = database_url
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = data_dir.parent / f"serve-{self.port}.log"
         self.process = subprocess.Popen(  # noqa: S603
@@ -87,13 +75,6 @@ class Roost:
         return response.json()
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path):
-    yield tmp_path / "roost-data"
-    for leftover in postgres_processes(tmp_path):
-        leftover.kill()
-
-
 def test_serve_starts_everything_keeps_its_data_and_leaves_nothing_running(
     data_dir: Path,
 ) -> None:
@@ -124,32 +105,60 @@ def test_serve_starts_everything_keeps_its_data_and_leaves_nothing_running(
     assert postgres_processes(data_dir) == []
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances on Linux")
-def test_serve_spreads_connections_over_its_worker_processes(
-    tmp_path: Path, database_url: str
+def test_serve_with_workers_runs_balanced_processes_where_it_can(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    roost = Roost(tmp_path / "data", database_url=database_url, workers=2)
-    clients = [httpx.Client(base_url=roost.url, timeout=10) for _ in range(20)]
+    started: list[tuple[str, int, int]] = []
+
+    def serve_balanced(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
+        started.append((host, port, workers))
+        return 0
+
+    def one_shared_socket(*args: object, **kwargs: object) -> None:
+        raise AssertionError("served on one shared socket, not balanced")
+
+    monkeypatch.setattr(cli, "serve_balanced", serve_balanced)
+    monkeypatch.setattr(cli, "can_balance", lambda: True)
+    monkeypatch.setattr(uvicorn, "run", one_shared_socket)
+    # `roost serve` hands these to its server processes through the environment.
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ROOST_PUBLIC_URL", "http://127.0.0.1")
+    monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path))
+    port = free_port()
+    assert roost(["serve", "--port", str(port), "--workers", "2"]) == 0
+    assert started == [("127.0.0.1", port, 2)]
+
+
+@pytest.mark.skipif(not can_balance(), reason="SO_REUSEPORT balances on Linux")
+def test_balanced_server_processes_share_the_connections_and_stop_together() -> None:
+    # The balancing of `roost serve --workers 2`, around an app that starts in no time: Roost's
+    # own app would cost each process seconds of imports, and the test above starts it.
+    port = free_port()
+    parent = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "tests.balanced_server", str(port)], cwd=ROOT
+    )
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) for _ in range(20)]
+    servers: list[psutil.Process] = []
+
+    def on_our_port(server: psutil.Process, status: str) -> int:
+        return sum(
+            1
+            for c in server.net_connections(kind="tcp")
+            if c.status == status and c.laddr.port == port
+        )
+
     try:
-        roost.wait_until_up()
-        servers = [
-            child
-            for child in psutil.Process(roost.process.pid).children()
-            if "resource_tracker" not in " ".join(child.cmdline())  # multiprocessing's own
-        ]
+        deadline = time.monotonic() + 30
+        while len(servers) < 2 or not all(on_our_port(server, "LISTEN") for server in servers):
+            assert time.monotonic() < deadline, "the server processes never listened"
+            assert parent.poll() is None, "the parent process ended"
+            time.sleep(0.05)
+            servers = [
+                child
+                for child in psutil.Process(parent.pid).children()
+                if "resource_tracker" not in " ".join(child.cmdline())  # multiprocessing's own
+            ]
         assert len(servers) == 2
-
-        def on_our_port(server: psutil.Process, status: str) -> int:
-            return sum(
-                1
-                for c in server.net_connections(kind="tcp")
-                if c.status == status and c.laddr.port == roost.port
-            )
-
-        deadline = time.monotonic() + 30  # the second may still be starting
-        while not all(on_our_port(server, "LISTEN") for server in servers):
-            assert time.monotonic() < deadline, "a worker process never listened"
-            time.sleep(0.1)
         for client in clients:  # twenty connections, each kept open
             assert client.get("/healthz").status_code == 200
         held = [on_our_port(server, "ESTABLISHED") for server in servers]
@@ -157,5 +166,25 @@ def test_serve_spreads_connections_over_its_worker_processes(
     finally:
         for client in clients:
             client.close()
-        assert roost.stop(signal.SIGTERM) == 0
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
     assert not [child for child in servers if child.is_running() and child.status() != "zombie"]
+
+
+def test_serve_on_a_taken_port_says_so_before_it_starts_or_greets(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert roost(["serve", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert "Roost is starting" not in out
+    assert f"roost: cannot listen on 127.0.0.1:{port}: Address already in use." in err
+    assert "choose another --port" in err

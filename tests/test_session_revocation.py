@@ -33,7 +33,7 @@ from tests.accounts_helpers import (
     token_in,
     unique_email,
 )
-from tests.conftest import StatementCounter, committed, gql, http_client, plain_url, running
+from tests.helpers import StatementCounter, committed, gql, http_client, plain_url, running
 
 LOGOUT = "mutation($t: String!) { logout(refreshToken: $t) }"
 CHANGE_PASSWORD = """

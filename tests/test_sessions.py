@@ -24,7 +24,7 @@ from tests.accounts_helpers import (
     register,
     unique_email,
 )
-from tests.conftest import committed, gql
+from tests.helpers import committed, gql
 
 BECOME_HOST = "mutation { becomeHost { id } }"
 JWT_SECRET = "test-secret-" + "x" * 40

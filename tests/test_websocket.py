@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.http import create_app
 from app.settings import Settings
-from tests.conftest import MAX_BODY_BYTES, serving
+from tests.helpers import MAX_BODY_BYTES, serving
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from schema.errors import present_error
 from services.event_handlers import HANDLERS, E, Handler, HandlerContext, Handlers
 from services.events import BookingCreated, Event, emit
 from services.payments import Gateways
-from tests.conftest import START, FakeClock, committed, running
+from tests.helpers import START, FakeClock, committed, running
 
 ROOT = Path(__file__).parent.parent
 LOCK_ROW = text("SELECT 1 FROM deadlock_probe WHERE id = :id FOR UPDATE")

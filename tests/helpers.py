@@ -1,0 +1,175 @@
+"""What tests share besides fixtures: settings, the app run in-process or under uvicorn, GraphQL
+over HTTP, a statement counter, a clock the test sets, and free ports and embedded servers."""
+
+import asyncio
+import base64
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from app.processes import server_options
+from app.settings import Settings
+from db import raw
+from db.database import Database
+
+
+def plain_url(url: str, database: str | None = None) -> str:
+    """The URL in the form asyncpg itself takes."""
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+MAX_BODY_BYTES = Settings.model_fields["max_body_bytes"].default
+
+
+def make_settings(database_url: str | None, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "jwt_secret": SecretStr("test-secret-" + "x" * 40),
+        "field_encryption_key": SecretStr(base64.urlsafe_b64encode(b"k" * 32).decode()),
+        "redis_url": os.environ.get("REDIS_URL"),
+        "redis_prefix": f"roost-test:{uuid.uuid4().hex}:",
+        # Cheap hashes keep the suite fast; a test checks that real parameters are rehashed to.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8_192,
+        "data_dir": Path(tempfile.mkdtemp(prefix="roost-test-data-")),
+        "email_backend": "file",
+        "log_level": "INFO",
+        # Tests run the worker themselves, with the clock where they want it.
+        "run_worker_in_process": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[Starlette]:
+    """The app with its lifespan entered, as uvicorn would run it."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """``app`` under a real uvicorn on a free loopback port; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Configured as `roost serve` configures it.
+    options = server_options(MAX_BODY_BYTES)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:
+            assert not task.done(), "uvicorn stopped before it started"
+            await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def http_client(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+@asynccontextmanager
+async def committed(database: Database) -> AsyncIterator[AsyncSession]:
+    """A session whose changes commit when the block ends, for a test's own setup and checks
+    (the app writes through ``Database.transaction`` only)."""
+    async with database.sessionmaker() as session, session.begin():
+        yield session
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, object] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict:
+    """Posts one GraphQL operation and answers the decoded response body."""
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine sends while it is active."""
+
+    def __init__(self, database: Database) -> None:
+        self.engine = database.engine.sync_engine
+        self.statements: list[str] = []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.statements.append(statement)
+
+    def _count_raw(self, statement: str) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> "StatementCounter":
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        raw.statement_listeners.append(self._count_raw)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+        raw.statement_listeners.remove(self._count_raw)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+# Noon in Lisbon on a Monday in winter (UTC+0): stays are counted from this "today".
+START = datetime(2027, 1, 11, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Now, as the test says it is."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
+            found.append(process)
+    return found
