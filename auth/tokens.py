@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,7 +42,7 @@ class AccessTokens:
     def issue(
         self,
         user_id: int,
-        roles: list[str],
+        roles: Sequence[str],
         *,
         session_id: uuid.UUID,
         now: datetime | None = None,

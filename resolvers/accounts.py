@@ -6,7 +6,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.oauth import OAuthRefused
-from db.models import User
+from db.rows import UserRow
 from db.states import UserStatus
 from resolvers.node import node_id, plain_input
 from resolvers.permissions import IsAdmin, IsAuthenticated, current_user, require_user
@@ -25,16 +25,16 @@ from services.errors import InvalidInput, Refusal, Unauthenticated
 from services.sessions import IssuedTokens
 
 
-def _payload(issued: IssuedTokens, user: User) -> AuthPayload:
+def _payload(issued: IssuedTokens, user: UserRow) -> AuthPayload:
     return AuthPayload(
         access_token=issued.access_token,
         refresh_token=issued.refresh_token,
         expires_in=issued.expires_in,
-        user=UserType.from_model(user, shown_to_self=True),
+        user=UserType.from_row(user, shown_to_self=True),
     )
 
 
-async def _signed_in(info: Info, session: AsyncSession, user: User) -> AuthPayload:
+async def _signed_in(info: Info, session: AsyncSession, user: UserRow) -> AuthPayload:
     """A new session for ``user``, in the caller's unit of work."""
     ctx = info.context
     issued = await sessions.start(
@@ -50,7 +50,7 @@ async def _sessions_ended(info: Info) -> None:
 
 async def me(info: Info) -> UserType | None:
     user = await current_user(info)
-    return UserType.from_model(user) if user else None
+    return UserType.from_row(user) if user else None
 
 
 async def register(info: Info, input: RegisterInput) -> AuthPayload:
@@ -70,7 +70,7 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:
         await accounts.request_email_verification(
             session, user_id=user.id, now=ctx.services.clock()
         )
-        return await _signed_in(info, session, user)
+        return await _signed_in(info, session, UserRow.of(user))
 
     return await ctx.database.transaction(work)
 
@@ -84,7 +84,7 @@ async def login(info: Info, email: str, password: str) -> AuthPayload:
 
     async def work(session: AsyncSession) -> AuthPayload:
         await accounts.store_rehash(session, authenticated)
-        return await _signed_in(info, session, authenticated.user)
+        return await _signed_in(info, session, UserRow.of(authenticated.user))
 
     return await ctx.database.transaction(work)
 
@@ -105,7 +105,7 @@ async def login_with_oauth(info: Info, input: OAuthLoginInput) -> AuthPayload:
 
     async def work(session: AsyncSession) -> AuthPayload:
         user = await oauth.account_for(session, profile)
-        return await _signed_in(info, session, user)
+        return await _signed_in(info, session, UserRow.of(user))
 
     return await ctx.database.transaction(work)
 
@@ -125,7 +125,7 @@ async def refresh_session(info: Info, refresh_token: str) -> AuthPayload:
             await _sessions_ended(info)
         raise outcome.error
     issued, user = outcome
-    return _payload(issued, user)
+    return _payload(issued, UserRow.of(user))
 
 
 async def logout(info: Info, refresh_token: str) -> bool:
@@ -202,7 +202,7 @@ async def become_host(info: Info) -> UserType:
     updated = await info.context.database.transaction(
         partial(accounts.become_host, user_id=user.id)
     )
-    return UserType.from_model(updated)
+    return UserType.from_row(UserRow.of(updated))
 
 
 async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:
@@ -223,7 +223,7 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:
             ),
         )
     )
-    return UserType.from_model(updated)
+    return UserType.from_row(UserRow.of(updated))
 
 
 async def _set_status(info: Info, user_id: strawberry.ID, status: UserStatus) -> UserType:
@@ -234,7 +234,7 @@ async def _set_status(info: Info, user_id: strawberry.ID, status: UserStatus) ->
     )
     if status == UserStatus.SUSPENDED:
         await _sessions_ended(info)
-    return UserType.from_model(user)
+    return UserType.from_row(UserRow.of(user))
 
 
 async def suspend_user(info: Info, user_id: strawberry.ID) -> UserType:

@@ -46,14 +46,16 @@ async def quote(
 
 async def booking(info: Info, id: strawberry.ID) -> BookingType | None:
     row = await info.context.loaders.booking_by_id.load(node_id(id, "Booking", "id"))
-    return BookingType.from_row(row) if await can_see_booking(info, row) else None
+    return (
+        BookingType.from_row(row) if row is not None and await can_see_booking(info, row) else None
+    )
 
 
 async def _reloaded(info: Info, booking_id: int) -> BookingType:
     loaders = info.context.loaders
     loaders.booking_by_id.clear(booking_id)
     loaders.payment_by_booking.clear(booking_id)
-    return BookingType.from_row(await loaders.booking_by_id.load(booking_id))
+    return BookingType.from_row(await loaders.booking_by_id.load_existing(booking_id))
 
 
 async def create_booking(info: Info, input: CreateBookingInput) -> BookingType:

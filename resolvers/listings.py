@@ -1,5 +1,6 @@
 """Listings: publish, change, delete, calendars, and search."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
+from db.rows import ListingRow
 from resolvers.node import node_id, plain_input
 from resolvers.permissions import (
     IsAuthenticated,
@@ -53,7 +55,9 @@ def _listing_fields(input_object: CreateListingInput | UpdateListingInput) -> di
 
 async def listing(info: Info, id: strawberry.ID) -> ListingType | None:
     row = await info.context.loaders.listing_by_id.load(node_id(id, "Listing", "id"))
-    return ListingType.from_row(row) if await can_see_listing(info, row) else None
+    return (
+        ListingType.from_row(row) if row is not None and await can_see_listing(info, row) else None
+    )
 
 
 async def amenities(info: Info) -> list[AmenityType]:
@@ -143,7 +147,9 @@ async def my_listings(
     return _page(page, count)
 
 
-async def calendar(info: Info, listing: Any, *, start: date, end: date) -> list[CalendarNight]:
+async def calendar(
+    info: Info, listing: ListingRow, *, start: date, end: date
+) -> list[CalendarNight]:
     """``Listing.calendar``: each night of [start, end), whether it can be booked, its price."""
     async with info.context.database.read_session() as session:
         nights = await listings_service.calendar(session, listing=listing, start=start, end=end)
@@ -156,7 +162,7 @@ async def calendar(info: Info, listing: Any, *, start: date, end: date) -> list[
 async def _reloaded(info: Info, listing_id: int) -> ListingType:
     info.context.loaders.listing_by_id.clear(listing_id)
     info.context.loaders.photos_by_listing.clear(listing_id)
-    return ListingType.from_row(await info.context.loaders.listing_by_id.load(listing_id))
+    return ListingType.from_row(await info.context.loaders.listing_by_id.load_existing(listing_id))
 
 
 async def create_listing(info: Info, input: CreateListingInput) -> ListingType:
@@ -200,7 +206,7 @@ To = Annotated[date, strawberry.argument(description="The day after the last nig
 
 
 async def _change_calendar(
-    info: Info, listing_id: strawberry.ID, change: Any, **values: Any
+    info: Info, listing_id: strawberry.ID, change: Callable[..., Awaitable[None]], **values: Any
 ) -> bool:
     actor = await require_user(info)
     await info.context.database.transaction(

@@ -7,11 +7,11 @@ and applies the answer in a second one.
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.rows import BookingRow
 from db.states import ACTIVE_BOOKING
 from resolvers.node import node_id
 from resolvers.permissions import IsAuthenticated, current_user, require_user
@@ -56,7 +56,7 @@ async def start_payment(
     started = await checkout.create_with_provider(
         database.transaction, services.payment_gateways, opening
     )
-    payment = await info.context.loaders.payment_by_id.load(started.payment_id)
+    payment = await info.context.loaders.payment_by_id.load_existing(started.payment_id)
     return PaymentSession(
         payment=PaymentType.from_row(payment),
         client_secret=started.client_secret,
@@ -82,10 +82,12 @@ async def confirm_test_payment(
             rules=services.booking_rules,
         ),
     )
-    return PaymentType.from_row(await info.context.loaders.payment_by_id.load(payment_number))
+    return PaymentType.from_row(
+        await info.context.loaders.payment_by_id.load_existing(payment_number)
+    )
 
 
-async def refund_preview(info: Info, booking: Any) -> MoneyType | None:
+async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
     """What cancelling ``booking`` (a loaded row) now would refund, cancelled by the viewer."""
     viewer = await current_user(info)
     if booking.status not in ACTIVE_BOOKING or viewer is None:

@@ -11,13 +11,13 @@ from typing import Any
 from strawberry.permission import BasePermission
 
 from auth import rules
-from db.models import User
+from db.rows import BookingRow, ListingRow, UserRow
 from db.states import Role, UserStatus
 from schema.context import Info
 from services.errors import Forbidden, Unauthenticated
 
 
-async def current_user(info: Any) -> User | None:
+async def current_user(info: Info) -> UserRow | None:
     """The signed-in user if their account is active, else None."""
     user_id = info.context.viewer.user_id
     if user_id is None:
@@ -26,14 +26,14 @@ async def current_user(info: Any) -> User | None:
     return user if user is not None and user.status == UserStatus.ACTIVE else None
 
 
-async def require_user(info: Any) -> User:
+async def require_user(info: Info) -> UserRow:
     user = await current_user(info)
     if user is None:
         raise Unauthenticated()
     return user
 
 
-async def can_see_listing(info: Info, row: Any) -> bool:
+async def can_see_listing(info: Info, row: ListingRow | None) -> bool:
     """Whether the viewer may see this listing row (None: no such listing)."""
     if row is None:
         return False
@@ -48,7 +48,7 @@ async def can_see_listing(info: Info, row: Any) -> bool:
     )
 
 
-async def can_see_booking(info: Info, row: Any) -> bool:
+async def can_see_booking(info: Info, row: BookingRow | None) -> bool:
     """Whether the viewer may see this booking row (None: no such booking)."""
     if row is None:
         return False

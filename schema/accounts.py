@@ -3,13 +3,14 @@
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self
+from typing import Self
 
 import strawberry
 from strawberry import relay
 
 from auth import rules
 from db import states
+from db.rows import UserRow
 from resolvers.permissions import current_user
 from schema.context import Info
 
@@ -59,8 +60,7 @@ class UserType(relay.Node):
         description="Every user is a GUEST; hosts add HOST; admins add ADMIN."
     )
     created_at: datetime = strawberry.field(description="When the account was opened.")
-    # A User, or a loader row with the same attributes.
-    _model: strawberry.Private[Any]
+    _row: strawberry.Private[UserRow]
     # Set where the caller has just proved to be this user (the user of an AuthPayload).
     _shown_to_self: strawberry.Private[bool] = False
 
@@ -71,27 +71,27 @@ class UserType(relay.Node):
 
     @strawberry.field(description="Null unless the viewer is this user or an admin.")
     async def email(self, info: Info) -> str | None:
-        return self._model.email if await self._private_visible(info) else None
+        return self._row.email if await self._private_visible(info) else None
 
     @strawberry.field(description="E.164 number; null unless the viewer is this user or an admin.")
     async def phone(self, info: Info) -> str | None:
-        if self._model.phone_encrypted is None or not await self._private_visible(info):
+        if self._row.phone_encrypted is None or not await self._private_visible(info):
             return None
         return info.context.services.cipher.decrypt(
-            self._model.phone_encrypted, context=phone_cipher_context(self.user_id)
+            self._row.phone_encrypted, context=phone_cipher_context(self.user_id)
         )
 
     @strawberry.field(description="Whether the email address was confirmed; null for others.")
     async def email_verified(self, info: Info) -> bool | None:
         if not await self._private_visible(info):
             return None
-        return self._model.email_verified_at is not None
+        return self._row.email_verified_at is not None
 
     @strawberry.field(description="Null unless the viewer is this user or an admin.")
     async def preferences(self, info: Info) -> Preferences | None:
         if not await self._private_visible(info):
             return None
-        user = self._model
+        user = self._row
         return Preferences(
             currency=user.currency,
             language=user.language,
@@ -101,11 +101,11 @@ class UserType(relay.Node):
 
     @strawberry.field(description="Address of the profile photo.")
     def avatar_url(self, info: Info) -> str | None:
-        key = self._model.avatar_thumbnail_key
+        key = self._row.avatar_thumbnail_key
         return info.context.services.storage.url(key) if key else None
 
     @classmethod
-    def from_model(cls, user: Any, *, shown_to_self: bool = False) -> Self:
+    def from_row(cls, user: UserRow, *, shown_to_self: bool = False) -> Self:
         return cls(
             user_id=user.id,
             first_name=user.first_name,
@@ -113,7 +113,7 @@ class UserType(relay.Node):
             bio=user.bio,
             roles=[Role(role) for role in user.roles],
             created_at=user.created_at,
-            _model=user,
+            _row=user,
             _shown_to_self=shown_to_self,
         )
 
@@ -124,7 +124,7 @@ class UserType(relay.Node):
         users = await info.context.loaders.user_by_id.load_many(
             [int(node_id) for node_id in node_ids]
         )
-        return [cls.from_model(user) if user else None for user in users]
+        return [cls.from_row(user) if user else None for user in users]
 
 
 def phone_cipher_context(user_id: int) -> str:

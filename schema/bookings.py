@@ -2,12 +2,13 @@
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, Self
+from typing import Self
 
 import strawberry
 from strawberry import relay
 
 from db import states
+from db.rows import BookingRow
 from resolvers import payments as payment_resolvers
 from resolvers.permissions import can_see_booking
 from schema.accounts import UserType
@@ -69,7 +70,7 @@ class BookingType(relay.Node):
     canceled_by: CanceledBy | None
     cancel_reason: str | None
     created_at: datetime
-    _row: strawberry.Private[Any]
+    _row: strawberry.Private[BookingRow]
 
     @strawberry.field(description="The price as it was when booked (or last changed).")
     def price(self) -> PriceQuote:
@@ -92,12 +93,13 @@ class BookingType(relay.Node):
     @strawberry.field
     async def listing(self, info: Info) -> ListingType:
         return ListingType.from_row(
-            await info.context.loaders.listing_by_id.load(self._row.listing_id)
+            await info.context.loaders.listing_by_id.load_existing(self._row.listing_id)
         )
 
     @strawberry.field
     async def guest(self, info: Info) -> UserType:
-        return UserType.from_model(await info.context.loaders.user_by_id.load(self._row.guest_id))
+        guest = await info.context.loaders.user_by_id.load_existing(self._row.guest_id)
+        return UserType.from_row(guest)
 
     @strawberry.field(description="The payment in play, else the latest attempt; null before any.")
     async def payment(self, info: Info) -> PaymentType | None:
@@ -114,7 +116,7 @@ class BookingType(relay.Node):
         return await payment_resolvers.refund_preview(info, self._row)
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
+    def from_row(cls, row: BookingRow) -> Self:
         return cls(
             booking_id=row.id,
             check_in=row.check_in,
@@ -137,7 +139,10 @@ class BookingType(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         rows = await info.context.loaders.booking_by_id.load_many([int(i) for i in node_ids])
-        return [cls.from_row(row) if await can_see_booking(info, row) else None for row in rows]
+        return [
+            cls.from_row(row) if row is not None and await can_see_booking(info, row) else None
+            for row in rows
+        ]
 
 
 @strawberry.type(description="A booking in a list, with the cursor to continue after it.")

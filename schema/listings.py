@@ -5,13 +5,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 import strawberry
 from strawberry import relay
 
 from db import states
-from db.rows import AmenityRow
+from db.rows import AmenityRow, ListingRow
 from resolvers.permissions import can_see_listing
 from schema.accounts import UserType
 from schema.connections import Connection, Edge, total_count
@@ -137,7 +137,7 @@ class ListingType(relay.Node):
     check_in_time: str = strawberry.field(description='Local time guests arrive from, "15:00".')
     check_out_time: str = strawberry.field(description='Local time guests leave by, "11:00".')
     created_at: datetime
-    _row: strawberry.Private[Any]
+    _row: strawberry.Private[ListingRow]
 
     @strawberry.field(description="Where the listing is.")
     def address(self) -> Address:
@@ -161,8 +161,8 @@ class ListingType(relay.Node):
 
     @strawberry.field(description="The host.")
     async def host(self, info: Info) -> UserType:
-        user = await info.context.loaders.user_by_id.load(self._row.host_id)
-        return UserType.from_model(user)
+        user = await info.context.loaders.user_by_id.load_existing(self._row.host_id)
+        return UserType.from_row(user)
 
     @strawberry.field(description="What the place offers.")
     async def amenities(self, info: Info) -> list[AmenityType]:
@@ -203,7 +203,7 @@ class ListingType(relay.Node):
         return await calendar(info, self._row, start=from_, end=to)
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
+    def from_row(cls, row: ListingRow) -> Self:
         return cls(
             listing_id=row.id,
             title=row.title,
@@ -234,7 +234,10 @@ class ListingType(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         rows = await info.context.loaders.listing_by_id.load_many([int(i) for i in node_ids])
-        return [cls.from_row(row) if await can_see_listing(info, row) else None for row in rows]
+        return [
+            cls.from_row(row) if row is not None and await can_see_listing(info, row) else None
+            for row in rows
+        ]
 
 
 @strawberry.type(description="A listing in a list, with the cursor to continue after it.")

@@ -2,12 +2,13 @@
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Self
+from typing import Self
 
 import strawberry
 from strawberry import relay
 
 from db import states
+from db.rows import PaymentRow
 from resolvers.permissions import can_see_booking
 from schema.context import Info
 from schema.listings import MoneyType
@@ -33,7 +34,7 @@ class PaymentType(relay.Node):
     created_at: datetime
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
+    def from_row(cls, row: PaymentRow) -> Self:
         return cls(
             payment_id=row.id,
             provider=PaymentProvider(row.provider),

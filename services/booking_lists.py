@@ -7,6 +7,7 @@ from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Listing
+from db.rows import BookingRow
 from services import cursors
 from services.errors import InvalidInput
 
@@ -15,13 +16,13 @@ MAX_PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class BookingPage:
-    bookings: list[Booking]
+    bookings: list[BookingRow]
     cursors: list[str]
     has_next_page: bool
     count_query: Select[int]
 
 
-def _encode(booking: Booking) -> str:
+def _encode(booking: BookingRow) -> str:
     return cursors.pack(booking.check_in.isoformat(), booking.id)
 
 
@@ -74,7 +75,7 @@ async def list_bookings(
         conditions.append(Booking.check_out > where.start)
     if where.end:
         conditions.append(Booking.check_in < where.end)
-    query = select(Booking).where(*conditions)
+    query = select(*(getattr(Booking, name) for name in BookingRow._fields)).where(*conditions)
     key = (Booking.check_in, Booking.id)
     if after:
         check_in, booking_id = _decode(after)
@@ -84,7 +85,7 @@ async def list_bookings(
             else tuple_(*key) > (check_in, booking_id)
         )
     order = [column.desc() if newest_first else column.asc() for column in key]
-    rows = (await session.scalars(query.order_by(*order).limit(first + 1))).all()
-    page = list(rows[:first])
+    rows = (await session.execute(query.order_by(*order).limit(first + 1))).all()
+    page = [BookingRow._make(row) for row in rows[:first]]
     total = select(func.count()).select_from(Booking).where(*conditions)
     return BookingPage(page, [_encode(b) for b in page], len(rows) > first, total)

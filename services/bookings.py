@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.rules import can_see_booking
 from db.calendar import nights_taken
 from db.database import sqlstate
-from db.models import Booking, Listing, NightPrice, User
+from db.models import Booking, Listing, NightPrice
 from db.rows import Actor, BookingRow, ListingRow
 from db.states import ACTIVE_BOOKING, BookingStatus, ListingStatus, Party
 from services.cancellation import refund_on_cancel
@@ -208,7 +208,7 @@ async def quote(
 async def create_booking(
     session: AsyncSession,
     *,
-    guest: User,
+    guest: Actor,
     listing_id: int,
     stay: Stay,
     message: str | None,
@@ -279,7 +279,7 @@ async def lock_booking(session: AsyncSession, booking_id: int) -> tuple[Booking,
 
 
 async def booking_for_change(
-    session: AsyncSession, *, actor: User, booking_id: int
+    session: AsyncSession, *, actor: Actor, booking_id: int
 ) -> tuple[Booking, Listing]:
     """The booking, locked, when ``actor`` is its guest, its host or an admin."""
     found = await lock_booking(session, booking_id)
@@ -325,7 +325,7 @@ def request_to_host(
     emit(session, BookingRequested(booking.id), now=now)
 
 
-def check_changeable(booking: Booking, listing: Listing, *, actor: User, now: datetime) -> None:
+def check_changeable(booking: Booking, listing: Listing, *, actor: Actor, now: datetime) -> None:
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest changes a booking.")
     if booking.status not in ACTIVE_BOOKING:

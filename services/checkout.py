@@ -30,7 +30,8 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Booking, Listing, Payment, PaymentOperation, User
+from db.models import Booking, Listing, Payment, PaymentOperation
+from db.rows import Actor
 from db.states import (
     ACTIVE_BOOKING,
     CAPTURED_PAYMENT,
@@ -107,7 +108,7 @@ class StartedPayment:
 
 
 async def start_payment(
-    session: AsyncSession, *, actor: User, booking_id: int, provider: str, now: datetime
+    session: AsyncSession, *, actor: Actor, booking_id: int, provider: str, now: datetime
 ) -> PaymentOpening:
     """(a) A payment of the booking's total, for the guest to complete with the provider.
     Asking again while one is open answers that one."""
@@ -169,7 +170,7 @@ async def create_with_provider(
 async def confirm_test_payment(
     session: AsyncSession,
     *,
-    actor: User,
+    actor: Actor,
     payment_id: int,
     succeed: bool,
     now: datetime,
@@ -208,7 +209,7 @@ async def confirm_test_payment(
 async def answer_request(
     session: AsyncSession,
     *,
-    actor: User,
+    actor: Actor,
     booking_id: int,
     accept: bool,
     reason: str | None,
@@ -257,7 +258,7 @@ async def _cancel(
 
 
 async def cancel_booking(
-    session: AsyncSession, *, actor: User, booking_id: int, reason: str | None, now: datetime
+    session: AsyncSession, *, actor: Actor, booking_id: int, reason: str | None, now: datetime
 ) -> ProviderCall | None:
     """By the guest, with the refund its policy gives; by the host or an admin, refunded in
     full. The booking is canceled at once; the refund (or release) follows."""
@@ -306,7 +307,7 @@ def _modification(effect: dict[str, Any]) -> tuple[Stay, Price]:
 async def modify_booking(
     session: AsyncSession,
     *,
-    actor: User,
+    actor: Actor,
     booking_id: int,
     stay: Stay,
     rules: BookingRules,

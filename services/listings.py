@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth import rules
 from db.calendar import blocked_nights, overlapping_stays
 from db.catalogue import amenity_ids_by_code
-from db.models import BlockedNight, Booking, Listing, ListingPhoto, NightPrice, Upload, User
+from db.models import BlockedNight, Booking, Listing, ListingPhoto, NightPrice, Upload
+from db.rows import Actor, ListingRow
 from db.states import ListingStatus
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.exchange_rates import usd_per_minor_unit, usd_per_unit
@@ -352,7 +353,7 @@ _REQUIRED_ON_CREATE = {
 
 
 async def create_listing(
-    session: AsyncSession, *, host: User, fields: Mapping[str, Any]
+    session: AsyncSession, *, host: Actor, fields: Mapping[str, Any]
 ) -> Listing:
     errors = FieldErrors()
     for field, api_name in _REQUIRED_ON_CREATE.items():
@@ -380,7 +381,7 @@ async def create_listing(
     return listing
 
 
-async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int) -> Listing:
+async def get_for_change(session: AsyncSession, *, actor: Actor, listing_id: int) -> Listing:
     """The listing, locked for the change, when ``actor`` is its host or an admin."""
     listing = await session.scalar(
         select(Listing)
@@ -395,7 +396,7 @@ async def get_for_change(session: AsyncSession, *, actor: User, listing_id: int)
 
 
 async def update_listing(
-    session: AsyncSession, *, actor: User, listing_id: int, fields: Mapping[str, Any]
+    session: AsyncSession, *, actor: Actor, listing_id: int, fields: Mapping[str, Any]
 ) -> Listing:
     listing = await get_for_change(session, actor=actor, listing_id=listing_id)
     errors = FieldErrors()
@@ -417,7 +418,7 @@ async def update_listing(
     return listing
 
 
-async def delete_listing(session: AsyncSession, *, actor: User, listing_id: int) -> None:
+async def delete_listing(session: AsyncSession, *, actor: Actor, listing_id: int) -> None:
     listing = await get_for_change(session, actor=actor, listing_id=listing_id)
     listing.deleted_at = datetime.now(UTC)
     await session.flush()
@@ -441,7 +442,7 @@ async def _refuse_booked(session: AsyncSession, listing_id: int, start: date, en
 
 
 async def block_nights(
-    session: AsyncSession, *, actor: User, listing_id: int, start: date, end: date
+    session: AsyncSession, *, actor: Actor, listing_id: int, start: date, end: date
 ) -> None:
     nights = _check_range(start, end)
     await get_for_change(session, actor=actor, listing_id=listing_id)
@@ -454,7 +455,7 @@ async def block_nights(
 
 
 async def unblock_nights(
-    session: AsyncSession, *, actor: User, listing_id: int, start: date, end: date
+    session: AsyncSession, *, actor: Actor, listing_id: int, start: date, end: date
 ) -> None:
     _check_range(start, end)
     await get_for_change(session, actor=actor, listing_id=listing_id)
@@ -469,7 +470,7 @@ async def unblock_nights(
 
 
 async def calendar(
-    session: AsyncSession, *, listing: Any, start: date, end: date
+    session: AsyncSession, *, listing: ListingRow, start: date, end: date
 ) -> list[tuple[date, bool, int]]:
     """Each night of [start, end): whether it can be booked, and its price in minor units."""
     nights = _check_range(start, end)
@@ -505,7 +506,7 @@ async def calendar(
 async def set_night_prices(
     session: AsyncSession,
     *,
-    actor: User,
+    actor: Actor,
     listing_id: int,
     start: date,
     end: date,

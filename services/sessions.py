@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 
 from auth.tokens import AccessTokens, new_secret_token, token_digest
 from db.models import RefreshToken, User
+from db.rows import Actor
 from db.states import UserStatus
 from services.errors import Refusal, Unauthenticated
 
@@ -55,7 +56,7 @@ class SessionPolicy:
 async def _issue(
     session: AsyncSession,
     *,
-    user: User,
+    user: Actor,
     family_id: uuid.UUID,
     policy: SessionPolicy,
     client: Client,
@@ -80,7 +81,7 @@ async def _issue(
 
 
 async def start(
-    session: AsyncSession, *, user: User, policy: SessionPolicy, client: Client
+    session: AsyncSession, *, user: Actor, policy: SessionPolicy, client: Client
 ) -> IssuedTokens:
     """A new session for a user who just proved who they are."""
     return await _issue(session, user=user, family_id=uuid.uuid4(), policy=policy, client=client)
