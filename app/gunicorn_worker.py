@@ -12,7 +12,7 @@ def config_kwargs() -> dict[str, Any]:
     return {**UvicornWorker.CONFIG_KWARGS, **server_options(get_settings().max_body_bytes)}
 
 
-class RoostWorker(UvicornWorker):
+class RoostWorker(UvicornWorker):  # type: ignore[misc]  # uvicorn_worker ships no types
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.CONFIG_KWARGS = config_kwargs()
         super().__init__(*args, **kwargs)

@@ -15,7 +15,8 @@ from pathlib import Path
 def http_healthy(url: str = "http://127.0.0.1:8000/healthz") -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (a fixed URL)
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except OSError:
         return False
 

@@ -38,7 +38,7 @@ from services import search as search_service
 
 
 def _listing_fields(input_object: CreateListingInput | UpdateListingInput) -> dict[str, Any]:
-    fields = plain_input(input_object)
+    fields: dict[str, Any] = plain_input(input_object)
     if fields.get("photos") is not None:
         photos = fields.pop("photos")
         fields["photo_upload_ids"] = [photo["upload_id"] for photo in photos]

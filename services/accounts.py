@@ -270,7 +270,7 @@ async def _new_one_time_token(
 
 async def _consume_one_time_token(session: AsyncSession, *, token: str, purpose: str) -> int:
     """Marks the token used and answers its user; a second use finds nothing."""
-    user_id = await session.scalar(
+    user_id: int | None = await session.scalar(
         update(OneTimeToken)
         .where(
             OneTimeToken.token_hash == token_digest(token),

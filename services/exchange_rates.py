@@ -18,7 +18,10 @@ _USD_PER_UNIT = select(ExchangeRate.usd_per_unit).where(
 )
 # The same query for asyncpg: search reads the rate on its raw pool (0.1 ms of CPU a call,
 # where a SQLAlchemy session costs 0.9 ms).
-_USD_PER_UNIT_SQL = str(_USD_PER_UNIT.compile(dialect=PGDialect_asyncpg()))
+_USD_PER_UNIT_SQL = str(
+    # SQLAlchemy's dialect classes are not annotated.
+    _USD_PER_UNIT.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+)
 
 
 async def usd_per_unit(reader: AsyncSession | Database, currency: str) -> Decimal | None:

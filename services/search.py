@@ -313,4 +313,5 @@ async def count_listings_of_host(database: Database, *, host_id: int) -> int:
         f"SELECT count(*) FROM listing l WHERE {' AND '.join(_of_host(p, host_id))}",
         *p.values,
     )
-    return rows[0][0]
+    count: int = rows[0][0]
+    return count
