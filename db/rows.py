@@ -19,7 +19,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
-from db.models import Booking, User
+from db.models import User
 
 
 class UserRow(NamedTuple):
@@ -126,11 +126,6 @@ class BookingRow(NamedTuple):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, booking: Booking) -> "BookingRow":
-        """The row of a booking entity read or changed in this unit of work."""
-        return cls._make(getattr(booking, name) for name in cls._fields)
-
 
 class PaymentRow(NamedTuple):
     id: int
@@ -154,7 +149,7 @@ class AmenityRow(NamedTuple):
 
 class Actor(Protocol):
     """Whoever acts, as the rules about who may do what see them: a ``UserRow`` (what
-    ``auth.permissions.current_user`` gives) or a ``db.models.User`` alike."""
+    ``resolvers.permissions.current_user`` gives) or a ``db.models.User`` alike."""
 
     @property
     def id(self) -> int: ...
