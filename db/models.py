@@ -42,6 +42,7 @@ from db.states import (
     Party,
     PaymentProvider,
     PaymentStatus,
+    TokenPurpose,
     UserStatus,
     sql_list,
 )
@@ -190,9 +191,7 @@ class OneTimeToken(Base):
     """A single-use token mailed to a user: a password reset or an email verification."""
 
     __tablename__ = "one_time_token"
-    __table_args__ = (
-        CheckConstraint("purpose IN ('password_reset', 'email_verification')", name="purpose"),
-    )
+    __table_args__ = (CheckConstraint(f"purpose IN ({sql_list(TokenPurpose)})", name="purpose"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[int] = mapped_column(

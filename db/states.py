@@ -19,6 +19,13 @@ class UserStatus(StrEnum):
     SUSPENDED = "SUSPENDED"
 
 
+class TokenPurpose(StrEnum):
+    """What a mailed one-time link is for."""
+
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a name, not a secret)
+    EMAIL_VERIFICATION = "email_verification"
+
+
 class ListingStatus(StrEnum):
     DRAFT = "DRAFT"
     PUBLISHED = "PUBLISHED"

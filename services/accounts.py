@@ -13,7 +13,7 @@ from auth.passwords import PasswordHasher
 from auth.tokens import new_secret_token, token_digest
 from db.database import Database
 from db.models import OneTimeToken, Upload, User
-from db.states import Role, UserStatus
+from db.states import Role, TokenPurpose, UserStatus
 from services import events, sessions
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from services.validation import (
@@ -243,7 +243,7 @@ async def grant_role(session: AsyncSession, *, email: str, role: str) -> User:
 
 
 async def _new_one_time_token(
-    session: AsyncSession, *, user_id: int, purpose: str, lifetime: timedelta
+    session: AsyncSession, *, user_id: int, purpose: TokenPurpose, lifetime: timedelta
 ) -> str:
     # A new link replaces any earlier one of the same purpose.
     await session.execute(
@@ -268,7 +268,9 @@ async def _new_one_time_token(
     return token
 
 
-async def _consume_one_time_token(session: AsyncSession, *, token: str, purpose: str) -> int:
+async def _consume_one_time_token(
+    session: AsyncSession, *, token: str, purpose: TokenPurpose
+) -> int:
     """Marks the token used and answers its user; a second use finds nothing."""
     user_id: int | None = await session.scalar(
         update(OneTimeToken)
@@ -301,7 +303,10 @@ async def issue_password_reset(session: AsyncSession, *, email: str) -> tuple[Us
     if user is None or user.status != UserStatus.ACTIVE:
         return None
     token = await _new_one_time_token(
-        session, user_id=user.id, purpose="password_reset", lifetime=PASSWORD_RESET_LIFETIME
+        session,
+        user_id=user.id,
+        purpose=TokenPurpose.PASSWORD_RESET,
+        lifetime=PASSWORD_RESET_LIFETIME,
     )
     return user, token
 
@@ -309,7 +314,9 @@ async def issue_password_reset(session: AsyncSession, *, email: str) -> tuple[Us
 async def reset_password(session: AsyncSession, *, token: str, password_hash: str) -> None:
     """Sets the password a reset link was for (hashed by ``hash_new_password``), and signs the
     user out everywhere."""
-    user_id = await _consume_one_time_token(session, token=token, purpose="password_reset")
+    user_id = await _consume_one_time_token(
+        session, token=token, purpose=TokenPurpose.PASSWORD_RESET
+    )
     await session.execute(
         update(User)
         .where(User.id == user_id)
@@ -340,14 +347,16 @@ async def issue_email_verification(
     token = await _new_one_time_token(
         session,
         user_id=user.id,
-        purpose="email_verification",
+        purpose=TokenPurpose.EMAIL_VERIFICATION,
         lifetime=EMAIL_VERIFICATION_LIFETIME,
     )
     return user, token
 
 
 async def verify_email(session: AsyncSession, *, token: str) -> None:
-    user_id = await _consume_one_time_token(session, token=token, purpose="email_verification")
+    user_id = await _consume_one_time_token(
+        session, token=token, purpose=TokenPurpose.EMAIL_VERIFICATION
+    )
     await session.execute(
         update(User)
         .where(User.id == user_id, User.email_verified_at.is_(None))
