@@ -14,7 +14,6 @@ import asyncpg
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import text
 from starlette.applications import Starlette
 
 from app.http import create_app
@@ -27,7 +26,6 @@ from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from tests.helpers import (
     START,
     FakeClock,
-    committed,
     http_client,
     make_settings,
     plain_url,
@@ -123,19 +121,36 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     await redis.aclose()
 
 
+@pytest.fixture(scope="session")
+async def emptying(app: Starlette) -> str:
+    """The script that empties the database between tests, as one round trip.
+
+    DELETE, not TRUNCATE: a TRUNCATE of every table costs ~115 ms here (new files for each),
+    half the suite's time, where deleting a test's few rows costs ~15 ms. Foreign keys and
+    triggers are off while it runs (session_replication_role; the tests' role is a superuser),
+    so the order of the tables does not matter, and every row of them goes anyway."""
+    pool = await app.state.database.reads()
+    sequences = await pool.fetch(
+        "SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'"
+    )
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in REFERENCE_TABLES]
+    return "".join(
+        [
+            "BEGIN; SET LOCAL session_replication_role = replica;",
+            *(f'DELETE FROM "{table}";' for table in tables),  # noqa: S608 (our own names)
+            *(f"ALTER SEQUENCE {name} RESTART;" for (name,) in sequences),
+            # Searches cached by an earlier test must not answer for this one's data.
+            "UPDATE search_generation SET value = value + 1; COMMIT;",
+        ]
+    )
+
+
 @pytest.fixture
-async def database(app: Starlette) -> AsyncIterator[Database]:
+async def database(app: Starlette, emptying: str) -> AsyncIterator[Database]:
     """The app's database emptied, and its rate limits forgotten, before the test."""
     database: Database = app.state.database
-    tables = ", ".join(
-        f'"{table.name}"'
-        for table in Base.metadata.sorted_tables
-        if table.name not in REFERENCE_TABLES
-    )
-    async with committed(database) as session:
-        await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        # Searches cached by an earlier test must not answer for this one's data.
-        await session.execute(text("UPDATE search_generation SET value = value + 1"))
+    async with (await database.reads()).acquire() as connection:
+        await connection.execute(emptying)
     services = app.state.services
     app.state.services = replace(
         services, attempt_limits=replace(services.attempt_limits, limiter=fresh_limiter(app))
