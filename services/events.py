@@ -7,6 +7,7 @@ The kind is the class name; the payload is the dataclass's fields, as JSON.
 
 import dataclasses
 from datetime import date, datetime
+from enum import Enum
 from typing import Any, ClassVar, Self, get_type_hints
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,7 +50,7 @@ class Event:
                 kind = hints[field.name]
                 if kind is date and isinstance(value, str):
                     value = date.fromisoformat(value)
-                elif isinstance(kind, type) and issubclass(kind, Party):
+                elif isinstance(kind, type) and issubclass(kind, Enum):  # a state, a party
                     value = kind(value)
                 values[field.name] = value
         except (KeyError, ValueError) as error:
