@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from babel.numbers import get_currency_precision
 
-from gateways.payments import PaymentDeclined, PaymentIntent, ProviderUnavailable
+from gateways.payments import CaptureMethod, PaymentDeclined, PaymentIntent, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ PAYPAL_DECIMALS: Mapping[str, int] = {
 
 # A cached token is renewed this long before PayPal says it expires.
 TOKEN_MARGIN_SECONDS = 60.0
-
-CaptureMethod = Literal["automatic", "manual"]
 
 
 def supports(currency: str) -> bool:
@@ -77,6 +75,8 @@ class Order:
     id: str
     status: str
     intent: str
+    amount_minor: int
+    currency: str
     authorizations: list[dict[str, Any]]
     captures: list[dict[str, Any]]
 
@@ -84,7 +84,9 @@ class Order:
     def of(cls, body: Mapping[str, Any]) -> "Order":
         authorizations: list[dict[str, Any]] = []
         captures: list[dict[str, Any]] = []
-        for unit in body.get("purchase_units") or []:
+        units = body.get("purchase_units") or []
+        amount = units[0].get("amount") if units else None
+        for unit in units:
             payments = unit.get("payments") or {}
             authorizations += payments.get("authorizations") or []
             captures += payments.get("captures") or []
@@ -92,6 +94,8 @@ class Order:
             id=str(body["id"]),
             status=str(body.get("status", "")),
             intent=str(body.get("intent", "")),
+            amount_minor=from_paypal(amount) if amount else 0,
+            currency=str(amount["currency_code"]) if amount else "",
             authorizations=authorizations,
             captures=captures,
         )
@@ -314,6 +318,9 @@ class PayPalGateway:
                 request_id=idempotency_key,
             )
             return _captured(answer)
+        if order.amount_minor != amount_minor:
+            # An order is captured whole, so a different amount is refused before anything moves.
+            raise PaymentDeclined("PayPal captures an order for its whole amount only.")
         answer = await self._call(
             "POST",
             f"/v2/checkout/orders/{reference}/capture",
@@ -323,9 +330,6 @@ class PayPalGateway:
         captures = Order.of(answer).captures
         if not captures:
             raise PaymentDeclined("PayPal did not capture the order.")
-        if from_paypal(captures[0]["amount"]) != amount_minor:
-            # An order is captured whole; a different amount is a bug of ours, never a retry.
-            raise PaymentDeclined("PayPal captured another amount than asked.")
         return _captured(captures[0])
 
     async def release(self, reference: str, *, idempotency_key: str) -> str:

@@ -88,6 +88,22 @@ async def test_an_order_is_created_approved_and_captured(
     assert (await gateway.order(intent.reference)).captures[0]["id"] == capture_id
 
 
+async def test_an_order_is_captured_whole_or_not_at_all(
+    gateway: PayPalGateway, fake: FakePayPal
+) -> None:
+    order_id = await approved(gateway, fake)
+    order = await gateway.order(order_id)
+    assert (order.status, order.intent, order.amount_minor, order.currency) == (
+        "APPROVED",
+        "CAPTURE",
+        12_345,
+        "EUR",
+    )
+    with pytest.raises(PaymentDeclined, match="whole amount"):
+        await gateway.capture(order_id, amount_minor=12_000, idempotency_key="cap")
+    assert fake.moves == []
+
+
 async def test_request_to_book_authorizes_then_captures_on_accept(
     gateway: PayPalGateway, fake: FakePayPal
 ) -> None:
@@ -263,6 +279,14 @@ async def test_server_errors_and_no_answer_are_provider_unavailable(
     with pytest.raises(ProviderUnavailable, match="503"):
         await gateway.refund(order_id, amount_minor=100, idempotency_key="refund")
     assert fake.moves == []
+    # An answer too late is no answer.
+    fake.delay_next(0.5)
+    async with httpx.AsyncClient(timeout=0.1) as impatient:
+        hurried = PayPalGateway(
+            impatient, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_base=fake.base_url
+        )
+        with pytest.raises(ProviderUnavailable, match="ReadTimeout"):
+            await hurried.order(order_id)
     # Nothing listens on port 9 of loopback: the connection is refused at once.
     nowhere = PayPalGateway(
         http, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_base="http://127.0.0.1:9"

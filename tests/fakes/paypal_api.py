@@ -16,6 +16,7 @@ The buyer's part, done in a browser at PayPal, is ``approve`` (or ``GET /checkou
 ``moves`` lists every movement of money, so tests can count them.
 """
 
+import asyncio
 import base64
 import copy
 import re
@@ -156,6 +157,7 @@ class FakePayPal:
     moves: list[tuple[str, str, Decimal, str]] = field(default_factory=list)
     declined_orders: set[str] = field(default_factory=set)
     failures: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
 
     # What a test does in PayPal's stead.
@@ -177,6 +179,10 @@ class FakePayPal:
     def expire_tokens(self) -> None:
         """PayPal stops honouring every token issued (as when one expires early)."""
         self.tokens.clear()
+
+    def delay_next(self, *seconds: float) -> None:
+        """The next calls after the token (one per delay) answer this late."""
+        self.delays.extend(seconds)
 
     def fail_next(self, *statuses: int) -> None:
         """The next calls after the token (one per status) answer these server errors."""
@@ -238,6 +244,8 @@ class FakePayPal:
                     },
                     status_code=401,
                 )
+            if self.delays:
+                await asyncio.sleep(self.delays.pop(0))
             if self.failures:
                 return JSONResponse(
                     {
