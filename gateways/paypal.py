@@ -334,18 +334,19 @@ class PayPalGateway:
 
     async def release(self, reference: str, *, idempotency_key: str) -> str:
         """Voids the order's authorization. An order never authorized holds nothing: PayPal
-        lets it expire, and its id is the answer."""
+        lets it expire, and its id is the answer. Money captured can only be refunded."""
         order = await self.order(reference)
-        held = [a for a in order.authorizations if a.get("status") != "VOIDED"]
-        if not held:
-            return order.authorizations[0]["id"] if order.authorizations else order.id
-        authorization_id = str(held[0]["id"])
-        await self._call(
-            "POST",
-            f"/v2/payments/authorizations/{authorization_id}/void",
-            request_id=idempotency_key,
-        )
-        return authorization_id
+        held = [a for a in order.authorizations if a.get("status") in ("CREATED", "PENDING")]
+        if held:
+            await self._call(
+                "POST",
+                f"/v2/payments/authorizations/{held[0]['id']}/void",
+                request_id=idempotency_key,
+            )
+            return str(held[0]["id"])
+        if order.captures:
+            raise PaymentDeclined("PayPal captured this payment already: refund it instead.")
+        return str(order.authorizations[0]["id"]) if order.authorizations else order.id
 
     async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
         """Returns ``amount_minor`` of the order's capture."""

@@ -120,6 +120,9 @@ async def test_request_to_book_authorizes_then_captures_on_accept(
     assert fake.authorizations[authorization_id]["status"] == "CAPTURED"
     assert [move[0] for move in fake.moves] == ["authorize", "capture"]
     assert fake.moves[1] == ("capture", capture_id, Decimal("123.45"), "EUR")
+    # Nothing captured can be voided.
+    with pytest.raises(PaymentDeclined, match="refund it instead"):
+        await gateway.release(order_id, idempotency_key="payment-1-release")
     related = fake.captures[capture_id]["supplementary_data"]["related_ids"]
     assert related == {"order_id": order_id, "authorization_id": authorization_id}
 
@@ -143,7 +146,7 @@ async def test_a_declined_request_voids_the_authorization(
     # Released again (a retry), nothing more happens.
     assert await gateway.release(order_id, idempotency_key="payment-1-release") == authorization_id
     assert [move[0] for move in fake.moves] == ["authorize", "void"]
-    with pytest.raises(PaymentDeclined, match="PREVIOUSLY_VOIDED"):
+    with pytest.raises(PaymentDeclined, match="AUTHORIZATION_VOIDED"):
         await gateway.capture(order_id, amount_minor=12_345, idempotency_key="late-capture")
 
 
@@ -152,12 +155,16 @@ async def test_releasing_an_order_never_authorized_moves_nothing(
 ) -> None:
     order_id = await approved(gateway, fake, manual=True)
     assert await gateway.release(order_id, idempotency_key="payment-1-release") == order_id
+    with pytest.raises(PaymentDeclined, match="Nothing of this PayPal order was captured"):
+        await gateway.refund(order_id, amount_minor=100, idempotency_key="refund")
     assert fake.moves == []
 
 
 async def test_refunds_partly_then_the_rest(gateway: PayPalGateway, fake: FakePayPal) -> None:
     order_id = await approved(gateway, fake)
     capture_id = await gateway.capture(order_id, amount_minor=12_345, idempotency_key="cap")
+    with pytest.raises(PaymentDeclined, match="refund it instead"):
+        await gateway.release(order_id, idempotency_key="release")
     first = await gateway.refund(order_id, amount_minor=2_345, idempotency_key="refund-1")
     assert fake.captures[capture_id]["status"] == "PARTIALLY_REFUNDED"
     with pytest.raises(PaymentDeclined, match="REFUND_AMOUNT_EXCEEDED"):

@@ -81,13 +81,17 @@ ISSUES = {
     "ORDER_ALREADY_AUTHORIZED": "Order already authorized.",
     "ACTION_DOES_NOT_MATCH_INTENT": "Order does not match the intent of the requested action.",
     "AUTHORIZATION_ALREADY_CAPTURED": "Authorization has been previously captured and hence "
-    "cannot be voided.",
-    "PREVIOUSLY_VOIDED": "Authorization has been previously voided.",
+    "cannot be captured again.",
+    "AUTHORIZATION_VOIDED": "A voided authorization cannot be captured or reauthorized.",
+    "PREVIOUSLY_CAPTURED": "Authorization has been previously captured and hence cannot be voided.",
+    "PREVIOUSLY_VOIDED": "Authorization has been previously voided and hence cannot be voided "
+    "again.",
     "MAX_CAPTURE_AMOUNT_EXCEEDED": "Capture amount exceeds allowable limit.",
     "CAPTURE_FULLY_REFUNDED": "The capture has already been fully refunded.",
     "REFUND_AMOUNT_EXCEEDED": "The refund amount must be less than or equal to the capture "
     "amount that has not yet been refunded.",
-    "REFUND_CURRENCY_MISMATCH": "Refund must be in the same currency as the capture.",
+    "REFUND_CAPTURE_CURRENCY_MISMATCH": "Refund must be in the same currency as the capture.",
+    "CANNOT_BE_ZERO_OR_NEGATIVE": "Must be greater than zero.",
     "INVALID_RESOURCE_ID": "Specified resource ID does not exist.",
     "INVALID_STRING_LENGTH": "The value of a field is either too short or too long.",
 }
@@ -424,7 +428,7 @@ class FakePayPal:
     ) -> tuple[int, Any]:
         authorization = self._authorization(params["authorization_id"])
         if authorization["status"] == "VOIDED":
-            raise unprocessable("PREVIOUSLY_VOIDED")
+            raise unprocessable("AUTHORIZATION_VOIDED")
         if authorization["status"] == "CAPTURED":
             raise unprocessable("AUTHORIZATION_ALREADY_CAPTURED")
         held, currency = check_amount(authorization["amount"])
@@ -448,7 +452,7 @@ class FakePayPal:
         if authorization["status"] == "VOIDED":
             raise unprocessable("PREVIOUSLY_VOIDED")
         if authorization["status"] in ("CAPTURED", "PARTIALLY_CAPTURED"):
-            raise unprocessable("AUTHORIZATION_ALREADY_CAPTURED")
+            raise unprocessable("PREVIOUSLY_CAPTURED")
         authorization["status"] = "VOIDED"
         self.moves.append(("void", authorization["id"], *check_amount(authorization["amount"])))
         return 200, authorization
@@ -480,8 +484,10 @@ class FakePayPal:
             check_amount(body["amount"]) if "amount" in body else (left, currency)
         )
         if asked_currency != currency:
-            raise unprocessable("REFUND_CURRENCY_MISMATCH")
-        if value <= 0 or value > left:
+            raise unprocessable("REFUND_CAPTURE_CURRENCY_MISMATCH")
+        if value <= 0:
+            raise unprocessable("CANNOT_BE_ZERO_OR_NEGATIVE")
+        if value > left:
             raise unprocessable("REFUND_AMOUNT_EXCEEDED")
         refund_id = paypal_id()
         refund = {
