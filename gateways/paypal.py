@@ -14,6 +14,7 @@ paid), two for the others. Currencies PayPal does not take are refused before an
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -218,7 +219,10 @@ class PayPalGateway:
             answer = {}
         if 200 <= status < 300:
             return answer
-        if status in (401, 403, 408, 429) or status >= 500:
+        # Not a refusal of the payment: our credentials, a rate limit, a request still running
+        # under the same PayPal-Request-Id (409), or PayPal's own trouble. Asked again under
+        # the same id, PayPal answers what it did.
+        if status in (401, 403, 408, 409, 429) or status >= 500:
             raise ProviderUnavailable(f"PayPal answered {status} to {method} {path}")
         reason = decline_reason(answer)
         log.info("PayPal refused %s %s: %s (debug_id %s)", method, path, reason,
@@ -372,6 +376,40 @@ class PayPalGateway:
     ) -> str:
         # An approved order cannot be charged again without a vaulted payment method.
         raise PaymentDeclined("PayPal cannot charge more to this payment; pay the difference anew.")
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, webhook_id: str
+    ) -> dict[str, Any] | None:
+        """The event ``body`` holds when PayPal confirms it signed it for ``webhook_id``
+        (``POST /v1/notifications/verify-webhook-signature``); None when it does not, or
+        when the delivery lacks its signature. ProviderUnavailable when PayPal cannot say."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        fields = {field: lowered.get(header) for field, header in WEBHOOK_HEADERS.items()}
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(event, dict) or not all(fields.values()):
+            return None
+        try:
+            answer = await self._call(
+                "POST",
+                "/v1/notifications/verify-webhook-signature",
+                body={**fields, "webhook_id": webhook_id, "webhook_event": event},
+            )
+        except PaymentDeclined:
+            return None
+        return event if answer.get("verification_status") == "SUCCESS" else None
+
+
+# The signature of a webhook delivery, in its headers, by field of the verification request.
+WEBHOOK_HEADERS = {
+    "auth_algo": "paypal-auth-algo",
+    "cert_url": "paypal-cert-url",
+    "transmission_id": "paypal-transmission-id",
+    "transmission_sig": "paypal-transmission-sig",
+    "transmission_time": "paypal-transmission-time",
+}
 
 
 def _captured(capture: Mapping[str, Any]) -> str:

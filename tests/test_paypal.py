@@ -5,6 +5,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.settings import Settings
 from gateways.payments import PaymentDeclined, ProviderUnavailable
@@ -13,12 +16,25 @@ from tests.fakes.paypal_api import CLIENT_ID, CLIENT_SECRET, FakePayPal
 from tests.helpers import serving
 
 
+@pytest.fixture(scope="module")
+async def paypal_server() -> AsyncIterator[tuple[list[ASGIApp], str]]:
+    """One server for the module (starting and stopping uvicorn takes a quarter second),
+    passing each request to the current test's fake."""
+    current: list[ASGIApp] = []
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        await current[-1](scope, receive, send)
+
+    async with serving(Starlette(routes=[Mount("", app=dispatch)])) as base_url:
+        yield current, base_url
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakePayPal]:
-    paypal = FakePayPal()
-    async with serving(paypal.app()) as base_url:
-        paypal.base_url = base_url
-        yield paypal
+def fake(paypal_server: tuple[list[ASGIApp], str]) -> FakePayPal:
+    current, base_url = paypal_server
+    paypal = FakePayPal(base_url=base_url)
+    current.append(paypal.app())
+    return paypal
 
 
 @pytest.fixture
@@ -285,6 +301,9 @@ async def test_server_errors_and_no_answer_are_provider_unavailable(
     fake.fail_next(503)
     with pytest.raises(ProviderUnavailable, match="503"):
         await gateway.refund(order_id, amount_minor=100, idempotency_key="refund")
+    fake.fail_next(429)
+    with pytest.raises(ProviderUnavailable, match="429"):
+        await gateway.refund(order_id, amount_minor=100, idempotency_key="refund")
     assert fake.moves == []
     # An answer too late is no answer.
     fake.delay_next(0.5)
@@ -370,3 +389,23 @@ def test_paypal_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
         "https://api-m.paypal.com",
         "WH-1",
     )
+
+
+async def test_a_webhook_is_trusted_only_when_paypal_verifies_it(
+    gateway: PayPalGateway, fake: FakePayPal
+) -> None:
+    resource = {"id": "CAPTURE1", "status": "COMPLETED"}
+    headers, body = fake.webhook("PAYMENT.CAPTURE.COMPLETED", resource, webhook_id="WH-1")
+    event = await gateway.verify_webhook(headers, body, webhook_id="WH-1")
+    assert event is not None
+    assert (event["event_type"], event["resource"]) == ("PAYMENT.CAPTURE.COMPLETED", resource)
+    # Another webhook's delivery, an edited body, a missing signature: not PayPal's.
+    assert await gateway.verify_webhook(headers, body, webhook_id="WH-2") is None
+    edited = body.replace(b"COMPLETED", b"REFUNDED")
+    assert await gateway.verify_webhook(headers, edited, webhook_id="WH-1") is None
+    unsigned = {k: v for k, v in headers.items() if k != "PAYPAL-TRANSMISSION-SIG"}
+    assert await gateway.verify_webhook(unsigned, body, webhook_id="WH-1") is None
+    assert await gateway.verify_webhook(headers, b"not json", webhook_id="WH-1") is None
+    fake.fail_next(503)
+    with pytest.raises(ProviderUnavailable):
+        await gateway.verify_webhook(headers, body, webhook_id="WH-1")

@@ -6,6 +6,8 @@
 - Orders v2: create (201, status ``CREATED``, or ``PAYER_ACTION_REQUIRED`` with a ``payer-action``
   link when ``payment_source.paypal`` is given), show, capture, authorize.
 - Payments v2: show/capture/void an authorization, show/refund a capture.
+- Webhooks: ``webhook`` makes a signed delivery (SHA256withRSA over ``transmission id|time|
+  webhook id|crc32 of the body``); ``POST /v1/notifications/verify-webhook-signature`` checks it.
 - ``PayPal-Request-Id`` on a POST: the same id on the same operation answers the first answer
   again and does nothing more.
 - ``Prefer: return=representation`` answers the whole resource; otherwise the minimal one.
@@ -19,14 +21,20 @@ The buyer's part, done in a browser at PayPal, is ``approve`` (or ``GET /checkou
 import asyncio
 import base64
 import copy
+import json
 import re
 import secrets
 import string
 import time
+import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,6 +50,12 @@ DECIMALS = {
     **dict.fromkeys(("JPY", "HUF", "TWD"), 0),
 }
 VALUE = re.compile(r"^((-?[0-9]+)|(-?([0-9]+)?[.][0-9]+))$")
+
+
+@cache
+def signing_key() -> rsa.RSAPrivateKey:
+    """One key for every fake: making a 2048-bit key takes a good part of a second."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def paypal_id() -> str:
@@ -163,6 +177,7 @@ class FakePayPal:
     failures: list[int] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    webhook_key: rsa.RSAPrivateKey = field(default_factory=lambda: signing_key())
 
     # What a test does in PayPal's stead.
 
@@ -191,6 +206,42 @@ class FakePayPal:
     def fail_next(self, *statuses: int) -> None:
         """The next calls after the token (one per status) answer these server errors."""
         self.failures.extend(statuses)
+
+    def webhook(
+        self, event_type: str, resource: dict[str, Any], *, webhook_id: str
+    ) -> tuple[dict[str, str], bytes]:
+        """A delivery of an event to the webhook ``webhook_id``: its headers and raw body,
+        signed as PayPal signs (SHA256withRSA over ``transmission id|time|webhook id|crc32``)."""
+        event = {
+            "id": f"WH-{paypal_id()}",
+            "event_version": "1.0",
+            "create_time": self._now(),
+            "resource_type": event_type.split(".")[-2].lower(),
+            "event_type": event_type,
+            "summary": event_type,
+            "resource": resource,
+            "links": [],
+        }
+        body = json.dumps(event, separators=(",", ":")).encode()
+        transmission_id, transmission_time = secrets.token_hex(16), self._now()
+        return {
+            "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+            "PAYPAL-CERT-URL": f"{self.base_url}/v1/notifications/certs/CERT-fake",
+            "PAYPAL-TRANSMISSION-ID": transmission_id,
+            "PAYPAL-TRANSMISSION-TIME": transmission_time,
+            "PAYPAL-TRANSMISSION-SIG": self._sign(
+                transmission_id, transmission_time, webhook_id, body
+            ),
+            "Content-Type": "application/json",
+        }, body
+
+    def _signed(self, transmission_id: str, time_: str, webhook_id: str, body: bytes) -> bytes:
+        return f"{transmission_id}|{time_}|{webhook_id}|{zlib.crc32(body)}".encode()
+
+    def _sign(self, transmission_id: str, time_: str, webhook_id: str, body: bytes) -> str:
+        message = self._signed(transmission_id, time_, webhook_id, body)
+        signature = self.webhook_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        return base64.b64encode(signature).decode()
 
     # Routes.
 
@@ -279,6 +330,35 @@ class FakePayPal:
             return JSONResponse(answer, status_code=status)
 
         return route
+
+    def verify_webhook_signature(
+        self, params: dict[str, Any], body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        names = ("auth_algo", "cert_url", "transmission_id", "transmission_sig")
+        names += ("transmission_time", "webhook_id", "webhook_event")
+        if any(not body.get(name) for name in names):
+            raise PayPalError(
+                400,
+                "VALIDATION_ERROR",
+                "Invalid request - see details",
+                "MISSING_REQUIRED_PARAMETER",
+            )
+        # The event as delivered: the body PayPal sent, which this fake writes compactly.
+        delivered = json.dumps(body["webhook_event"], separators=(",", ":")).encode()
+        message = self._signed(
+            body["transmission_id"], body["transmission_time"], body["webhook_id"], delivered
+        )
+        try:
+            self.webhook_key.public_key().verify(
+                base64.b64decode(body["transmission_sig"]),
+                message,
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+            verified = body["auth_algo"] == "SHA256withRSA"
+        except (ValueError, InvalidSignature):
+            verified = False
+        return 200, {"verification_status": "SUCCESS" if verified else "FAILURE"}
 
     def _order(self, order_id: str) -> dict[str, Any]:
         order = self.orders.get(order_id)
@@ -518,6 +598,11 @@ class FakePayPal:
             routes=[
                 Route("/v1/oauth2/token", self.token, methods=["POST"]),
                 Route("/checkoutnow", self.checkout_now),
+                post(
+                    "/v1/notifications/verify-webhook-signature",
+                    "webhooks.verify",
+                    self.verify_webhook_signature,
+                ),
                 post("/v2/checkout/orders", "orders.create", self.create_order),
                 get("/v2/checkout/orders/{order_id}", "orders.get", self.show_order),
                 post(
