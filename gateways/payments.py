@@ -6,13 +6,8 @@ out, answering references derived from the keys, so repeating a call answers the
 """
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
-
-# "manual": the guest's approval only holds the money, which ``capture`` takes later (a request
-# to book); "automatic": the provider may take it at once.
-CaptureMethod = Literal["automatic", "manual"]
+from typing import Protocol
 
 
 class PaymentDeclined(Exception):
@@ -37,17 +32,9 @@ class PaymentGateway(Protocol):
     provider: str
 
     async def create(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        capture: CaptureMethod = "automatic",
-        metadata: Mapping[str, str] | None = None,
+        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
     ) -> PaymentIntent:
-        """A payment for the guest to authorize; nothing is charged yet. ``metadata`` (our
-        ``booking_id`` and ``payment_id``) travels with it, for reconciliation."""
+        """A payment for the guest to authorize; nothing is charged yet."""
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
         """Takes an authorized amount. Answers the provider's id for the operation."""
@@ -75,14 +62,7 @@ class TestPaymentGateway:
         return f"{prefix}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
 
     async def create(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        description: str,
-        idempotency_key: str,
-        capture: CaptureMethod = "automatic",
-        metadata: Mapping[str, str] | None = None,
+        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
     ) -> PaymentIntent:
         reference = self._reference("test_pi", idempotency_key)
         return PaymentIntent(reference=reference, client_secret=f"{reference}_secret")

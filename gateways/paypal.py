@@ -20,12 +20,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from babel.numbers import get_currency_precision
 
-from gateways.payments import CaptureMethod, PaymentDeclined, PaymentIntent, ProviderUnavailable
+from gateways.payments import PaymentDeclined, PaymentIntent, ProviderUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ PAYPAL_DECIMALS: Mapping[str, int] = {
     **dict.fromkeys(TWO_DECIMALS.split(), 2),
     **dict.fromkeys(("JPY", "HUF", "TWD"), 0),
 }
+
+# As the Stripe gateway takes it: "manual" holds the money until ``capture`` (a request to
+# book), "automatic" takes it when the guest approves.
+CaptureMethod = Literal["automatic", "manual"]
 
 # A cached token is renewed this long before PayPal says it expires.
 TOKEN_MARGIN_SECONDS = 60.0
