@@ -124,6 +124,15 @@ class Settings(BaseSettings):
         validation_alias="ROOST_EXCHANGE_RATES_URL",
     )
 
+    # PayPal (Orders v2): offered when the client id and secret are set. The sandbox by
+    # default; https://api-m.paypal.com is the live API. The webhook id verifies PayPal's events.
+    paypal_client_id: str | None = Field(None, validation_alias="PAYPAL_CLIENT_ID")
+    paypal_client_secret: SecretStr | None = Field(None, validation_alias="PAYPAL_CLIENT_SECRET")
+    paypal_api_base: str = Field(
+        "https://api-m.sandbox.paypal.com", validation_alias="PAYPAL_API_BASE"
+    )
+    paypal_webhook_id: str | None = Field(None, validation_alias="PAYPAL_WEBHOOK_ID")
+
     # File storage for uploads.
     storage_backend: Literal["local", "s3"] = Field(
         "local", validation_alias="ROOST_STORAGE_BACKEND"

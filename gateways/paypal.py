@@ -1,0 +1,433 @@
+"""PayPal through its REST API (Orders v2 and Payments v2), over httpx.
+
+The guest approves an order on PayPal's site (the order's ``approve`` or ``payer-action``
+link); Roost then captures it (intent CAPTURE), or, for a request to book, authorizes it to hold
+the money and captures the authorization when the host accepts (intent AUTHORIZE).
+
+Roost keeps one reference per payment: the order id. Which authorization and which capture
+belong to it, PayPal says when asked (``GET /v2/checkout/orders/{id}``), so every process and
+every retry finds them without state of ours.
+
+Amounts are decimal strings with as many decimals as PayPal takes for the currency: none for
+JPY, HUF and TWD (for HUF and TWD our minor unit is a hundredth, so only whole units can be
+paid), two for the others. Currencies PayPal does not take are refused before any call.
+"""
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+from babel.numbers import get_currency_precision
+
+from gateways.payments import PaymentDeclined, PaymentIntent, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+SANDBOX_API_BASE = "https://api-m.sandbox.paypal.com"
+LIVE_API_BASE = "https://api-m.paypal.com"
+
+# The currencies PayPal's REST API takes, and how many decimals each takes there
+# (https://developer.paypal.com/reference/currency-codes/).
+TWO_DECIMALS = "AUD BRL CAD CNY CZK DKK EUR HKD ILS MYR MXN NZD NOK PHP PLN GBP SGD SEK CHF THB USD"
+PAYPAL_DECIMALS: Mapping[str, int] = {
+    **dict.fromkeys(TWO_DECIMALS.split(), 2),
+    **dict.fromkeys(("JPY", "HUF", "TWD"), 0),
+}
+
+# As the Stripe gateway takes it: "manual" holds the money until ``capture`` (a request to
+# book), "automatic" takes it when the guest approves.
+CaptureMethod = Literal["automatic", "manual"]
+
+# A cached token is renewed this long before PayPal says it expires.
+TOKEN_MARGIN_SECONDS = 60.0
+
+
+def supports(currency: str) -> bool:
+    """Whether PayPal takes payments in ``currency``."""
+    return currency.upper() in PAYPAL_DECIMALS
+
+
+def to_paypal(amount_minor: int, currency: str) -> dict[str, str]:
+    """A PayPal ``amount`` object; PaymentDeclined when PayPal cannot express the amount."""
+    code = currency.upper()
+    decimals = PAYPAL_DECIMALS.get(code)
+    if decimals is None:
+        raise PaymentDeclined(f"PayPal does not take payments in {code}.")
+    ours = get_currency_precision(code)
+    dropped = ours - decimals
+    if dropped < 0 or amount_minor % 10**dropped:
+        raise PaymentDeclined(f"PayPal takes {code} in whole units only.")
+    value = Decimal(amount_minor // 10**dropped).scaleb(-decimals)
+    return {"currency_code": code, "value": f"{value:.{decimals}f}"}
+
+
+def from_paypal(amount: Mapping[str, Any]) -> int:
+    """Minor units of a PayPal ``amount`` object."""
+    code = str(amount["currency_code"])
+    return int(Decimal(str(amount["value"])).scaleb(get_currency_precision(code)))
+
+
+@dataclass(frozen=True)
+class Order:
+    """What PayPal knows of an order: its status, intent and the movements under it."""
+
+    id: str
+    status: str
+    intent: str
+    amount_minor: int
+    currency: str
+    authorizations: list[dict[str, Any]]
+    captures: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> "Order":
+        authorizations: list[dict[str, Any]] = []
+        captures: list[dict[str, Any]] = []
+        units = body.get("purchase_units") or []
+        amount = units[0].get("amount") if units else None
+        for unit in units:
+            payments = unit.get("payments") or {}
+            authorizations += payments.get("authorizations") or []
+            captures += payments.get("captures") or []
+        return cls(
+            id=str(body["id"]),
+            status=str(body.get("status", "")),
+            intent=str(body.get("intent", "")),
+            amount_minor=from_paypal(amount) if amount else 0,
+            currency=str(amount["currency_code"]) if amount else "",
+            authorizations=authorizations,
+            captures=captures,
+        )
+
+
+def decline_reason(body: Mapping[str, Any]) -> str:
+    """The reason in a PayPal error body: the first detail's issue and description."""
+    details = body.get("details") or []
+    if details and isinstance(details[0], Mapping):
+        issue = details[0].get("issue", "")
+        description = details[0].get("description", "")
+        return f"{issue}: {description}" if description else str(issue)
+    return str(body.get("message") or body.get("name") or "PayPal refused the request.")
+
+
+class PayPalGateway:
+    """A ``PaymentGateway`` over PayPal's REST API; ``reference`` is always the order id."""
+
+    provider = "PAYPAL"
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        client_id: str,
+        client_secret: str,
+        api_base: str = SANDBOX_API_BASE,
+        return_url: str = "http://localhost:3000/payments/paypal/return",
+        cancel_url: str = "http://localhost:3000/payments/paypal/cancel",
+        brand_name: str = "Roost",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._credentials = (client_id, client_secret)
+        self._api_base = api_base.rstrip("/")
+        self._return_url = return_url
+        self._cancel_url = cancel_url
+        self._brand_name = brand_name
+        self._clock = clock
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+
+    supports = staticmethod(supports)
+
+    # The token.
+
+    async def _access_token(self, *, stale: str | None = None) -> str:
+        """A cached token, or a new one when it is about to expire or was refused (``stale``)."""
+        async with self._token_lock:
+            if self._token is not None and self._token != stale:
+                if self._clock() < self._token_expires:
+                    return self._token
+            try:
+                response = await self._http.post(
+                    f"{self._api_base}/v1/oauth2/token",
+                    auth=self._credentials,
+                    data={"grant_type": "client_credentials"},
+                    headers={"Accept": "application/json"},
+                )
+            except httpx.HTTPError as error:
+                raise ProviderUnavailable(f"PayPal did not answer: {error!r}") from None
+            # Refused credentials are ours to fix, not the guest's: nothing was asked yet, so
+            # asking again later is safe.
+            if response.status_code in (400, 401, 403):
+                raise ProviderUnavailable(
+                    f"PayPal refused our credentials ({response.status_code})"
+                )
+            try:
+                body = response.json()
+                token = str(body["access_token"])
+                expires_in = float(body.get("expires_in", 0))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ProviderUnavailable(
+                    f"PayPal answered {response.status_code} without a token"
+                ) from None
+            self._token = token
+            self._token_expires = (
+                self._clock() + expires_in - min(TOKEN_MARGIN_SECONDS, expires_in / 2)
+            )
+            return self._token
+
+    # One call.
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Accept": "application/json", "Prefer": "return=representation"}
+        if request_id is not None:
+            # PayPal answers a repeated request id with the first answer, moving nothing more.
+            headers["PayPal-Request-Id"] = request_id
+        token = await self._access_token()
+        for attempt in range(2):
+            try:
+                response = await self._http.request(
+                    method,
+                    f"{self._api_base}{path}",
+                    json=body,
+                    headers={**headers, "Authorization": f"Bearer {token}"},
+                )
+            except httpx.HTTPError as error:
+                raise ProviderUnavailable(f"PayPal did not answer: {error!r}") from None
+            if response.status_code == 401 and attempt == 0:
+                token = await self._access_token(stale=token)
+                continue
+            break
+        status = response.status_code
+        if status == 204:
+            return {}
+        try:
+            answer = response.json() if response.content else {}
+        except ValueError:
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        if 200 <= status < 300:
+            return answer
+        # Not a refusal of the payment: our credentials, a rate limit, a request still running
+        # under the same PayPal-Request-Id (409), or PayPal's own trouble. Asked again under
+        # the same id, PayPal answers what it did.
+        if status in (401, 403, 408, 409, 429) or status >= 500:
+            raise ProviderUnavailable(f"PayPal answered {status} to {method} {path}")
+        reason = decline_reason(answer)
+        log.info("PayPal refused %s %s: %s (debug_id %s)", method, path, reason,
+                 answer.get("debug_id"))  # fmt: skip
+        raise PaymentDeclined(reason)
+
+    # The gateway.
+
+    async def create(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod = "automatic",
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntent:
+        """An order for the guest to approve; ``capture="manual"`` makes it an authorization
+        (request to book). ``metadata``'s ``payment_id`` and ``booking_id`` travel with it as
+        ``invoice_id`` and ``custom_id``."""
+        metadata = metadata or {}
+        unit: dict[str, Any] = {
+            "amount": to_paypal(amount_minor, currency),
+            "description": description[:127],
+        }
+        if "payment_id" in metadata:
+            unit["invoice_id"] = f"roost-payment-{metadata['payment_id']}"
+        if "booking_id" in metadata:
+            unit["custom_id"] = f"roost-booking-{metadata['booking_id']}"
+        order = await self._call(
+            "POST",
+            "/v2/checkout/orders",
+            body={
+                "intent": "AUTHORIZE" if capture == "manual" else "CAPTURE",
+                "purchase_units": [unit],
+                "payment_source": {
+                    "paypal": {
+                        "experience_context": {
+                            "brand_name": self._brand_name,
+                            "shipping_preference": "NO_SHIPPING",
+                            "user_action": "PAY_NOW" if capture == "automatic" else "CONTINUE",
+                            "return_url": self._return_url,
+                            "cancel_url": self._cancel_url,
+                        }
+                    }
+                },
+            },
+            request_id=idempotency_key,
+        )
+        links = {link.get("rel"): link.get("href") for link in order.get("links") or []}
+        return PaymentIntent(
+            reference=str(order["id"]),
+            redirect_url=links.get("payer-action") or links.get("approve"),
+        )
+
+    async def order(self, reference: str) -> Order:
+        return Order.of(await self._call("GET", f"/v2/checkout/orders/{reference}"))
+
+    async def authorize(self, reference: str, *, idempotency_key: str) -> str:
+        """Holds the money of an approved AUTHORIZE order; answers the authorization id. An
+        order authorized already answers its authorization."""
+        order = await self.order(reference)
+        if order.authorizations:
+            return str(order.authorizations[0]["id"])
+        return str((await self._authorize(reference, idempotency_key))["id"])
+
+    async def _authorize(self, reference: str, idempotency_key: str) -> dict[str, Any]:
+        answer = await self._call(
+            "POST",
+            f"/v2/checkout/orders/{reference}/authorize",
+            body={},
+            request_id=idempotency_key,
+        )
+        authorizations = Order.of(answer).authorizations
+        if not authorizations:
+            raise PaymentDeclined("PayPal did not authorize the order.")
+        if authorizations[0].get("status") in ("DENIED", "VOIDED", "EXPIRED"):
+            raise PaymentDeclined(f"PayPal's authorization is {authorizations[0]['status']}.")
+        return authorizations[0]
+
+    async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        """Takes the approved order's money (CAPTURE), or the authorization's (AUTHORIZE; an
+        order approved but not yet authorized is authorized first)."""
+        order = await self.order(reference)
+        if order.intent == "AUTHORIZE":
+            authorization = (
+                order.authorizations[0]
+                if order.authorizations
+                else await self._authorize(reference, f"{idempotency_key}-authorize")
+            )
+            currency = str(authorization["amount"]["currency_code"])
+            answer = await self._call(
+                "POST",
+                f"/v2/payments/authorizations/{authorization['id']}/capture",
+                body={"amount": to_paypal(amount_minor, currency), "final_capture": True},
+                request_id=idempotency_key,
+            )
+            return _captured(answer)
+        if order.amount_minor != amount_minor:
+            # An order is captured whole, so a different amount is refused before anything moves.
+            raise PaymentDeclined("PayPal captures an order for its whole amount only.")
+        answer = await self._call(
+            "POST",
+            f"/v2/checkout/orders/{reference}/capture",
+            body={},
+            request_id=idempotency_key,
+        )
+        captures = Order.of(answer).captures
+        if not captures:
+            raise PaymentDeclined("PayPal did not capture the order.")
+        return _captured(captures[0])
+
+    async def release(self, reference: str, *, idempotency_key: str) -> str:
+        """Voids the order's authorization. An order never authorized holds nothing: PayPal
+        lets it expire, and its id is the answer. Money captured can only be refunded."""
+        order = await self.order(reference)
+        held = [a for a in order.authorizations if a.get("status") in ("CREATED", "PENDING")]
+        if held:
+            await self._call(
+                "POST",
+                f"/v2/payments/authorizations/{held[0]['id']}/void",
+                request_id=idempotency_key,
+            )
+            return str(held[0]["id"])
+        if order.captures:
+            raise PaymentDeclined("PayPal captured this payment already: refund it instead.")
+        return str(order.authorizations[0]["id"]) if order.authorizations else order.id
+
+    async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        """Returns ``amount_minor`` of the order's capture."""
+        if amount_minor <= 0:
+            raise PaymentDeclined("a refund must be more than zero")
+        order = await self.order(reference)
+        if not order.captures:
+            raise PaymentDeclined("Nothing of this PayPal order was captured.")
+        capture = order.captures[0]
+        currency = str(capture["amount"]["currency_code"])
+        answer = await self._call(
+            "POST",
+            f"/v2/payments/captures/{capture['id']}/refund",
+            body={"amount": to_paypal(amount_minor, currency)},
+            request_id=idempotency_key,
+        )
+        if answer.get("status") in ("FAILED", "CANCELLED"):
+            raise PaymentDeclined(f"PayPal's refund {answer.get('status')}.")
+        return str(answer["id"])
+
+    async def charge(
+        self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
+    ) -> str:
+        # An approved order cannot be charged again without a vaulted payment method.
+        raise PaymentDeclined("PayPal cannot charge more to this payment; pay the difference anew.")
+
+    async def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, *, webhook_id: str
+    ) -> dict[str, Any] | None:
+        """The event ``body`` holds when PayPal confirms it signed it for ``webhook_id``
+        (``POST /v1/notifications/verify-webhook-signature``); None when it does not, or
+        when the delivery lacks its signature. ProviderUnavailable when PayPal cannot say."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        fields = {field: lowered.get(header) for field, header in WEBHOOK_HEADERS.items()}
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(event, dict) or not all(fields.values()):
+            return None
+        try:
+            answer = await self._call(
+                "POST",
+                "/v1/notifications/verify-webhook-signature",
+                body={**fields, "webhook_id": webhook_id, "webhook_event": event},
+            )
+        except PaymentDeclined:
+            return None
+        return event if answer.get("verification_status") == "SUCCESS" else None
+
+
+# The signature of a webhook delivery, in its headers, by field of the verification request.
+WEBHOOK_HEADERS = {
+    "auth_algo": "paypal-auth-algo",
+    "cert_url": "paypal-cert-url",
+    "transmission_id": "paypal-transmission-id",
+    "transmission_sig": "paypal-transmission-sig",
+    "transmission_time": "paypal-transmission-time",
+}
+
+
+def _captured(capture: Mapping[str, Any]) -> str:
+    """The id of a capture PayPal made: COMPLETED, or PENDING (it completes later, which its
+    webhook says); a DECLINED or FAILED one is a refusal."""
+    status = capture.get("status")
+    if status in ("DECLINED", "FAILED"):
+        reason = (capture.get("status_details") or {}).get("reason")
+        raise PaymentDeclined(f"PayPal's capture was {status}" + (f": {reason}" if reason else "."))
+    return str(capture["id"])
+
+
+if TYPE_CHECKING:
+    from gateways.payments import PaymentGateway
+
+    def _is_a_gateway(gateway: PayPalGateway) -> PaymentGateway:
+        return gateway
