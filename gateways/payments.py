@@ -6,8 +6,12 @@ out, answering references derived from the keys, so repeating a call answers the
 """
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+CaptureMethod = Literal["automatic", "manual"]
+"""Taken as soon as the guest pays (instant book), or held until Roost captures it."""
 
 
 class PaymentDeclined(Exception):
@@ -32,9 +36,16 @@ class PaymentGateway(Protocol):
     provider: str
 
     async def create(
-        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod,
+        metadata: Mapping[str, str],
     ) -> PaymentIntent:
-        """A payment for the guest to authorize; nothing is charged yet."""
+        """A payment for the guest to complete; ``metadata`` names our booking and payment."""
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
         """Takes an authorized amount. Answers the provider's id for the operation."""
@@ -62,7 +73,14 @@ class TestPaymentGateway:
         return f"{prefix}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
 
     async def create(
-        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod,
+        metadata: Mapping[str, str],
     ) -> PaymentIntent:
         reference = self._reference("test_pi", idempotency_key)
         return PaymentIntent(reference=reference, client_secret=f"{reference}_secret")

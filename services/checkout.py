@@ -42,7 +42,7 @@ from db.states import (
     PaymentProvider,
     PaymentStatus,
 )
-from gateways.payments import ProviderUnavailable
+from gateways.payments import CaptureMethod, PaymentDeclined, ProviderUnavailable
 from services import bookings, payments
 from services.bookings import BookingRules, Stay
 from services.errors import (
@@ -98,6 +98,8 @@ class PaymentOpening:
     description: str
     key: str
     reference: str | None
+    capture: CaptureMethod
+    metadata: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ async def start_payment(
         description=f"Roost booking {booking.id}",
         key=payments.creation_key(payment.id),
         reference=payment.provider_reference,
+        # A request to book is held on the card until the host answers.
+        capture="automatic" if booking.instant_book else "manual",
+        metadata={"booking_id": str(booking.id), "payment_id": str(payment.id)},
     )
 
 
@@ -151,7 +156,11 @@ async def create_with_provider(
             currency=opening.currency,
             description=opening.description,
             idempotency_key=opening.key,
+            capture=opening.capture,
+            metadata=opening.metadata,
         )
+    except PaymentDeclined as declined:
+        raise PaymentFailed(str(declined) or None) from None
     except ProviderUnavailable:
         log.warning("payment %s: the provider did not answer", opening.payment_id, exc_info=True)
         raise ServiceUnavailable("The payment provider did not answer; try again.") from None
