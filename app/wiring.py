@@ -146,6 +146,7 @@ def build_worker(
             max_attempts=settings.worker_max_attempts,
         ),
         heartbeat=settings.worker_heartbeat_file,
+        rules=services.booking_rules if services else build_booking_rules(settings),
     )
 
 

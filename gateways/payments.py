@@ -8,7 +8,8 @@ out, answering references derived from the keys, so repeating a call answers the
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from enum import StrEnum
+from typing import Literal, Protocol, runtime_checkable
 
 CaptureMethod = Literal["automatic", "manual"]
 """Taken as soon as the guest pays (instant book), or held until Roost captures it."""
@@ -30,6 +31,36 @@ class PaymentIntent:
     reference: str
     client_secret: str | None = None
     redirect_url: str | None = None
+
+
+class Reported(StrEnum):
+    """Where the provider says a payment is, in Roost's words."""
+
+    WAITING = "WAITING"  # for the guest to pay
+    AUTHORIZED = "AUTHORIZED"  # held on the card, to be captured
+    CAPTURED = "CAPTURED"  # the money is taken
+    FAILED = "FAILED"  # the guest's attempt was declined
+    CANCELED = "CANCELED"  # the provider will take nothing more
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """What the provider says of a payment, amounts in Roost's minor units."""
+
+    state: Reported
+    amount_minor: int
+    currency: str
+    reference: str | None = None  # of the capture, when the money was taken
+    reason: str | None = None  # why it failed
+
+
+@runtime_checkable
+class PaymentLookup(Protocol):
+    """A provider that can be asked where a payment stands (for answers that never came)."""
+
+    provider: str
+
+    async def look_up(self, reference: str) -> ProviderReport: ...
 
 
 class PaymentGateway(Protocol):

@@ -9,14 +9,20 @@ Stripe's units is refused, never rounded.
 """
 
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import stripe
 from babel.numbers import get_currency_precision
 
-from gateways.payments import CaptureMethod, PaymentDeclined, PaymentIntent, ProviderUnavailable
+from gateways.payments import (
+    CaptureMethod,
+    PaymentDeclined,
+    PaymentIntent,
+    ProviderReport,
+    ProviderUnavailable,
+    Reported,
+)
 
 T = TypeVar("T")
 
@@ -68,16 +74,16 @@ def from_stripe(amount: int, currency: str) -> int:
     return minor
 
 
-@dataclass(frozen=True)
-class IntentState:
-    """What Stripe says of a PaymentIntent, in Roost's units."""
-
-    reference: str
-    status: str
-    amount_minor: int
-    currency: str
-    charge: str | None
-    failure: str | None
+# A PaymentIntent's status (https://docs.stripe.com/payments/paymentintents/lifecycle).
+_REPORTED = {
+    "requires_payment_method": Reported.WAITING,
+    "requires_confirmation": Reported.WAITING,
+    "requires_action": Reported.WAITING,
+    "processing": Reported.WAITING,
+    "requires_capture": Reported.AUTHORIZED,
+    "succeeded": Reported.CAPTURED,
+    "canceled": Reported.CANCELED,
+}
 
 
 class StripeGateway:
@@ -125,16 +131,23 @@ class StripeGateway:
         )
         return PaymentIntent(reference=intent.id, client_secret=intent.client_secret)
 
-    async def retrieve(self, reference: str) -> IntentState:
+    async def look_up(self, reference: str) -> ProviderReport:
         intent = await _call(self._client.v1.payment_intents.retrieve_async(reference))
+        state = _REPORTED.get(intent.status, Reported.WAITING)
         error = intent.last_payment_error
-        return IntentState(
-            reference=intent.id,
-            status=intent.status,
-            amount_minor=from_stripe(intent.amount, intent.currency),
-            currency=intent.currency.upper(),
-            charge=_id_of(intent.latest_charge),
-            failure=(error.message or error.code or "The card was declined.") if error else None,
+        if state == Reported.WAITING and intent.status == "requires_payment_method" and error:
+            # The guest's card was declined; they may try another, on a payment of its own.
+            return ProviderReport(
+                Reported.FAILED,
+                from_stripe(intent.amount, intent.currency),
+                intent.currency.upper(),
+                reason=error.message or error.code or "The card was declined.",
+            )
+        return ProviderReport(
+            state,
+            from_stripe(intent.amount, intent.currency),
+            intent.currency.upper(),
+            reference=_id_of(intent.latest_charge) or intent.id,
         )
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:

@@ -1,18 +1,35 @@
 """Stripe through HTTP: the app's StripeGateway (the official SDK) pointed at a local fake of
 Stripe's API (tests/fakes/stripe_api.py); the guest's browser confirms as Stripe.js would."""
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 
+from app.wiring import build_worker
+from app.worker import Worker
+from db.database import Database
+from db.models import PaymentOperation
 from gateways.payments import CaptureMethod, PaymentDeclined, ProviderUnavailable
 from gateways.stripe import StripeGateway
 from services.payments import Gateways
-from tests.booking_helpers import START_PAYMENT, Place, a_place, booked
+from tests.booking_helpers import (
+    ACCEPT,
+    CANCEL,
+    DECLINE,
+    MODIFY,
+    START_PAYMENT,
+    Place,
+    a_place,
+    booked,
+    day,
+    read,
+)
 from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, confirm_in_browser
 from tests.helpers import FakeClock, gql, serving
 
@@ -204,8 +221,183 @@ async def test_errors_at_stripe_timeouts_and_a_bad_key_are_no_answer(stripe: Str
         await gateway.refund(paid, amount_minor=100, idempotency_key="re")
     stripe.fake.outage(0)
     with pytest.raises(ProviderUnavailable):
-        await (await a_gateway(stripe, api_key="sk_test_wrong")).retrieve(paid)
+        await (await a_gateway(stripe, api_key="sk_test_wrong")).look_up(paid)
     assert stripe.fake.refunds == {}  # nothing moved: asked again, the same key refunds once
     await gateway.refund(paid, amount_minor=100, idempotency_key="re")
     await gateway.refund(paid, amount_minor=100, idempotency_key="re")
     assert [refund["amount"] for refund in stripe.fake.refunds.values()] == [100]
+
+
+# Confirmation without webhooks: the worker asks Stripe about payments still waiting.
+
+
+def worker_of(app: Starlette) -> Worker:
+    return build_worker(app.state.settings, app.state.database, app.state.services)
+
+
+async def ledger(database: Database) -> list[tuple[str, str, str | None]]:
+    async with database.read_session() as session:
+        rows = await session.execute(
+            select(
+                PaymentOperation.kind, PaymentOperation.status, PaymentOperation.provider_reference
+            ).order_by(PaymentOperation.id)
+        )
+    return [tuple(row) for row in rows]
+
+
+async def paid_in_browser(
+    client: httpx.AsyncClient, stripe: Stripe, place: Place, card: str = "pm_card_visa"
+) -> tuple[dict, dict]:
+    """A booking 10 to 12 days ahead, paid with Stripe on the guest's page: the booking, the
+    intent."""
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    await confirm_in_browser(stripe.url, started["clientSecret"], card)
+    return booking, stripe.intent(started["clientSecret"])
+
+
+async def test_a_paid_instant_booking_is_confirmed_by_the_worker_asking_stripe(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking, intent = await paid_in_browser(client, stripe, place)
+    assert intent["status"] == "succeeded"
+    await worker_of(app).run_once()  # the guest may still be paying: not asked yet
+    assert not any(method == "GET" for method, _, _ in stripe.fake.requests)
+    assert (await read(client, booking["id"], place.as_guest))["status"] == "PENDING"
+
+    clock.advance(minutes=2)
+    await asyncio.gather(worker_of(app).run_once(), worker_of(app).run_once())
+    confirmed = await read(client, booking["id"], place.as_guest)
+    assert (confirmed["status"], confirmed["payment"]["status"]) == ("CONFIRMED", "SUCCEEDED")
+    # Stripe captured as the guest paid: recorded, not asked for again.
+    assert await ledger(database) == [
+        ("AUTHORIZE", "SUCCEEDED", intent["id"]),
+        ("CAPTURE", "SUCCEEDED", intent["latest_charge"]),
+    ]
+    assert not any(path.endswith("/capture") for _, path, _ in stripe.fake.requests)
+    clock.advance(minutes=10)
+    await worker_of(app).run_once()  # no longer waiting: nobody asks again
+    assert [method for method, _, _ in stripe.fake.requests].count("GET") == 1
+    assert await ledger(database) == [
+        ("AUTHORIZE", "SUCCEEDED", intent["id"]),
+        ("CAPTURE", "SUCCEEDED", intent["latest_charge"]),
+    ]
+
+
+async def test_a_declined_card_fails_the_payment_and_the_booking_waits(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking, intent = await paid_in_browser(client, stripe, place, "pm_card_chargeDeclined")
+    assert intent["status"] == "requires_payment_method"
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    waiting = await read(client, booking["id"], place.as_guest)
+    assert (waiting["status"], waiting["payment"]["status"]) == ("PENDING", "FAILED")
+    assert await ledger(database) == []
+    # Another try is another payment, another intent.
+    again = await start(client, place, booking["id"])
+    assert again["payment"]["id"] != waiting["payment"]["id"]
+    assert len(stripe.fake.intents) == 2
+
+
+async def test_a_word_whose_amount_is_not_ours_is_not_believed(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking, intent = await paid_in_browser(client, stripe, place)
+    intent["amount"] = 100  # the intent at Stripe no longer says what we asked for
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    waiting = await read(client, booking["id"], place.as_guest)
+    assert (waiting["status"], waiting["payment"]["status"]) == ("PENDING", "PENDING")
+    intent["amount"], intent["currency"] = 26_220, "usd"
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    assert (await read(client, booking["id"], place.as_guest))["payment"]["status"] == "PENDING"
+    assert await ledger(database) == []
+
+
+async def test_a_held_request_goes_to_the_host_who_accepts_then_a_cancel_refunds(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client, instantBook=False)
+    booking, intent = await paid_in_browser(client, stripe, place)
+    assert intent["status"] == "requires_capture"
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    held = await read(client, booking["id"], place.as_host)
+    assert (held["status"], held["payment"]["status"]) == ("PENDING", "AUTHORIZED")
+
+    accepted = await gql(client, ACCEPT, {"id": booking["id"]}, headers=place.as_host)
+    accepted = accepted["data"]["acceptBooking"]
+    assert (accepted["status"], accepted["payment"]["status"]) == ("CONFIRMED", "SUCCEEDED")
+    assert (intent["status"], intent["amount_received"]) == ("succeeded", 26_220)
+
+    canceled = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_guest)
+    canceled = canceled["data"]["cancelBooking"]
+    refunded = canceled["payment"]["refundedAmount"]["amount"]
+    assert refunded == canceled["refundAmount"]["amount"] != "0.00"
+    [refund] = stripe.fake.refunds.values()
+    assert (refund["payment_intent"], refund["amount"]) == (
+        intent["id"], int(refunded.replace(".", ""))
+    )  # fmt: skip
+    assert [kind for kind, _, _ in await ledger(database)] == ["AUTHORIZE", "CAPTURE", "REFUND"]
+
+
+async def test_a_held_request_declined_or_expired_cancels_the_intent(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client, instantBook=False)
+    declined, declined_intent = await paid_in_browser(client, stripe, place)
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    body = await gql(client, DECLINE, {"id": declined["id"]}, headers=place.as_host)
+    assert body["data"]["declineBooking"]["payment"]["status"] == "CANCELED"
+    assert declined_intent["status"] == "canceled"
+
+    other = await a_place(client, instantBook=False)
+    lapsing = await booked(client, other, 20, 22)
+    started = await start(client, other, lapsing["id"])
+    await confirm_in_browser(stripe.url, started["clientSecret"])
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    assert (await read(client, lapsing["id"], other.as_host))["payment"]["status"] == "AUTHORIZED"
+    clock.advance(hours=24, seconds=1)
+    await worker_of(app).run_once()
+    lapsed = await read(client, lapsing["id"], other.as_guest)
+    assert (lapsed["status"], lapsed["payment"]["status"]) == ("CANCELED", "CANCELED")
+    assert stripe.intent(started["clientSecret"])["status"] == "canceled"
+
+
+async def test_a_longer_stay_of_a_stripe_booking_is_refused_and_the_booking_kept(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking, _ = await paid_in_browser(client, stripe, place)
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    variables = {"id": booking["id"], "in": day(10), "out": day(13), "guests": 2}
+    body = await gql(client, MODIFY, variables, headers=place.as_guest)
+    assert body["errors"][0]["extensions"]["code"] == "PAYMENT_FAILED"
+    assert "cannot be charged more" in body["errors"][0]["message"]
+    kept = await read(client, booking["id"], place.as_guest)
+    assert (kept["checkOut"], kept["status"]) == (day(12), "CONFIRMED")
+    assert (kept["payment"]["status"], kept["payment"]["amount"]) == (
+        "SUCCEEDED", {"amount": "262.20"}
+    )  # fmt: skip
+
+
+async def test_stripe_out_of_reach_leaves_the_payment_waiting_for_the_next_pass(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking, _ = await paid_in_browser(client, stripe, place)
+    clock.advance(minutes=2)
+    stripe.fake.outage(1, status=500)
+    await worker_of(app).run_once()
+    assert (await read(client, booking["id"], place.as_guest))["status"] == "PENDING"
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    assert (await read(client, booking["id"], place.as_guest))["status"] == "CONFIRMED"
