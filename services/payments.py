@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Payment, PaymentOperation
+from db.models import Booking, Payment, PaymentOperation
 from db.rows import PaymentRow
 from db.states import (
     CAPTURED_PAYMENT,
@@ -216,14 +216,18 @@ async def claim_waiting(
     session: AsyncSession, *, providers: Collection[str], now: datetime, limit: int = 20
 ) -> list[Waiting]:
     """Payments of ``providers`` still waiting for the guest (PENDING) or for a capture
-    (AUTHORIZED) at their ``check_at``, each claimed until ``CHECK_AFTER`` from now, so
-    workers running at once ask about different ones."""
+    (AUTHORIZED) at their ``check_at``, or PENDING with their booking's hold run out (the
+    guest may have paid in its last minutes: asked before the hold is let go), each claimed
+    until ``CHECK_AFTER`` from now, so workers running at once ask about different ones."""
+    lapsed = (Payment.status == PaymentStatus.PENDING) & exists().where(
+        Booking.id == Payment.booking_id, Booking.expires_at <= now
+    )
     found = (
         await session.scalars(
             select(Payment)
             .where(
                 Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)),
-                Payment.check_at <= now,
+                (Payment.check_at <= now) | lapsed,
                 Payment.provider.in_(providers),
                 Payment.provider_reference.is_not(None),
             )

@@ -401,3 +401,18 @@ async def test_stripe_out_of_reach_leaves_the_payment_waiting_for_the_next_pass(
     clock.advance(minutes=2)
     await worker_of(app).run_once()
     assert (await read(client, booking["id"], place.as_guest))["status"] == "CONFIRMED"
+
+
+async def test_a_guest_who_pays_in_the_last_minute_of_the_hold_is_asked_about_before_it_lapses(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    clock.advance(minutes=14)
+    await worker_of(app).run_once()  # asked: still waiting for the guest; next ask at 16'
+    await confirm_in_browser(stripe.url, started["clientSecret"])
+    clock.advance(minutes=1, seconds=1)  # the hold ends at 15'
+    await worker_of(app).run_once()
+    confirmed = await read(client, booking["id"], place.as_guest)
+    assert (confirmed["status"], confirmed["payment"]["status"]) == ("CONFIRMED", "SUCCEEDED")
