@@ -107,6 +107,8 @@ class PaymentOpening:
     capture: CaptureMethod
     metadata: dict[str, str]
     now: datetime
+    # The payment it replaces, to cancel with its provider first.
+    release: ProviderCall | None = None
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,9 @@ async def start_payment(
     payment = await payments.live_payment(session, booking.id, lock=True)
     if payment is not None and payment.status != PaymentStatus.PENDING:
         raise Conflict("This booking is paid already.")
+    release = None
     if payment is None or payment.provider != provider:
-        await payments.let_go(session, payment, refund=0, now=now)  # switched before paying
+        release = await payments.let_go(session, payment, refund=0, now=now)  # switched
         payment = await payments.open_payment(
             session,
             booking_id=booking.id,
@@ -150,6 +153,7 @@ async def start_payment(
         capture="automatic" if booking.instant_book else "manual",
         metadata={"booking_id": str(booking.id), "payment_id": str(payment.id)},
         now=now,
+        release=release,
     )
 
 
@@ -158,6 +162,7 @@ async def create_with_provider(
 ) -> StartedPayment:
     """(b) The provider creates the payment (again, under the same key, for a repeated start);
     (c) its reference is kept."""
+    await settle(transaction, gateways, opening.release, clock=lambda: opening.now)
     try:
         intent = await gateways.get(opening.provider).create(
             amount_minor=opening.amount_minor,

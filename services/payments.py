@@ -26,6 +26,7 @@ from db.states import (
     LIVE_PAYMENT,
     OperationKind,
     OperationStatus,
+    PaymentProvider,
     PaymentStatus,
 )
 from gateways.payments import PaymentDeclined, PaymentGateway
@@ -387,7 +388,13 @@ async def let_go(
     if payment.status == PaymentStatus.PENDING:
         _move(payment, PaymentStatus.CANCELED)
         await session.flush()  # at once: only one payment of a booking may be live
-        return None
+        if payment.provider_reference is None or payment.provider == PaymentProvider.TEST:
+            return None  # nothing open at the provider (TEST keeps nothing)
+        # The guest's page could still complete it: the provider cancels it too.
+        key = f"payment-{payment.id}-release"
+        return await request(
+            session, payment, OperationKind.RELEASE, amount=payment.amount_minor, key=key, now=now
+        )
     if payment.status == PaymentStatus.AUTHORIZED:
         key = f"payment-{payment.id}-release"
         return await request(
@@ -465,7 +472,8 @@ def complete(
             succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, amount)
             events.emit(session, succeeded, now=now)
         case OperationKind.RELEASE:
-            _move(payment, PaymentStatus.CANCELED)
+            if payment.status != PaymentStatus.CANCELED:  # else let go before it was paid
+                _move(payment, PaymentStatus.CANCELED)
         case OperationKind.REFUND:
             payment.refunded_minor += amount
             _rebalance(payment)

@@ -28,6 +28,7 @@ from tests.booking_helpers import (
     a_place,
     booked,
     day,
+    pay,
     read,
 )
 from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, confirm_in_browser
@@ -416,3 +417,46 @@ async def test_a_guest_who_pays_in_the_last_minute_of_the_hold_is_asked_about_be
     await worker_of(app).run_once()
     confirmed = await read(client, booking["id"], place.as_guest)
     assert (confirmed["status"], confirmed["payment"]["status"]) == ("CONFIRMED", "SUCCEEDED")
+
+
+# A payment let go before it was paid is canceled at Stripe too: the page cannot complete it.
+
+
+async def test_an_unpaid_hold_that_lapses_cancels_its_intent(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    clock.advance(minutes=15, seconds=1)
+    await worker_of(app).run_once()
+    lapsed = await read(client, booking["id"], place.as_guest)
+    assert (lapsed["status"], lapsed["payment"]["status"]) == ("CANCELED", "CANCELED")
+    intent = stripe.intent(started["clientSecret"])
+    assert intent["status"] == "canceled"
+    assert await ledger(database) == [("RELEASE", "SUCCEEDED", intent["id"])]
+    refused = await confirm_in_browser(stripe.url, started["clientSecret"])
+    assert refused.json()["error"]["code"] == "payment_intent_unexpected_state"
+
+
+async def test_an_unpaid_booking_canceled_by_the_guest_cancels_its_intent(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    body = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_guest)
+    assert body["data"]["cancelBooking"]["status"] == "CANCELED"
+    assert stripe.intent(started["clientSecret"])["status"] == "canceled"
+
+
+async def test_switching_from_stripe_to_another_provider_cancels_the_intent_first(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    paid = await pay(client, place, booking["id"])  # with TEST
+    assert paid["status"] == "SUCCEEDED"
+    assert stripe.intent(started["clientSecret"])["status"] == "canceled"
+    assert (await read(client, booking["id"], place.as_guest))["status"] == "CONFIRMED"
