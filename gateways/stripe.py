@@ -194,9 +194,11 @@ class StripeGateway:
 
 
 def _id_of(value: object) -> str | None:
+    """An id the SDK gives as a string, or as the object when expanded."""
     if value is None or isinstance(value, str):
         return value
-    return str(getattr(value, "id", None) or "") or None
+    found = getattr(value, "id", None)
+    return found if isinstance(found, str) else None
 
 
 async def _call(request: Awaitable[T]) -> T:

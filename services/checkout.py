@@ -266,6 +266,8 @@ async def provider_says(
         return None
     if report.state in (Reported.FAILED, Reported.CANCELED):
         payments.fail(session, payment, now=now)
+        if report.state == Reported.FAILED:  # the guest pays again, on a payment of its own
+            return await payments.request_close(session, payment, now=now)
         return None
     if booking.status != BookingStatus.PENDING:
         log.error("payment %s: paid for a %s booking", payment.id, booking.status)

@@ -378,6 +378,19 @@ async def request_charge(
     )
 
 
+async def request_close(
+    session: AsyncSession, payment: Payment, *, now: datetime
+) -> ProviderCall | None:
+    """A payment that will never be paid is canceled at its provider too, so the guest's
+    page cannot complete it afterwards (TEST keeps nothing open)."""
+    if payment.provider_reference is None or payment.provider == PaymentProvider.TEST:
+        return None
+    key = f"payment-{payment.id}-release"
+    return await request(
+        session, payment, OperationKind.RELEASE, amount=payment.amount_minor, key=key, now=now
+    )
+
+
 async def let_go(
     session: AsyncSession, payment: Payment | None, *, refund: int, now: datetime
 ) -> ProviderCall | None:
@@ -388,13 +401,7 @@ async def let_go(
     if payment.status == PaymentStatus.PENDING:
         _move(payment, PaymentStatus.CANCELED)
         await session.flush()  # at once: only one payment of a booking may be live
-        if payment.provider_reference is None or payment.provider == PaymentProvider.TEST:
-            return None  # nothing open at the provider (TEST keeps nothing)
-        # The guest's page could still complete it: the provider cancels it too.
-        key = f"payment-{payment.id}-release"
-        return await request(
-            session, payment, OperationKind.RELEASE, amount=payment.amount_minor, key=key, now=now
-        )
+        return await request_close(session, payment, now=now)
     if payment.status == PaymentStatus.AUTHORIZED:
         key = f"payment-{payment.id}-release"
         return await request(
@@ -472,7 +479,9 @@ def complete(
             succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, amount)
             events.emit(session, succeeded, now=now)
         case OperationKind.RELEASE:
-            if payment.status != PaymentStatus.CANCELED:  # else let go before it was paid
+            # A hold released cancels the payment; a payment never paid (let go, or failed)
+            # keeps its status.
+            if payment.status == PaymentStatus.AUTHORIZED:
                 _move(payment, PaymentStatus.CANCELED)
         case OperationKind.REFUND:
             payment.refunded_minor += amount
