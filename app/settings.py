@@ -172,6 +172,14 @@ class Settings(BaseSettings):
         5, gt=0, validation_alias="ROOST_MAX_PENDING_BOOKINGS_PER_GUEST"
     )
 
+    # Stripe: offered to guests when the secret key is set (sk_test_... for Stripe's test mode).
+    stripe_api_key: SecretStr | None = Field(None, validation_alias="STRIPE_API_KEY")
+    # Webhook signing secrets, comma-separated: the old and the new one while a secret is rolled.
+    stripe_webhook_secret: Annotated[list[SecretStr], NoDecode] = Field(
+        [], validation_alias="STRIPE_WEBHOOK_SECRET"
+    )
+    stripe_api_base: str = Field("https://api.stripe.com", validation_alias="STRIPE_API_BASE")
+
     # Workers: `roost worker`, and the one loop `roost serve` runs in development.
     run_worker_in_process: bool | None = Field(None, validation_alias="ROOST_RUN_WORKER_IN_PROCESS")
     worker_poll_seconds: float = Field(1.0, gt=0, validation_alias="ROOST_WORKER_POLL_SECONDS")
@@ -185,6 +193,13 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("stripe_webhook_secret", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [secret.strip() for secret in value.split(",") if secret.strip()]
         return value
 
     @field_validator("trusted_proxies")

@@ -19,6 +19,7 @@ from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
 from gateways.payments import PaymentGateway, TestPaymentGateway
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.storage import LocalStorage, S3Storage, Storage
+from gateways.stripe import StripeGateway
 from schema.context import Services
 from services.bookings import BookingRules
 from services.payments import Gateways
@@ -121,6 +122,10 @@ def build_payment_gateways(settings: Settings) -> Gateways:
     gateways: dict[str, PaymentGateway] = {}
     if not settings.is_production:  # TEST moves no real money: never offered in production
         gateways["TEST"] = TestPaymentGateway()
+    if settings.stripe_api_key is not None:
+        gateways["STRIPE"] = StripeGateway(
+            api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base
+        )
     return Gateways(gateways)
 
 
@@ -141,6 +146,7 @@ def build_worker(
             max_attempts=settings.worker_max_attempts,
         ),
         heartbeat=settings.worker_heartbeat_file,
+        rules=services.booking_rules if services else build_booking_rules(settings),
     )
 
 

@@ -29,7 +29,9 @@ from db.database import Database
 from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
+from gateways.payments import PaymentLookup
 from services import bookings, checkout, payments
+from services.bookings import BookingRules
 from services.errors import DomainError
 from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
 from services.events import Event, decode
@@ -66,7 +68,9 @@ class Worker:
         config: WorkerConfig = WorkerConfig(),
         handlers: Handlers = HANDLERS,
         heartbeat: Path | None = None,
+        rules: BookingRules | None = None,
     ) -> None:
+        self.rules = rules or BookingRules()
         self.database = database
         self.clock = clock
         self.gateways = gateways
@@ -119,12 +123,45 @@ class Worker:
         released; stays that ended are completed. No provider is asked while a transaction
         of ours is open: each batch commits first, then each movement is settled."""
         now = self.clock()
+        checked = await self.check_waiting(now)
         unanswered = await self.database.transaction(partial(payments.claim_unanswered, now=now))
         expired, releases = await self.database.transaction(partial(checkout.expire_due, now=now))
         for call in (*unanswered, *releases):
             await self.settle(call)
         completed = await self.database.transaction(partial(bookings.complete_due, now=now))
-        return len(unanswered) + expired + completed
+        return checked + len(unanswered) + expired + completed
+
+    async def check_waiting(self, now: datetime) -> int:
+        """Payments the guest completes with the provider, whose word has not come: the
+        provider is asked where each stands, and the answer applied as its webhook would be."""
+        lookups = {
+            name: gateway
+            for name, gateway in self.gateways.by_provider.items()
+            if isinstance(gateway, PaymentLookup)
+        }
+        if not lookups:
+            return 0
+        waiting = await self.database.transaction(
+            partial(payments.claim_waiting, providers=list(lookups), now=now)
+        )
+        for payment in waiting:
+            try:
+                report = await lookups[payment.provider].look_up(payment.reference)
+                call = await self.database.transaction(
+                    partial(
+                        checkout.provider_says,
+                        payment_id=payment.payment_id,
+                        report=report,
+                        now=self.clock(),
+                        rules=self.rules,
+                    )
+                )
+            except Exception:
+                log.exception("payment %s: not checked; asked again later", payment.payment_id)
+                continue
+            if call is not None:
+                await self.settle(call)
+        return len(waiting)
 
     async def settle(self, call: ProviderCall) -> None:
         """Asks the provider and applies its answer; one that does not come is asked for again

@@ -446,6 +446,14 @@ class Payment(Base):
             unique=True,
             postgresql_where=text(f"status IN ({sql_list(LIVE_PAYMENT)})"),
         ),
+        Index(
+            "ix_payment_check_at",
+            "check_at",
+            postgresql_where=text(
+                f"status IN ({sql_list((PaymentStatus.PENDING, PaymentStatus.AUTHORIZED))})"
+                " AND check_at IS NOT NULL"
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -457,6 +465,9 @@ class Payment(Base):
     refunded_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # The provider's id for the payment (a Stripe PaymentIntent, say).
     provider_reference: Mapped[str | None] = mapped_column(Text)
+    # From when a worker asks the provider where a payment completed with it stands (the
+    # guest pays in the browser; the provider's word may never reach us otherwise).
+    check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False

@@ -6,8 +6,13 @@ out, answering references derived from the keys, so repeating a call answers the
 """
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from enum import StrEnum
+from typing import Literal, Protocol, runtime_checkable
+
+CaptureMethod = Literal["automatic", "manual"]
+"""Taken as soon as the guest pays (instant book), or held until Roost captures it."""
 
 
 class PaymentDeclined(Exception):
@@ -28,13 +33,50 @@ class PaymentIntent:
     redirect_url: str | None = None
 
 
+class Reported(StrEnum):
+    """Where the provider says a payment is, in Roost's words."""
+
+    WAITING = "WAITING"  # for the guest to pay
+    AUTHORIZED = "AUTHORIZED"  # held on the card, to be captured
+    CAPTURED = "CAPTURED"  # the money is taken
+    FAILED = "FAILED"  # the guest's attempt was declined
+    CANCELED = "CANCELED"  # the provider will take nothing more
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """What the provider says of a payment, amounts in Roost's minor units."""
+
+    state: Reported
+    amount_minor: int
+    currency: str
+    reference: str | None = None  # of the capture, when the money was taken
+    reason: str | None = None  # why it failed
+
+
+@runtime_checkable
+class PaymentLookup(Protocol):
+    """A provider that can be asked where a payment stands (for answers that never came)."""
+
+    provider: str
+
+    async def look_up(self, reference: str) -> ProviderReport: ...
+
+
 class PaymentGateway(Protocol):
     provider: str
 
     async def create(
-        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod,
+        metadata: Mapping[str, str],
     ) -> PaymentIntent:
-        """A payment for the guest to authorize; nothing is charged yet."""
+        """A payment for the guest to complete; ``metadata`` names our booking and payment."""
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
         """Takes an authorized amount. Answers the provider's id for the operation."""
@@ -62,7 +104,14 @@ class TestPaymentGateway:
         return f"{prefix}_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
 
     async def create(
-        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod,
+        metadata: Mapping[str, str],
     ) -> PaymentIntent:
         reference = self._reference("test_pi", idempotency_key)
         return PaymentIntent(reference=reference, client_secret=f"{reference}_secret")

@@ -42,7 +42,13 @@ from db.states import (
     PaymentProvider,
     PaymentStatus,
 )
-from gateways.payments import ProviderUnavailable
+from gateways.payments import (
+    CaptureMethod,
+    PaymentDeclined,
+    ProviderReport,
+    ProviderUnavailable,
+    Reported,
+)
 from services import bookings, payments
 from services.bookings import BookingRules, Stay
 from services.errors import (
@@ -98,6 +104,11 @@ class PaymentOpening:
     description: str
     key: str
     reference: str | None
+    capture: CaptureMethod
+    metadata: dict[str, str]
+    now: datetime
+    # The payment it replaces, to cancel with its provider first.
+    release: ProviderCall | None = None
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,9 @@ async def start_payment(
     payment = await payments.live_payment(session, booking.id, lock=True)
     if payment is not None and payment.status != PaymentStatus.PENDING:
         raise Conflict("This booking is paid already.")
+    release = None
     if payment is None or payment.provider != provider:
-        await payments.let_go(session, payment, refund=0, now=now)  # switched before paying
+        release = await payments.let_go(session, payment, refund=0, now=now)  # switched
         payment = await payments.open_payment(
             session,
             booking_id=booking.id,
@@ -137,6 +149,11 @@ async def start_payment(
         description=f"Roost booking {booking.id}",
         key=payments.creation_key(payment.id),
         reference=payment.provider_reference,
+        # A request to book is held on the card until the host answers.
+        capture="automatic" if booking.instant_book else "manual",
+        metadata={"booking_id": str(booking.id), "payment_id": str(payment.id)},
+        now=now,
+        release=release,
     )
 
 
@@ -145,20 +162,28 @@ async def create_with_provider(
 ) -> StartedPayment:
     """(b) The provider creates the payment (again, under the same key, for a repeated start);
     (c) its reference is kept."""
+    await settle(transaction, gateways, opening.release, clock=lambda: opening.now)
     try:
         intent = await gateways.get(opening.provider).create(
             amount_minor=opening.amount_minor,
             currency=opening.currency,
             description=opening.description,
             idempotency_key=opening.key,
+            capture=opening.capture,
+            metadata=opening.metadata,
         )
+    except PaymentDeclined as declined:
+        raise PaymentFailed(str(declined) or None) from None
     except ProviderUnavailable:
         log.warning("payment %s: the provider did not answer", opening.payment_id, exc_info=True)
         raise ServiceUnavailable("The payment provider did not answer; try again.") from None
     if opening.reference is None:
         await transaction(
             partial(
-                payments.store_reference, payment_id=opening.payment_id, reference=intent.reference
+                payments.store_reference,
+                payment_id=opening.payment_id,
+                reference=intent.reference,
+                now=opening.now,
             )
         )
     return StartedPayment(opening.payment_id, intent.client_secret, intent.redirect_url)
@@ -198,6 +223,62 @@ async def confirm_test_payment(
     bookings.refuse_lapsed(booking, now)
     await payments.refuse_in_flight(session, booking.id)
     payments.authorize(session, payment, now=now)
+    if booking.instant_book:
+        return await payments.request_capture(
+            session, payment, effect={"do": Effect.CONFIRM}, now=now
+        )
+    bookings.request_to_host(session, booking, now=now, rules=rules)
+    return None
+
+
+async def provider_says(
+    session: AsyncSession,
+    *,
+    payment_id: int,
+    report: ProviderReport,
+    now: datetime,
+    rules: BookingRules,
+) -> ProviderCall | None:
+    """The provider's word on a payment the guest completes with it (what its webhook says, or
+    what a worker found by asking), applied as the TEST checkout applies the guest's: held, a
+    request goes to the host (an instant booking asks for the capture); taken, an instant
+    booking is confirmed; declined, the payment failed. Believed only when amount and currency
+    are ours; a payment never moves backwards, so a late or repeated word changes nothing."""
+    booking_id = await session.scalar(select(Payment.booking_id).where(Payment.id == payment_id))
+    found = await bookings.lock_booking(session, booking_id) if booking_id is not None else None
+    payment = await payments.lock_payment(session, payment_id)
+    if found is None or payment is None:
+        return None
+    booking = found[0]
+    if (report.amount_minor, report.currency) != (payment.amount_minor, payment.currency):
+        log.warning(
+            "payment %s: the provider reports %s %s, not %s %s; ignored", payment.id,
+            report.amount_minor, report.currency, payment.amount_minor, payment.currency,
+        )  # fmt: skip
+        return None
+    if await session.scalar(select(payments.in_flight(booking.id))):
+        return None  # the movement asked for decides; its answer is applied on its own
+    if payment.status == PaymentStatus.AUTHORIZED:
+        if report.state in (Reported.FAILED, Reported.CANCELED):
+            payments.fail(session, payment, now=now)  # the hold lapsed at the provider
+        return None
+    if payment.status != PaymentStatus.PENDING or report.state == Reported.WAITING:
+        return None
+    if report.state in (Reported.FAILED, Reported.CANCELED):
+        payments.fail(session, payment, now=now)
+        if report.state == Reported.FAILED:  # the guest pays again, on a payment of its own
+            return await payments.request_close(session, payment, now=now)
+        return None
+    if booking.status != BookingStatus.PENDING:
+        log.error("payment %s: paid for a %s booking", payment.id, booking.status)
+        return None
+    payments.authorize(session, payment, now=now)
+    if report.state == Reported.CAPTURED:
+        if not booking.instant_book:
+            log.error("payment %s: captured before the host answered", payment.id)
+        payments.record_capture(session, payment, reference=report.reference or "", now=now)
+        bookings.confirm(session, booking, now)
+        return None
     if booking.instant_book:
         return await payments.request_capture(
             session, payment, effect={"do": Effect.CONFIRM}, now=now

@@ -11,7 +11,7 @@ A payment's status changes only through ``_move`` and its table, a ledger entry'
 ``_finish``; anything else is a bug and raises.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Payment, PaymentOperation
+from db.models import Booking, Payment, PaymentOperation
 from db.rows import PaymentRow
 from db.states import (
     CAPTURED_PAYMENT,
     LIVE_PAYMENT,
     OperationKind,
     OperationStatus,
+    PaymentProvider,
     PaymentStatus,
 )
 from gateways.payments import PaymentDeclined, PaymentGateway
@@ -36,6 +37,9 @@ CAPTURED = CAPTURED_PAYMENT
 LIVE = LIVE_PAYMENT
 # How long an answer may take before the worker asks the provider again.
 RETRY_AFTER = timedelta(minutes=1)
+# How long a guest may take to pay with the provider before a worker asks it how that went,
+# and again at this interval while the payment waits.
+CHECK_AFTER = timedelta(minutes=2)
 IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
 
 _NEXT: Mapping[str, frozenset[PaymentStatus]] = {
@@ -190,11 +194,74 @@ def creation_key(payment_id: int) -> str:
     return f"payment-{payment_id}-create"
 
 
-async def store_reference(session: AsyncSession, *, payment_id: int, reference: str) -> None:
+async def store_reference(
+    session: AsyncSession, *, payment_id: int, reference: str, now: datetime
+) -> None:
     """The provider's id for a payment, once its ``create`` answered."""
     payment = await lock_payment(session, payment_id)
     if payment is not None and payment.provider_reference is None:
         payment.provider_reference = reference
+        payment.check_at = now + CHECK_AFTER
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A payment to ask its provider about."""
+
+    payment_id: int
+    provider: str
+    reference: str
+
+
+async def claim_waiting(
+    session: AsyncSession, *, providers: Collection[str], now: datetime, limit: int = 20
+) -> list[Waiting]:
+    """Payments of ``providers`` still waiting for the guest (PENDING) or for a capture
+    (AUTHORIZED) at their ``check_at``, or PENDING with their booking's hold run out (the
+    guest may have paid in its last minutes: asked before the hold is let go), each claimed
+    until ``CHECK_AFTER`` from now, so workers running at once ask about different ones."""
+    lapsed = (Payment.status == PaymentStatus.PENDING) & exists().where(
+        Booking.id == Payment.booking_id, Booking.expires_at <= now
+    )
+    found = (
+        await session.scalars(
+            select(Payment)
+            .where(
+                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)),
+                (Payment.check_at <= now) | lapsed,
+                Payment.provider.in_(providers),
+                Payment.provider_reference.is_not(None),
+            )
+            .order_by(Payment.check_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for payment in found:
+        payment.check_at = now + CHECK_AFTER
+    return [Waiting(p.id, p.provider, p.provider_reference or "") for p in found]
+
+
+def record_capture(
+    session: AsyncSession, payment: Payment, *, reference: str, now: datetime
+) -> None:
+    """The provider took the money on its own (a payment captured as the guest paid): written
+    to the ledger answered, as nothing is asked of the provider."""
+    _move(payment, PaymentStatus.SUCCEEDED)
+    session.add(
+        PaymentOperation(
+            payment_id=payment.id,
+            kind=OperationKind.CAPTURE,
+            amount_minor=payment.amount_minor,
+            idempotency_key=f"payment-{payment.id}-capture",
+            status=OperationStatus.SUCCEEDED,
+            requested_at=now,
+            completed_at=now,
+            provider_reference=reference,
+        )
+    )
+    succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, payment.amount_minor)
+    events.emit(session, succeeded, now=now)
 
 
 def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
@@ -311,6 +378,19 @@ async def request_charge(
     )
 
 
+async def request_close(
+    session: AsyncSession, payment: Payment, *, now: datetime
+) -> ProviderCall | None:
+    """A payment that will never be paid is canceled at its provider too, so the guest's
+    page cannot complete it afterwards (TEST keeps nothing open)."""
+    if payment.provider_reference is None or payment.provider == PaymentProvider.TEST:
+        return None
+    key = f"payment-{payment.id}-release"
+    return await request(
+        session, payment, OperationKind.RELEASE, amount=payment.amount_minor, key=key, now=now
+    )
+
+
 async def let_go(
     session: AsyncSession, payment: Payment | None, *, refund: int, now: datetime
 ) -> ProviderCall | None:
@@ -321,7 +401,7 @@ async def let_go(
     if payment.status == PaymentStatus.PENDING:
         _move(payment, PaymentStatus.CANCELED)
         await session.flush()  # at once: only one payment of a booking may be live
-        return None
+        return await request_close(session, payment, now=now)
     if payment.status == PaymentStatus.AUTHORIZED:
         key = f"payment-{payment.id}-release"
         return await request(
@@ -399,7 +479,10 @@ def complete(
             succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, amount)
             events.emit(session, succeeded, now=now)
         case OperationKind.RELEASE:
-            _move(payment, PaymentStatus.CANCELED)
+            # A hold released cancels the payment; a payment never paid (let go, or failed)
+            # keeps its status.
+            if payment.status == PaymentStatus.AUTHORIZED:
+                _move(payment, PaymentStatus.CANCELED)
         case OperationKind.REFUND:
             payment.refunded_minor += amount
             _rebalance(payment)

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from app.settings import ConfigurationError, load_settings
+from app.wiring import build_payment_gateways
+from gateways.stripe import StripeGateway
 
 VALID_KEY = "a" * 43  # 32 bytes in url-safe base64
 
@@ -19,6 +21,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
         "ROOST_FIELD_ENCRYPTION_KEY",
         "ROOST_ENV",
         "ROOST_CORS_ORIGINS",
+        "STRIPE_API_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_API_BASE",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path / "data"))
@@ -73,6 +78,24 @@ def test_a_given_secret_wins_over_the_generated_one(clean_env: pytest.MonkeyPatc
 def test_cors_origins_are_a_comma_separated_list(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ROOST_CORS_ORIGINS", "https://roost.example, https://admin.roost.example")
     assert load_settings().cors_origins == ["https://roost.example", "https://admin.roost.example"]
+
+
+def test_stripe_is_offered_when_its_key_is_set_and_test_stays_in_development(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    assert set(build_payment_gateways(load_settings()).by_provider) == {"TEST"}
+    clean_env.setenv("STRIPE_API_KEY", "sk_test_123")
+    clean_env.setenv("STRIPE_WEBHOOK_SECRET", "whsec_old, whsec_new")
+    settings = load_settings()
+    assert settings.stripe_api_base == "https://api.stripe.com"
+    assert [secret.get_secret_value() for secret in settings.stripe_webhook_secret] == [
+        "whsec_old",
+        "whsec_new",
+    ]
+    assert "sk_test_123" not in repr(settings)
+    gateways = build_payment_gateways(settings).by_provider
+    assert set(gateways) == {"TEST", "STRIPE"}
+    assert isinstance(gateways["STRIPE"], StripeGateway)
 
 
 def test_an_unknown_environment_is_refused(clean_env: pytest.MonkeyPatch) -> None:

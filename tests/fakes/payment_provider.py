@@ -10,10 +10,12 @@ import asyncio
 import hashlib
 import os
 import signal
+from collections.abc import Mapping
 
 import asyncpg
 
 from gateways.payments import (
+    CaptureMethod,
     PaymentDeclined,
     PaymentIntent,
     ProviderUnavailable,
@@ -42,7 +44,14 @@ class BlockingProvider(TestPaymentGateway):
         await self.answer.wait()
 
     async def create(
-        self, *, amount_minor: int, currency: str, description: str, idempotency_key: str
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod,
+        metadata: Mapping[str, str],
     ) -> PaymentIntent:
         await self._hold("create")
         return await super().create(
@@ -50,6 +59,8 @@ class BlockingProvider(TestPaymentGateway):
             currency=currency,
             description=description,
             idempotency_key=idempotency_key,
+            capture=capture,
+            metadata=metadata,
         )
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:

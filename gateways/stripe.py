@@ -1,0 +1,212 @@
+"""Stripe, through its official SDK (PaymentIntents; the guest confirms with Stripe.js, so card
+data never reaches Roost). Calls go over the SDK's httpx client, so they never block the
+event loop; ``api_base`` points the SDK at Stripe, or at any faithful implementation of its API.
+
+Amounts cross here only: Roost counts in the ISO 4217 minor unit (JPY 0 decimals, KWD 3),
+Stripe in its own, which differs for a few currencies (ISK has two decimals at Stripe) and,
+for three-decimal currencies, takes only multiples of 10. What cannot be said exactly in
+Stripe's units is refused, never rounded.
+"""
+
+from collections.abc import Awaitable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import stripe
+from babel.numbers import get_currency_precision
+
+from gateways.payments import (
+    CaptureMethod,
+    PaymentDeclined,
+    PaymentIntent,
+    ProviderReport,
+    ProviderUnavailable,
+    Reported,
+)
+
+T = TypeVar("T")
+
+# https://docs.stripe.com/currencies: zero-decimal and three-decimal currencies; ISK, zero
+# decimals in ISO 4217, is a two-decimal currency at Stripe (amounts divisible by 100).
+ZERO_DECIMAL = frozenset("BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split())
+THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+
+
+def _stripe_digits(currency: str) -> int:
+    if currency in ZERO_DECIMAL:
+        return 0
+    if currency in THREE_DECIMAL:
+        return 3
+    return 2  # every other currency, ISK included
+
+
+def _iso_digits(currency: str) -> int:
+    return int(get_currency_precision(currency))
+
+
+def to_stripe(amount_minor: int, currency: str) -> int:
+    """Roost's minor units as Stripe's ``amount``; PaymentDeclined if Stripe cannot take it."""
+    currency = currency.upper()
+    shift = _stripe_digits(currency) - _iso_digits(currency)
+    factor: int = 10 ** abs(shift)
+    if shift >= 0:
+        amount = amount_minor * factor
+    else:
+        amount, rest = divmod(amount_minor, factor)
+        if rest:
+            raise PaymentDeclined(f"Stripe cannot charge {amount_minor} minor units of {currency}")
+    if currency in THREE_DECIMAL and amount % 10:
+        shown = Decimal(amount).scaleb(-3)
+        raise PaymentDeclined(f"Stripe takes {currency} in multiples of 0.010 only, not {shown}")
+    return amount
+
+
+def from_stripe(amount: int, currency: str) -> int:
+    """Stripe's ``amount`` in Roost's minor units."""
+    currency = currency.upper()
+    shift = _stripe_digits(currency) - _iso_digits(currency)
+    factor: int = 10 ** abs(shift)
+    if shift <= 0:
+        return amount * factor
+    minor, rest = divmod(amount, factor)
+    if rest:
+        raise ValueError(f"{amount} {currency} at Stripe is no whole minor unit of ours")
+    return minor
+
+
+# A PaymentIntent's status (https://docs.stripe.com/payments/paymentintents/lifecycle).
+_REPORTED = {
+    "requires_payment_method": Reported.WAITING,
+    "requires_confirmation": Reported.WAITING,
+    "requires_action": Reported.WAITING,
+    "processing": Reported.WAITING,
+    "requires_capture": Reported.AUTHORIZED,
+    "succeeded": Reported.CAPTURED,
+    "canceled": Reported.CANCELED,
+}
+
+
+class StripeGateway:
+    provider = "STRIPE"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_base: str = stripe.DEFAULT_API_BASE,
+        timeout_seconds: float = 20.0,
+        max_network_retries: int = 2,
+    ) -> None:
+        # The SDK retries connection errors, 409s and 5xx itself, under the same idempotency key.
+        self._http = stripe.HTTPXClient(timeout=timeout_seconds)
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base},
+            http_client=self._http,
+            max_network_retries=max_network_retries,
+        )
+
+    async def create(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod,
+        metadata: Mapping[str, str],
+    ) -> PaymentIntent:
+        params: Any = {
+            "amount": to_stripe(amount_minor, currency),
+            "currency": currency.lower(),
+            "description": description,
+            "capture_method": capture,
+            "metadata": dict(metadata),
+            "automatic_payment_methods": {"enabled": True},
+        }
+        intent = await _call(
+            self._client.v1.payment_intents.create_async(
+                params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return PaymentIntent(reference=intent.id, client_secret=intent.client_secret)
+
+    async def look_up(self, reference: str) -> ProviderReport:
+        intent = await _call(self._client.v1.payment_intents.retrieve_async(reference))
+        state = _REPORTED.get(intent.status, Reported.WAITING)
+        error = intent.last_payment_error
+        if state == Reported.WAITING and intent.status == "requires_payment_method" and error:
+            # The guest's card was declined; they may try another, on a payment of its own.
+            return ProviderReport(
+                Reported.FAILED,
+                from_stripe(intent.amount, intent.currency),
+                intent.currency.upper(),
+                reason=error.message or error.code or "The card was declined.",
+            )
+        return ProviderReport(
+            state,
+            from_stripe(intent.amount, intent.currency),
+            intent.currency.upper(),
+            reference=_id_of(intent.latest_charge) or intent.id,
+        )
+
+    async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        """Captures what the intent holds: Roost captures the whole authorized amount."""
+        intent = await _call(
+            self._client.v1.payment_intents.capture_async(
+                reference, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return _id_of(intent.latest_charge) or intent.id
+
+    async def release(self, reference: str, *, idempotency_key: str) -> str:
+        intent = await _call(
+            self._client.v1.payment_intents.cancel_async(
+                reference, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return intent.id
+
+    async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        # The intent tells the currency, and so the unit of the amount.
+        intent = await _call(self._client.v1.payment_intents.retrieve_async(reference))
+        refund = await _call(
+            self._client.v1.refunds.create_async(
+                {
+                    "payment_intent": reference,
+                    "amount": to_stripe(amount_minor, intent.currency),
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        if refund.status in ("failed", "canceled"):
+            raise PaymentDeclined(f"Stripe refused the refund ({refund.failure_reason})")
+        return refund.id
+
+    async def charge(
+        self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
+    ) -> str:
+        # A PaymentIntent's card is not kept for later: charging it again needs a Customer and
+        # a saved payment method (setup_future_usage), which Roost does not ask the guest for.
+        raise PaymentDeclined(
+            "Stripe payments cannot be charged more afterwards; cancel and book the longer stay."
+        )
+
+
+def _id_of(value: object) -> str | None:
+    """An id the SDK gives as a string, or as the object when expanded."""
+    if value is None or isinstance(value, str):
+        return value
+    found = getattr(value, "id", None)
+    return found if isinstance(found, str) else None
+
+
+async def _call(request: Awaitable[T]) -> T:
+    """Stripe's refusals are declines; no answer, or a failure at Stripe, is unavailability
+    (the operation stays REQUESTED and is asked again under the same key)."""
+    try:
+        return await request
+    except (stripe.CardError, stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+        raise PaymentDeclined(error.user_message or str(error) or "Stripe declined.") from error
+    except stripe.StripeError as error:
+        raise ProviderUnavailable(str(error) or type(error).__name__) from error

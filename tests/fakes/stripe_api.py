@@ -1,0 +1,398 @@
+"""A local stand-in for the part of Stripe's API that Roost uses, after Stripe's API reference
+(https://docs.stripe.com/api), not after Roost's client: form-encoded bodies with bracketed
+nested keys (``metadata[booking_id]``), ``Authorization: Bearer <key>``, an ``Idempotency-Key``
+whose replay answers the first response (``Idempotent-Replayed: true``) and whose reuse with
+other parameters is an ``idempotency_error``, JSON objects with their ``object`` type, and errors
+as ``{"error": {"type", "code", "message", "decline_code"}}`` with Stripe's HTTP statuses.
+
+PaymentIntents: created ``requires_payment_method``; confirmed (what Stripe.js does in the
+browser, here through ``POST /v1/payment_intents/{id}/confirm`` with one of Stripe's test
+PaymentMethods, see ``TEST_CARDS``) to ``succeeded`` or, with ``capture_method=manual``,
+``requires_capture``; a declined card answers 402 and leaves it ``requires_payment_method``
+with its ``last_payment_error``; captured to ``succeeded``; canceled. Refunds of a captured
+intent, never more than what is left.
+
+``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
+after ``HANG_SECONDS``, past a short client timeout), as Stripe does when it has trouble.
+"""
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SECRET_KEY = "sk_test_roost_fake"
+PUBLISHABLE_KEY = "pk_test_roost_fake"
+HANG_SECONDS = 1.0
+
+# Stripe's test PaymentMethods (https://docs.stripe.com/testing): what each card does.
+TEST_CARDS: dict[str, tuple[str, str] | None] = {
+    "pm_card_visa": None,
+    "pm_card_mastercard": None,
+    "pm_card_chargeDeclined": ("card_declined", "generic_decline"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("card_declined", "insufficient_funds"),
+}
+DECLINE_MESSAGES = {
+    "generic_decline": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+}
+CANCELABLE = {
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+}
+
+
+class StripeError(Exception):
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        *,
+        code: str | None = None,
+        decline_code: str | None = None,
+        param: str | None = None,
+        payment_intent: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        error: dict[str, Any] = {"type": type_, "message": message}
+        for name, value in (
+            ("code", code),
+            ("decline_code", decline_code),
+            ("param", param),
+            ("payment_intent", payment_intent),
+        ):
+            if value is not None:
+                error[name] = value
+        self.status = status
+        self.body = {"error": error}
+
+
+def parse_form(body: bytes) -> dict[str, Any]:
+    """``a[b][c]=1&list[0]=x`` as nested dicts (Stripe's encoding of nested parameters)."""
+    parsed: dict[str, Any] = {}
+    for key, value in parse_qsl(body.decode(), keep_blank_values=True):
+        head, _, rest = key.partition("[")
+        path = [head] + [part.rstrip("]") for part in rest.split("[")] if rest else [head]
+        node = parsed
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return parsed
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+@dataclass
+class Outage:
+    remaining: int
+    status: int = 500
+    hang: bool = False
+
+
+@dataclass
+class FakeStripe:
+    """The account's state: intents, refunds, and answers kept per idempotency key."""
+
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    replies: dict[str, tuple[str, dict[str, Any], int, dict[str, Any]]] = field(
+        default_factory=dict
+    )
+    requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    _outage: Outage | None = None
+
+    def outage(self, requests: int = 1, *, status: int = 500, hang: bool = False) -> None:
+        self._outage = Outage(requests, status, hang)
+
+    # Objects, as Stripe's API reference shows them.
+
+    def _intent(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            amount = int(params["amount"])
+            currency = params["currency"]
+        except (KeyError, ValueError):
+            raise StripeError(
+                400, "invalid_request_error", "Missing required param: amount.",
+                code="parameter_missing", param="amount",
+            ) from None  # fmt: skip
+        if amount < 1:
+            raise StripeError(
+                400, "invalid_request_error", "Amount must be at least 1.",
+                code="amount_too_small", param="amount",
+            )  # fmt: skip
+        capture_method = params.get("capture_method", "automatic")
+        if capture_method not in ("automatic", "automatic_async", "manual"):
+            raise StripeError(
+                400, "invalid_request_error", f"Invalid capture_method: {capture_method}",
+                param="capture_method",
+            )  # fmt: skip
+        intent_id = _id("pi")
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "currency": currency.lower(),
+            "capture_method": capture_method,
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "created": int(time.time()),
+            "description": params.get("description"),
+            "latest_charge": None,
+            "last_payment_error": None,
+            "livemode": False,
+            "metadata": params.get("metadata", {}),
+            "payment_method": None,
+            "status": "requires_payment_method",
+            "canceled_at": None,
+            "cancellation_reason": None,
+        }
+        self.intents[intent_id] = intent
+        return intent
+
+    def _find(self, intent_id: str) -> dict[str, Any]:
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            raise StripeError(
+                404, "invalid_request_error", f"No such payment_intent: '{intent_id}'",
+                code="resource_missing", param="intent",
+            )  # fmt: skip
+        return intent
+
+    @staticmethod
+    def _unexpected(intent: dict[str, Any], action: str) -> StripeError:
+        return StripeError(
+            400,
+            "invalid_request_error",
+            f"You cannot {action} this PaymentIntent because it has a status of "
+            f"{intent['status']}.",
+            code="payment_intent_unexpected_state",
+            payment_intent=intent,
+        )
+
+    def confirm(self, intent_id: str, payment_method: str) -> dict[str, Any]:
+        intent = self._find(intent_id)
+        if intent["status"] not in ("requires_payment_method", "requires_confirmation"):
+            raise self._unexpected(intent, "confirm")
+        if payment_method not in TEST_CARDS:
+            raise StripeError(
+                400, "invalid_request_error", f"No such PaymentMethod: '{payment_method}'",
+                code="resource_missing", param="payment_method",
+            )  # fmt: skip
+        intent["payment_method"] = payment_method
+        declined = TEST_CARDS[payment_method]
+        if declined is not None:
+            code, decline_code = declined
+            error = {
+                "type": "card_error",
+                "code": code,
+                "decline_code": decline_code,
+                "message": DECLINE_MESSAGES[decline_code],
+            }
+            intent.update(status="requires_payment_method", last_payment_error=error)
+            raise StripeError(
+                402, "card_error", error["message"], code=code, decline_code=decline_code,
+                payment_intent=intent,
+            )  # fmt: skip
+        intent["latest_charge"] = _id("ch")
+        intent["last_payment_error"] = None
+        if intent["capture_method"] == "manual":
+            intent.update(status="requires_capture", amount_capturable=intent["amount"])
+        else:
+            intent.update(status="succeeded", amount_received=intent["amount"])
+        return intent
+
+    def capture(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        intent = self._find(intent_id)
+        if intent["status"] != "requires_capture":
+            raise self._unexpected(intent, "capture")
+        amount = int(params.get("amount_to_capture", intent["amount_capturable"]))
+        if amount > intent["amount_capturable"]:
+            raise StripeError(
+                400, "invalid_request_error",
+                "The amount to capture is greater than the amount capturable.",
+                code="amount_too_large", param="amount_to_capture",
+            )  # fmt: skip
+        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        return intent
+
+    def cancel(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        intent = self._find(intent_id)
+        if intent["status"] not in CANCELABLE:
+            raise self._unexpected(intent, "cancel")
+        intent.update(
+            status="canceled",
+            amount_capturable=0,
+            canceled_at=int(time.time()),
+            cancellation_reason=params.get("cancellation_reason"),
+        )
+        return intent
+
+    def refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        intent_id = params.get("payment_intent")
+        if intent_id is None:
+            raise StripeError(
+                400, "invalid_request_error", "One of `charge` or `payment_intent` is required.",
+                code="parameter_missing",
+            )  # fmt: skip
+        intent = self._find(intent_id)
+        if intent["status"] != "succeeded":
+            raise StripeError(
+                400, "invalid_request_error",
+                f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
+                code="charge_not_refundable" if intent["status"] == "canceled" else None,
+            )  # fmt: skip
+        refunded = sum(
+            refund["amount"]
+            for refund in self.refunds.values()
+            if refund["payment_intent"] == intent_id
+        )
+        left = intent["amount_received"] - refunded
+        amount = int(params.get("amount", left))
+        if amount > left or amount < 1:
+            raise StripeError(
+                400, "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                code="amount_too_large" if amount > left else "amount_too_small", param="amount",
+            )  # fmt: skip
+        refund = {
+            "id": _id("re"),
+            "object": "refund",
+            "amount": amount,
+            "currency": intent["currency"],
+            "charge": intent["latest_charge"],
+            "payment_intent": intent_id,
+            "metadata": params.get("metadata", {}),
+            "reason": params.get("reason"),
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        self.refunds[refund["id"]] = refund
+        return refund
+
+    # HTTP.
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/payment_intents", self._endpoint, methods=["POST"]),
+                Route("/v1/payment_intents/{id}", self._endpoint, methods=["GET", "POST"]),
+                Route("/v1/payment_intents/{id}/{action}", self._endpoint, methods=["POST"]),
+                Route("/v1/refunds", self._endpoint, methods=["POST"]),
+            ]
+        )
+
+    async def _endpoint(self, request: Request) -> Response:
+        params = parse_form(await request.body()) if request.method == "POST" else {}
+        self.requests.append((request.method, request.url.path, params))
+        if self._outage is not None and self._outage.remaining > 0:
+            self._outage.remaining -= 1
+            if self._outage.hang:
+                await asyncio.sleep(HANG_SECONDS)
+            return JSONResponse(
+                {"error": {"type": "api_error", "message": "An unknown error occurred"}},
+                status_code=self._outage.status,
+            )
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if key not in (SECRET_KEY, PUBLISHABLE_KEY):
+            return JSONResponse(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": f"Invalid API Key provided: {key[:8]}***",
+                    }
+                },
+                status_code=401,
+            )
+        idempotency_key = request.headers.get("idempotency-key")
+        if request.method == "POST" and idempotency_key:
+            kept = self.replies.get(idempotency_key)
+            if kept is not None:
+                path, sent, status, body = kept
+                if (path, sent) != (request.url.path, params):
+                    return JSONResponse(
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "message": "Keys for idempotent requests can only be used with "
+                                "the same parameters they were first used with.",
+                            }
+                        },
+                        status_code=400,
+                    )
+                return JSONResponse(
+                    body, status_code=status, headers={"Idempotent-Replayed": "true"}
+                )
+        try:
+            status, body = 200, self._route(request, params, publishable=key == PUBLISHABLE_KEY)
+        except StripeError as error:
+            status, body = error.status, error.body
+        body = json.loads(json.dumps(body))  # a snapshot: later changes are not the answer's
+        if request.method == "POST" and idempotency_key and status < 500:
+            self.replies[idempotency_key] = (request.url.path, params, status, body)
+        return JSONResponse(body, status_code=status)
+
+    def _route(self, request: Request, params: dict[str, Any], *, publishable: bool) -> Any:
+        path = request.url.path
+        intent_id = request.path_params.get("id")
+        action = request.path_params.get("action")
+        if publishable:
+            # A publishable key may only confirm (or read) an intent whose secret it shows.
+            intent = self._find(intent_id) if intent_id else None
+            if (
+                intent is None
+                or params.get("client_secret", request.query_params.get("client_secret"))
+                != intent["client_secret"]
+                or action not in (None, "confirm")
+            ):
+                raise StripeError(
+                    403, "invalid_request_error",
+                    "This API call cannot be made with a publishable API key.",
+                )  # fmt: skip
+        if path == "/v1/refunds":
+            return self.refund(params)
+        if intent_id is None:
+            return self._intent(params)
+        if request.method == "GET":
+            return self._find(intent_id)
+        match action:
+            case "confirm":
+                return self.confirm(intent_id, params.get("payment_method", ""))
+            case "capture":
+                return self.capture(intent_id, params)
+            case "cancel":
+                return self.cancel(intent_id, params)
+            case None:
+                intent = self._find(intent_id)
+                intent["metadata"].update(params.get("metadata", {}))
+                return intent
+        raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({path}).")
+
+
+async def confirm_in_browser(
+    base_url: str, client_secret: str, card: str = "pm_card_visa"
+) -> httpx.Response:
+    """What Stripe.js does on the guest's page: confirms the intent named by its client
+    secret, with the publishable key, paying with one of Stripe's test cards."""
+    intent_id = client_secret.split("_secret_")[0]
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        return await http.post(
+            f"/v1/payment_intents/{intent_id}/confirm",
+            data={"payment_method": card, "client_secret": client_secret},
+            headers={"Authorization": f"Bearer {PUBLISHABLE_KEY}"},
+        )
