@@ -69,15 +69,18 @@ async def running(app: Starlette) -> AsyncIterator[Starlette]:
 @asynccontextmanager
 async def serving(app: ASGIApp) -> AsyncIterator[str]:
     """``app`` under a real uvicorn on a free loopback port; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    # The socket stays bound from here on: a port found free and then let go could be taken
+    # by another test process before uvicorn binds it.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     # Configured as `roost serve` configures it.
     options = server_options(MAX_BODY_BYTES)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listener]))
     async with asyncio.timeout(10):
         while not server.started:
             assert not task.done(), "uvicorn stopped before it started"
@@ -87,6 +90,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+        listener.close()
 
 
 def http_client(app: Starlette) -> httpx.AsyncClient:
