@@ -204,3 +204,20 @@ async def test_yen_are_charged_exactly_in_whole_yen(
     confirmed = await read(client, booking["id"], place.as_guest)
     assert (confirmed["status"], confirmed["payment"]["status"]) == ("CONFIRMED", "SUCCEEDED")
     assert [move[2:] for move in paypal.fake.moves] == [(Decimal("30780"), "JPY")]
+
+
+async def test_a_declined_paypal_instrument_fails_the_payment_and_the_guest_may_pay_anew(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, paypal: PayPal
+) -> None:
+    place = await a_place(client, instantBook=False)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    paypal.fake.approve(paypal.order(started)["id"], instrument_declined=True)
+    clock.advance(minutes=2)
+    await worker_of(app).run_once()
+    failed = await read(client, booking["id"], place.as_guest)
+    assert (failed["status"], failed["payment"]["status"]) == ("PENDING", "FAILED")
+    assert paypal.fake.moves == []
+    again = await start(client, place, booking["id"])
+    assert again["payment"]["id"] != started["payment"]["id"]
+    assert len(paypal.fake.orders) == 2
