@@ -226,7 +226,12 @@ async def _pay_for(database: Database, guest: User, booking_id: int) -> None:
     now = datetime.now(UTC)
     opening = await database.transaction(
         partial(
-            checkout.start_payment, actor=guest, booking_id=booking_id, provider="TEST", now=now
+            checkout.start_payment,
+            actor=guest,
+            booking_id=booking_id,
+            provider="TEST",
+            gateways=gateways,
+            now=now,
         )
     )
     started = await checkout.create_with_provider(database.transaction, gateways, opening)

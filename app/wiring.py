@@ -17,6 +17,7 @@ from db.database import Database
 from gateways.cache import MemoryCache, RedisCache
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
 from gateways.payments import PaymentGateway, TestPaymentGateway
+from gateways.paypal import PayPalGateway
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.storage import LocalStorage, S3Storage, Storage
 from gateways.stripe import StripeGateway
@@ -118,13 +119,24 @@ def build_booking_rules(settings: Settings) -> BookingRules:
     )
 
 
-def build_payment_gateways(settings: Settings) -> Gateways:
+def build_payment_gateways(settings: Settings, http: httpx.AsyncClient | None = None) -> Gateways:
+    """``http`` is the process's client; without one (`roost worker`), PayPal gets its own."""
     gateways: dict[str, PaymentGateway] = {}
     if not settings.is_production:  # TEST moves no real money: never offered in production
         gateways["TEST"] = TestPaymentGateway()
     if settings.stripe_api_key is not None:
         gateways["STRIPE"] = StripeGateway(
             api_key=settings.stripe_api_key.get_secret_value(), api_base=settings.stripe_api_base
+        )
+    if settings.paypal_client_id and settings.paypal_client_secret is not None:
+        frontend = settings.frontend_url.rstrip("/")
+        gateways["PAYPAL"] = PayPalGateway(
+            http or httpx.AsyncClient(timeout=20),
+            client_id=settings.paypal_client_id,
+            client_secret=settings.paypal_client_secret.get_secret_value(),
+            api_base=settings.paypal_api_base,
+            return_url=f"{frontend}/payments/paypal/return",
+            cancel_url=f"{frontend}/payments/paypal/cancel",
         )
     return Gateways(gateways)
 
@@ -187,7 +199,7 @@ def build_services(
         ),
         frontend_url=settings.frontend_url,
         booking_rules=build_booking_rules(settings),
-        payment_gateways=build_payment_gateways(settings),
+        payment_gateways=build_payment_gateways(settings, http),
         clock=utc_now,
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
     )

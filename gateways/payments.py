@@ -63,6 +63,16 @@ class PaymentLookup(Protocol):
     async def look_up(self, reference: str) -> ProviderReport: ...
 
 
+@runtime_checkable
+class CurrencyLimited(Protocol):
+    """A provider that takes only some currencies; one that is not takes them all (what it
+    cannot express exactly it refuses, amount by amount, as a decline)."""
+
+    provider: str
+
+    def supports(self, currency: str) -> bool: ...
+
+
 class PaymentGateway(Protocol):
     provider: str
 

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 from babel.numbers import get_currency_precision
 
-from gateways.payments import PaymentDeclined, PaymentIntent, ProviderUnavailable
+from gateways.payments import (
+    PaymentDeclined,
+    PaymentIntent,
+    ProviderReport,
+    ProviderUnavailable,
+    Reported,
+)
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +292,30 @@ class PayPalGateway:
     async def order(self, reference: str) -> Order:
         return Order.of(await self._call("GET", f"/v2/checkout/orders/{reference}"))
 
+    async def look_up(self, reference: str) -> ProviderReport:
+        """Where the order stands. An approved AUTHORIZE order holds nothing until authorized,
+        so it is authorized here (under a request id of its own: asked again, PayPal answers
+        the same authorization) before it is reported AUTHORIZED."""
+        order = await self.order(reference)
+        if order.status == "APPROVED" and order.intent == "AUTHORIZE":
+            try:
+                await self._authorize(reference, f"{reference}-authorize")
+            except PaymentDeclined as declined:
+                order = await self.order(reference)  # authorized meanwhile, by a capture say
+                if not order.authorizations:
+                    return self._report(order, Reported.FAILED, reason=str(declined))
+            else:
+                order = await self.order(reference)
+        return self._report(order, *_state_of(order))
+
+    @staticmethod
+    def _report(
+        order: Order, state: Reported, reference: str | None = None, reason: str | None = None
+    ) -> ProviderReport:
+        return ProviderReport(
+            state, order.amount_minor, order.currency, reference=reference, reason=reason
+        )
+
     async def authorize(self, reference: str, *, idempotency_key: str) -> str:
         """Holds the money of an approved AUTHORIZE order; answers the authorization id. An
         order authorized already answers its authorization."""
@@ -416,6 +446,32 @@ WEBHOOK_HEADERS = {
 }
 
 
+def _state_of(order: Order) -> tuple[Reported, str | None]:
+    """An order's state in Roost's words, with the capture's id once the money is taken."""
+    for capture in order.captures:
+        status = capture.get("status")
+        if status in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
+            return Reported.CAPTURED, str(capture["id"])
+        if status in ("DECLINED", "FAILED"):
+            return Reported.FAILED, None
+        return Reported.WAITING, None  # PENDING: PayPal completes it later
+    for authorization in order.authorizations:
+        status = authorization.get("status")
+        if status in ("CREATED", "PENDING"):
+            return Reported.AUTHORIZED, str(authorization["id"])
+        if status == "DENIED":
+            return Reported.FAILED, None
+        if status in ("VOIDED", "EXPIRED"):
+            return Reported.CANCELED, None
+    if order.status == "APPROVED":  # CAPTURE intent: Roost captures it
+        return Reported.AUTHORIZED, order.id
+    if order.status == "VOIDED":
+        return Reported.CANCELED, None
+    if order.status in ("DECLINED", "DENIED"):
+        return Reported.FAILED, None
+    return Reported.WAITING, None  # CREATED, PAYER_ACTION_REQUIRED, SAVED
+
+
 def _captured(capture: Mapping[str, Any]) -> str:
     """The id of a capture PayPal made: COMPLETED, or PENDING (it completes later, which its
     webhook says); a DECLINED or FAILED one is a refusal."""
@@ -427,7 +483,10 @@ def _captured(capture: Mapping[str, Any]) -> str:
 
 
 if TYPE_CHECKING:
-    from gateways.payments import PaymentGateway
+    from gateways.payments import PaymentGateway, PaymentLookup
 
     def _is_a_gateway(gateway: PayPalGateway) -> PaymentGateway:
+        return gateway
+
+    def _is_a_lookup(gateway: PayPalGateway) -> PaymentLookup:
         return gateway

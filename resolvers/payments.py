@@ -42,14 +42,15 @@ async def start_payment(
 ) -> PaymentSession:
     services = info.context.services
     database = info.context.database
-    gateway = services.payment_gateways.get(provider.value)
+    services.payment_gateways.get(provider.value)  # not offered here: refused before any lookup
     actor = await require_user(info)
     opening = await database.transaction(
         partial(
             checkout.start_payment,
             actor=actor,
             booking_id=node_id(booking_id, "Booking", "bookingId"),
-            provider=gateway.provider,
+            provider=provider.value,
+            gateways=services.payment_gateways,
             now=services.clock(),
         )
     )
@@ -103,6 +104,12 @@ async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
         now=info.context.services.clock(),
     )
     return MoneyType.of(refund, booking.currency)
+
+
+def payment_providers(info: Info, booking: BookingRow) -> list[PaymentProvider]:
+    """The configured providers that take ``booking``'s currency."""
+    offered = info.context.services.payment_gateways.offered(booking.currency)
+    return [PaymentProvider(name) for name in offered]
 
 
 @strawberry.type

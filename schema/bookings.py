@@ -15,7 +15,7 @@ from schema.accounts import UserType
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from schema.listings import CancellationPolicy, ListingType, MoneyType
-from schema.payments import PaymentType
+from schema.payments import PaymentProvider, PaymentType
 from services.pricing import Price
 
 # The states' own enums, registered with strawberry (see schema/listings.py).
@@ -105,6 +105,13 @@ class BookingType(relay.Node):
     async def payment(self, info: Info) -> PaymentType | None:
         row = await info.context.loaders.payment_by_booking.load(self.booking_id)
         return PaymentType.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="The providers the guest can pay this booking with: those configured here "
+        "that take its currency."
+    )
+    def payment_providers(self, info: Info) -> list[PaymentProvider]:
+        return payment_resolvers.payment_providers(info, self._row)
 
     @strawberry.field(
         description="What cancelling now would refund, cancelled by the viewer; null when the "

@@ -119,13 +119,20 @@ class StartedPayment:
 
 
 async def start_payment(
-    session: AsyncSession, *, actor: Actor, booking_id: int, provider: str, now: datetime
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    booking_id: int,
+    provider: str,
+    gateways: Gateways,
+    now: datetime,
 ) -> PaymentOpening:
-    """(a) A payment of the booking's total, for the guest to complete with the provider.
-    Asking again while one is open answers that one."""
+    """(a) A payment of the booking's total, for the guest to complete with the provider, if
+    it takes the booking's currency. Asking again while one is open answers that one."""
     booking, _ = await bookings.booking_for_change(session, actor=actor, booking_id=booking_id)
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest pays for a booking.")
+    provider = gateways.taking(provider, booking.currency).provider
     bookings.refuse_lapsed(booking, now)
     await payments.refuse_in_flight(session, booking.id)
     payment = await payments.live_payment(session, booking.id, lock=True)

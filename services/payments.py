@@ -29,7 +29,7 @@ from db.states import (
     PaymentProvider,
     PaymentStatus,
 )
-from gateways.payments import PaymentDeclined, PaymentGateway
+from gateways.payments import CurrencyLimited, PaymentDeclined, PaymentGateway
 from services import events
 from services.errors import Conflict, InvalidInput
 
@@ -76,6 +76,25 @@ class Gateways:
         if gateway is None:
             raise InvalidInput.field("provider", f"{provider} payments are not available")
         return gateway
+
+    def offered(self, currency: str) -> list[str]:
+        """The providers that take ``currency``, in the order they are configured."""
+        return [name for name, gateway in self.by_provider.items() if _takes(gateway, currency)]
+
+    def taking(self, provider: str, currency: str) -> PaymentGateway:
+        """The gateway of ``provider``, refused unless it takes ``currency``."""
+        gateway = self.get(provider)
+        if not _takes(gateway, currency):
+            raise InvalidInput.field(
+                "provider",
+                f"{provider} does not take payments in {currency}; "
+                "the booking's paymentProviders do",
+            )
+        return gateway
+
+
+def _takes(gateway: PaymentGateway, currency: str) -> bool:
+    return not isinstance(gateway, CurrencyLimited) or gateway.supports(currency)
 
 
 @dataclass(frozen=True)

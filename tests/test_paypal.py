@@ -10,7 +10,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.settings import Settings
-from gateways.payments import PaymentDeclined, ProviderUnavailable
+from gateways.payments import PaymentDeclined, ProviderUnavailable, Reported
 from gateways.paypal import PayPalGateway, supports, to_paypal
 from tests.fakes.paypal_api import CLIENT_ID, CLIENT_SECRET, FakePayPal
 from tests.helpers import serving
@@ -409,3 +409,55 @@ async def test_a_webhook_is_trusted_only_when_paypal_verifies_it(
     fake.fail_next(503)
     with pytest.raises(ProviderUnavailable):
         await gateway.verify_webhook(headers, body, webhook_id="WH-1")
+
+
+# Asked where an order stands (the worker's check on payments still waiting).
+
+
+async def test_look_up_reports_an_order_in_roosts_words(
+    gateway: PayPalGateway, fake: FakePayPal
+) -> None:
+    intent = await gateway.create(
+        amount_minor=12_345, currency="EUR", description="d", idempotency_key="k-1",
+        metadata={"booking_id": "1", "payment_id": "1"},
+    )  # fmt: skip
+    waiting = await gateway.look_up(intent.reference)
+    assert (waiting.state, waiting.amount_minor, waiting.currency) == (
+        Reported.WAITING, 12_345, "EUR"
+    )  # fmt: skip
+    fake.approve(intent.reference)
+    assert (await gateway.look_up(intent.reference)).state == Reported.AUTHORIZED
+    assert fake.moves == []  # an approved CAPTURE order is Roost's to capture
+    capture_id = await gateway.capture(intent.reference, amount_minor=12_345, idempotency_key="c")
+    captured = await gateway.look_up(intent.reference)
+    assert (captured.state, captured.reference) == (Reported.CAPTURED, capture_id)
+
+
+async def test_look_up_authorizes_an_approved_authorize_order_once(
+    gateway: PayPalGateway, fake: FakePayPal
+) -> None:
+    order_id = await approved(gateway, fake, manual=True)
+    first = await gateway.look_up(order_id)
+    again = await gateway.look_up(order_id)
+    [authorization] = fake.authorizations.values()
+    assert first == again
+    assert (first.state, first.reference, first.amount_minor) == (
+        Reported.AUTHORIZED, authorization["id"], 12_345
+    )  # fmt: skip
+    assert [kind for kind, *_ in fake.moves] == ["authorize"]
+    await gateway.release(order_id, idempotency_key="void")
+    assert (await gateway.look_up(order_id)).state == Reported.CANCELED
+
+
+async def test_look_up_reports_a_declined_instrument_as_failed(
+    gateway: PayPalGateway, fake: FakePayPal
+) -> None:
+    intent = await gateway.create(
+        amount_minor=5_000, currency="USD", description="d", idempotency_key="k-2",
+        capture="manual", metadata={},
+    )  # fmt: skip
+    fake.approve(intent.reference, instrument_declined=True)
+    report = await gateway.look_up(intent.reference)
+    assert report.state == Reported.FAILED
+    assert report.reason is not None and "INSTRUMENT_DECLINED" in report.reason
+    assert fake.moves == []

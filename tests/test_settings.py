@@ -7,6 +7,7 @@ import pytest
 
 from app.settings import ConfigurationError, load_settings
 from app.wiring import build_payment_gateways
+from gateways.paypal import PayPalGateway
 from gateways.stripe import StripeGateway
 
 VALID_KEY = "a" * 43  # 32 bytes in url-safe base64
@@ -118,3 +119,19 @@ def test_trusted_proxies_must_be_addresses_or_networks(clean_env: pytest.MonkeyP
     clean_env.setenv("ROOST_TRUSTED_PROXIES", "nginx")
     with pytest.raises(ConfigurationError, match="not an IP address or network"):
         load_settings()
+
+
+def test_paypal_is_offered_when_its_client_id_and_secret_are_set(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("PAYPAL_CLIENT_ID", "client-id")
+    assert "PAYPAL" not in build_payment_gateways(load_settings()).by_provider
+    clean_env.setenv("PAYPAL_CLIENT_SECRET", "client-secret")
+    clean_env.setenv("ROOST_FRONTEND_URL", "https://roost.example/")
+    settings = load_settings()
+    assert "client-secret" not in repr(settings)
+    gateway = build_payment_gateways(settings).by_provider["PAYPAL"]
+    assert isinstance(gateway, PayPalGateway)
+    assert gateway._return_url == "https://roost.example/payments/paypal/return"
+    assert gateway._cancel_url == "https://roost.example/payments/paypal/cancel"
+    assert gateway._api_base == "https://api-m.sandbox.paypal.com"
