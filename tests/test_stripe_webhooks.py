@@ -11,11 +11,14 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
+from app.http import create_app
+from app.wiring import build_worker
 from db.database import Database
 from db.models import OutboxEvent, ProviderEvent
 from tests.booking_helpers import ACCEPT, a_place, booked, read
 from tests.fakes.stripe_api import WebhookEndpoint, confirm_in_browser, stripe_signature
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, http_client, make_settings, running
+from tests.relay import Relay
 from tests.stripe_helpers import Stripe, ledger, paid_in_browser, start, stripe_serving
 
 OLD_SECRET = "whsec_roost_old"
@@ -218,3 +221,80 @@ async def test_a_held_request_to_book_goes_to_the_host_then_capture_confirms(
     await hooked.fake.send(hooked.fake.events[-1])
     assert [kind for kind, _, _ in await ledger(database)] == ["AUTHORIZE", "CAPTURE"]
     assert await count(database, OutboxEvent, confirmed_events()) == 1
+
+
+async def test_a_declined_card_fails_the_payment_and_a_worker_closes_the_intent(
+    app: Starlette, client: httpx.AsyncClient, database: Database, hooked: Stripe
+) -> None:
+    place = await a_place(client)
+    booking, intent = await paid_in_browser(client, hooked, place, "pm_card_chargeDeclined")
+    assert [e["type"] for e in hooked.fake.events] == ["payment_intent.payment_failed"]
+    waiting = await read(client, booking["id"], place.as_guest)
+    assert (waiting["status"], waiting["payment"]["status"]) == ("PENDING", "FAILED")
+    # The route asked nobody: closing the intent at Stripe is a worker's, once it is due.
+    assert intent["status"] == "requires_payment_method"
+    assert await ledger(database) == [("RELEASE", "REQUESTED", None)]
+    clock = app.state.services.clock
+    clock.advance(minutes=2)
+    await build_worker(app.state.settings, app.state.database, app.state.services).run_once()
+    assert intent["status"] == "canceled"
+    assert await ledger(database) == [("RELEASE", "SUCCEEDED", intent["id"])]
+    # Stripe's canceled event for it changes nothing more.
+    assert hooked.fake.events[-1]["type"] == "payment_intent.canceled"
+    assert hooked.fake.deliveries[-1] == (hooked.fake.events[-1]["id"], 200)
+    assert (await read(client, booking["id"], place.as_guest))["payment"]["status"] == "FAILED"
+
+
+async def test_a_body_past_the_limit_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, database: Database, hooked: Stripe, clock: FakeClock
+) -> None:
+    payload = (
+        b'{"id": "evt_big", "type": "x", "data": {"object": {}}, "pad": "'
+        + b"x" * (2 * 1024 * 1024)
+        + b'"}'
+    )
+    signature = stripe_signature(payload, SECRET, int(clock().timestamp()))
+    answer = await client.post(
+        "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature}
+    )
+    assert answer.status_code == 413
+    assert await count(database, ProviderEvent) == 0
+
+
+@pytest.fixture
+async def relay(database_url: str) -> AsyncIterator[Relay]:
+    relay = Relay.to_postgres(database_url)
+    await relay.start()
+    yield relay
+    await relay.cut()
+
+
+async def test_a_database_out_of_reach_is_a_503_that_stripe_retries(
+    relay: Relay, database_url: str, database: Database
+) -> None:
+    settings = make_settings(
+        relay.postgres_url(database_url), stripe_webhook_secret=[SecretStr(SECRET)]
+    )
+    event = {
+        "id": "evt_outage",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_x", "amount": 100, "currency": "eur", "metadata": {}}},
+    }
+    payload = json.dumps(event).encode()
+    async with running(create_app(settings)) as app, http_client(app) as client:
+
+        async def deliver() -> httpx.Response:
+            now = int(app.state.services.clock().timestamp())
+            signature = stripe_signature(payload, SECRET, now)
+            return await client.post(
+                "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature}
+            )
+
+        await relay.cut()
+        answer = await deliver()
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        await relay.restore()
+        answer = await deliver()
+        assert (answer.status_code, answer.json()["outcome"]) == (200, "UNKNOWN_PAYMENT")
