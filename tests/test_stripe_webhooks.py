@@ -58,7 +58,7 @@ def confirmed_events() -> object:
 
 
 async def test_a_signed_succeeded_event_confirms_an_instant_booking_without_the_worker(
-    client: httpx.AsyncClient, database: Database, hooked: Stripe
+    app: Starlette, client: httpx.AsyncClient, database: Database, hooked: Stripe
 ) -> None:
     place = await a_place(client)
     booking, intent = await paid_in_browser(client, hooked, place)
@@ -71,6 +71,10 @@ async def test_a_signed_succeeded_event_confirms_an_instant_booking_without_the_
         ("CAPTURE", "SUCCEEDED", intent["latest_charge"]),
     ]
     assert await count(database, ProviderEvent, ProviderEvent.processed_at.is_not(None)) == 1
+    # No longer waiting: the worker's check, there for lost webhooks, asks Stripe nothing.
+    app.state.services.clock.advance(minutes=2)
+    await build_worker(app.state.settings, app.state.database, app.state.services).run_once()
+    assert not any(method == "GET" for method, _, _ in hooked.fake.requests)
 
 
 async def test_a_replayed_event_applies_once_even_ten_deliveries_five_at_a_time(
@@ -298,3 +302,16 @@ async def test_a_database_out_of_reach_is_a_503_that_stripe_retries(
         await relay.restore()
         answer = await deliver()
         assert (answer.status_code, answer.json()["outcome"]) == (200, "UNKNOWN_PAYMENT")
+
+
+async def test_a_signed_body_that_is_no_event_is_a_bad_request(
+    client: httpx.AsyncClient, database: Database, hooked: Stripe, clock: FakeClock
+) -> None:
+    for payload in (b"not json", b"[]", b'{"id": "evt_1", "type": "x"}'):
+        signature = stripe_signature(payload, SECRET, int(clock().timestamp()))
+        answer = await client.post(
+            "/webhooks/stripe", content=payload, headers={"Stripe-Signature": signature}
+        )
+        assert answer.status_code == 400, payload
+        assert answer.json()["error"]["code"] == "BAD_REQUEST"
+    assert await count(database, ProviderEvent) == 0
