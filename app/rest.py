@@ -1,10 +1,13 @@
-"""The REST sidecar: health checks now; uploads and webhooks join it later.
+"""The REST sidecar: health checks, OAuth sign-in links, and providers' webhooks.
 
 Every REST error answers ``{"error": {"code", "message"}}`` with the matching HTTP status.
 """
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,6 +17,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from db.outages import note_if_unreachable
+from gateways.stripe import BadSignature, verify_signature
+from services import stripe_webhooks
 from services.errors import DomainError, Unauthenticated
 
 log = logging.getLogger("roost.rest")
@@ -87,6 +92,56 @@ async def oauth_authorization(request: Request) -> Response:
     )
 
 
+async def stripe_webhook(request: Request) -> Response:
+    """Stripe's events (https://docs.stripe.com/webhooks): the signature checked on the raw body,
+    then the event recorded and applied in one transaction, once however often it is sent.
+    Only the database is touched, so Stripe gets its answer fast; a database out of reach is
+    a 503 (the middleware's), which Stripe retries."""
+    state = request.app.state
+    secrets = [secret.get_secret_value() for secret in state.settings.stripe_webhook_secret]
+    if not secrets:
+        return error_response(404, "NOT_FOUND", "Stripe webhooks are not enabled here.")
+    payload = await request.body()  # bounded by the app's body size limit
+    clock = state.services.clock
+    try:
+        verify_signature(
+            payload,
+            request.headers.get("stripe-signature", ""),
+            secrets,
+            now=clock().timestamp(),
+        )
+    except BadSignature as refused:
+        return error_response(400, "BAD_SIGNATURE", str(refused))
+    event = _stripe_event(payload)
+    if event is None:
+        return error_response(400, "BAD_REQUEST", "The body is not a Stripe event.")
+    outcome = await state.database.transaction(
+        partial(
+            stripe_webhooks.apply_event,
+            event=event,
+            now=clock(),
+            rules=state.services.booking_rules,
+        )
+    )
+    return JSONResponse({"received": True, "outcome": outcome})
+
+
+def _stripe_event(payload: bytes) -> dict[str, Any] | None:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return None
+    if (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        return event
+    return None
+
+
 async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     code = _CODES_BY_STATUS.get(exc.status_code, "BAD_REQUEST")
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
@@ -123,6 +178,7 @@ routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/oauth/{provider}/authorize", oauth_authorization, methods=["GET"]),
+    Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
 ]
 
 exception_handlers: dict[type[Exception], Callable[..., Awaitable[Response]]] = {

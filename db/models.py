@@ -568,3 +568,20 @@ class SearchGeneration(Base):
 
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class ProviderEvent(Base):
+    """A webhook event a provider sent, recorded in the transaction that applies it: the
+    unique (provider, event_id) makes a redelivery, or a second one at the same time, change
+    nothing. ``processed_at`` is empty for an event no handler knows."""
+
+    __tablename__ = "provider_event"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    provider: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)

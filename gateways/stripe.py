@@ -8,7 +8,9 @@ for three-decimal currencies, takes only multiples of 10. What cannot be said ex
 Stripe's units is refused, never rounded.
 """
 
-from collections.abc import Awaitable, Mapping
+import hashlib
+import hmac
+from collections.abc import Awaitable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -86,6 +88,56 @@ _REPORTED = {
 }
 
 
+def intent_report(intent: Mapping[str, Any]) -> ProviderReport:
+    """A PaymentIntent (as retrieved, or as a webhook event's object) in Roost's words."""
+    amount = from_stripe(intent["amount"], intent["currency"])
+    currency = str(intent["currency"]).upper()
+    status = intent.get("status")
+    error = intent.get("last_payment_error")
+    if status == "requires_payment_method" and error:
+        # The guest's card was declined; they may try another, on a payment of its own.
+        reason = error.get("message") or error.get("code") or "The card was declined."
+        return ProviderReport(Reported.FAILED, amount, currency, reason=reason)
+    return ProviderReport(
+        _REPORTED.get(str(status), Reported.WAITING),
+        amount,
+        currency,
+        reference=_id_of(intent.get("latest_charge")) or intent.get("id"),
+    )
+
+
+class BadSignature(Exception):
+    """A webhook delivery not signed with a secret of ours, or signed too long ago."""
+
+
+def verify_signature(
+    payload: bytes,
+    header: str,
+    secrets: Sequence[str],
+    *,
+    now: float,
+    tolerance_seconds: int = 300,
+) -> None:
+    """Stripe's ``Stripe-Signature`` check (https://docs.stripe.com/webhooks#verify-manually):
+    ``t=<unix>,v1=<hex>[,v1=...]``, each v1 an HMAC-SHA256 of ``f"{t}.{payload}"`` under the
+    endpoint's secret. Any of ``secrets`` may have signed (one is being rolled)."""
+    parts = [item.partition("=") for item in header.split(",")]
+    timestamps = [value for key, _, value in parts if key.strip() == "t"]
+    signatures = [value.strip().encode() for key, _, value in parts if key.strip() == "v1"]
+    if len(timestamps) != 1 or not timestamps[0].strip().isdigit() or not signatures:
+        raise BadSignature("The Stripe-Signature header is malformed.")
+    timestamp = int(timestamps[0])
+    if abs(now - timestamp) > tolerance_seconds:
+        raise BadSignature("The signature's timestamp is outside the tolerance.")
+    signed = str(timestamp).encode() + b"." + payload
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode()
+        # Every signature is compared, in constant time each: no early answer to time.
+        if any(hmac.compare_digest(expected, given) for given in signatures):
+            return
+    raise BadSignature("No signature matches a webhook secret of this endpoint.")
+
+
 class StripeGateway:
     provider = "STRIPE"
 
@@ -133,22 +185,7 @@ class StripeGateway:
 
     async def look_up(self, reference: str) -> ProviderReport:
         intent = await _call(self._client.v1.payment_intents.retrieve_async(reference))
-        state = _REPORTED.get(intent.status, Reported.WAITING)
-        error = intent.last_payment_error
-        if state == Reported.WAITING and intent.status == "requires_payment_method" and error:
-            # The guest's card was declined; they may try another, on a payment of its own.
-            return ProviderReport(
-                Reported.FAILED,
-                from_stripe(intent.amount, intent.currency),
-                intent.currency.upper(),
-                reason=error.message or error.code or "The card was declined.",
-            )
-        return ProviderReport(
-            state,
-            from_stripe(intent.amount, intent.currency),
-            intent.currency.upper(),
-            reference=_id_of(intent.latest_charge) or intent.id,
-        )
+        return intent_report(intent.to_dict())
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
         """Captures what the intent holds: Roost captures the whole authorized amount."""
@@ -197,7 +234,7 @@ def _id_of(value: object) -> str | None:
     """An id the SDK gives as a string, or as the object when expanded."""
     if value is None or isinstance(value, str):
         return value
-    found = getattr(value, "id", None)
+    found = value.get("id") if isinstance(value, Mapping) else getattr(value, "id", None)
     return found if isinstance(found, str) else None
 
 

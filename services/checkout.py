@@ -266,7 +266,9 @@ async def provider_says(
     if await session.scalar(select(payments.in_flight(booking.id))):
         return None  # the movement asked for decides; its answer is applied on its own
     if payment.status == PaymentStatus.AUTHORIZED:
-        if report.state in (Reported.FAILED, Reported.CANCELED):
+        # Only a cancel ends a hold: a declined attempt reported now is older than the hold
+        # (a webhook arriving late), since a held payment is never declined afterwards.
+        if report.state == Reported.CANCELED:
             payments.fail(session, payment, now=now)  # the hold lapsed at the provider
         return None
     if payment.status != PaymentStatus.PENDING or report.state == Reported.WAITING:

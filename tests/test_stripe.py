@@ -4,71 +4,37 @@ Stripe's API (tests/fakes/stripe_api.py); the guest's browser confirms as Stripe
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 
 import httpx
 import pytest
-from sqlalchemy import select
 from starlette.applications import Starlette
 
 from app.wiring import build_worker
 from app.worker import Worker
 from db.database import Database
-from db.models import PaymentOperation
 from gateways.payments import CaptureMethod, PaymentDeclined, ProviderUnavailable
 from gateways.stripe import StripeGateway
-from services.payments import Gateways
 from tests.booking_helpers import (
     ACCEPT,
     CANCEL,
     DECLINE,
     MODIFY,
     START_PAYMENT,
-    Place,
     a_place,
     booked,
     day,
     pay,
     read,
 )
-from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, confirm_in_browser
-from tests.helpers import FakeClock, gql, serving
-
-
-@dataclass
-class Stripe:
-    fake: FakeStripe
-    url: str
-
-    def intent(self, client_secret: str) -> dict:
-        return self.fake.intents[client_secret.split("_secret_")[0]]
+from tests.fakes.stripe_api import SECRET_KEY, confirm_in_browser
+from tests.helpers import FakeClock, gql
+from tests.stripe_helpers import Stripe, ledger, paid_in_browser, start, stripe_serving
 
 
 @pytest.fixture
 async def stripe(app: Starlette) -> AsyncIterator[Stripe]:
-    """The fake on a loopback port, and the app's STRIPE gateway pointed at it."""
-    fake = FakeStripe()
-    before = app.state.services
-    async with serving(fake.app()) as url:
-        gateway = StripeGateway(
-            api_key=SECRET_KEY, api_base=url, timeout_seconds=2, max_network_retries=0
-        )
-        gateways = Gateways({**before.payment_gateways.by_provider, "STRIPE": gateway})
-        app.state.services = replace(before, payment_gateways=gateways)
-        try:
-            yield Stripe(fake, url)
-        finally:
-            app.state.services = replace(
-                app.state.services, payment_gateways=before.payment_gateways
-            )
-
-
-async def start(client: httpx.AsyncClient, place: Place, booking_id: str) -> dict:
-    body = await gql(
-        client, START_PAYMENT, {"id": booking_id, "provider": "STRIPE"}, headers=place.as_guest
-    )
-    assert "errors" not in body, body
-    return body["data"]["startPayment"]
+    async with stripe_serving(app) as stripe:
+        yield stripe
 
 
 def priced_in(currency: str, nightly: str, cleaning: str) -> dict[str, object]:
@@ -234,27 +200,6 @@ async def test_errors_at_stripe_timeouts_and_a_bad_key_are_no_answer(stripe: Str
 
 def worker_of(app: Starlette) -> Worker:
     return build_worker(app.state.settings, app.state.database, app.state.services)
-
-
-async def ledger(database: Database) -> list[tuple[str, str, str | None]]:
-    async with database.read_session() as session:
-        rows = await session.execute(
-            select(
-                PaymentOperation.kind, PaymentOperation.status, PaymentOperation.provider_reference
-            ).order_by(PaymentOperation.id)
-        )
-    return [tuple(row) for row in rows]
-
-
-async def paid_in_browser(
-    client: httpx.AsyncClient, stripe: Stripe, place: Place, card: str = "pm_card_visa"
-) -> tuple[dict, dict]:
-    """A booking 10 to 12 days ahead, paid with Stripe on the guest's page: the booking, the
-    intent."""
-    booking = await booked(client, place, 10, 12)
-    started = await start(client, place, booking["id"])
-    await confirm_in_browser(stripe.url, started["clientSecret"], card)
-    return booking, stripe.intent(started["clientSecret"])
 
 
 async def test_a_paid_instant_booking_is_confirmed_by_the_worker_asking_stripe(

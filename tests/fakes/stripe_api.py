@@ -12,14 +12,23 @@ PaymentMethods, see ``TEST_CARDS``) to ``succeeded`` or, with ``capture_method=m
 with its ``last_payment_error``; captured to ``succeeded``; canceled. Refunds of a captured
 intent, never more than what is left.
 
+Webhooks: given a ``WebhookEndpoint`` (a URL and its signing secret), the fake posts a signed
+Event (``Stripe-Signature: t=...,v1=...``) for each change of an intent, as Stripe does:
+``payment_intent.succeeded``, ``.amount_capturable_updated``, ``.payment_failed``,
+``.canceled``, and ``charge.refunded``. It delivers before the API call that caused it answers,
+so a test need not wait (Stripe sends them moments later); ``send`` delivers any event again.
+
 ``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
 after ``HANG_SECONDS``, past a short client timeout), as Stripe does when it has trouble.
 """
 
 import asyncio
+import hashlib
+import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -104,6 +113,19 @@ class Outage:
     hang: bool = False
 
 
+def stripe_signature(payload: bytes, secret: str, timestamp: int) -> str:
+    """The ``Stripe-Signature`` header Stripe sends with ``payload`` signed at ``timestamp``."""
+    signed = f"{timestamp}.".encode() + payload
+    return f"t={timestamp},v1={hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()}"
+
+
+@dataclass
+class WebhookEndpoint:
+    url: str
+    secret: str
+    transport: httpx.AsyncBaseTransport | None = None  # an ASGI app in the same process
+
+
 @dataclass
 class FakeStripe:
     """The account's state: intents, refunds, and answers kept per idempotency key."""
@@ -114,7 +136,53 @@ class FakeStripe:
         default_factory=dict
     )
     requests: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    endpoint: WebhookEndpoint | None = None
+    clock: Callable[[], float] = time.time  # when events are made and signed
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[tuple[str, int]] = field(default_factory=list)  # (event id, status)
     _outage: Outage | None = None
+    _unsent: list[dict[str, Any]] = field(default_factory=list)
+
+    # Webhooks.
+
+    def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """An Event of ``obj`` as it is now, to be sent after the current request."""
+        event = {
+            "id": _id("evt"),
+            "object": "event",
+            "api_version": "2025-09-30.clover",
+            "created": int(self.clock()),
+            "type": type_,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "data": {"object": json.loads(json.dumps(obj))},
+        }
+        self.events.append(event)
+        self._unsent.append(event)
+        return event
+
+    async def send(self, event: dict[str, Any], *, signed_at: int | None = None) -> httpx.Response:
+        """Posts ``event`` to the endpoint, signed as Stripe signs."""
+        assert self.endpoint is not None
+        payload = json.dumps(event).encode()
+        timestamp = int(self.clock()) if signed_at is None else signed_at
+        async with httpx.AsyncClient(transport=self.endpoint.transport) as http:
+            response = await http.post(
+                self.endpoint.url,
+                content=payload,
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Stripe-Signature": stripe_signature(payload, self.endpoint.secret, timestamp),
+                },
+            )
+        self.deliveries.append((event["id"], response.status_code))
+        return response
+
+    async def _deliver(self) -> None:
+        unsent, self._unsent = self._unsent, []
+        if self.endpoint is not None:
+            for event in unsent:
+                await self.send(event)
 
     def outage(self, requests: int = 1, *, status: int = 500, hang: bool = False) -> None:
         self._outage = Outage(requests, status, hang)
@@ -205,6 +273,7 @@ class FakeStripe:
                 "message": DECLINE_MESSAGES[decline_code],
             }
             intent.update(status="requires_payment_method", last_payment_error=error)
+            self.event("payment_intent.payment_failed", intent)
             raise StripeError(
                 402, "card_error", error["message"], code=code, decline_code=decline_code,
                 payment_intent=intent,
@@ -213,8 +282,10 @@ class FakeStripe:
         intent["last_payment_error"] = None
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"])
+            self.event("payment_intent.amount_capturable_updated", intent)
         else:
             intent.update(status="succeeded", amount_received=intent["amount"])
+            self.event("payment_intent.succeeded", intent)
         return intent
 
     def capture(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +300,7 @@ class FakeStripe:
                 code="amount_too_large", param="amount_to_capture",
             )  # fmt: skip
         intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        self.event("payment_intent.succeeded", intent)
         return intent
 
     def cancel(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +313,7 @@ class FakeStripe:
             canceled_at=int(time.time()),
             cancellation_reason=params.get("cancellation_reason"),
         )
+        self.event("payment_intent.canceled", intent)
         return intent
 
     def refund(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -283,6 +356,17 @@ class FakeStripe:
             "created": int(time.time()),
         }
         self.refunds[refund["id"]] = refund
+        charge = {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "amount": intent["amount_received"],
+            "amount_refunded": refunded + amount,
+            "currency": intent["currency"],
+            "payment_intent": intent_id,
+            "metadata": intent["metadata"],
+            "refunded": refunded + amount == intent["amount_received"],
+        }
+        self.event("charge.refunded", charge)
         return refund
 
     # HTTP.
@@ -345,6 +429,7 @@ class FakeStripe:
         body = json.loads(json.dumps(body))  # a snapshot: later changes are not the answer's
         if request.method == "POST" and idempotency_key and status < 500:
             self.replies[idempotency_key] = (request.url.path, params, status, body)
+        await self._deliver()
         return JSONResponse(body, status_code=status)
 
     def _route(self, request: Request, params: dict[str, Any], *, publishable: bool) -> Any:
