@@ -105,24 +105,29 @@ HANDLERS.nobody_listens_yet(
 # mails a fresh one. (No Message-ID: the two mails differ, and the second must not be dropped.)
 
 
+async def _mail_link(
+    context: HandlerContext, issued: tuple[User, str] | None, subject: str, text: str
+) -> None:
+    """Mails the user their one-time link; ``text`` has ``{link_base}`` and ``{token}``."""
+    if issued is None:
+        return
+    user, token = issued
+    body = text.format(link_base=context.frontend_url, token=token)
+    await context.mailer.send(
+        Email(to=user.email, subject=subject, text=f"Hello {user.first_name},\n\n{body}")
+    )
+
+
 @HANDLERS.on(EmailVerificationRequested, "mail")
 async def mail_email_verification(
     session: AsyncSession, event: EmailVerificationRequested, context: HandlerContext
 ) -> None:
-    issued = await accounts.issue_email_verification(session, user_id=event.user_id)
-    if issued is None:
-        return
-    user, token = issued
-    await context.mailer.send(
-        Email(
-            to=user.email,
-            subject="Confirm your email for Roost",
-            text=(
-                f"Hello {user.first_name},\n\n"
-                "Confirm that this is your address (the link works for 7 days):\n\n"
-                f"{context.frontend_url}/verify-email?token={token}\n"
-            ),
-        )
+    await _mail_link(
+        context,
+        await accounts.issue_email_verification(session, user_id=event.user_id),
+        "Confirm your email for Roost",
+        "Confirm that this is your address (the link works for 7 days):\n\n"
+        "{link_base}/verify-email?token={token}\n",
     )
 
 
@@ -130,22 +135,14 @@ async def mail_email_verification(
 async def mail_password_reset(
     session: AsyncSession, event: PasswordResetRequested, context: HandlerContext
 ) -> None:
-    issued = await accounts.issue_password_reset(session, email=event.email)
-    if issued is None:
-        return
-    user, token = issued
-    await context.mailer.send(
-        Email(
-            to=user.email,
-            subject="Reset your Roost password",
-            text=(
-                f"Hello {user.first_name},\n\n"
-                "Someone (we hope you) asked to reset the password of your Roost account.\n"
-                f"Choose a new one here within the hour:\n\n"
-                f"{context.frontend_url}/reset-password?token={token}\n\n"
-                "If it was not you, ignore this message: your password stays as it is.\n"
-            ),
-        )
+    await _mail_link(
+        context,
+        await accounts.issue_password_reset(session, email=event.email),
+        "Reset your Roost password",
+        "Someone (we hope you) asked to reset the password of your Roost account.\n"
+        "Choose a new one here within the hour:\n\n"
+        "{link_base}/reset-password?token={token}\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n",
     )
 
 
