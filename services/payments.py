@@ -261,44 +261,44 @@ async def claim_waiting(
     return [Waiting(p.id, p.provider, p.provider_reference or "") for p in found]
 
 
-def record_capture(
-    session: AsyncSession, payment: Payment, *, reference: str, now: datetime
+def _answered(
+    session: AsyncSession,
+    payment: Payment,
+    kind: OperationKind,
+    *,
+    reference: str,
+    now: datetime,
 ) -> None:
-    """The provider took the money on its own (a payment captured as the guest paid): written
-    to the ledger answered, as nothing is asked of the provider."""
-    _move(payment, PaymentStatus.SUCCEEDED)
+    """A ledger entry for a movement the provider made without our asking: written answered."""
     session.add(
         PaymentOperation(
             payment_id=payment.id,
-            kind=OperationKind.CAPTURE,
+            kind=kind,
             amount_minor=payment.amount_minor,
-            idempotency_key=f"payment-{payment.id}-capture",
+            idempotency_key=f"payment-{payment.id}-{kind.lower()}",
             status=OperationStatus.SUCCEEDED,
             requested_at=now,
             completed_at=now,
             provider_reference=reference,
         )
     )
+
+
+def record_capture(
+    session: AsyncSession, payment: Payment, *, reference: str, now: datetime
+) -> None:
+    """The provider took the money on its own (a payment captured as the guest paid)."""
+    _move(payment, PaymentStatus.SUCCEEDED)
+    _answered(session, payment, OperationKind.CAPTURE, reference=reference, now=now)
     succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, payment.amount_minor)
     events.emit(session, succeeded, now=now)
 
 
 def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
-    """The guest completed the payment with the provider: the amount is held for us. Nothing
-    is asked of the provider, so the entry is written answered."""
+    """The guest completed the payment with the provider: the amount is held for us."""
     _move(payment, PaymentStatus.AUTHORIZED)
-    session.add(
-        PaymentOperation(
-            payment_id=payment.id,
-            kind=OperationKind.AUTHORIZE,
-            amount_minor=payment.amount_minor,
-            idempotency_key=f"payment-{payment.id}-authorize",
-            status=OperationStatus.SUCCEEDED,
-            requested_at=now,
-            completed_at=now,
-            provider_reference=payment.provider_reference or "",
-        )
-    )
+    reference = payment.provider_reference or ""
+    _answered(session, payment, OperationKind.AUTHORIZE, reference=reference, now=now)
     events.emit(session, events.PaymentAuthorized(payment.id, payment.booking_id), now=now)
 
 
