@@ -16,8 +16,9 @@ paid), two for the others. Currencies PayPal does not take are refused before an
 import asyncio
 import json
 import logging
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -138,8 +139,10 @@ class PayPalGateway:
         cancel_url: str = "http://localhost:3000/payments/paypal/cancel",
         brand_name: str = "Roost",
         clock: Callable[[], float] = time.monotonic,
+        retry_delays: Sequence[float] = (0.5, 2.0),
     ) -> None:
         self._http = http
+        self._retry_delays = tuple(retry_delays)
         self._credentials = (client_id, client_secret)
         self._api_base = api_base.rstrip("/")
         self._return_url = return_url
@@ -198,6 +201,25 @@ class PayPalGateway:
         *,
         body: Mapping[str, Any] | None = None,
         request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """One request, asked again after ``retry_delays`` while PayPal cannot answer, when
+        asking again is safe: a read, or a write under its ``PayPal-Request-Id``."""
+        delays = self._retry_delays if method == "GET" or request_id is not None else ()
+        for delay in delays:
+            try:
+                return await self._call_once(method, path, body=body, request_id=request_id)
+            except ProviderUnavailable as unanswered:
+                log.info("PayPal %s %s: %s; asking again", method, path, unanswered)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 (jitter)
+        return await self._call_once(method, path, body=body, request_id=request_id)
+
+    async def _call_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None,
+        request_id: str | None,
     ) -> dict[str, Any]:
         headers = {"Accept": "application/json", "Prefer": "return=representation"}
         if request_id is not None:

@@ -35,8 +35,10 @@ from services.errors import Conflict, InvalidInput
 
 CAPTURED = CAPTURED_PAYMENT
 LIVE = LIVE_PAYMENT
-# How long an answer may take before the worker asks the provider again.
+# How long an answer may take before the worker asks the provider again; a provider that
+# stays silent is asked again after as long as it has been silent, up to ``MAX_RETRY_AFTER``.
 RETRY_AFTER = timedelta(minutes=1)
+MAX_RETRY_AFTER = timedelta(hours=1)
 # How long a guest may take to pay with the provider before a worker asks it how that went,
 # and again at this interval while the payment waits.
 CHECK_AFTER = timedelta(minutes=2)
@@ -519,8 +521,8 @@ async def claim_unanswered(
     session: AsyncSession, *, now: datetime, limit: int = 20
 ) -> list[ProviderCall]:
     """REQUESTED movements whose answer is overdue (a crash lost it, or the provider gave
-    none), each claimed until ``RETRY_AFTER`` from now: workers running at once ask about
-    different ones, and a provider that stays down is asked once a minute, not each pass."""
+    none), each claimed until its next retry: workers running at once ask about different
+    ones, and a provider that stays down is asked with backoff (``retry_delay``)."""
     rows = (
         await session.execute(
             select(PaymentOperation, Payment)
@@ -535,5 +537,11 @@ async def claim_unanswered(
         )
     ).all()
     for operation, _ in rows:
-        operation.retry_at = now + RETRY_AFTER
+        operation.retry_at = now + retry_delay(now - operation.requested_at)
     return [_call(operation, payment) for operation, payment in rows]
+
+
+def retry_delay(unanswered_for: timedelta) -> timedelta:
+    """Waits as long again as the movement has waited: asked after 1, 2, 4, 8 ... minutes, so
+    a provider that is down for hours is asked a few times an hour, not sixty."""
+    return min(max(unanswered_for, RETRY_AFTER), MAX_RETRY_AFTER)

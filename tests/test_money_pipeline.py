@@ -348,6 +348,35 @@ async def test_a_capture_left_unanswered_is_asked_again_by_one_worker_and_applie
     assert await events_of(database, "PaymentSucceeded") == 1
 
 
+async def test_a_provider_that_stays_down_is_asked_again_with_backoff(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    database: Database,
+    clock: FakeClock,
+    use_provider: UseProvider,
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    payment_id = await started_payment(client, place, booking["id"])
+    down = silent()
+    use_provider(down)
+    response = await client.post(
+        "/graphql",
+        json={"query": CONFIRM_PAYMENT, "variables": paying(payment_id)},
+        headers=place.as_guest,
+    )
+    assert error_code(response.json()) == "SERVICE_UNAVAILABLE"
+    assert down.asked == 1
+
+    for _ in range(64):  # an hour of the worker passing every minute
+        clock.advance(minutes=1)
+        await worker_of(app).run_once()
+
+    # Asked again after 1, 2, 4, 8, 16, 32 and 64 minutes of silence; once a minute was 64.
+    assert down.asked == 1 + 7
+    assert await ledger(database) == [("AUTHORIZE", "SUCCEEDED"), ("CAPTURE", "REQUESTED")]
+
+
 async def test_an_answer_applied_by_two_at_once_lands_once(
     client: httpx.AsyncClient, database: Database, clock: FakeClock
 ) -> None:

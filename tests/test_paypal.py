@@ -45,8 +45,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def gateway(fake: FakePayPal, http: httpx.AsyncClient) -> PayPalGateway:
+    """Asks each request once: a failure the fake injects is the gateway's answer."""
     return PayPalGateway(
-        http, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_base=fake.base_url
+        http,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        api_base=fake.base_url,
+        retry_delays=(),
     )
 
 
@@ -309,16 +314,44 @@ async def test_server_errors_and_no_answer_are_provider_unavailable(
     fake.delay_next(0.5)
     async with httpx.AsyncClient(timeout=0.1) as impatient:
         hurried = PayPalGateway(
-            impatient, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_base=fake.base_url
+            impatient,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            api_base=fake.base_url,
+            retry_delays=(),
         )
         with pytest.raises(ProviderUnavailable, match="ReadTimeout"):
             await hurried.order(order_id)
     # Nothing listens on port 9 of loopback: the connection is refused at once.
     nowhere = PayPalGateway(
-        http, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_base="http://127.0.0.1:9"
+        http,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        api_base="http://127.0.0.1:9",
+        retry_delays=(),
     )
     with pytest.raises(ProviderUnavailable, match="did not answer"):
         await nowhere.order(order_id)
+
+
+async def test_a_request_paypal_could_not_answer_is_asked_again_under_its_id(
+    fake: FakePayPal, http: httpx.AsyncClient
+) -> None:
+    patient = PayPalGateway(
+        http,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        api_base=fake.base_url,
+        retry_delays=(0, 0),
+    )
+    order_id = await approved(patient, fake)
+    fake.fail_next(503, 500)
+    capture_id = await patient.capture(order_id, amount_minor=12_345, idempotency_key="cap")
+    assert [(kind, id_) for kind, id_, *_ in fake.moves] == [("capture", capture_id)]
+    fake.fail_next(503, 502, 500)  # three times unanswered: the caller hears it
+    with pytest.raises(ProviderUnavailable, match="500"):
+        await patient.refund(order_id, amount_minor=100, idempotency_key="refund")
+    assert len(fake.moves) == 1
 
 
 async def test_a_repeated_request_id_moves_money_once(

@@ -93,13 +93,16 @@ class FailingProvider(TestPaymentGateway):
 
     def __init__(self, error: Exception) -> None:
         self.error = error
+        self.asked = 0
 
     async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        self.asked += 1
         raise self.error
 
     async def charge(
         self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
     ) -> str:
+        self.asked += 1
         raise self.error
 
 
