@@ -230,6 +230,7 @@ async def _pay_for(database: Database, guest: User, booking_id: int) -> None:
             actor=guest,
             booking_id=booking_id,
             provider="TEST",
+            display_currency=guest.currency,
             gateways=gateways,
             now=now,
         )

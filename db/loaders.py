@@ -5,6 +5,7 @@ They run on every search page, so they send fixed SQL through asyncpg (db/raw.py
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from aiodataloader import DataLoader
@@ -40,6 +41,8 @@ SELECT DISTINCT ON (p.booking_id) {columns(PaymentRow._fields, "p")}
 FROM payment p WHERE p.booking_id = ANY($1::bigint[])
 ORDER BY p.booking_id, p.status NOT IN ({sql_list(LIVE_PAYMENT)}), p.id DESC
 """
+
+USD_PER_UNIT = "SELECT currency, usd_per_unit FROM exchange_rate WHERE currency = ANY($1::text[])"
 
 
 class _Identified(Protocol):
@@ -96,6 +99,21 @@ class PhotosByListingLoader(DataLoader[int, list[PhotoRow]]):
         return [by_listing.get(listing_id, []) for listing_id in listing_ids]
 
 
+class UsdPerUnitLoader(DataLoader[str, Decimal | None]):
+    """What a unit of each currency is worth in US dollars; None: no rate is known."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, currencies: Sequence[str]) -> list[Decimal | None]:
+        records = await fetch(self.database, USD_PER_UNIT, list(currencies))
+        rates: dict[str, Decimal] = {
+            record["currency"]: record["usd_per_unit"] for record in records
+        }
+        return [rates.get(currency) for currency in currencies]
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another."""
 
@@ -107,3 +125,4 @@ class Loaders:
         self.booking_by_id = RowByIdLoader(database, BOOKINGS_BY_ID, BookingRow._make)
         self.payment_by_id = RowByIdLoader(database, PAYMENTS_BY_ID, PaymentRow._make)
         self.payment_by_booking = PaymentByBookingLoader(database)
+        self.usd_per_unit = UsdPerUnitLoader(database)

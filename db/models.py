@@ -380,6 +380,10 @@ class Booking(Base):
             name="cancellation_policy",
         ),
         CheckConstraint(f"canceled_by IN ({sql_list(Party)})", name="canceled_by"),
+        CheckConstraint(
+            "(display_currency IS NULL) = (display_rate IS NULL) AND display_rate > 0",
+            name="display_rate",
+        ),
         # No btree_gist on the embedded server: a one-point integer range stands in for "=".
         ExcludeConstraint(
             (text("int4range(listing_id::int, listing_id::int, '[]')"), "="),
@@ -426,6 +430,10 @@ class Booking(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+    # The guest's preferred currency when they paid, and what one unit of ``currency`` was
+    # worth in it then: the booking's amounts are shown in it at that rate ever after.
+    display_currency: Mapped[str | None] = mapped_column(Text)
+    display_rate: Mapped[Decimal | None] = mapped_column(Numeric)
 
 
 class Payment(Base):

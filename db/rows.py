@@ -125,6 +125,8 @@ class BookingRow(NamedTuple):
     refund_minor: int | None
     created_at: datetime
     updated_at: datetime
+    display_currency: str | None
+    display_rate: Decimal | None
 
 
 class PaymentRow(NamedTuple):

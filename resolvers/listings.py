@@ -10,12 +10,12 @@ import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
 from db.rows import ListingRow
+from resolvers.currency import viewer_currency
 from resolvers.node import node_id, plain_input
 from resolvers.permissions import (
     IsAuthenticated,
     IsHost,
     can_see_listing,
-    current_user,
     require_user,
 )
 from schema.connections import Counter
@@ -65,11 +65,6 @@ async def amenities(info: Info) -> list[AmenityType]:
     return [amenity_type(entry) for entry in catalogue.values()]
 
 
-async def _viewer_currency(info: Info) -> str:
-    user = await current_user(info)
-    return user.currency if user is not None else "USD"
-
-
 def _page(page: search_service.SearchPage, count: Counter) -> ListingConnection:
     return ListingConnection.of(
         [
@@ -100,7 +95,7 @@ async def search_listings(
         guests=given.guests,
         min_price=given.min_price,
         max_price=given.max_price,
-        currency=(given.currency or await _viewer_currency(info)).upper(),
+        currency=(given.currency or await viewer_currency(info)).upper(),
         amenities=given.amenities or (),
         property_types=[kind.value for kind in given.property_types or ()],
         instant_book=given.instant_book,

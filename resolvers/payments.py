@@ -50,6 +50,7 @@ async def start_payment(
             actor=actor,
             booking_id=node_id(booking_id, "Booking", "bookingId"),
             provider=provider.value,
+            display_currency=actor.currency,
             gateways=services.payment_gateways,
             now=services.clock(),
         )
@@ -103,7 +104,7 @@ async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
         by=bookings_service.role_of(viewer, booking, listing),
         now=info.context.services.clock(),
     )
-    return MoneyType.of(refund, booking.currency)
+    return MoneyType.of(refund, booking.currency, booking_id=booking.id)
 
 
 def payment_providers(info: Info, booking: BookingRow) -> list[PaymentProvider]:

@@ -39,15 +39,19 @@ class PriceQuote:
     total: MoneyType
 
     @classmethod
-    def of(cls, price: Price) -> Self:
-        currency = price.currency
+    def of(cls, price: Price, *, booking_id: int | None = None) -> Self:
+        """``booking_id``: the booking this is the price of (None: a quote)."""
+
+        def money(minor: int) -> MoneyType:
+            return MoneyType.of(minor, price.currency, booking_id=booking_id)
+
         return cls(
             nights=price.nights,
-            nightly_subtotal=MoneyType.of(price.nightly_subtotal, currency),
-            cleaning_fee=MoneyType.of(price.cleaning_fee, currency),
-            service_fee=MoneyType.of(price.service_fee, currency),
-            taxes=MoneyType.of(price.taxes, currency),
-            total=MoneyType.of(price.total, currency),
+            nightly_subtotal=money(price.nightly_subtotal),
+            cleaning_fee=money(price.cleaning_fee),
+            service_fee=money(price.service_fee),
+            taxes=money(price.taxes),
+            total=money(price.total),
         )
 
 
@@ -82,13 +86,16 @@ class BookingType(relay.Node):
                 cleaning_fee=row.cleaning_fee_minor,
                 service_fee=row.service_fee_minor,
                 taxes=row.taxes_minor,
-            )
+            ),
+            booking_id=row.id,
         )
 
     @strawberry.field(description="What the cancellation refunded; null unless CANCELED.")
     def refund_amount(self) -> MoneyType | None:
         refund = self._row.refund_minor
-        return MoneyType.of(refund, self._row.currency) if refund is not None else None
+        if refund is None:
+            return None
+        return MoneyType.of(refund, self._row.currency, booking_id=self._row.id)
 
     @strawberry.field
     async def listing(self, info: Info) -> ListingType:

@@ -12,6 +12,7 @@ from strawberry import relay
 
 from db import states
 from db.rows import AmenityRow, ListingRow
+from resolvers.currency import converted_minor
 from resolvers.permissions import can_see_listing
 from schema.accounts import UserType
 from schema.connections import Connection, Edge, total_count
@@ -45,11 +46,31 @@ class MoneyType:
     amount: Decimal = strawberry.field(description='Exact, as a string: "120.50".')
     currency: str = strawberry.field(description="ISO 4217 code.")
     formatted: str = strawberry.field(description='For display: "€120.50".')
+    minor: strawberry.Private[int] = 0
+    # The booking this is an amount of: converted at the rate frozen when its guest paid.
+    booking_id: strawberry.Private[int | None] = None
 
     @classmethod
-    def of(cls, minor: int, currency: str) -> Self:
+    def of(cls, minor: int, currency: str, *, booking_id: int | None = None) -> Self:
         amount, formatted = _amount_and_text(minor, currency)
-        return cls(amount=amount, currency=currency, formatted=formatted)
+        return cls(
+            amount=amount,
+            currency=currency,
+            formatted=formatted,
+            minor=minor,
+            booking_id=booking_id,
+        )
+
+    @strawberry.field(
+        description="For display only (money moves in `currency`): this amount in `to`, by "
+        "default the viewer's preferred currency, at the day's exchange rate; a booking's "
+        "amounts at the rate of the day its guest paid. Null when no rate is known."
+    )
+    async def converted(self, info: Info, to: str | None = None) -> "MoneyType | None":
+        found = await converted_minor(
+            info, minor=self.minor, currency=self.currency, to=to, booking_id=self.booking_id
+        )
+        return None if found is None else MoneyType.of(*found)
 
 
 @lru_cache(maxsize=65_536)

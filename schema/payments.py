@@ -38,9 +38,11 @@ class PaymentType(relay.Node):
         return cls(
             payment_id=row.id,
             provider=PaymentProvider(row.provider),
-            amount=MoneyType.of(row.amount_minor, row.currency),
+            amount=MoneyType.of(row.amount_minor, row.currency, booking_id=row.booking_id),
             status=PaymentStatus(row.status),
-            refunded_amount=MoneyType.of(row.refunded_minor, row.currency),
+            refunded_amount=MoneyType.of(
+                row.refunded_minor, row.currency, booking_id=row.booking_id
+            ),
             created_at=row.created_at,
         )
 

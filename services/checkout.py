@@ -49,7 +49,7 @@ from gateways.payments import (
     ProviderUnavailable,
     Reported,
 )
-from services import bookings, payments
+from services import bookings, exchange_rates, payments
 from services.bookings import BookingRules, Stay
 from services.errors import (
     Conflict,
@@ -124,11 +124,13 @@ async def start_payment(
     actor: Actor,
     booking_id: int,
     provider: str,
+    display_currency: str,
     gateways: Gateways,
     now: datetime,
 ) -> PaymentOpening:
     """(a) A payment of the booking's total, for the guest to complete with the provider, if
-    it takes the booking's currency. Asking again while one is open answers that one."""
+    it takes the booking's currency. Asking again while one is open answers that one. The
+    rate from the booking's currency to ``display_currency`` (the guest's) is frozen then."""
     booking, _ = await bookings.booking_for_change(session, actor=actor, booking_id=booking_id)
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest pays for a booking.")
@@ -148,6 +150,7 @@ async def start_payment(
             currency=booking.currency,
             amount=booking.total_minor,
         )
+        await exchange_rates.freeze_display_rate(session, booking, display_currency)
     return PaymentOpening(
         payment_id=payment.id,
         provider=payment.provider,

@@ -1,7 +1,7 @@
-"""Exchange rates: what a currency is worth in US dollars, and keeping the US-dollar prices
-search compares up to date."""
+"""Exchange rates: what a currency is worth in US dollars, keeping the US-dollar prices
+search compares up to date, and amounts shown in another currency."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import Numeric, Text, bindparam, column, func, select, update, values
 from sqlalchemy.dialects.postgresql import insert
@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.database import Database
-from db.models import ExchangeRate, Listing
+from db.models import Booking, ExchangeRate, Listing
 from db.raw import fetch
 from services.money import minor_digits
 
@@ -32,6 +32,30 @@ async def usd_per_unit(reader: AsyncSession | Database, currency: str) -> Decima
         return await reader.scalar(_USD_PER_UNIT, {"currency": currency})
     rows = await fetch(reader, _USD_PER_UNIT_SQL, currency)
     return rows[0][0] if rows else None
+
+
+def rate_between(source_usd: Decimal, target_usd: Decimal) -> Decimal:
+    """What one unit of a currency worth ``source_usd`` dollars is worth in one worth
+    ``target_usd``."""
+    return source_usd / target_usd
+
+
+def convert(minor: int, source: str, rate: Decimal, target: str) -> int:
+    """``minor`` units of ``source`` in minor units of ``target`` at ``rate`` (target units per
+    source unit), to the nearest minor unit, half to even. For showing, never for charging."""
+    value = Decimal(minor).scaleb(minor_digits(target) - minor_digits(source)) * rate
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+async def freeze_display_rate(session: AsyncSession, booking: Booking, currency: str) -> None:
+    """Keeps on ``booking`` what its currency is worth in ``currency`` (the paying guest's
+    preferred one) now: what it cost them is shown at the rate of the day they paid."""
+    source = await usd_per_unit(session, booking.currency)
+    target = await usd_per_unit(session, currency)
+    if currency == booking.currency or source is None or target is None:
+        booking.display_currency, booking.display_rate = None, None
+    else:
+        booking.display_currency, booking.display_rate = currency, rate_between(source, target)
 
 
 def usd_per_minor_unit(currency: str, rate: Decimal) -> Decimal:
