@@ -7,18 +7,22 @@ the fake of Stripe's API (tests/fakes/stripe_api.py) on a loopback port, and `ro
 another, pointed at both, with a webhook secret. Then:
 
   1. Setup through GraphQL: a host, instant-book and request-to-book listings, a few guests,
-     --payments bookings (half of each kind, one night each), and a Stripe payment started
-     for each. Each intent is then paid in the fake, as the guest's browser would, which
-     makes the event Stripe would send: payment_intent.succeeded for an instant booking,
-     payment_intent.amount_capturable_updated (held) for a request. None is sent yet.
-  2. The burst: each event once, plus --duplicates of them again (same event id, so a share
-     of the whole, 10% by default), shuffled, every delivery signed when it is posted, with
+     --payments bookings (a third each: instant, request, declined card; one night each), and
+     a Stripe payment started for each. Each intent is then paid in the fake, as the guest's
+     browser would, which makes the event Stripe would send: payment_intent.succeeded for an
+     instant booking, payment_intent.amount_capturable_updated (held) for a request,
+     payment_intent.payment_failed for a declined card. Each payment also gets the event of
+     an earlier moment (payment_intent.processing), so shuffled, about half the payments hear
+     of their outcome before the older news. None is sent yet.
+  2. The burst: each event once, plus --duplicates of them again (same event id, 10% of the
+     1,000 deliveries by default), shuffled, every delivery signed when it is posted, with
      --concurrency requests in flight. Prints deliveries/s and p50/p95/p99 latency, and the
      answers by status and outcome.
   3. A SQL audit: every instant payment SUCCEEDED with its booking CONFIRMED and exactly one
      CAPTURE in the ledger; every request AUTHORIZED with its booking PENDING for the host
-     and no CAPTURE; one provider_event per distinct event; one BookingConfirmed or
-     BookingRequested per booking in the outbox.
+     and no CAPTURE; every declined payment FAILED with its booking PENDING for another card
+     and no CAPTURE (none moved backwards by the older event); one provider_event per
+     distinct event; one BookingConfirmed or BookingRequested per paid booking in the outbox.
 
 Exits non-zero on any failed delivery or audit finding. Each process it starts is stopped by
 its pid.
@@ -50,7 +54,7 @@ from strawberry.relay import from_base64
 
 from db.states import BookingStatus, OperationKind, PaymentProvider, PaymentStatus
 from services.events import BookingConfirmed, BookingRequested
-from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, stripe_signature
+from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, StripeError, stripe_signature
 from tests.helpers import serving
 
 # Not secrets: the throwaway accounts' password and the run's own webhook secret.
@@ -59,8 +63,13 @@ WEBHOOK_SECRET = "whsec_roost_bench"  # noqa: S105
 GUESTS = 4
 NIGHTS_PER_LISTING = 300  # one-night stays from tomorrow, well before the 365-day horizon
 SETUP_AT_ONCE = 8
-SUCCEEDED_EVENT = "payment_intent.succeeded"
-HELD_EVENT = "payment_intent.amount_capturable_updated"
+INSTANT, REQUEST, DECLINED = "instant", "request", "declined"
+OUTCOME_EVENT = {
+    INSTANT: "payment_intent.succeeded",
+    REQUEST: "payment_intent.amount_capturable_updated",
+    DECLINED: "payment_intent.payment_failed",
+}
+EARLIER_EVENT = "payment_intent.processing"
 TOLD = [BookingConfirmed.kind(), BookingRequested.kind()]
 
 REGISTER = "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"
@@ -97,12 +106,13 @@ class SetupFailed(Exception):
 
 @dataclass(frozen=True)
 class Paid:
-    """A booking whose Stripe payment was made in the fake, and the event Stripe would send."""
+    """A booking whose Stripe payment was made in the fake, and the events Stripe would send:
+    an earlier moment's, then the outcome's."""
 
     booking_id: int
     payment_id: int
-    instant: bool
-    event: dict[str, Any]
+    kind: str  # INSTANT, REQUEST or DECLINED
+    events: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -245,26 +255,26 @@ def database_id(node_id: str) -> int:
 
 
 async def set_up(client: httpx.AsyncClient, fake: FakeStripe, payments: int) -> list[Paid]:
-    """``payments`` bookings, alternately instant and requested, each paid in the fake."""
+    """``payments`` bookings, in turn instant, requested and declined, each paid in the fake."""
     host = await sign_up(client, "bench-host@example.com", "HOST")
     guests = [
         await sign_up(client, f"bench-guest{number}@example.com", "GUEST")
         for number in range(GUESTS)
     ]
-    per_kind = math.ceil(math.ceil(payments / 2) / NIGHTS_PER_LISTING)
-    listings: dict[bool, list[str]] = {True: [], False: []}
-    for instant, named in ((True, "instant"), (False, "request")):
+    per_kind = math.ceil(math.ceil(payments / 3) / NIGHTS_PER_LISTING)
+    listings: dict[str, list[str]] = {INSTANT: [], REQUEST: [], DECLINED: []}
+    for kind in listings:
         for number in range(per_kind):
-            made = listing_input(f"Bench {named} {number}", instant)
+            made = listing_input(f"Bench {kind} {number}", instant=kind != REQUEST)
             data = await graphql(client, CREATE_LISTING, {"input": made}, host)
-            listings[instant].append(data["createListing"]["id"])
+            listings[kind].append(data["createListing"]["id"])
     tomorrow = date.today() + timedelta(days=1)
     gate = asyncio.Semaphore(SETUP_AT_ONCE)
 
     async def one(number: int) -> Paid:
-        instant = number % 2 == 0
-        of_kind = number // 2
-        listing = listings[instant][of_kind % per_kind]
+        kind = (INSTANT, REQUEST, DECLINED)[number % 3]
+        of_kind = number // 3
+        listing = listings[kind][of_kind % per_kind]
         check_in = tomorrow + timedelta(days=of_kind // per_kind)
         guest = guests[number % GUESTS]
         async with gate:
@@ -287,10 +297,17 @@ async def set_up(client: httpx.AsyncClient, fake: FakeStripe, payments: int) -> 
             ]
         # What Stripe.js does on the guest's page, straight into the fake: no webhook is sent.
         intent_id = started["clientSecret"].split("_secret_")[0]
-        fake.confirm(intent_id, "pm_card_visa")
-        event = fake.events[-1]
-        assert event["type"] == (SUCCEEDED_EVENT if instant else HELD_EVENT), event["type"]
-        return Paid(database_id(booking_id), database_id(started["payment"]["id"]), instant, event)
+        earlier = fake.event(EARLIER_EVENT, {**fake.intents[intent_id], "status": "processing"})
+        try:
+            fake.confirm(
+                intent_id, "pm_card_chargeDeclined" if kind == DECLINED else "pm_card_visa"
+            )
+        except StripeError:
+            assert kind == DECLINED
+        outcome = fake.events[-1]
+        assert outcome["type"] == OUTCOME_EVENT[kind], outcome["type"]
+        payment_id = database_id(started["payment"]["id"])
+        return Paid(database_id(booking_id), payment_id, kind, (earlier, outcome))
 
     return list(await asyncio.gather(*(one(number) for number in range(payments))))
 
@@ -361,21 +378,22 @@ async def audit(database_url: str, paid: list[Paid], distinct_events: int) -> li
     finally:
         await connection.close()
 
+    expectations = {
+        INSTANT: (PaymentStatus.SUCCEEDED, BookingStatus.CONFIRMED, 1, BookingConfirmed.kind()),
+        REQUEST: (PaymentStatus.AUTHORIZED, BookingStatus.PENDING, 0, BookingRequested.kind()),
+        DECLINED: (PaymentStatus.FAILED, BookingStatus.PENDING, 0, None),
+    }
     findings: list[str] = []
     for payment in paid:
         row = rows.get(payment.payment_id)
-        if payment.instant:
-            expected = (str(PaymentStatus.SUCCEEDED), str(BookingStatus.CONFIRMED), 1)
-            told = BookingConfirmed.kind()
-        else:
-            expected = (str(PaymentStatus.AUTHORIZED), str(BookingStatus.PENDING), 0)
-            told = BookingRequested.kind()
+        status, booking_status, captures, told = expectations[payment.kind]
+        expected = (str(status), str(booking_status), captures)
         found = None if row is None else (row["status"], row["booking_status"], row["captures"])
         if found != expected:
             findings.append(f"payment {payment.payment_id}: {found}, expected {expected}")
-        if (times := outbox[(told, payment.booking_id)]) != 1:
+        if told is not None and (times := outbox[(told, payment.booking_id)]) != 1:
             findings.append(f"booking {payment.booking_id}: {told} x{times}, expected once")
-    stray = sum(outbox.values()) - len(paid)
+    stray = sum(outbox.values()) - sum(payment.kind != DECLINED for payment in paid)
     if stray > 0:  # a missing one is reported above, by booking
         findings.append(f"{stray} outbox events beyond one per booking")
     if (recorded, distinct) != (distinct_events, distinct_events):
@@ -397,13 +415,14 @@ async def run(args: argparse.Namespace, database_url: str, workdir: Path) -> int
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
             started = time.perf_counter()
             paid = await set_up(client, fake, args.payments)
-            instant = sum(payment.instant for payment in paid)
+            kinds = Counter(payment.kind for payment in paid)
             print(
-                f"setup: {len(paid)} Stripe payments ({instant} instant, "
-                f"{len(paid) - instant} requests) in {time.perf_counter() - started:.1f} s, "
-                f"roost serve --workers {args.workers} at {url}"
+                f"setup: {len(paid)} Stripe payments ({kinds[INSTANT]} instant, "
+                f"{kinds[REQUEST]} requests, {kinds[DECLINED]} declined) in "
+                f"{time.perf_counter() - started:.1f} s, roost serve --workers {args.workers} "
+                f"at {url}"
             )
-            events = [payment.event for payment in paid]
+            events = [event for payment in paid for event in payment.events]
             deliveries_planned = events + random.sample(events, args.duplicates)
             random.shuffle(deliveries_planned)
             deliveries, elapsed = await burst(client, deliveries_planned, args.concurrency)
@@ -431,6 +450,11 @@ async def run(args: argparse.Namespace, database_url: str, workdir: Path) -> int
         f"\naudit: {len(findings)} findings; result: {'PASS' if healthy else 'FAIL'} "
         f"({failed} failed deliveries)"
     )
+    if not healthy:
+        errors = [
+            line for line in (workdir / "serve.log").read_text().splitlines() if "ERROR" in line
+        ]
+        print(f"roost serve logged {len(errors)} errors; the first:", *errors[:5], sep="\n  ")
     return 0 if healthy else 1
 
 
@@ -443,7 +467,9 @@ async def main() -> int:
         default=os.environ.get("DATABASE_URL"),
         help="a PostgreSQL server to make the bench's database on (default: $DATABASE_URL)",
     )
-    parser.add_argument("--payments", type=int, default=900, help="distinct events, one each")
+    parser.add_argument(
+        "--payments", type=int, default=450, help="payments, two distinct events each"
+    )
     parser.add_argument("--duplicates", type=int, default=100, help="events delivered twice")
     parser.add_argument("--concurrency", type=int, default=16, help="deliveries in flight")
     parser.add_argument("--workers", type=int, default=1, help="roost serve --workers")
@@ -452,8 +478,8 @@ async def main() -> int:
         parser.error("--database-url or DATABASE_URL is required")
     if min(args.payments, args.concurrency, args.workers) < 1:
         parser.error("--payments, --concurrency and --workers must be at least 1")
-    if not 0 <= args.duplicates <= args.payments:
-        parser.error("--duplicates must be between 0 and --payments")
+    if not 0 <= args.duplicates <= 2 * args.payments:
+        parser.error("--duplicates must be between 0 and twice --payments")
 
     with tempfile.TemporaryDirectory(prefix="roost-bench-webhooks-") as workdir:
         async with own_database(args.database_url) as database_url:
