@@ -1,0 +1,67 @@
+"""Yen and dinars through Stripe, end to end: charged, partly refunded, each to the minor unit
+(JPY has no decimals; KWD three, which Stripe takes in multiples of ten fils)."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from app.wiring import build_worker
+from db.database import Database
+from tests.booking_helpers import CANCEL, a_place, read
+from tests.helpers import FakeClock, gql
+from tests.stripe_helpers import Stripe, ledger, paid_in_browser, stripe_serving
+
+
+@pytest.fixture
+async def stripe(app: Starlette) -> AsyncIterator[Stripe]:
+    async with stripe_serving(app) as stripe:
+        yield stripe
+
+
+@pytest.mark.parametrize(
+    ("currency", "nightly", "cleaning", "charged", "refunded"),
+    [
+        # Two nights and cleaning, plus 14% in fees and taxes; FIRM, cancelled 10 days ahead:
+        # half the nights back.
+        ("JPY", "12000", "3000", ("30780", 30_780), ("12000", 12_000)),
+        ("KWD", "30.000", "5.000", ("74.100", 74_100), ("30.000", 30_000)),
+        ("KWD", "25.250", "4.500", ("62.700", 62_700), ("25.250", 25_250)),
+    ],
+)
+async def test_a_booking_in_yen_or_dinars_is_charged_and_partly_refunded_exactly(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    database: Database,
+    clock: FakeClock,
+    stripe: Stripe,
+    currency: str,
+    nightly: str,
+    cleaning: str,
+    charged: tuple[str, int],
+    refunded: tuple[str, int],
+) -> None:
+    place = await a_place(
+        client,
+        nightlyPrice={"amount": nightly, "currency": currency},
+        cleaningFee={"amount": cleaning, "currency": currency},
+        cancellationPolicy="FIRM",
+    )
+    booking, intent = await paid_in_browser(client, stripe, place)
+    assert (intent["amount"], intent["currency"]) == (charged[1], currency.lower())
+    clock.advance(minutes=2)  # no webhook here: the worker asks Stripe
+    await build_worker(app.state.settings, app.state.database, app.state.services).run_once()
+    paid = await read(client, booking["id"], place.as_guest)
+    assert (paid["status"], paid["payment"]["status"]) == ("CONFIRMED", "SUCCEEDED")
+    assert paid["payment"]["amount"]["amount"] == charged[0]
+
+    body = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_guest)
+    canceled = body["data"]["cancelBooking"]
+    assert canceled["refundAmount"]["amount"] == refunded[0]
+    assert canceled["payment"]["refundedAmount"]["amount"] == refunded[0]
+    assert canceled["payment"]["status"] == "PARTIALLY_REFUNDED"
+    [refund] = stripe.fake.refunds.values()
+    assert (refund["payment_intent"], refund["amount"]) == (intent["id"], refunded[1])
+    assert intent["amount_received"] == charged[1]
+    assert [kind for kind, _, _ in await ledger(database)] == ["AUTHORIZE", "CAPTURE", "REFUND"]
