@@ -11,8 +11,8 @@ from aiodataloader import DataLoader
 
 from db.database import Database
 from db.raw import Record, fetch
-from db.rows import BookingRow, ListingRow, PaymentRow, PhotoRow, UserRow, columns
-from db.states import LIVE_PAYMENT, sql_list
+from db.rows import BookingRow, LedgerRow, ListingRow, PaymentRow, PhotoRow, UserRow, columns
+from db.states import LIVE_PAYMENT, OperationStatus, sql_list
 
 # Each select list is its row's fields, in order (the rows' own names, never input).
 USERS_BY_ID = f"""
@@ -39,6 +39,13 @@ PAYMENTS_BY_BOOKING = f"""
 SELECT DISTINCT ON (p.booking_id) {columns(PaymentRow._fields, "p")}
 FROM payment p WHERE p.booking_id = ANY($1::bigint[])
 ORDER BY p.booking_id, p.status NOT IN ({sql_list(LIVE_PAYMENT)}), p.id DESC
+"""
+
+# What the provider confirmed of each payment, in the order it happened.
+LEDGER_BY_PAYMENT = f"""
+SELECT {columns(LedgerRow._fields, "o")} FROM payment_operation o
+WHERE o.payment_id = ANY($1::bigint[]) AND o.status = '{OperationStatus.SUCCEEDED}'
+ORDER BY o.payment_id, o.completed_at, o.id
 """
 
 
@@ -96,6 +103,19 @@ class PhotosByListingLoader(DataLoader[int, list[PhotoRow]]):
         return [by_listing.get(listing_id, []) for listing_id in listing_ids]
 
 
+class LedgerByPaymentLoader(DataLoader[int, list[LedgerRow]]):
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, payment_ids: Sequence[int]) -> list[list[LedgerRow]]:
+        by_payment: dict[int, list[LedgerRow]] = defaultdict(list)
+        for record in await fetch(self.database, LEDGER_BY_PAYMENT, list(payment_ids)):
+            entry = LedgerRow._make(record)
+            by_payment[entry.payment_id].append(entry)
+        return [by_payment.get(payment_id, []) for payment_id in payment_ids]
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another."""
 
@@ -107,3 +127,4 @@ class Loaders:
         self.booking_by_id = RowByIdLoader(database, BOOKINGS_BY_ID, BookingRow._make)
         self.payment_by_id = RowByIdLoader(database, PAYMENTS_BY_ID, PaymentRow._make)
         self.payment_by_booking = PaymentByBookingLoader(database)
+        self.ledger_by_payment = LedgerByPaymentLoader(database)
