@@ -32,6 +32,8 @@ NAME_CHARS = 80
 TITLE_CHARS = 120
 ADDRESS_CHARS = 160
 REFERENCE_CHARS = 80
+REFUND_REFERENCE_CHARS = 32  # beside the refund's date, on one line with its amount
+PROVIDER_NAMES = {"PAYPAL": "PayPal", "MPESA": "M-Pesa"}
 
 _PLAIN = str.maketrans(
     {
@@ -126,14 +128,15 @@ def render_pdf(receipt: Receipt, *, compress: bool = True) -> bytes:
     for refund in receipt.refunds:
         label = f"Refund on {_day(refund.refunded_at.date())}"
         if refund.provider_reference:
-            label += f" ({printable(refund.provider_reference, REFERENCE_CHARS)})"
+            label += f" ({printable(refund.provider_reference, REFUND_REFERENCE_CHARS)})"
         row(label, _money(-refund.amount_minor, currency))
     if not receipt.refunds and receipt.refunded_minor:
         row("Refunded", _money(-receipt.refunded_minor, currency))
     row("Net paid", _money(receipt.net_paid_minor, currency), bold=True)
     pdf.ln(4)
     reference = printable(receipt.provider_reference or "-", REFERENCE_CHARS)
-    text(f"Paid with {receipt.provider.title()}, reference {reference}. Status: {receipt.status}.")
+    provider = PROVIDER_NAMES.get(receipt.provider, receipt.provider.title())
+    text(f"Paid with {provider}, reference {reference}. Status: {receipt.status}.")
     text(f"All amounts in {currency}.")
     return bytes(pdf.output())
 

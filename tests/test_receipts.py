@@ -14,7 +14,7 @@ from sqlalchemy import update
 from starlette.applications import Starlette
 from strawberry.relay import from_base64
 
-from app.receipts import printable, render_pdf
+from app.receipts import NAME_CHARS, TITLE_CHARS, printable, render_pdf
 from db.database import Database
 from db.models import User
 from services.pricing import FeePolicy
@@ -384,7 +384,12 @@ def test_a_receipt_renders_whatever_its_text() -> None:
     )
     pdf = render_pdf(receipt, compress=False)
     assert pdf.startswith(b"%PDF-") and b"JPY 108,000" in pdf
-    assert len(pdf) < 20_000
+    assert pdf.count(b"/Type /Page\n") == 1
+
+    # Marks found nowhere else in a PDF, counted wherever the lines wrap.
+    long = replace(receipt, payer_name="~" * 500, listing_title="^" * 500)
+    text = render_pdf(long, compress=False)
+    assert (text.count(b"~"), text.count(b"^")) == (NAME_CHARS - 1, TITLE_CHARS - 1)
 
 
 def test_nights_at_many_prices_are_one_line_of_their_sum() -> None:
