@@ -22,6 +22,7 @@ from app.middleware import (
     SecurityHeadersMiddleware,
 )
 from app.observability import configure_logging
+from app.receipts import receipt_pdf
 from app.rest import MediaFiles
 from app.settings import Settings, get_settings
 from app.uploads import MAX_REQUEST_BYTES as MAX_UPLOAD_REQUEST_BYTES
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/uploads", upload_image, methods=["POST"]),
+            Route("/receipts/{payment_id}", receipt_pdf, methods=["GET"]),
             *rest.routes,
             Mount("/media", MediaFiles(directory=media_dir, check_dir=False), name="media"),
         ],

@@ -12,8 +12,8 @@ from aiodataloader import DataLoader
 
 from db.database import Database
 from db.raw import Record, fetch
-from db.rows import BookingRow, ListingRow, PaymentRow, PhotoRow, UserRow, columns
-from db.states import LIVE_PAYMENT, sql_list
+from db.rows import BookingRow, LedgerRow, ListingRow, PaymentRow, PhotoRow, UserRow, columns
+from db.states import LIVE_PAYMENT, OperationStatus, sql_list
 
 # Each select list is its row's fields, in order (the rows' own names, never input).
 USERS_BY_ID = f"""
@@ -43,6 +43,12 @@ ORDER BY p.booking_id, p.status NOT IN ({sql_list(LIVE_PAYMENT)}), p.id DESC
 """
 
 USD_PER_UNIT = "SELECT currency, usd_per_unit FROM exchange_rate WHERE currency = ANY($1::text[])"
+# What the provider confirmed of each payment, in the order it happened.
+LEDGER_BY_PAYMENT = f"""
+SELECT {columns(LedgerRow._fields, "o")} FROM payment_operation o
+WHERE o.payment_id = ANY($1::bigint[]) AND o.status = '{OperationStatus.SUCCEEDED}'
+ORDER BY o.payment_id, o.completed_at, o.id
+"""
 
 
 class _Identified(Protocol):
@@ -114,6 +120,19 @@ class UsdPerUnitLoader(DataLoader[str, Decimal | None]):
         return [rates.get(currency) for currency in currencies]
 
 
+class LedgerByPaymentLoader(DataLoader[int, list[LedgerRow]]):
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, payment_ids: Sequence[int]) -> list[list[LedgerRow]]:
+        by_payment: dict[int, list[LedgerRow]] = defaultdict(list)
+        for record in await fetch(self.database, LEDGER_BY_PAYMENT, list(payment_ids)):
+            entry = LedgerRow._make(record)
+            by_payment[entry.payment_id].append(entry)
+        return [by_payment.get(payment_id, []) for payment_id in payment_ids]
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another."""
 
@@ -126,3 +145,4 @@ class Loaders:
         self.payment_by_id = RowByIdLoader(database, PAYMENTS_BY_ID, PaymentRow._make)
         self.payment_by_booking = PaymentByBookingLoader(database)
         self.usd_per_unit = UsdPerUnitLoader(database)
+        self.ledger_by_payment = LedgerByPaymentLoader(database)

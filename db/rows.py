@@ -142,6 +142,17 @@ class PaymentRow(NamedTuple):
     updated_at: datetime
 
 
+class LedgerRow(NamedTuple):
+    """A movement of a payment's money the provider confirmed (``payment_operation``)."""
+
+    id: int
+    payment_id: int
+    kind: str
+    amount_minor: int
+    completed_at: datetime
+    provider_reference: str | None
+
+
 class AmenityRow(NamedTuple):
     id: int
     code: str

@@ -17,9 +17,15 @@ from resolvers.node import node_id
 from resolvers.permissions import IsAuthenticated, current_user, require_user
 from schema.context import Info
 from schema.listings import MoneyType
-from schema.payments import PaymentProvider, PaymentSession, PaymentType
+from schema.payments import (
+    PaymentConnection,
+    PaymentEdge,
+    PaymentProvider,
+    PaymentSession,
+    PaymentType,
+)
 from services import bookings as bookings_service
-from services import checkout
+from services import checkout, payment_lists
 from services import payments as payments_service
 from services.payments import ProviderCall
 
@@ -111,6 +117,40 @@ def payment_providers(info: Info, booking: BookingRow) -> list[PaymentProvider]:
     """The configured providers that take ``booking``'s currency."""
     offered = info.context.services.payment_gateways.offered(booking.currency)
     return [PaymentProvider(name) for name in offered]
+
+
+async def my_payments(
+    info: Info, first: int | None = 20, after: str | None = None
+) -> PaymentConnection:
+    guest = await require_user(info)
+    database = info.context.database
+    async with database.read_session() as session:
+        page = await payment_lists.list_payments(
+            session, guest_id=guest.id, first=20 if first is None else first, after=after
+        )
+
+    async def count() -> int:
+        async with database.read_session() as session:
+            return await session.scalar(page.count_query) or 0
+
+    return PaymentConnection.of(
+        [
+            PaymentEdge(cursor=cursor, node=PaymentType.from_row(row))
+            for row, cursor in zip(page.payments, page.cursors, strict=True)
+        ],
+        has_next_page=page.has_next_page,
+        count=count,
+    )
+
+
+@strawberry.type
+class PaymentQueries:
+    my_payments: PaymentConnection = strawberry.field(
+        resolver=my_payments,
+        permission_classes=[IsAuthenticated],
+        description="The signed-in user's payments as a guest (failed attempts too), newest "
+        "first; at most 100 a page.",
+    )
 
 
 @strawberry.type

@@ -36,6 +36,7 @@ from graphql import (
 )
 
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
+from services.receipts import MAX_LINES as MAX_RECEIPT_LINES
 from services.search import MAX_PAGE_SIZE
 
 # The most items each list field can hold. Lists of a connection count once: the connection
@@ -47,6 +48,10 @@ LIST_SIZES: Mapping[str, int] = {
     "Listing.calendar": MAX_CALENDAR_NIGHTS,
     "ListingConnection.edges": 1,
     "BookingConnection.edges": 1,
+    "PaymentConnection.edges": 1,
+    "Receipt.lines": MAX_RECEIPT_LINES,
+    # One per cancellation or shorter stay: no hard bound, a handful in practice.
+    "Receipt.refunds": 10,
 }
 UNLISTED_LIST_SIZE = 100
 

@@ -9,9 +9,12 @@ from strawberry import relay
 
 from db import states
 from db.rows import PaymentRow
+from resolvers import receipts as receipt_resolvers
 from resolvers.permissions import can_see_booking
+from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from schema.listings import MoneyType
+from schema.receipts import ReceiptType
 
 # The states' own enums, registered with strawberry (see schema/listings.py).
 PaymentStatus = states.PaymentStatus
@@ -32,6 +35,15 @@ class PaymentType(relay.Node):
     status: PaymentStatus
     refunded_amount: MoneyType
     created_at: datetime
+    _row: strawberry.Private[PaymentRow]
+
+    @strawberry.field(
+        description="The itemized receipt (and the link to its PDF); null for a viewer who "
+        "may not see the booking."
+    )
+    async def receipt(self, info: Info) -> ReceiptType | None:
+        found = await receipt_resolvers.receipt(info, self._row)
+        return ReceiptType.of(found) if found is not None else None
 
     @classmethod
     def from_row(cls, row: PaymentRow) -> Self:
@@ -44,6 +56,7 @@ class PaymentType(relay.Node):
                 row.refunded_minor, row.currency, booking_id=row.booking_id
             ),
             created_at=row.created_at,
+            _row=row,
         )
 
     @classmethod
@@ -61,6 +74,16 @@ class PaymentType(relay.Node):
         return [
             cls.from_row(row) if row is not None and row.id in visible else None for row in rows
         ]
+
+
+@strawberry.type(description="A payment in a list, with the cursor to continue after it.")
+class PaymentEdge(Edge[PaymentType]):
+    pass
+
+
+@strawberry.type(description="A page of payments.")
+class PaymentConnection(Connection[PaymentEdge]):
+    total_count: int = total_count("How many payments match in all.")
 
 
 @strawberry.type(description="A payment to complete with its provider.")

@@ -19,7 +19,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
-from resolvers.payments import PaymentMutations
+from resolvers.payments import PaymentMutations, PaymentQueries
 from schema.accounts import UserType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
@@ -33,7 +33,7 @@ from schema.scalars import SCALAR_MAP
 
 
 @strawberry.type(description="What can be read.")
-class Query(AccountQueries, ListingQueries, BookingQueries):
+class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",

@@ -29,6 +29,14 @@ class Money:
     def formatted(self, locale: str = "en_US") -> str:
         return format_currency(self.amount, self.currency, locale=locale)
 
+    def with_code(self, locale: str = "en_US") -> str:
+        """With the ISO code for its sign ("EUR 1,234.50", "JPY 31,500"): for print in fonts
+        that lack most currency signs."""
+        return format_currency(
+            self.amount, self.currency, format="¤¤\u00a0#,##0.00", locale=locale,
+            currency_digits=True,
+        )  # fmt: skip
+
 
 # Digits an amount may have before its decimal point: its minor units then fit a bigint.
 MAX_WHOLE_DIGITS = 15
