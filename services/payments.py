@@ -29,7 +29,13 @@ from db.states import (
     PaymentProvider,
     PaymentStatus,
 )
-from gateways.payments import CurrencyLimited, PaymentDeclined, PaymentGateway
+from gateways.payments import (
+    CaptureMethod,
+    CurrencyLimited,
+    PaymentDeclined,
+    PaymentGateway,
+    PromptsThePayer,
+)
 from services import events
 from services.errors import Conflict, InvalidInput
 
@@ -40,6 +46,8 @@ RETRY_AFTER = timedelta(minutes=1)
 # How long a guest may take to pay with the provider before a worker asks it how that went,
 # and again at this interval while the payment waits.
 CHECK_AFTER = timedelta(minutes=2)
+# Providers with nothing to cancel for a payment never completed.
+UNCLOSABLE = (PaymentProvider.TEST, PaymentProvider.MPESA)
 IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
 
 _NEXT: Mapping[str, frozenset[PaymentStatus]] = {
@@ -77,12 +85,20 @@ class Gateways:
             raise InvalidInput.field("provider", f"{provider} payments are not available")
         return gateway
 
-    def offered(self, currency: str) -> list[str]:
-        """The providers that take ``currency``, in the order they are configured."""
-        return [name for name, gateway in self.by_provider.items() if _takes(gateway, currency)]
+    def offered(self, currency: str, *, capture: CaptureMethod = "automatic") -> list[str]:
+        """The providers that take ``currency`` (and can hold the money, for a ``manual``
+        capture), in the order they are configured."""
+        return [
+            name
+            for name, gateway in self.by_provider.items()
+            if _takes(gateway, currency) and _can(gateway, capture)
+        ]
 
-    def taking(self, provider: str, currency: str) -> PaymentGateway:
-        """The gateway of ``provider``, refused unless it takes ``currency``."""
+    def taking(
+        self, provider: str, currency: str, *, capture: CaptureMethod = "automatic"
+    ) -> PaymentGateway:
+        """The gateway of ``provider``, refused unless it takes ``currency`` (and can hold the
+        money until the host answers, for a ``manual`` capture)."""
         gateway = self.get(provider)
         if not _takes(gateway, currency):
             raise InvalidInput.field(
@@ -90,11 +106,23 @@ class Gateways:
                 f"{provider} does not take payments in {currency}; "
                 "the booking's paymentProviders do",
             )
+        if not _can(gateway, capture):
+            raise InvalidInput.field(
+                "provider",
+                f"{provider} takes the money at once and cannot hold it until the host "
+                "answers a request to book; the booking's paymentProviders can",
+            )
         return gateway
 
 
 def _takes(gateway: PaymentGateway, currency: str) -> bool:
     return not isinstance(gateway, CurrencyLimited) or gateway.supports(currency)
+
+
+def _can(gateway: PaymentGateway, capture: CaptureMethod) -> bool:
+    """A provider that prompts the payer takes the money as they approve: it cannot hold it."""
+    prompts = isinstance(gateway, PromptsThePayer) and gateway.prompts_the_payer
+    return capture == "automatic" or not prompts
 
 
 @dataclass(frozen=True)
@@ -401,8 +429,9 @@ async def request_close(
     session: AsyncSession, payment: Payment, *, now: datetime
 ) -> ProviderCall | None:
     """A payment that will never be paid is canceled at its provider too, so the guest's
-    page cannot complete it afterwards (TEST keeps nothing open)."""
-    if payment.provider_reference is None or payment.provider == PaymentProvider.TEST:
+    page cannot complete it afterwards (TEST keeps nothing open; an M-Pesa prompt cannot be
+    withdrawn, and one left unanswered lapses on the phone without taking anything)."""
+    if payment.provider_reference is None or payment.provider in UNCLOSABLE:
         return None
     key = f"payment-{payment.id}-release"
     return await request(
