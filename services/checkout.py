@@ -45,6 +45,7 @@ from db.states import (
 from gateways.payments import (
     CaptureMethod,
     PaymentDeclined,
+    PaymentGateway,
     PromptsThePayer,
     ProviderReport,
     ProviderUnavailable,
@@ -138,7 +139,8 @@ async def start_payment(
         raise Forbidden("Only the guest pays for a booking.")
     # A request to book is held on the card until the host answers.
     capture: CaptureMethod = "automatic" if booking.instant_book else "manual"
-    provider = gateways.taking(provider, booking.currency, capture=capture).provider
+    gateway = gateways.taking(provider, booking.currency, capture=capture)
+    provider = gateway.provider
     metadata = {"booking_id": str(booking.id)}
     if provider == PaymentProvider.MPESA:
         metadata["phone_number"] = _mpesa_payer(phone)
@@ -157,6 +159,8 @@ async def start_payment(
             currency=booking.currency,
             amount=booking.total_minor,
         )
+    if _prompts(gateway) and payment.provider_reference is None:
+        payments.claim_prompt(payment, now=now)
     return PaymentOpening(
         payment_id=payment.id,
         provider=payment.provider,
@@ -170,6 +174,10 @@ async def start_payment(
         now=now,
         release=release,
     )
+
+
+def _prompts(gateway: PaymentGateway) -> bool:
+    return isinstance(gateway, PromptsThePayer) and gateway.prompts_the_payer
 
 
 def _mpesa_payer(phone: str | None) -> str:
@@ -190,7 +198,8 @@ async def create_with_provider(
     (c) its reference is kept."""
     await settle(transaction, gateways, opening.release, clock=lambda: opening.now)
     gateway = gateways.get(opening.provider)
-    if opening.reference is not None and isinstance(gateway, PromptsThePayer):
+    prompts = _prompts(gateway)
+    if opening.reference is not None and prompts:
         # Prompted already: prompting again could take the money twice. The guest answers
         # the prompt on their phone, or lets it lapse and pays anew.
         return StartedPayment(opening.payment_id, None, None)
@@ -204,8 +213,11 @@ async def create_with_provider(
             metadata=opening.metadata,
         )
     except PaymentDeclined as declined:
+        if prompts:
+            await transaction(partial(payments.drop_prompt_claim, payment_id=opening.payment_id))
         raise PaymentFailed(str(declined) or None) from None
     except ProviderUnavailable:
+        # A prompt may have reached the phone all the same: its claim stands until it lapses.
         log.warning("payment %s: the provider did not answer", opening.payment_id, exc_info=True)
         raise ServiceUnavailable("The payment provider did not answer; try again.") from None
     if opening.reference is None:

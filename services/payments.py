@@ -46,6 +46,9 @@ RETRY_AFTER = timedelta(minutes=1)
 # How long a guest may take to pay with the provider before a worker asks it how that went,
 # and again at this interval while the payment waits.
 CHECK_AFTER = timedelta(minutes=2)
+# How long a push to the payer's phone is claimed by the request sending it: about as long as
+# a prompt nobody answers stays on the phone.
+PROMPT_CLAIM = timedelta(minutes=1)
 # Providers with nothing to cancel for a payment never completed.
 UNCLOSABLE = (PaymentProvider.TEST, PaymentProvider.MPESA)
 IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
@@ -249,6 +252,22 @@ async def store_reference(
     if payment is not None and payment.provider_reference is None:
         payment.provider_reference = reference
         payment.check_at = now + CHECK_AFTER
+
+
+def claim_prompt(payment: Payment, *, now: datetime) -> None:
+    """The payment's push to the payer's phone is about to be sent, by this request alone: a
+    second start meanwhile would prompt (and could be paid) twice. The claim lasts as long as
+    an unanswered prompt stays on the phone; ``store_reference`` ends it, a refusal drops it."""
+    if payment.check_at is not None and payment.check_at > now:
+        raise Conflict("The payment prompt is on its way to the phone; try again in a minute.")
+    payment.check_at = now + PROMPT_CLAIM
+
+
+async def drop_prompt_claim(session: AsyncSession, *, payment_id: int) -> None:
+    """The provider refused the push: nothing reached the phone, the guest may try again."""
+    payment = await lock_payment(session, payment_id)
+    if payment is not None and payment.provider_reference is None:
+        payment.check_at = None
 
 
 @dataclass(frozen=True)

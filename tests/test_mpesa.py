@@ -20,7 +20,7 @@ from db.database import Database
 from db.models import OutboxEvent, Payment, PaymentOperation, ProviderEvent
 from services.payments import Gateways
 from tests.accounts_helpers import error_code
-from tests.booking_helpers import Place, a_place, booked, read
+from tests.booking_helpers import CANCEL, MODIFY, Place, a_place, booked, day, read
 from tests.fakes.mpesa_api import CONSUMER_KEY, CONSUMER_SECRET, PASSKEY, SHORTCODE, FakeMpesa
 from tests.helpers import FakeClock, gql, make_settings, serving
 
@@ -258,14 +258,23 @@ async def test_a_lost_callback_is_recovered_by_the_workers_status_query(
     assert len(await ledger(database)) == 2
 
 
-async def test_a_cancel_whose_callback_is_lost_lets_the_guest_pay_again(
-    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, mpesa: Mpesa
+@pytest.mark.parametrize(
+    "result",
+    [(1032, "Request cancelled by user"), (1, "The balance is insufficient for the transaction")],
+)
+async def test_a_refusal_whose_callback_is_lost_lets_the_guest_pay_again(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    database: Database,
+    clock: FakeClock,
+    mpesa: Mpesa,
+    result: tuple[int, str],
 ) -> None:
     place = await a_place(client, **KES)
     booking = await booked(client, place, 10, 12)
     await start(client, place, booking["id"])
     checkout_id, _ = mpesa.fake.only_push()
-    await mpesa.fake.cancel(checkout_id, deliver=False)
+    await mpesa.fake.cancel(checkout_id, deliver=False, result=result)
     clock.advance(minutes=2)
     await worker_of(app).run_once()
     assert await state(client, place, booking["id"]) == ("PENDING", "FAILED")
@@ -373,15 +382,20 @@ async def test_daraja_out_of_reach_is_unavailable_and_a_refusal_is_a_failed_paym
     mpesa.fake.failures = [503]  # at the token
     response = await client.post("/graphql", json=request, headers=place.as_guest)
     assert (response.status_code, error_code(response.json())) == (503, "SERVICE_UNAVAILABLE")
+    # Without an answer, a prompt may be on the phone all the same: none again until it lapses.
+    body = await gql(client, START, variables, headers=place.as_guest)
+    assert error_code(body) == "CONFLICT"
+    clock.advance(minutes=1)
     mpesa.fake.failures = [None, 500]  # the token, then at the push
     response = await client.post("/graphql", json=request, headers=place.as_guest)
     assert (response.status_code, error_code(response.json())) == (503, "SERVICE_UNAVAILABLE")
+    clock.advance(minutes=1)
     mpesa.fake.failures = [400]  # the push refused
     body = await gql(client, START, variables, headers=place.as_guest)
     assert error_code(body) == "PAYMENT_FAILED"
     assert body["errors"][0]["message"] == "Bad Request - Invalid PhoneNumber"
     assert mpesa.fake.pushes == {}
-    started = await start(client, place, booking["id"])  # Daraja answers again
+    started = await start(client, place, booking["id"])  # refused: nothing to wait for
     assert started["payment"]["status"] == "PENDING"
     assert len(mpesa.fake.pushes) == 1
 
@@ -466,3 +480,81 @@ def test_m_pesa_is_offered_only_when_configured(settings: Settings) -> None:
 def test_a_guessable_or_unplain_callback_secret_is_refused(secret: str) -> None:
     with pytest.raises(ValidationError):
         make_settings(None, MPESA_CALLBACK_SECRET=secret)
+
+
+async def test_racing_starts_prompt_the_phone_once(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock, mpesa: Mpesa
+) -> None:
+    place = await a_place(client, **KES)
+    booking = await booked(client, place, 10, 12)
+    variables = {"id": booking["id"], "phone": "0712345678"}
+    bodies = await asyncio.gather(
+        *(gql(client, START, variables, headers=place.as_guest) for _ in range(4))
+    )
+    started = [body["data"]["startPayment"] for body in bodies if "errors" not in body]
+    refused = [error_code(body) for body in bodies if "errors" in body]
+    assert len(mpesa.fake.pushes) == 1
+    assert started and {s["payment"]["id"] for s in started} == {started[0]["payment"]["id"]}
+    assert set(refused) <= {"CONFLICT"}
+    assert await count(database, Payment) == 1
+
+
+async def test_a_cancellation_refund_is_left_for_a_person_to_make(
+    client: httpx.AsyncClient,
+    database: Database,
+    clock: FakeClock,
+    mpesa: Mpesa,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Daraja's refunds answer later on callbacks of their own: Roost does not make them."""
+    place = await a_place(client, **KES)
+    booking = await booked(client, place, 10, 12)
+    await start(client, place, booking["id"])
+    checkout_id, _ = mpesa.fake.only_push()
+    await mpesa.fake.approve(checkout_id)
+    body = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_host)
+    canceled = body["data"]["cancelBooking"]
+    assert canceled["status"] == "CANCELED"
+    assert canceled["refundAmount"]["amount"] == "12540.00"
+    assert canceled["payment"]["status"] == "SUCCEEDED"  # nothing went back
+    kinds = [(kind, status) for kind, status, _ in await ledger(database)]
+    assert kinds == [("AUTHORIZE", "SUCCEEDED"), ("CAPTURE", "SUCCEEDED"), ("REFUND", "FAILED")]
+    assert any("REFUND of payment" in r.getMessage() and r.levelname == "ERROR"
+               for r in caplog.records)  # fmt: skip
+
+
+async def test_a_dearer_stay_cannot_be_charged_to_an_m_pesa_payment(
+    client: httpx.AsyncClient, clock: FakeClock, mpesa: Mpesa
+) -> None:
+    place = await a_place(client, **KES)
+    booking = await booked(client, place, 10, 12)
+    await start(client, place, booking["id"])
+    checkout_id, _ = mpesa.fake.only_push()
+    await mpesa.fake.approve(checkout_id)
+    variables = {"id": booking["id"], "in": day(10), "out": day(13), "guests": 2}
+    body = await gql(client, MODIFY, variables, headers=place.as_guest)
+    assert error_code(body) == "PAYMENT_FAILED"
+    kept = await read(client, booking["id"], place.as_guest)
+    assert kept is not None
+    assert (kept["checkOut"], kept["status"]) == (day(12), "CONFIRMED")
+
+
+async def test_a_prompt_paid_after_the_hold_lapsed_is_logged_for_a_refund(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    mpesa: Mpesa,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    place = await a_place(client, **KES)
+    booking = await booked(client, place, 10, 12)
+    await start(client, place, booking["id"])
+    checkout_id, _ = mpesa.fake.only_push()
+    clock.advance(minutes=16)
+    await worker_of(app).run_once()  # asked first (still being processed), then let go
+    assert mpesa.fake.queries == 1
+    assert await state(client, place, booking["id"]) == ("CANCELED", "CANCELED")
+    await mpesa.fake.approve(checkout_id)  # the guest answers the prompt too late
+    assert await state(client, place, booking["id"]) == ("CANCELED", "CANCELED")
+    assert any("refund it by hand" in r.getMessage() and r.levelname == "ERROR"
+               for r in caplog.records)  # fmt: skip

@@ -96,11 +96,17 @@ class FakeMpesa:
             await self.deliver(checkout_id)
         return self.callback(checkout_id)
 
-    async def cancel(self, checkout_id: str, *, deliver: bool = True) -> dict[str, Any]:
-        """The customer dismisses the prompt."""
+    async def cancel(
+        self,
+        checkout_id: str,
+        *,
+        deliver: bool = True,
+        result: tuple[int, str] = (CANCELLED_BY_USER, "Request cancelled by user"),
+    ) -> dict[str, Any]:
+        """The customer dismisses the prompt (or M-Pesa refuses it: ``result``)."""
         push = self.pushes[checkout_id]
         assert push["result"] is None, "answered already"
-        push["result"] = (CANCELLED_BY_USER, "Request cancelled by user")
+        push["result"] = result
         if deliver:
             await self.deliver(checkout_id)
         return self.callback(checkout_id)
