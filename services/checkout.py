@@ -45,8 +45,6 @@ from db.states import (
 from gateways.payments import (
     CaptureMethod,
     PaymentDeclined,
-    PaymentGateway,
-    PromptsThePayer,
     ProviderReport,
     ProviderUnavailable,
     Reported,
@@ -159,7 +157,7 @@ async def start_payment(
             currency=booking.currency,
             amount=booking.total_minor,
         )
-    if _prompts(gateway) and payment.provider_reference is None:
+    if payments.prompts_the_payer(gateway) and payment.provider_reference is None:
         payments.claim_prompt(payment, now=now)
     return PaymentOpening(
         payment_id=payment.id,
@@ -174,10 +172,6 @@ async def start_payment(
         now=now,
         release=release,
     )
-
-
-def _prompts(gateway: PaymentGateway) -> bool:
-    return isinstance(gateway, PromptsThePayer) and gateway.prompts_the_payer
 
 
 def _mpesa_payer(phone: str | None) -> str:
@@ -198,7 +192,7 @@ async def create_with_provider(
     (c) its reference is kept."""
     await settle(transaction, gateways, opening.release, clock=lambda: opening.now)
     gateway = gateways.get(opening.provider)
-    prompts = _prompts(gateway)
+    prompts = payments.prompts_the_payer(gateway)
     if opening.reference is not None and prompts:
         # Prompted already: prompting again could take the money twice. The guest answers
         # the prompt on their phone, or lets it lapse and pays anew.

@@ -124,8 +124,11 @@ def _takes(gateway: PaymentGateway, currency: str) -> bool:
 
 def _can(gateway: PaymentGateway, capture: CaptureMethod) -> bool:
     """A provider that prompts the payer takes the money as they approve: it cannot hold it."""
-    prompts = isinstance(gateway, PromptsThePayer) and gateway.prompts_the_payer
-    return capture == "automatic" or not prompts
+    return capture == "automatic" or not prompts_the_payer(gateway)
+
+
+def prompts_the_payer(gateway: PaymentGateway) -> bool:
+    return isinstance(gateway, PromptsThePayer) and gateway.prompts_the_payer
 
 
 @dataclass(frozen=True)
