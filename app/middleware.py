@@ -21,6 +21,15 @@ from services.errors import ServiceUnavailable
 access_log = logging.getLogger("roost.access")
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Paths that carry a secret (M-Pesa's callback URL), logged without it.
+_SECRET_PATHS = ("/webhooks/mpesa/",)
+
+
+def logged_path(path: str) -> str:
+    for prefix in _SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "***"
+    return path
 
 
 class RequestContextMiddleware:
@@ -73,7 +82,7 @@ class RequestContextMiddleware:
                 extra={
                     "method": scope.get("method", "WEBSOCKET"),
                     "client": (scope.get("client") or (None,))[0],
-                    "path": scope["path"],
+                    "path": logged_path(scope["path"]),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "operation": state.get("graphql_operation"),

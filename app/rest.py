@@ -3,6 +3,7 @@
 Every REST error answers ``{"error": {"code", "message"}}`` with the matching HTTP status.
 """
 
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -17,8 +18,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from db.outages import note_if_unreachable
+from gateways.mpesa import stk_callback
 from gateways.stripe import BadSignature, verify_signature
-from services import stripe_webhooks
+from services import mpesa_callbacks, stripe_webhooks
 from services.errors import DomainError, Unauthenticated
 
 log = logging.getLogger("roost.rest")
@@ -142,6 +144,37 @@ def _stripe_event(payload: bytes) -> dict[str, Any] | None:
     return None
 
 
+async def mpesa_callback(request: Request) -> Response:
+    """M-Pesa's STK callbacks. They are not signed: the URL carries MPESA_CALLBACK_SECRET,
+    compared in constant time; a wrong one is a 404 and nothing is stored. The result is
+    recorded and applied in one transaction, once however often it is sent, and Daraja gets
+    the acknowledgement it expects; a database out of reach is a 503 (the middleware's)."""
+    state = request.app.state
+    secret = state.settings.mpesa_callback_secret
+    given = request.path_params["secret"].encode()
+    if secret is None or not hmac.compare_digest(given, secret.get_secret_value().encode()):
+        return error_response(404, "NOT_FOUND", "Not found.")
+    payload = await request.body()  # bounded by the app's body size limit
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    result = stk_callback(body)
+    if result is None or not isinstance(body, dict):
+        return error_response(400, "BAD_REQUEST", "The body is not an M-Pesa STK callback.")
+    clock = state.services.clock
+    await state.database.transaction(
+        partial(
+            mpesa_callbacks.apply_callback,
+            result=result,
+            payload=body,
+            now=clock(),
+            rules=state.services.booking_rules,
+        )
+    )
+    return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
 async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     code = _CODES_BY_STATUS.get(exc.status_code, "BAD_REQUEST")
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
@@ -179,6 +212,7 @@ routes = [
     Route("/readyz", readyz, methods=["GET"]),
     Route("/oauth/{provider}/authorize", oauth_authorization, methods=["GET"]),
     Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+    Route("/webhooks/mpesa/{secret}", mpesa_callback, methods=["POST"]),
 ]
 
 exception_handlers: dict[type[Exception], Callable[..., Awaitable[Response]]] = {

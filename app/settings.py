@@ -8,6 +8,7 @@ import base64
 import ipaddress
 import json
 import os
+import re
 import secrets
 from decimal import Decimal
 from functools import cache
@@ -133,6 +134,21 @@ class Settings(BaseSettings):
     )
     paypal_webhook_id: str | None = Field(None, validation_alias="PAYPAL_WEBHOOK_ID")
 
+    # M-Pesa (Safaricom Daraja, M-Pesa Express): offered for KES when the consumer key and
+    # secret, the shortcode, the passkey and the callback secret are set. The sandbox by
+    # default; https://api.safaricom.co.ke is the live API. Daraja posts each payment's result
+    # to {MPESA_CALLBACK_BASE}/webhooks/mpesa/{MPESA_CALLBACK_SECRET} (the base defaults to
+    # ROOST_PUBLIC_URL): the secret in the URL is all that tells those posts from forgeries.
+    mpesa_consumer_key: str | None = Field(None, validation_alias="MPESA_CONSUMER_KEY")
+    mpesa_consumer_secret: SecretStr | None = Field(None, validation_alias="MPESA_CONSUMER_SECRET")
+    mpesa_shortcode: str | None = Field(None, validation_alias="MPESA_SHORTCODE")
+    mpesa_passkey: SecretStr | None = Field(None, validation_alias="MPESA_PASSKEY")
+    mpesa_api_base: str = Field(
+        "https://sandbox.safaricom.co.ke", validation_alias="MPESA_API_BASE"
+    )
+    mpesa_callback_base: str | None = Field(None, validation_alias="MPESA_CALLBACK_BASE")
+    mpesa_callback_secret: SecretStr | None = Field(None, validation_alias="MPESA_CALLBACK_SECRET")
+
     # File storage for uploads.
     storage_backend: Literal["local", "s3"] = Field(
         "local", validation_alias="ROOST_STORAGE_BACKEND"
@@ -219,6 +235,33 @@ class Settings(BaseSettings):
             if len(country) != 2 or not country.isalpha() or not 0 <= rate <= 100:
                 raise ValueError(f"{country}: {rate} is not a country code with a percentage")
         return {country.upper(): rate for country, rate in rates.items()}
+
+    @field_validator("mpesa_callback_secret")
+    @classmethod
+    def _check_callback_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        # It is the callback's only authentication: long enough not to be guessed, and
+        # plain enough to sit in a URL path as it is.
+        plain = re.compile(r"[A-Za-z0-9_-]{24,}")
+        if secret is not None and not plain.fullmatch(secret.get_secret_value()):
+            raise ValueError("must be at least 24 characters of A-Z, a-z, 0-9, _ and -")
+        return secret
+
+    @property
+    def mpesa_configured(self) -> bool:
+        return None not in (
+            self.mpesa_consumer_key,
+            self.mpesa_consumer_secret,
+            self.mpesa_shortcode,
+            self.mpesa_passkey,
+            self.mpesa_callback_secret,
+        )
+
+    @property
+    def mpesa_callback_url(self) -> str:
+        """Where Daraja posts each payment's result."""
+        base = (self.mpesa_callback_base or self.public_url).rstrip("/")
+        secret = self.mpesa_callback_secret.get_secret_value() if self.mpesa_callback_secret else ""
+        return f"{base}/webhooks/mpesa/{secret}"
 
     @property
     def is_production(self) -> bool:

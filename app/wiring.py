@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from app.settings import Settings
@@ -16,6 +17,7 @@ from db.catalogue import AmenityCatalogue
 from db.database import Database
 from gateways.cache import MemoryCache, RedisCache
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
+from gateways.mpesa import MpesaGateway
 from gateways.payments import PaymentGateway, TestPaymentGateway
 from gateways.paypal import PayPalGateway
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -138,7 +140,21 @@ def build_payment_gateways(settings: Settings, http: httpx.AsyncClient | None = 
             return_url=f"{frontend}/payments/paypal/return",
             cancel_url=f"{frontend}/payments/paypal/cancel",
         )
+    if settings.mpesa_configured:
+        gateways["MPESA"] = MpesaGateway(
+            http or httpx.AsyncClient(timeout=20),
+            consumer_key=settings.mpesa_consumer_key or "",
+            consumer_secret=_revealed(settings.mpesa_consumer_secret),
+            shortcode=settings.mpesa_shortcode or "",
+            passkey=_revealed(settings.mpesa_passkey),
+            callback_url=settings.mpesa_callback_url,
+            api_base=settings.mpesa_api_base,
+        )
     return Gateways(gateways)
+
+
+def _revealed(secret: SecretStr | None) -> str:
+    return secret.get_secret_value() if secret is not None else ""
 
 
 def build_worker(

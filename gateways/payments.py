@@ -45,10 +45,12 @@ class Reported(StrEnum):
 
 @dataclass(frozen=True)
 class ProviderReport:
-    """What the provider says of a payment, amounts in Roost's minor units."""
+    """What the provider says of a payment, amounts in Roost's minor units. ``amount_minor``
+    is None when the provider's answer names no amount: M-Pesa's status query is about a
+    request of ours, whose amount we set, and its failures carry none."""
 
     state: Reported
-    amount_minor: int
+    amount_minor: int | None
     currency: str
     reference: str | None = None  # of the capture, when the money was taken
     reason: str | None = None  # why it failed
@@ -71,6 +73,17 @@ class CurrencyLimited(Protocol):
     provider: str
 
     def supports(self, currency: str) -> bool: ...
+
+
+@runtime_checkable
+class PromptsThePayer(Protocol):
+    """A provider whose ``create`` prompts the payer at once (M-Pesa's STK push: a PIN prompt
+    on their phone). The money is taken as they approve, so nothing can be held for a request
+    to book; and it keeps no idempotency key, so a payment it has a reference for is never
+    created again (the payer would be prompted, and could pay, twice)."""
+
+    provider: str
+    prompts_the_payer: bool
 
 
 class PaymentGateway(Protocol):

@@ -7,6 +7,7 @@ and applies the answer in a second one.
 
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from db.rows import BookingRow
 from db.states import ACTIVE_BOOKING
 from resolvers.node import node_id
 from resolvers.permissions import IsAuthenticated, current_user, require_user
+from schema.accounts import phone_cipher_context
 from schema.context import Info
 from schema.listings import MoneyType
 from schema.payments import (
@@ -44,12 +46,28 @@ async def move_money(
 
 
 async def start_payment(
-    info: Info, booking_id: strawberry.ID, provider: PaymentProvider = PaymentProvider.STRIPE
+    info: Info,
+    booking_id: strawberry.ID,
+    provider: PaymentProvider = PaymentProvider.STRIPE,
+    phone_number: Annotated[
+        str | None,
+        strawberry.argument(
+            description="MPESA only: the Kenyan mobile number to prompt (0712345678, "
+            "+254712345678, ...); the guest's profile phone when left out."
+        ),
+    ] = None,
 ) -> PaymentSession:
     services = info.context.services
     database = info.context.database
     services.payment_gateways.get(provider.value)  # not offered here: refused before any lookup
     actor = await require_user(info)
+    phone = None
+    if provider == PaymentProvider.MPESA:
+        phone = phone_number
+        if phone is None and actor.phone_encrypted is not None:
+            phone = services.cipher.decrypt(
+                actor.phone_encrypted, context=phone_cipher_context(actor.id)
+            )
     opening = await database.transaction(
         partial(
             checkout.start_payment,
@@ -59,6 +77,7 @@ async def start_payment(
             display_currency=actor.currency,
             gateways=services.payment_gateways,
             now=services.clock(),
+            phone=phone,
         )
     )
     started = await checkout.create_with_provider(
@@ -114,8 +133,11 @@ async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
 
 
 def payment_providers(info: Info, booking: BookingRow) -> list[PaymentProvider]:
-    """The configured providers that take ``booking``'s currency."""
-    offered = info.context.services.payment_gateways.offered(booking.currency)
+    """The configured providers that take ``booking``'s currency (and can hold the money
+    until the host answers, for a request to book)."""
+    offered = info.context.services.payment_gateways.offered(
+        booking.currency, capture="automatic" if booking.instant_book else "manual"
+    )
     return [PaymentProvider(name) for name in offered]
 
 

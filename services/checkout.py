@@ -62,6 +62,7 @@ from services.errors import (
 )
 from services.payments import Gateways, ProviderCall
 from services.pricing import Price
+from services.validation import kenyan_msisdn
 
 log = logging.getLogger("roost.checkout")
 
@@ -127,14 +128,22 @@ async def start_payment(
     display_currency: str,
     gateways: Gateways,
     now: datetime,
+    phone: str | None = None,
 ) -> PaymentOpening:
     """(a) A payment of the booking's total, for the guest to complete with the provider, if
     it takes the booking's currency. Asking again while one is open answers that one. The
-    rate from the booking's currency to ``display_currency`` (the guest's) is frozen then."""
+    rate from the booking's currency to ``display_currency`` (the guest's) is frozen then.
+    ``phone``: the number M-Pesa prompts (the guest's profile phone unless they gave one)."""
     booking, _ = await bookings.booking_for_change(session, actor=actor, booking_id=booking_id)
     if booking.guest_id != actor.id:
         raise Forbidden("Only the guest pays for a booking.")
-    provider = gateways.taking(provider, booking.currency).provider
+    # A request to book is held on the card until the host answers.
+    capture: CaptureMethod = "automatic" if booking.instant_book else "manual"
+    gateway = gateways.taking(provider, booking.currency, capture=capture)
+    provider = gateway.provider
+    metadata = {"booking_id": str(booking.id)}
+    if provider == PaymentProvider.MPESA:
+        metadata["phone_number"] = _mpesa_payer(phone)
     bookings.refuse_lapsed(booking, now)
     await payments.refuse_in_flight(session, booking.id)
     payment = await payments.live_payment(session, booking.id, lock=True)
@@ -151,6 +160,8 @@ async def start_payment(
             amount=booking.total_minor,
         )
         await exchange_rates.freeze_display_rate(session, booking, display_currency)
+    if payments.prompts_the_payer(gateway) and payment.provider_reference is None:
+        payments.claim_prompt(payment, now=now)
     return PaymentOpening(
         payment_id=payment.id,
         provider=payment.provider,
@@ -159,12 +170,22 @@ async def start_payment(
         description=f"Roost booking {booking.id}",
         key=payments.creation_key(payment.id),
         reference=payment.provider_reference,
-        # A request to book is held on the card until the host answers.
-        capture="automatic" if booking.instant_book else "manual",
-        metadata={"booking_id": str(booking.id), "payment_id": str(payment.id)},
+        capture=capture,
+        metadata={**metadata, "payment_id": str(payment.id)},
         now=now,
         release=release,
     )
+
+
+def _mpesa_payer(phone: str | None) -> str:
+    """The number M-Pesa prompts to pay, as it takes it."""
+    if not phone:
+        raise InvalidInput.field("phoneNumber", "is needed to pay with M-Pesa")
+    msisdn = kenyan_msisdn(phone)
+    if msisdn is None:
+        problem = "is not a Kenyan mobile number, like 0712345678 or +254712345678"
+        raise InvalidInput.field("phoneNumber", problem)
+    return msisdn
 
 
 async def create_with_provider(
@@ -173,8 +194,14 @@ async def create_with_provider(
     """(b) The provider creates the payment (again, under the same key, for a repeated start);
     (c) its reference is kept."""
     await settle(transaction, gateways, opening.release, clock=lambda: opening.now)
+    gateway = gateways.get(opening.provider)
+    prompts = payments.prompts_the_payer(gateway)
+    if opening.reference is not None and prompts:
+        # Prompted already: prompting again could take the money twice. The guest answers
+        # the prompt on their phone, or lets it lapse and pays anew.
+        return StartedPayment(opening.payment_id, None, None)
     try:
-        intent = await gateways.get(opening.provider).create(
+        intent = await gateway.create(
             amount_minor=opening.amount_minor,
             currency=opening.currency,
             description=opening.description,
@@ -183,8 +210,11 @@ async def create_with_provider(
             metadata=opening.metadata,
         )
     except PaymentDeclined as declined:
+        if prompts:
+            await transaction(partial(payments.drop_prompt_claim, payment_id=opening.payment_id))
         raise PaymentFailed(str(declined) or None) from None
     except ProviderUnavailable:
+        # A prompt may have reached the phone all the same: its claim stands until it lapses.
         log.warning("payment %s: the provider did not answer", opening.payment_id, exc_info=True)
         raise ServiceUnavailable("The payment provider did not answer; try again.") from None
     if opening.reference is None:
@@ -260,7 +290,9 @@ async def provider_says(
     if found is None or payment is None:
         return None
     booking = found[0]
-    if (report.amount_minor, report.currency) != (payment.amount_minor, payment.currency):
+    # A report naming no amount is about a request of ours, made for the payment's amount.
+    amount = payment.amount_minor if report.amount_minor is None else report.amount_minor
+    if (amount, report.currency) != (payment.amount_minor, payment.currency):
         log.warning(
             "payment %s: the provider reports %s %s, not %s %s; ignored", payment.id,
             report.amount_minor, report.currency, payment.amount_minor, payment.currency,

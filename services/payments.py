@@ -29,7 +29,13 @@ from db.states import (
     PaymentProvider,
     PaymentStatus,
 )
-from gateways.payments import CurrencyLimited, PaymentDeclined, PaymentGateway
+from gateways.payments import (
+    CaptureMethod,
+    CurrencyLimited,
+    PaymentDeclined,
+    PaymentGateway,
+    PromptsThePayer,
+)
 from services import events
 from services.errors import Conflict, InvalidInput
 
@@ -42,6 +48,11 @@ MAX_RETRY_AFTER = timedelta(hours=1)
 # How long a guest may take to pay with the provider before a worker asks it how that went,
 # and again at this interval while the payment waits.
 CHECK_AFTER = timedelta(minutes=2)
+# How long a push to the payer's phone is claimed by the request sending it: about as long as
+# a prompt nobody answers stays on the phone.
+PROMPT_CLAIM = timedelta(minutes=1)
+# Providers with nothing to cancel for a payment never completed.
+UNCLOSABLE = (PaymentProvider.TEST, PaymentProvider.MPESA)
 IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
 
 _NEXT: Mapping[str, frozenset[PaymentStatus]] = {
@@ -79,12 +90,20 @@ class Gateways:
             raise InvalidInput.field("provider", f"{provider} payments are not available")
         return gateway
 
-    def offered(self, currency: str) -> list[str]:
-        """The providers that take ``currency``, in the order they are configured."""
-        return [name for name, gateway in self.by_provider.items() if _takes(gateway, currency)]
+    def offered(self, currency: str, *, capture: CaptureMethod = "automatic") -> list[str]:
+        """The providers that take ``currency`` (and can hold the money, for a ``manual``
+        capture), in the order they are configured."""
+        return [
+            name
+            for name, gateway in self.by_provider.items()
+            if _takes(gateway, currency) and _can(gateway, capture)
+        ]
 
-    def taking(self, provider: str, currency: str) -> PaymentGateway:
-        """The gateway of ``provider``, refused unless it takes ``currency``."""
+    def taking(
+        self, provider: str, currency: str, *, capture: CaptureMethod = "automatic"
+    ) -> PaymentGateway:
+        """The gateway of ``provider``, refused unless it takes ``currency`` (and can hold the
+        money until the host answers, for a ``manual`` capture)."""
         gateway = self.get(provider)
         if not _takes(gateway, currency):
             raise InvalidInput.field(
@@ -92,11 +111,26 @@ class Gateways:
                 f"{provider} does not take payments in {currency}; "
                 "the booking's paymentProviders do",
             )
+        if not _can(gateway, capture):
+            raise InvalidInput.field(
+                "provider",
+                f"{provider} takes the money at once and cannot hold it until the host "
+                "answers a request to book; the booking's paymentProviders can",
+            )
         return gateway
 
 
 def _takes(gateway: PaymentGateway, currency: str) -> bool:
     return not isinstance(gateway, CurrencyLimited) or gateway.supports(currency)
+
+
+def _can(gateway: PaymentGateway, capture: CaptureMethod) -> bool:
+    """A provider that prompts the payer takes the money as they approve: it cannot hold it."""
+    return capture == "automatic" or not prompts_the_payer(gateway)
+
+
+def prompts_the_payer(gateway: PaymentGateway) -> bool:
+    return isinstance(gateway, PromptsThePayer) and gateway.prompts_the_payer
 
 
 @dataclass(frozen=True)
@@ -223,6 +257,22 @@ async def store_reference(
     if payment is not None and payment.provider_reference is None:
         payment.provider_reference = reference
         payment.check_at = now + CHECK_AFTER
+
+
+def claim_prompt(payment: Payment, *, now: datetime) -> None:
+    """The payment's push to the payer's phone is about to be sent, by this request alone: a
+    second start meanwhile would prompt (and could be paid) twice. The claim lasts as long as
+    an unanswered prompt stays on the phone; ``store_reference`` ends it, a refusal drops it."""
+    if payment.check_at is not None and payment.check_at > now:
+        raise Conflict("The payment prompt is on its way to the phone; try again in a minute.")
+    payment.check_at = now + PROMPT_CLAIM
+
+
+async def drop_prompt_claim(session: AsyncSession, *, payment_id: int) -> None:
+    """The provider refused the push: nothing reached the phone, the guest may try again."""
+    payment = await lock_payment(session, payment_id)
+    if payment is not None and payment.provider_reference is None:
+        payment.check_at = None
 
 
 @dataclass(frozen=True)
@@ -403,8 +453,9 @@ async def request_close(
     session: AsyncSession, payment: Payment, *, now: datetime
 ) -> ProviderCall | None:
     """A payment that will never be paid is canceled at its provider too, so the guest's
-    page cannot complete it afterwards (TEST keeps nothing open)."""
-    if payment.provider_reference is None or payment.provider == PaymentProvider.TEST:
+    page cannot complete it afterwards (TEST keeps nothing open; an M-Pesa prompt cannot be
+    withdrawn, and one left unanswered lapses on the phone without taking anything)."""
+    if payment.provider_reference is None or payment.provider in UNCLOSABLE:
         return None
     key = f"payment-{payment.id}-release"
     return await request(

@@ -11,30 +11,22 @@ REQUESTED for a worker to make: the webhook answers without calling anyone.
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Payment, ProviderEvent
+from db.models import Payment
 from db.states import PaymentProvider
 from gateways.stripe import intent_report
-from services import checkout
+from services import checkout, provider_events
 from services.bookings import BookingRules
+from services.provider_events import Outcome
 
 log = logging.getLogger("roost.webhooks")
 
 Handler = Callable[[AsyncSession, Mapping[str, Any], datetime, BookingRules], Awaitable[bool]]
 """Applies an event's object; answers whether it concerned a payment of ours."""
-
-
-class Outcome(StrEnum):
-    APPLIED = "APPLIED"
-    REPLAYED = "REPLAYED"  # seen before: nothing done
-    IGNORED = "IGNORED"  # a type no handler knows
-    UNKNOWN_PAYMENT = "UNKNOWN_PAYMENT"
 
 
 async def stripe_payment_id(
@@ -108,17 +100,13 @@ async def apply_event(
 ) -> Outcome:
     """Records ``event`` (a verified Stripe Event) and applies it, unless it was seen before.
     An event of a type no handler knows is recorded as seen and left unprocessed."""
-    recorded = await session.scalar(
-        insert(ProviderEvent)
-        .values(
-            provider=PaymentProvider.STRIPE,
-            event_id=event["id"],
-            type=event["type"],
-            received_at=now,
-            payload=dict(event),
-        )
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(ProviderEvent.id)
+    recorded = await provider_events.record(
+        session,
+        provider=PaymentProvider.STRIPE,
+        event_id=event["id"],
+        type=event["type"],
+        payload=event,
+        now=now,
     )
     if recorded is None:  # waited for the first delivery's transaction, which applied it
         return Outcome.REPLAYED
@@ -126,9 +114,7 @@ async def apply_event(
     if handler is None:
         return Outcome.IGNORED
     known = await handler(session, event["data"]["object"], now, rules)
-    await session.execute(
-        update(ProviderEvent).where(ProviderEvent.id == recorded).values(processed_at=now)
-    )
+    await provider_events.processed(session, recorded, now=now)
     if not known:
         log.warning("Stripe event %s (%s): no payment of ours", event["id"], event["type"])
         return Outcome.UNKNOWN_PAYMENT

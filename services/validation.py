@@ -16,6 +16,9 @@ NOTIFICATION_CHANNELS = frozenset({"EMAIL", "SMS", "PUSH", "IN_APP"})
 
 # Matched with fullmatch: "$" would also let a value ending in a newline through.
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# A Safaricom mobile number as Kenyans write it: 07.. or 01.., with +254 or 254 for the 0.
+_KENYAN_MOBILE = re.compile(r"(?:\+?254|0)([17][0-9]{8})")
+MAX_PHONE_INPUT_LENGTH = 32
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -94,6 +97,15 @@ def phone_problem(phone: str) -> str | None:
     if not _E164.fullmatch(phone):
         return "must be an international number in E.164 form, like +14155550123"
     return None
+
+
+def kenyan_msisdn(phone: str) -> str | None:
+    """A Kenyan mobile number as M-Pesa takes it (2547XXXXXXXX, 2541XXXXXXXX), from any of
+    the ways it is written (0712 345 678, +254-712-345678, 254712345678); None if not one."""
+    if len(phone) > MAX_PHONE_INPUT_LENGTH:
+        return None
+    found = _KENYAN_MOBILE.fullmatch(re.sub(r"[ \-]", "", phone))
+    return f"254{found.group(1)}" if found else None
 
 
 def currency_problem(code: str) -> str | None:

@@ -1,0 +1,383 @@
+"""M-Pesa through Safaricom's Daraja API (M-Pesa Express, the "STK push"), over httpx.
+
+Roost asks M-Pesa to prompt the guest's phone for their PIN (``POST
+/mpesa/stkpush/v1/processrequest``); the guest approves there, and M-Pesa takes the money at
+once and posts the result to our CallBackURL (``POST /webhooks/mpesa/{secret}``). When that
+callback is lost, the worker asks (``POST /mpesa/stkpushquery/v1/query``). The payment's one
+reference is the push's CheckoutRequestID.
+
+What Daraja cannot do here, synchronously: hold money for later (a request to book is never
+offered M-Pesa), charge more, or refund (a reversal or a B2C payment answers on a callback of
+its own, later). Those are declined with a message saying so.
+
+Amounts: Daraja takes whole shillings. KES has two decimals in ISO 4217, so an amount with
+cents cannot be charged: it is declined, never rounded.
+"""
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from gateways.payments import (
+    CaptureMethod,
+    PaymentDeclined,
+    PaymentIntent,
+    ProviderReport,
+    ProviderUnavailable,
+    Reported,
+)
+
+log = logging.getLogger(__name__)
+
+SANDBOX_API_BASE = "https://sandbox.safaricom.co.ke"
+LIVE_API_BASE = "https://api.safaricom.co.ke"
+CURRENCY = "KES"
+CENTS = 100  # KES minor units in a shilling (ISO 4217: two decimals)
+NAIROBI = ZoneInfo("Africa/Nairobi")
+# A cached token is renewed this long before Daraja says it expires.
+TOKEN_MARGIN_SECONDS = 60.0
+# The query's answer while the guest has not answered the prompt yet: an error body, not a
+# result (HTTP 500, errorCode 500.001.1001 "The transaction is being processed").
+STILL_PROCESSING = "500.001.1001"
+INVALID_TOKEN = "404.001.03"  # noqa: S105 (an error code, not a secret)
+# ResultCodes of the query and the callback.
+PAID = 0
+CANCELLED_BY_USER = 1032
+UNDER_PROCESSING = 4999  # some query answers say "still under processing" this way
+# Daraja's limits on the texts the guest sees in the prompt.
+MAX_ACCOUNT_REFERENCE = 12
+MAX_TRANSACTION_DESC = 13
+
+
+def supports(currency: str) -> bool:
+    """M-Pesa takes Kenyan shillings only."""
+    return currency.upper() == CURRENCY
+
+
+def to_shillings(amount_minor: int, currency: str) -> int:
+    """Whole shillings for Daraja's ``Amount``; PaymentDeclined when it cannot be charged."""
+    if not supports(currency):
+        raise PaymentDeclined(f"M-Pesa takes payments in KES only, not {currency.upper()}.")
+    shillings, cents = divmod(amount_minor, CENTS)
+    if cents:
+        raise PaymentDeclined("M-Pesa takes whole shillings only; this amount has cents.")
+    if shillings < 1:
+        raise PaymentDeclined("M-Pesa takes at least 1 shilling.")
+    return shillings
+
+
+def password(shortcode: str, passkey: str, timestamp: str) -> str:
+    """Daraja's ``Password``: base64 of the shortcode, the passkey and the timestamp."""
+    return base64.b64encode(f"{shortcode}{passkey}{timestamp}".encode()).decode()
+
+
+def timestamp(now: datetime) -> str:
+    """Daraja's ``Timestamp``, YYYYMMDDHHmmss in Nairobi's time."""
+    return now.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def _result_code(value: object) -> int | None:
+    """A ResultCode, which Daraja writes as a number in callbacks and a string in queries."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+@dataclass(frozen=True)
+class StkResult:
+    """What an STK callback says (``Body.stkCallback``)."""
+
+    checkout_request_id: str
+    merchant_request_id: str
+    result_code: int
+    result_desc: str
+    amount_minor: int | None  # given when paid
+    receipt: str | None  # the MpesaReceiptNumber, when paid
+
+    @property
+    def event_id(self) -> str:
+        """One per push and outcome: a repeated delivery of it has the same."""
+        return f"{self.checkout_request_id}:{self.result_code}"
+
+    def report(self) -> ProviderReport:
+        if self.result_code == PAID:
+            return ProviderReport(
+                Reported.CAPTURED,
+                self.amount_minor,
+                CURRENCY,
+                reference=self.receipt or self.checkout_request_id,
+            )
+        return ProviderReport(Reported.FAILED, None, CURRENCY, reason=self.result_desc)
+
+
+def stk_callback(body: object) -> StkResult | None:
+    """The result a callback body holds; None when it is not one (missing fields, a paid
+    result without its amount, an amount that is not whole cents)."""
+    if not isinstance(body, Mapping):
+        return None
+    outer = body.get("Body")
+    callback = outer.get("stkCallback") if isinstance(outer, Mapping) else None
+    if not isinstance(callback, Mapping):
+        return None
+    checkout_id = callback.get("CheckoutRequestID")
+    merchant_id = callback.get("MerchantRequestID")
+    code = _result_code(callback.get("ResultCode"))
+    desc = callback.get("ResultDesc")
+    if not (isinstance(checkout_id, str) and checkout_id and 0 < len(checkout_id) <= 100):
+        return None
+    if code is None or not isinstance(merchant_id, str) or not isinstance(desc, str):
+        return None
+    items: dict[str, Any] = {}
+    metadata = callback.get("CallbackMetadata")
+    listed = metadata.get("Item") if isinstance(metadata, Mapping) else None
+    for item in listed if isinstance(listed, list) else []:
+        if isinstance(item, Mapping) and isinstance(item.get("Name"), str):
+            items[item["Name"]] = item.get("Value")
+    amount_minor = None
+    receipt = items.get("MpesaReceiptNumber")
+    if code == PAID:
+        amount = items.get("Amount")
+        if isinstance(amount, bool) or not isinstance(amount, int | float | str):
+            return None
+        try:
+            cents = Decimal(str(amount)) * CENTS
+        except InvalidOperation:
+            return None
+        if not cents.is_finite() or cents != cents.to_integral_value():
+            return None
+        amount_minor = int(cents)
+    return StkResult(
+        checkout_request_id=checkout_id,
+        merchant_request_id=merchant_id,
+        result_code=code,
+        result_desc=desc[:500],
+        amount_minor=amount_minor,
+        receipt=str(receipt)[:64] if receipt is not None else None,
+    )
+
+
+class MpesaGateway:
+    """A ``PaymentGateway`` over Daraja's M-Pesa Express; ``reference`` is the push's
+    CheckoutRequestID. ``create`` needs the number to prompt as ``metadata["phone_number"]``
+    (2547XXXXXXXX)."""
+
+    provider = "MPESA"
+    # The guest approves on their phone and the money is taken then: nothing can be held,
+    # and a push has no idempotency key (services/checkout.py never pushes a payment twice).
+    prompts_the_payer = True
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        consumer_key: str,
+        consumer_secret: str,
+        shortcode: str,
+        passkey: str,
+        callback_url: str,
+        api_base: str = SANDBOX_API_BASE,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._http = http
+        self._credentials = (consumer_key, consumer_secret)
+        self._shortcode = shortcode
+        self._passkey = passkey
+        self._callback_url = callback_url
+        self._api_base = api_base.rstrip("/")
+        self._clock = clock
+        self._now = now
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:  # never the secrets, wherever a gateway is printed
+        return f"MpesaGateway(shortcode={self._shortcode!r}, api_base={self._api_base!r})"
+
+    supports = staticmethod(supports)
+
+    # The token.
+
+    async def _access_token(self, *, stale: str | None = None) -> str:
+        """A cached token, or a new one when it is about to expire or was refused (``stale``)."""
+        async with self._token_lock:
+            if self._token is not None and self._token != stale:
+                if self._clock() < self._token_expires:
+                    return self._token
+            try:
+                response = await self._http.get(
+                    f"{self._api_base}/oauth/v1/generate",
+                    params={"grant_type": "client_credentials"},
+                    auth=self._credentials,
+                )
+            except httpx.HTTPError as error:
+                raise ProviderUnavailable(f"M-Pesa did not answer: {error!r}") from None
+            # Refused credentials are ours to fix, not the guest's: nothing was asked yet.
+            if response.status_code != 200:
+                raise ProviderUnavailable(
+                    f"M-Pesa answered {response.status_code} to the token request"
+                )
+            try:
+                body = response.json()
+                token = str(body["access_token"])
+                expires_in = float(body.get("expires_in", 0))  # a string: "3599"
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise ProviderUnavailable("M-Pesa answered the token request without one") from None
+            self._token = token
+            self._token_expires = (
+                self._clock() + expires_in - min(TOKEN_MARGIN_SECONDS, expires_in / 2)
+            )
+            return token
+
+    # One call.
+
+    async def _post(self, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Daraja's status and JSON answer; ProviderUnavailable when none came."""
+        token = await self._access_token()
+        for attempt in range(2):
+            try:
+                response = await self._http.post(
+                    f"{self._api_base}{path}",
+                    json=dict(body),
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.HTTPError as error:
+                raise ProviderUnavailable(f"M-Pesa did not answer: {error!r}") from None
+            try:
+                answer = response.json() if response.content else {}
+            except ValueError:
+                answer = {}
+            if not isinstance(answer, dict):
+                answer = {}
+            refused_token = response.status_code == 401 or answer.get("errorCode") == INVALID_TOKEN
+            if refused_token and attempt == 0:
+                token = await self._access_token(stale=token)
+                continue
+            return response.status_code, answer
+        raise ProviderUnavailable("M-Pesa refused a fresh token")  # pragma: no cover
+
+    def _signed(self) -> dict[str, str]:
+        stamp = timestamp(self._now())
+        return {
+            "BusinessShortCode": self._shortcode,
+            "Password": password(self._shortcode, self._passkey, stamp),
+            "Timestamp": stamp,
+        }
+
+    # The gateway.
+
+    async def create(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        idempotency_key: str,
+        capture: CaptureMethod = "automatic",
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntent:
+        """Prompts ``metadata["phone_number"]`` to pay; the answer comes on the callback. No
+        client secret or redirect: the guest approves on their phone."""
+        if capture != "automatic":
+            raise PaymentDeclined("M-Pesa takes the money at once; it cannot hold it.")
+        shillings = to_shillings(amount_minor, currency)
+        phone = (metadata or {}).get("phone_number")
+        if not phone:
+            raise PaymentDeclined("M-Pesa needs the phone number to prompt.")
+        booking = (metadata or {}).get("booking_id", "")
+        status, answer = await self._post(
+            "/mpesa/stkpush/v1/processrequest",
+            {
+                **self._signed(),
+                "TransactionType": "CustomerPayBillOnline",
+                "Amount": shillings,
+                "PartyA": phone,
+                "PartyB": self._shortcode,
+                "PhoneNumber": phone,
+                "CallBackURL": self._callback_url,
+                "AccountReference": f"Roost{booking}"[:MAX_ACCOUNT_REFERENCE],
+                "TransactionDesc": "Roost booking"[:MAX_TRANSACTION_DESC],
+            },
+        )
+        _refuse_errors(status, answer, "the payment prompt")
+        if str(answer.get("ResponseCode")) != "0" or not answer.get("CheckoutRequestID"):
+            reason = answer.get("ResponseDescription") or "M-Pesa did not accept the prompt."
+            raise PaymentDeclined(str(reason))
+        return PaymentIntent(reference=str(answer["CheckoutRequestID"]))
+
+    async def look_up(self, reference: str) -> ProviderReport:
+        """Where a push stands: paid, refused or cancelled on the phone, or still waiting."""
+        status, answer = await self._post(
+            "/mpesa/stkpushquery/v1/query", {**self._signed(), "CheckoutRequestID": reference}
+        )
+        if answer.get("errorCode") == STILL_PROCESSING:
+            return ProviderReport(Reported.WAITING, None, CURRENCY)
+        _refuse_errors(status, answer, "the status query")
+        code = _result_code(answer.get("ResultCode"))
+        if code is None or code == UNDER_PROCESSING:
+            return ProviderReport(Reported.WAITING, None, CURRENCY)
+        if code == PAID:
+            # The query names no amount or receipt: it is about our push, of our amount.
+            return ProviderReport(Reported.CAPTURED, None, CURRENCY, reference=reference)
+        reason = str(answer.get("ResultDesc") or f"M-Pesa ResultCode {code}")
+        return ProviderReport(Reported.FAILED, None, CURRENCY, reason=reason)
+
+    async def capture(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        raise PaymentDeclined("M-Pesa takes the money as the guest approves; nothing is held.")
+
+    async def release(self, reference: str, *, idempotency_key: str) -> str:
+        # Nothing is held, and a prompt cannot be withdrawn: one left unanswered lapses on the
+        # phone (ResultCode 1037) without taking anything.
+        return reference
+
+    async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
+        raise PaymentDeclined(
+            "M-Pesa refunds (a reversal or a B2C payment) answer later, on a callback; "
+            "this one is left for a person to make."
+        )
+
+    async def charge(
+        self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
+    ) -> str:
+        raise PaymentDeclined("M-Pesa cannot charge more to this payment; pay the difference anew.")
+
+
+def _refuse_errors(status: int, answer: Mapping[str, Any], what: str) -> None:
+    """Daraja's error bodies (``{"requestId", "errorCode", "errorMessage"}``): its own trouble,
+    a rate limit or a refused token is unavailability; any other 4xx refuses the request."""
+    if 200 <= status < 300 and "errorCode" not in answer:
+        return
+    message = str(answer.get("errorMessage") or f"M-Pesa answered {status}")
+    if status >= 500 or status in (401, 403, 408, 429):
+        raise ProviderUnavailable(f"M-Pesa answered {status} to {what}: {message}")
+    log.info("M-Pesa refused %s: %s (%s)", what, message, answer.get("errorCode"))
+    raise PaymentDeclined(message)
+
+
+if TYPE_CHECKING:
+    from gateways.payments import CurrencyLimited, PaymentGateway, PaymentLookup, PromptsThePayer
+
+    def _is_a_gateway(gateway: MpesaGateway) -> PaymentGateway:
+        return gateway
+
+    def _is_a_lookup(gateway: MpesaGateway) -> PaymentLookup:
+        return gateway
+
+    def _is_limited(gateway: MpesaGateway) -> CurrencyLimited:
+        return gateway
+
+    def _prompts(gateway: MpesaGateway) -> PromptsThePayer:
+        return gateway
