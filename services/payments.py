@@ -432,8 +432,9 @@ async def request_capture(
 async def request_refund(
     session: AsyncSession, payment: Payment, *, amount: int, key: str, now: datetime
 ) -> ProviderCall | None:
-    """A refund of ``amount``, at most what is left of the payment; None when that is nothing."""
-    amount = min(amount, captured_balance(payment))
+    """A refund of ``amount``, at most what is left of the payment once the refunds still
+    waiting for their answer are counted; None when that is nothing."""
+    amount = min(amount, captured_balance(payment) - await pending_refunds(session, payment))
     if amount <= 0:
         return None
     return await request(session, payment, OperationKind.REFUND, amount=amount, key=key, now=now)

@@ -227,3 +227,21 @@ async def test_a_refund_made_in_stripes_dashboard_is_recorded_once_and_bounds_la
     for event in [e for e in hooked.fake.events if e["type"] == "charge.refunded"]:
         await hooked.fake.send(event)
     assert sum(amount for _, amount, _ in await refunds_in_ledger(database)) == TOTAL
+
+
+async def test_a_refund_event_whose_amount_is_not_ours_is_not_believed(
+    client: httpx.AsyncClient, database: Database, hooked: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await paid_and_confirmed(client, hooked, place)
+    hooked.fake.refunds_pending()
+    await cancel(client, booking["id"], place.as_host)
+    [refund] = hooked.fake.refunds.values()
+    for change in ({"amount": 100}, {"currency": "usd"}):
+        forged = hooked.fake.event("refund.updated", {**refund, "status": "succeeded", **change})
+        assert (await hooked.fake.send(forged)).status_code == 200
+    assert await refunds_in_ledger(database) == [("REQUESTED", TOTAL, refund["id"])]
+    after = await read(client, booking["id"], place.as_guest)
+    assert (after["payment"]["status"], after["payment"]["refundedAmount"]["amount"]) == (
+        "SUCCEEDED", "0.00"
+    )  # fmt: skip
