@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,9 +20,12 @@ from starlette.types import Scope
 
 from db.outages import note_if_unreachable
 from gateways.mpesa import stk_callback
+from gateways.payments import ProviderUnavailable
+from gateways.paypal import PayPalGateway
 from gateways.stripe import BadSignature, verify_signature
-from services import mpesa_callbacks, stripe_webhooks
+from services import mpesa_callbacks, paypal_webhooks, stripe_webhooks
 from services.errors import DomainError, Unauthenticated
+from services.provider_events import Outcome
 
 log = logging.getLogger("roost.rest")
 
@@ -175,6 +179,46 @@ async def mpesa_callback(request: Request) -> Response:
     return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
 
 
+async def paypal_webhook(request: Request) -> Response:
+    """PayPal's events (https://developer.paypal.com/api/rest/webhooks/): each delivery is
+    verified by PayPal itself (``POST /v1/notifications/verify-webhook-signature`` with its
+    transmission headers and our webhook id), then recorded and applied in one transaction,
+    once however often it is sent. A call to PayPal an event leads to (capturing an approved
+    order) is made after the answer, outside that transaction; the worker makes it otherwise."""
+    state = request.app.state
+    webhook_id = state.settings.paypal_webhook_id
+    gateway = state.services.payment_gateways.by_provider.get("PAYPAL")
+    if not webhook_id or not isinstance(gateway, PayPalGateway):
+        return error_response(404, "NOT_FOUND", "PayPal webhooks are not enabled here.")
+    payload = await request.body()  # bounded by the app's body size limit
+    try:
+        event = await gateway.verify_webhook(request.headers, payload, webhook_id=webhook_id)
+    except ProviderUnavailable:
+        log.warning("PayPal could not verify a webhook delivery", exc_info=True)
+        return error_response(503, "SERVICE_UNAVAILABLE", "The delivery could not be verified.")
+    if event is None:
+        return error_response(400, "BAD_SIGNATURE", "PayPal did not verify this delivery.")
+    if not paypal_webhooks.well_formed(event):
+        return error_response(400, "BAD_REQUEST", "The body is not a PayPal event.")
+    clock, rules = state.services.clock, state.services.booking_rules
+    outcome = await state.database.transaction(
+        partial(paypal_webhooks.apply_event, event=event, now=clock(), rules=rules)
+    )
+    follow_up = None
+    if outcome == Outcome.APPLIED:
+        follow_up = paypal_webhooks.after_commit(
+            state.database.transaction,
+            state.services.payment_gateways,
+            event,
+            clock=clock,
+            rules=rules,
+        )
+    return JSONResponse(
+        {"received": True, "outcome": outcome},
+        background=BackgroundTask(follow_up) if follow_up is not None else None,
+    )
+
+
 async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     code = _CODES_BY_STATUS.get(exc.status_code, "BAD_REQUEST")
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
@@ -213,6 +257,7 @@ routes = [
     Route("/oauth/{provider}/authorize", oauth_authorization, methods=["GET"]),
     Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
     Route("/webhooks/mpesa/{secret}", mpesa_callback, methods=["POST"]),
+    Route("/webhooks/paypal", paypal_webhook, methods=["POST"]),
 ]
 
 exception_handlers: dict[type[Exception], Callable[..., Awaitable[Response]]] = {

@@ -19,6 +19,16 @@ class PaymentDeclined(Exception):
     """The provider refused: the card was declined, the refund was too large, ..."""
 
 
+class PaymentPending(Exception):
+    """The provider took the request but has not finished it (a refund Stripe answers
+    ``pending``, PayPal ``PENDING``): nothing has moved yet. ``reference`` names the movement,
+    to look it up later (``RefundLookup``); its webhook says how it ends."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"{reference} is pending at the provider")
+        self.reference = reference
+
+
 class ProviderUnavailable(Exception):
     """No answer came (a timeout, a server error): whether money moved is unknown until the
     provider is asked again under the same idempotency key."""
@@ -66,6 +76,17 @@ class PaymentLookup(Protocol):
 
 
 @runtime_checkable
+class RefundLookup(Protocol):
+    """A provider whose refunds may finish later, asked where one stands by its id: answers
+    the id once it succeeded, raises ``PaymentPending`` while it waits and ``PaymentDeclined``
+    when it failed or was canceled."""
+
+    provider: str
+
+    async def look_up_refund(self, reference: str) -> str: ...
+
+
+@runtime_checkable
 class CurrencyLimited(Protocol):
     """A provider that takes only some currencies; one that is not takes them all (what it
     cannot express exactly it refuses, amount by amount, as a decline)."""
@@ -108,7 +129,8 @@ class PaymentGateway(Protocol):
         """Cancels an authorization that was never captured."""
 
     async def refund(self, reference: str, *, amount_minor: int, idempotency_key: str) -> str:
-        """Returns part or all of a captured amount."""
+        """Returns part or all of a captured amount. A refund the provider finishes later
+        raises ``PaymentPending`` with its id."""
 
     async def charge(
         self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str

@@ -29,6 +29,7 @@ from babel.numbers import get_currency_precision
 from gateways.payments import (
     PaymentDeclined,
     PaymentIntent,
+    PaymentPending,
     ProviderReport,
     ProviderUnavailable,
     Reported,
@@ -420,12 +421,14 @@ class PayPalGateway:
         answer = await self._call(
             "POST",
             f"/v2/payments/captures/{capture['id']}/refund",
-            body={"amount": to_paypal(amount_minor, currency)},
+            # custom_id names our ledger entry, so its webhook finds it before the answer lands.
+            body={"amount": to_paypal(amount_minor, currency), "custom_id": idempotency_key},
             request_id=idempotency_key,
         )
-        if answer.get("status") in ("FAILED", "CANCELLED"):
-            raise PaymentDeclined(f"PayPal's refund {answer.get('status')}.")
-        return str(answer["id"])
+        return _refunded(answer)
+
+    async def look_up_refund(self, reference: str) -> str:
+        return _refunded(await self._call("GET", f"/v2/payments/refunds/{reference}"))
 
     async def charge(
         self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
@@ -494,6 +497,17 @@ def _state_of(order: Order) -> tuple[Reported, str | None]:
     return Reported.WAITING, None  # CREATED, PAYER_ACTION_REQUIRED, SAVED
 
 
+def _refunded(refund: Mapping[str, Any]) -> str:
+    """A refund's id once COMPLETED; PaymentPending while PENDING (an eCheck not cleared, say),
+    declined once FAILED or CANCELLED (https://developer.paypal.com/api/payments/v2/)."""
+    status = refund.get("status")
+    if status == "PENDING":
+        raise PaymentPending(str(refund["id"]))
+    if status != "COMPLETED":
+        raise PaymentDeclined(f"PayPal's refund is {status}.")
+    return str(refund["id"])
+
+
 def _captured(capture: Mapping[str, Any]) -> str:
     """The id of a capture PayPal made: COMPLETED, or PENDING (it completes later, which its
     webhook says); a DECLINED or FAILED one is a refusal."""
@@ -505,10 +519,13 @@ def _captured(capture: Mapping[str, Any]) -> str:
 
 
 if TYPE_CHECKING:
-    from gateways.payments import PaymentGateway, PaymentLookup
+    from gateways.payments import PaymentGateway, PaymentLookup, RefundLookup
 
     def _is_a_gateway(gateway: PayPalGateway) -> PaymentGateway:
         return gateway
 
     def _is_a_lookup(gateway: PayPalGateway) -> PaymentLookup:
+        return gateway
+
+    def _looks_up_refunds(gateway: PayPalGateway) -> RefundLookup:
         return gateway

@@ -21,6 +21,7 @@ from gateways.payments import (
     CaptureMethod,
     PaymentDeclined,
     PaymentIntent,
+    PaymentPending,
     ProviderReport,
     ProviderUnavailable,
     Reported,
@@ -212,13 +213,17 @@ class StripeGateway:
                 {
                     "payment_intent": reference,
                     "amount": to_stripe(amount_minor, intent.currency),
+                    # Names our ledger entry, so its webhook finds it before the answer lands.
+                    "metadata": {REFUND_KEY: idempotency_key},
                 },
                 options={"idempotency_key": idempotency_key},
             )
         )
-        if refund.status in ("failed", "canceled"):
-            raise PaymentDeclined(f"Stripe refused the refund ({refund.failure_reason})")
-        return refund.id
+        return _refunded(refund.to_dict())
+
+    async def look_up_refund(self, reference: str) -> str:
+        refund = await _call(self._client.v1.refunds.retrieve_async(reference))
+        return _refunded(refund.to_dict())
 
     async def charge(
         self, reference: str, *, amount_minor: int, currency: str, idempotency_key: str
@@ -228,6 +233,25 @@ class StripeGateway:
         raise PaymentDeclined(
             "Stripe payments cannot be charged more afterwards; cancel and book the longer stay."
         )
+
+
+# The metadata key of a refund that names the ledger entry it is (its idempotency key).
+REFUND_KEY = "roost_key"
+# A Refund's status (https://docs.stripe.com/api/refunds/object): only ``succeeded`` has moved
+# the money; ``pending`` and ``requires_action`` may still end ``failed`` or ``canceled``.
+REFUND_WAITING = frozenset({"pending", "requires_action"})
+REFUND_REFUSED = frozenset({"failed", "canceled"})
+
+
+def _refunded(refund: Mapping[str, Any]) -> str:
+    """A Refund's id once it succeeded; PaymentPending while it waits, declined once it failed."""
+    status, refund_id = refund.get("status"), str(refund["id"])
+    if status in REFUND_WAITING:
+        raise PaymentPending(refund_id)
+    if status != "succeeded":
+        reason = refund.get("failure_reason") or status
+        raise PaymentDeclined(f"Stripe refused the refund ({reason})")
+    return refund_id
 
 
 def _id_of(value: object) -> str | None:

@@ -17,6 +17,13 @@ What waits for the answer: a capture confirms the booking, and a longer stay is 
 booking's, only once the money is taken. What does not: a cancellation (or an expiry) and a
 shorter stay take effect in (a); their release or refund completes in (c). While a movement
 waits, other money changes of the booking answer CONFLICT (``payments.refuse_in_flight``).
+
+A refund is done only when the provider says it succeeded. One it took and has not finished
+(Stripe's ``pending``, PayPal's ``PENDING``) stays REQUESTED with the provider's id for it, the
+payment unmoved, until its webhook (``provider_refund``) or a worker asking by that id applies
+the end of it through ``apply``, as any answer. A refund that fails moves nothing and is left
+FAILED in the ledger, with the reason, for a person. Refunds made at the provider without us
+(its dashboard) are recorded by ``refunded_elsewhere``, once, never past what was captured.
 """
 
 import logging
@@ -511,6 +518,79 @@ async def expire_due(
     return len(rows), calls
 
 
+# The provider's word on refunds (its webhooks).
+
+
+async def provider_refund(
+    session: AsyncSession,
+    *,
+    provider: str,
+    reference: str,
+    key: str | None,
+    amount_minor: int,
+    currency: str,
+    answer: payments.Answer,
+    now: datetime,
+) -> bool:
+    """What the provider says of a refund: applied as the answer to asking for it, if it is
+    ours and of the amount and currency we asked (once; a late or repeated word changes
+    nothing). Answers whether it is one of ours."""
+    entry = await payments.find_refund(session, provider=provider, reference=reference, key=key)
+    if entry is None:
+        return False
+    if (amount_minor, currency) != (entry.amount_minor, entry.currency):
+        log.warning(
+            "refund %s of payment %s: the provider reports %s %s, not %s %s; ignored",
+            reference, entry.payment_id, amount_minor, currency, entry.amount_minor,
+            entry.currency,
+        )  # fmt: skip
+        return True
+    operation = await session.get(PaymentOperation, entry.operation_id)
+    if operation is not None and operation.status == OperationStatus.SUCCEEDED and answer.declined:
+        # A refund can fail after it succeeded (the guest's bank sent it back): the money is
+        # with us again, and the guest is owed it. For people to look into.
+        log.error(
+            "refund %s of payment %s failed after it succeeded: %s",
+            reference, entry.payment_id, answer.declined,
+        )  # fmt: skip
+        return True
+    await apply(session, operation_id=entry.operation_id, answer=answer, now=now)
+    return True
+
+
+async def refunded_elsewhere(
+    session: AsyncSession,
+    *,
+    payment_id: int,
+    key: str,
+    reference: str,
+    now: datetime,
+    amount: int | None = None,
+    refunded_in_all: int | None = None,
+) -> int:
+    """A refund made at the provider without our asking (its dashboard): ``amount``, or what
+    ``refunded_in_all`` (the provider's running total) says beyond the refunds the ledger
+    knows, ours in flight included. Recorded once per ``key``, never past what was captured;
+    answers the amount recorded."""
+    booking_id = await session.scalar(select(Payment.booking_id).where(Payment.id == payment_id))
+    if booking_id is None or await bookings.lock_booking(session, booking_id) is None:
+        return 0
+    payment = await payments.lock_payment(session, payment_id)
+    if payment is None:
+        return 0
+    if refunded_in_all is not None:
+        known = payment.refunded_minor + await payments.pending_refunds(session, payment)
+        amount = refunded_in_all - known
+    if amount is None or amount <= 0:
+        return 0
+    recorded = await payments.record_refund(
+        session, payment, amount=amount, key=key, reference=reference, now=now
+    )
+    if recorded:
+        log.warning("payment %s: %s refunded outside Roost, recorded", payment.id, recorded)
+    return recorded
+
+
 # (b) and (c).
 
 
@@ -539,6 +619,9 @@ async def apply(
     if operation.status != OperationStatus.REQUESTED:
         return Outcome()
     booking, listing = locked
+    if answer.pending:  # taken, not finished: its webhook, or a worker asking later, ends it
+        payments.wait(operation, reference=answer.reference, now=now)
+        return Outcome()
     if not payments.complete(session, operation, payment, answer, now=now):
         if operation.kind in (OperationKind.CAPTURE, OperationKind.CHARGE):
             return Outcome(refusal=PaymentFailed(answer.declined))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Payment, PaymentOperation
@@ -34,7 +34,9 @@ from gateways.payments import (
     CurrencyLimited,
     PaymentDeclined,
     PaymentGateway,
+    PaymentPending,
     PromptsThePayer,
+    RefundLookup,
 )
 from services import events
 from services.errors import Conflict, InvalidInput
@@ -53,6 +55,9 @@ CHECK_AFTER = timedelta(minutes=2)
 PROMPT_CLAIM = timedelta(minutes=1)
 # Providers with nothing to cancel for a payment never completed.
 UNCLOSABLE = (PaymentProvider.TEST, PaymentProvider.MPESA)
+# How often a worker asks about a refund the provider took but has not finished (its webhook
+# usually says first): such refunds take hours or days.
+PENDING_CHECK_AFTER = timedelta(minutes=10)
 IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
 
 _NEXT: Mapping[str, frozenset[PaymentStatus]] = {
@@ -145,14 +150,18 @@ class ProviderCall:
     amount_minor: int
     currency: str
     key: str
+    # The provider's id for a movement it took and has not finished: asked about by that id.
+    pending_reference: str | None = None
 
 
 @dataclass(frozen=True)
 class Answer:
-    """The provider's answer: the reference of the movement, or why it was refused."""
+    """The provider's answer: the reference of the movement, or why it was refused; or that
+    it took the request and has not finished it (``pending``: nothing moved yet)."""
 
     reference: str | None = None
     declined: str | None = None
+    pending: bool = False
 
 
 def _move(payment: Payment, status: PaymentStatus) -> None:
@@ -320,14 +329,16 @@ def _answered(
     *,
     reference: str,
     now: datetime,
+    amount: int | None = None,
+    key: str | None = None,
 ) -> None:
     """A ledger entry for a movement the provider made without our asking: written answered."""
     session.add(
         PaymentOperation(
             payment_id=payment.id,
             kind=kind,
-            amount_minor=payment.amount_minor,
-            idempotency_key=f"payment-{payment.id}-{kind.lower()}",
+            amount_minor=payment.amount_minor if amount is None else amount,
+            idempotency_key=key or f"payment-{payment.id}-{kind.lower()}",
             status=OperationStatus.SUCCEEDED,
             requested_at=now,
             completed_at=now,
@@ -344,6 +355,46 @@ def record_capture(
     _answered(session, payment, OperationKind.CAPTURE, reference=reference, now=now)
     succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, payment.amount_minor)
     events.emit(session, succeeded, now=now)
+
+
+async def pending_refunds(session: AsyncSession, payment: Payment) -> int:
+    """What refunds asked of the provider and not yet answered come to: money the provider
+    may be returning already, so no other refund may count on it."""
+    pending = await session.scalar(
+        select(func.coalesce(func.sum(PaymentOperation.amount_minor), 0)).where(
+            PaymentOperation.payment_id == payment.id,
+            PaymentOperation.kind == OperationKind.REFUND,
+            PaymentOperation.status == OperationStatus.REQUESTED,
+        )
+    )
+    return int(pending or 0)
+
+
+async def record_refund(
+    session: AsyncSession,
+    payment: Payment,
+    *,
+    amount: int,
+    key: str,
+    reference: str,
+    now: datetime,
+) -> int:
+    """A refund made at the provider without our asking (in its dashboard, say), once per
+    ``key``: it goes in the ledger answered and moves the payment, never past what was
+    captured less what our own refunds in flight may still return. Answers the amount."""
+    if payment.status not in CAPTURED:
+        return 0
+    if await session.scalar(select(exists().where(PaymentOperation.idempotency_key == key))):
+        return 0
+    amount = min(amount, captured_balance(payment) - await pending_refunds(session, payment))
+    if amount <= 0:
+        return 0
+    _answered(session, payment, OperationKind.REFUND, reference=reference, now=now,
+              amount=amount, key=key)  # fmt: skip
+    payment.refunded_minor += amount
+    _rebalance(payment)
+    events.emit(session, events.PaymentRefunded(payment.id, payment.booking_id, amount), now=now)
+    return amount
 
 
 def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
@@ -372,6 +423,7 @@ def _call(operation: PaymentOperation, payment: Payment) -> ProviderCall:
         amount_minor=operation.amount_minor,
         currency=payment.currency,
         key=operation.idempotency_key,
+        pending_reference=operation.provider_reference,
     )
 
 
@@ -428,8 +480,9 @@ async def request_capture(
 async def request_refund(
     session: AsyncSession, payment: Payment, *, amount: int, key: str, now: datetime
 ) -> ProviderCall | None:
-    """A refund of ``amount``, at most what is left of the payment; None when that is nothing."""
-    amount = min(amount, captured_balance(payment))
+    """A refund of ``amount``, at most what is left of the payment once the refunds still
+    waiting for their answer are counted; None when that is nothing."""
+    amount = min(amount, captured_balance(payment) - await pending_refunds(session, payment))
     if amount <= 0:
         return None
     return await request(session, payment, OperationKind.REFUND, amount=amount, key=key, now=now)
@@ -491,6 +544,14 @@ async def ask(gateway: PaymentGateway, call: ProviderCall) -> Answer:
     ``ProviderUnavailable`` and other failures to get an answer propagate."""
     key = call.key
     try:
+        if (
+            call.kind == OperationKind.REFUND
+            and call.pending_reference is not None
+            and isinstance(gateway, RefundLookup)
+        ):
+            # Taken and not finished when last asked: asked again under the key, the provider
+            # would only repeat that first answer.
+            return Answer(reference=await gateway.look_up_refund(call.pending_reference))
         match call.kind:
             case OperationKind.CAPTURE:
                 reference = await gateway.capture(
@@ -513,6 +574,8 @@ async def ask(gateway: PaymentGateway, call: ProviderCall) -> Answer:
                 raise IllegalTransition(f"{call.kind} is never asked of a provider")
     except PaymentDeclined as declined:
         return Answer(declined=str(declined) or "The provider declined.")
+    except PaymentPending as pending:
+        return Answer(reference=pending.reference, pending=True)
     return Answer(reference=reference)
 
 
@@ -523,6 +586,16 @@ async def lock_operation(session: AsyncSession, operation_id: int) -> PaymentOpe
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+
+
+def wait(operation: PaymentOperation, *, reference: str | None, now: datetime) -> None:
+    """The provider took a movement and has not finished it: the entry stays REQUESTED (the
+    payment does not move) with the provider's id for it, until its webhook or a worker asking
+    by that id tells how it ended."""
+    if operation.status != OperationStatus.REQUESTED:
+        raise IllegalTransition(f"payment operation {operation.id} is {operation.status}")
+    operation.provider_reference = reference or operation.provider_reference
+    operation.retry_at = now + PENDING_CHECK_AFTER
 
 
 def complete(
@@ -566,6 +639,42 @@ def complete(
             charged = events.PaymentSucceeded(payment.id, payment.booking_id, amount)
             events.emit(session, charged, now=now)
     return True
+
+
+@dataclass(frozen=True)
+class RefundEntry:
+    operation_id: int
+    payment_id: int
+    amount_minor: int
+    currency: str
+
+
+async def find_refund(
+    session: AsyncSession, *, provider: str, reference: str | None, key: str | None
+) -> RefundEntry | None:
+    """Our refund the provider names: by its id for it, or by the idempotency key we gave it
+    (its answer, with the id, may not have landed yet)."""
+    names = []
+    if reference:
+        names.append(PaymentOperation.provider_reference == reference)
+    if key:
+        names.append(PaymentOperation.idempotency_key == key)
+    if not names:
+        return None
+    found = (
+        await session.execute(
+            select(PaymentOperation.id, Payment.id, PaymentOperation.amount_minor, Payment.currency)
+            .join(Payment, Payment.id == PaymentOperation.payment_id)
+            .where(
+                Payment.provider == provider,
+                PaymentOperation.kind == OperationKind.REFUND,
+                or_(*names),
+            )
+            .order_by(PaymentOperation.id)
+            .limit(1)
+        )
+    ).first()
+    return RefundEntry(*found) if found is not None else None
 
 
 async def claim_unanswered(

@@ -1,15 +1,14 @@
-"""Stripe's webhook events, applied once each: one small handler per event type, in a registry.
-
-An event is recorded in the transaction that applies it; the unique (provider, event_id) lets
-one delivery of it through, so a redelivery, or ten at once, change nothing more. What a
-PaymentIntent event says goes through ``checkout.provider_says``, as what the worker finds
-by asking Stripe does: believed only when amount and currency are ours, and never moving a
-payment backwards. A provider call it asks for (closing a declined intent, say) is left
-REQUESTED for a worker to make: the webhook answers without calling anyone.
+"""Stripe's webhook events, applied once each (``services/provider_events.py``): one small
+handler per event type, in a registry. What a PaymentIntent event says goes through
+``checkout.provider_says``, as what the worker finds by asking Stripe does: believed only when
+amount and currency are ours, and never moving a payment backwards. A Refund's word is the
+answer to asking for it (``checkout.provider_refund``). A provider call an event asks for
+(closing a declined intent, say) is left REQUESTED for a worker to make: the webhook answers
+without calling anyone.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,15 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Payment
 from db.states import PaymentProvider
-from gateways.stripe import intent_report
-from services import checkout, provider_events
+from gateways.stripe import REFUND_KEY, REFUND_WAITING, from_stripe, intent_report
+from services import checkout, payments, provider_events
 from services.bookings import BookingRules
-from services.provider_events import Outcome
+from services.provider_events import Handler, Outcome
 
 log = logging.getLogger("roost.webhooks")
-
-Handler = Callable[[AsyncSession, Mapping[str, Any], datetime, BookingRules], Awaitable[bool]]
-"""Applies an event's object; answers whether it concerned a payment of ours."""
 
 
 async def stripe_payment_id(
@@ -68,20 +64,68 @@ async def on_payment_intent(
     return True
 
 
+async def on_refund(
+    session: AsyncSession, refund: Mapping[str, Any], now: datetime, rules: BookingRules
+) -> bool:
+    """A Refund created, updated or failed: one of ours is done when it ``succeeded`` (the
+    payment moves only then), still waiting while ``pending`` or ``requires_action``, and
+    moves nothing once ``failed`` or ``canceled``. Another's (made in the dashboard) is
+    recorded from ``charge.refunded``."""
+    refund_id, status = str(refund.get("id", "")), refund.get("status")
+    currency = str(refund.get("currency", "")).upper()
+    if status == "succeeded":
+        answer = payments.Answer(reference=refund_id)
+    elif status in REFUND_WAITING:
+        answer = payments.Answer(reference=refund_id, pending=True)
+    else:
+        reason = refund.get("failure_reason") or status
+        answer = payments.Answer(declined=f"Stripe refused the refund ({reason})")
+    key = (refund.get("metadata") or {}).get(REFUND_KEY)
+    if await checkout.provider_refund(
+        session,
+        provider=PaymentProvider.STRIPE,
+        reference=refund_id,
+        key=key if isinstance(key, str) else None,
+        amount_minor=from_stripe(int(refund.get("amount", 0)), currency),
+        currency=currency,
+        answer=answer,
+        now=now,
+    ):
+        return True
+    return await stripe_payment_id(session, refund.get("payment_intent"), None) is not None
+
+
 async def on_charge_refunded(
     session: AsyncSession, charge: Mapping[str, Any], now: datetime, rules: BookingRules
 ) -> bool:
-    """Roost's refunds are applied on Stripe's answer to asking for them; this confirms one.
-    A refund made elsewhere (in Stripe's dashboard) is logged for a person to reconcile."""
+    """A charge refunded, in part or whole. Its refunds, when the event lists them (older API
+    versions), are read as their own events are; then what Stripe has refunded in all beyond
+    what the ledger knows (our refunds in flight included) was refunded outside Roost, in
+    Stripe's dashboard: recorded once, never past what was captured."""
     payment_id = await stripe_payment_id(
         session, charge.get("payment_intent"), charge.get("metadata")
     )
     if payment_id is None:
         return False
-    log.info(
-        "payment %s: Stripe reports %s %s refunded in all",
-        payment_id, charge.get("amount_refunded"), charge.get("currency"),
-    )  # fmt: skip
+    listed = charge.get("refunds")
+    for refund in (listed.get("data") or []) if isinstance(listed, Mapping) else []:
+        if isinstance(refund, Mapping):
+            await on_refund(session, refund, now, rules)
+    currency = str(charge.get("currency", "")).upper()
+    ours = await session.scalar(select(Payment.currency).where(Payment.id == payment_id))
+    if currency != ours:
+        log.warning("payment %s: Stripe reports a refund in %s; ignored", payment_id, currency)
+        return True
+    refunded_in_all = int(charge.get("amount_refunded", 0))
+    await checkout.refunded_elsewhere(
+        session,
+        payment_id=payment_id,
+        refunded_in_all=from_stripe(refunded_in_all, currency),
+        # Stripe's running total names it: a later event saying the same total is the same.
+        key=f"payment-{payment_id}-stripe-refunded-{refunded_in_all}",
+        reference=str(charge.get("id", "")),
+        now=now,
+    )
     return True
 
 
@@ -92,30 +136,25 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.canceled": on_payment_intent,
     "payment_intent.processing": on_payment_intent,
     "charge.refunded": on_charge_refunded,
+    "refund.created": on_refund,
+    "refund.updated": on_refund,
+    "refund.failed": on_refund,
+    "charge.refund.updated": on_refund,
 }
 
 
 async def apply_event(
     session: AsyncSession, *, event: Mapping[str, Any], now: datetime, rules: BookingRules
 ) -> Outcome:
-    """Records ``event`` (a verified Stripe Event) and applies it, unless it was seen before.
-    An event of a type no handler knows is recorded as seen and left unprocessed."""
-    recorded = await provider_events.record(
+    """Records ``event`` (a verified Stripe Event) and applies it, unless it was seen before."""
+    return await provider_events.apply_event(
         session,
         provider=PaymentProvider.STRIPE,
         event_id=event["id"],
-        type=event["type"],
+        event_type=event["type"],
+        resource=event["data"]["object"],
         payload=event,
+        handlers=HANDLERS,
         now=now,
+        rules=rules,
     )
-    if recorded is None:  # waited for the first delivery's transaction, which applied it
-        return Outcome.REPLAYED
-    handler = HANDLERS.get(event["type"])
-    if handler is None:
-        return Outcome.IGNORED
-    known = await handler(session, event["data"]["object"], now, rules)
-    await provider_events.processed(session, recorded, now=now)
-    if not known:
-        log.warning("Stripe event %s (%s): no payment of ours", event["id"], event["type"])
-        return Outcome.UNKNOWN_PAYMENT
-    return Outcome.APPLIED

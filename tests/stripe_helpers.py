@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 import httpx
+from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.applications import Starlette
 
@@ -14,7 +15,7 @@ from db.models import PaymentOperation
 from gateways.stripe import StripeGateway
 from services.payments import Gateways
 from tests.booking_helpers import START_PAYMENT, Place, booked
-from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, confirm_in_browser
+from tests.fakes.stripe_api import SECRET_KEY, FakeStripe, WebhookEndpoint, confirm_in_browser
 from tests.helpers import gql, serving
 
 
@@ -73,3 +74,27 @@ async def paid_in_browser(
     started = await start(client, place, booking["id"])
     await confirm_in_browser(stripe.url, started["clientSecret"], card)
     return booking, stripe.intent(started["clientSecret"])
+
+
+WEBHOOK_SECRET = "whsec_roost_refunds"
+
+
+@asynccontextmanager
+async def stripe_hooked(app: Starlette) -> AsyncIterator[Stripe]:
+    """The fake, with the app's webhook secret set and the fake posting its events, signed, to
+    the app's POST /webhooks/stripe at the app's time (before the call that caused them
+    answers)."""
+    before = app.state.settings
+    app.state.settings = before.model_copy(
+        update={"stripe_webhook_secret": [SecretStr(WEBHOOK_SECRET)]}
+    )
+    try:
+        async with stripe_serving(app) as stripe:
+            transport = httpx.ASGITransport(app=app)
+            stripe.fake.endpoint = WebhookEndpoint(
+                "http://testserver/webhooks/stripe", WEBHOOK_SECRET, transport
+            )
+            stripe.fake.clock = lambda: app.state.services.clock().timestamp()
+            yield stripe
+    finally:
+        app.state.settings = before

@@ -6,8 +6,14 @@
 - Orders v2: create (201, status ``CREATED``, or ``PAYER_ACTION_REQUIRED`` with a ``payer-action``
   link when ``payment_source.paypal`` is given), show, capture, authorize.
 - Payments v2: show/capture/void an authorization, show/refund a capture.
+- Payments v2: show a refund. A refund is ``COMPLETED`` at once, or, after
+  ``refunds_pending()``, ``PENDING`` until ``finish_refund`` says how it ends.
 - Webhooks: ``webhook`` makes a signed delivery (SHA256withRSA over ``transmission id|time|
   webhook id|crc32 of the body``); ``POST /v1/notifications/verify-webhook-signature`` checks it.
+  Given an ``endpoint`` (a URL, the webhook's id, and an ASGI transport), the fake sends its
+  events itself, as PayPal does, before the call that caused them answers:
+  ``CHECKOUT.ORDER.APPROVED``, ``PAYMENT.CAPTURE.COMPLETED``, ``PAYMENT.AUTHORIZATION.VOIDED``
+  and ``PAYMENT.CAPTURE.REFUNDED``; ``send`` delivers one again.
 - ``PayPal-Request-Id`` on a POST: the same id on the same operation answers the first answer
   again and does nothing more.
 - ``Prefer: return=representation`` answers the whole resource; otherwise the minimal one.
@@ -32,6 +38,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -160,6 +167,25 @@ def money(value: Decimal, currency: str) -> dict[str, str]:
 
 
 @dataclass
+class PayPalEndpoint:
+    url: str
+    webhook_id: str
+    transport: httpx.AsyncBaseTransport | None = None  # an ASGI app in the same process
+
+
+@dataclass
+class Delivery:
+    event_type: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(self.body)
+        return event
+
+
+@dataclass
 class FakePayPal:
     base_url: str = "http://127.0.0.1"
     token_seconds: int = 32_400
@@ -178,6 +204,67 @@ class FakePayPal:
     delays: list[float] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     webhook_key: rsa.RSAPrivateKey = field(default_factory=lambda: signing_key())
+    endpoint: PayPalEndpoint | None = None
+    sent: list[Delivery] = field(default_factory=list)  # every event made, in order
+    answers: list[tuple[str, int]] = field(default_factory=list)  # (event type, HTTP status)
+    refund_status: str = "COMPLETED"  # what a new refund is
+    _unsent: list[Delivery] = field(default_factory=list)
+
+    # Webhooks sent by the fake itself.
+
+    def _event(self, event_type: str, resource: dict[str, Any]) -> None:
+        if self.endpoint is None:
+            return
+        snapshot = json.loads(json.dumps(resource))
+        headers, body = self.webhook(event_type, snapshot, webhook_id=self.endpoint.webhook_id)
+        delivery = Delivery(event_type, headers, body)
+        self.sent.append(delivery)
+        self._unsent.append(delivery)
+
+    async def deliver(self) -> None:
+        """Sends the events made so far and not sent."""
+        unsent, self._unsent = self._unsent, []
+        for delivery in unsent:
+            await self.send(delivery)
+
+    def take_unsent(self) -> list[Delivery]:
+        """The events made and not sent, left for the test to send."""
+        unsent, self._unsent = self._unsent, []
+        return unsent
+
+    async def send(self, delivery: Delivery) -> httpx.Response:
+        """Posts a delivery (again) to the endpoint, as signed when it was made."""
+        assert self.endpoint is not None
+        async with httpx.AsyncClient(transport=self.endpoint.transport, timeout=10) as http:
+            response = await http.post(
+                self.endpoint.url, content=delivery.body, headers=delivery.headers
+            )
+        self.answers.append((delivery.event_type, response.status_code))
+        return response
+
+    def refunds_pending(self) -> None:
+        """New refunds wait (``PENDING``) until ``finish_refund``."""
+        self.refund_status = "PENDING"
+
+    async def finish_refund(
+        self, refund_id: str, status: str = "COMPLETED", *, deliver: bool = True
+    ) -> None:
+        """A pending refund ends: COMPLETED (its webhook says so), or FAILED or CANCELLED."""
+        refund = self.refunds[refund_id]
+        assert refund["status"] == "PENDING", refund["status"]
+        refund["status"] = status
+        refund["update_time"] = self._now()
+        if status == "COMPLETED":
+            self.moves.append(("refund", refund_id, *check_amount(refund["amount"])))
+            self._event("PAYMENT.CAPTURE.REFUNDED", self._public(refund))
+        if deliver:
+            await self.deliver()
+        else:
+            self._unsent.clear()
+
+    @staticmethod
+    def _public(refund: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in refund.items() if k != "capture_id"}
 
     # What a test does in PayPal's stead.
 
@@ -194,6 +281,7 @@ class FakePayPal:
         }
         if instrument_declined:
             self.declined_orders.add(order_id)
+        self._event("CHECKOUT.ORDER.APPROVED", order)
 
     def expire_tokens(self) -> None:
         """PayPal stops honouring every token issued (as when one expires early)."""
@@ -280,6 +368,7 @@ class FakePayPal:
 
     async def checkout_now(self, request: Request) -> Response:
         self.approve(request.query_params["token"])
+        await self.deliver()
         return Response("approved", media_type="text/plain")
 
     def _api(self, operation: str, handler: Any) -> Any:
@@ -322,6 +411,7 @@ class FakePayPal:
                     return error.response()
                 if request.method == "POST" and request_id:
                     self.answered[key] = (status, copy.deepcopy(answer))
+            await self.deliver()
             minimal = "return=representation" not in request.headers.get("prefer", "")
             if minimal and operation == "authorizations.void":
                 return Response(status_code=204)
@@ -492,6 +582,7 @@ class FakePayPal:
         }
         self.captures[capture_id] = capture
         self.moves.append(("capture", capture_id, *check_amount(amount)))
+        self._event("PAYMENT.CAPTURE.COMPLETED", capture)
         return capture
 
     def _authorization(self, authorization_id: str) -> dict[str, Any]:
@@ -535,6 +626,7 @@ class FakePayPal:
             raise unprocessable("PREVIOUSLY_CAPTURED")
         authorization["status"] = "VOIDED"
         self.moves.append(("void", authorization["id"], *check_amount(authorization["amount"])))
+        self._event("PAYMENT.AUTHORIZATION.VOIDED", authorization)
         return 200, authorization
 
     def _capture(self, capture_id: str) -> dict[str, Any]:
@@ -556,6 +648,7 @@ class FakePayPal:
                 check_amount(refund["amount"])[0]
                 for refund in self.refunds.values()
                 if refund["capture_id"] == capture["id"]
+                and refund["status"] not in ("FAILED", "CANCELLED")
             ),
             Decimal(0),
         )
@@ -572,10 +665,10 @@ class FakePayPal:
         refund_id = paypal_id()
         refund = {
             "id": refund_id,
-            "status": "COMPLETED",
+            "status": self.refund_status,
             "amount": money(value, currency),
-            "invoice_id": capture.get("invoice_id"),
-            "custom_id": capture.get("custom_id"),
+            "invoice_id": body.get("invoice_id", capture.get("invoice_id")),
+            "custom_id": body.get("custom_id", capture.get("custom_id")),
             "create_time": self._now(),
             "links": [
                 self._link(f"/v2/payments/refunds/{refund_id}", "self"),
@@ -584,8 +677,16 @@ class FakePayPal:
         }
         self.refunds[refund_id] = {**refund, "capture_id": capture["id"]}
         capture["status"] = "REFUNDED" if value == left else "PARTIALLY_REFUNDED"
-        self.moves.append(("refund", refund_id, value, currency))
+        if refund["status"] == "COMPLETED":
+            self.moves.append(("refund", refund_id, value, currency))
+            self._event("PAYMENT.CAPTURE.REFUNDED", refund)
         return 201, refund
+
+    def show_refund(self, params: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
+        refund = self.refunds.get(params["refund_id"])
+        if refund is None:
+            raise not_found()
+        return 200, self._public(refund)
 
     def app(self) -> Starlette:
         def post(path: str, name: str, handler: Any) -> Route:
@@ -634,5 +735,6 @@ class FakePayPal:
                     "captures.refund",
                     self.refund_capture,
                 ),
+                get("/v2/payments/refunds/{refund_id}", "refunds.get", self.show_refund),
             ]
         )

@@ -10,12 +10,16 @@ browser, here through ``POST /v1/payment_intents/{id}/confirm`` with one of Stri
 PaymentMethods, see ``TEST_CARDS``) to ``succeeded`` or, with ``capture_method=manual``,
 ``requires_capture``; a declined card answers 402 and leaves it ``requires_payment_method``
 with its ``last_payment_error``; captured to ``succeeded``; canceled. Refunds of a captured
-intent, never more than what is left.
+intent, never more than what is left (pending refunds count; failed and canceled ones do not):
+``succeeded`` at once, or, after ``refunds_pending()``, ``pending`` until ``finish_refund``
+says how they end, as Stripe's slower refunds do; retrieved with ``GET /v1/refunds/{id}``.
+``dashboard_refund`` refunds as a person in Stripe's dashboard would.
 
 Webhooks: given a ``WebhookEndpoint`` (a URL and its signing secret), the fake posts a signed
 Event (``Stripe-Signature: t=...,v1=...``) for each change of an intent, as Stripe does:
 ``payment_intent.succeeded``, ``.amount_capturable_updated``, ``.payment_failed``,
-``.canceled``, and ``charge.refunded``. It delivers before the API call that caused it answers,
+``.canceled``, ``charge.refunded``, and ``refund.created``, ``.updated`` and ``.failed``
+(``charge.refund.updated`` too). It delivers before the API call that caused it answers,
 so a test need not wait (Stripe sends them moments later); ``send`` delivers any event again.
 
 ``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
@@ -140,8 +144,46 @@ class FakeStripe:
     clock: Callable[[], float] = time.time  # when events are made and signed
     events: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[tuple[str, int]] = field(default_factory=list)  # (event id, status)
+    refund_status: str = "succeeded"  # what a new refund is
     _outage: Outage | None = None
     _unsent: list[dict[str, Any]] = field(default_factory=list)
+
+    def refunds_pending(self) -> None:
+        """New refunds wait (``pending``) until ``finish_refund``."""
+        self.refund_status = "pending"
+
+    async def finish_refund(
+        self, refund_id: str, status: str = "succeeded", *, deliver: bool = True
+    ) -> list[dict[str, Any]]:
+        """A pending refund ends: ``succeeded``, or ``failed`` (the money comes back to the
+        account) or ``canceled``. Answers the events it made, delivered unless told not to."""
+        refund = self.refunds[refund_id]
+        assert refund["status"] in ("pending", "requires_action"), refund["status"]
+        refund["status"] = status
+        if status == "failed":
+            refund["failure_reason"] = "expired_or_canceled_card"
+        made = [self.event("refund.updated", refund), self.event("charge.refund.updated", refund)]
+        if status == "failed":
+            made.append(self.event("refund.failed", refund))
+        if deliver:
+            await self._deliver()
+        else:
+            self._unsent = [event for event in self._unsent if event not in made]
+        return made
+
+    async def dashboard_refund(self, intent_id: str, amount: int) -> dict[str, Any]:
+        """A person refunds in Stripe's dashboard: no idempotency key, no metadata of ours."""
+        refund = self.refund({"payment_intent": intent_id, "amount": str(amount)})
+        await self._deliver()
+        return refund
+
+    def _refunded(self, intent_id: str) -> int:
+        return sum(
+            refund["amount"]
+            for refund in self.refunds.values()
+            if refund["payment_intent"] == intent_id
+            and refund["status"] not in ("failed", "canceled")
+        )
 
     # Webhooks.
 
@@ -330,11 +372,7 @@ class FakeStripe:
                 f"This PaymentIntent ({intent_id}) does not have a successful charge to refund.",
                 code="charge_not_refundable" if intent["status"] == "canceled" else None,
             )  # fmt: skip
-        refunded = sum(
-            refund["amount"]
-            for refund in self.refunds.values()
-            if refund["payment_intent"] == intent_id
-        )
+        refunded = self._refunded(intent_id)
         left = intent["amount_received"] - refunded
         amount = int(params.get("amount", left))
         if amount > left or amount < 1:
@@ -352,10 +390,12 @@ class FakeStripe:
             "payment_intent": intent_id,
             "metadata": params.get("metadata", {}),
             "reason": params.get("reason"),
-            "status": "succeeded",
+            "status": self.refund_status,
+            "failure_reason": None,
             "created": int(time.time()),
         }
         self.refunds[refund["id"]] = refund
+        self.event("refund.created", refund)
         charge = {
             "id": intent["latest_charge"],
             "object": "charge",
@@ -378,6 +418,7 @@ class FakeStripe:
                 Route("/v1/payment_intents/{id}", self._endpoint, methods=["GET", "POST"]),
                 Route("/v1/payment_intents/{id}/{action}", self._endpoint, methods=["POST"]),
                 Route("/v1/refunds", self._endpoint, methods=["POST"]),
+                Route("/v1/refunds/{refund_id}", self._endpoint, methods=["GET"]),
             ]
         )
 
@@ -451,6 +492,14 @@ class FakeStripe:
                 )  # fmt: skip
         if path == "/v1/refunds":
             return self.refund(params)
+        refund_id = request.path_params.get("refund_id")
+        if refund_id is not None:
+            if refund_id not in self.refunds:
+                raise StripeError(
+                    404, "invalid_request_error", f"No such refund: '{refund_id}'",
+                    code="resource_missing", param="id",
+                )  # fmt: skip
+            return self.refunds[refund_id]
         if intent_id is None:
             return self._intent(params)
         if request.method == "GET":
