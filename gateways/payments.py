@@ -87,6 +87,17 @@ class RefundLookup(Protocol):
 
 
 @runtime_checkable
+class AmountSteps(Protocol):
+    """A provider that moves some currencies only in steps of several of Roost's minor units
+    (Stripe takes dinars in tens of fils, M-Pesa whole shillings); one that is not moves any
+    whole minor unit."""
+
+    provider: str
+
+    def amount_step(self, currency: str) -> int: ...
+
+
+@runtime_checkable
 class CurrencyLimited(Protocol):
     """A provider that takes only some currencies; one that is not takes them all (what it
     cannot express exactly it refuses, amount by amount, as a decline)."""

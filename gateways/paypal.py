@@ -75,6 +75,15 @@ def to_paypal(amount_minor: int, currency: str) -> dict[str, str]:
     return {"currency_code": code, "value": f"{value:.{decimals}f}"}
 
 
+def amount_step(currency: str) -> int:
+    """The smallest amount, in Roost's minor units, PayPal moves in ``currency``: a whole unit
+    where PayPal takes fewer decimals than the currency has (HUF, TWD)."""
+    code = currency.upper()
+    dropped = int(get_currency_precision(code)) - PAYPAL_DECIMALS.get(code, 2)
+    step: int = 10 ** max(dropped, 0)
+    return step
+
+
 def from_paypal(amount: Mapping[str, Any]) -> int:
     """Minor units of a PayPal ``amount`` object."""
     code = str(amount["currency_code"])
@@ -155,6 +164,7 @@ class PayPalGateway:
         self._token_lock = asyncio.Lock()
 
     supports = staticmethod(supports)
+    amount_step = staticmethod(amount_step)
 
     # The token.
 

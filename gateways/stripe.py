@@ -64,6 +64,14 @@ def to_stripe(amount_minor: int, currency: str) -> int:
     return amount
 
 
+def amount_step(currency: str) -> int:
+    """The smallest amount, in Roost's minor units, Stripe moves in ``currency``."""
+    currency = currency.upper()
+    shift = _stripe_digits(currency) - _iso_digits(currency)
+    step: int = 10**-shift if shift < 0 else 1
+    return max(step, 10) if currency in THREE_DECIMAL else step
+
+
 def from_stripe(amount: int, currency: str) -> int:
     """Stripe's ``amount`` in Roost's minor units."""
     currency = currency.upper()
@@ -141,6 +149,7 @@ def verify_signature(
 
 class StripeGateway:
     provider = "STRIPE"
+    amount_step = staticmethod(amount_step)
 
     def __init__(
         self,

@@ -107,7 +107,10 @@ async def cancel_booking(
     id: strawberry.ID,
     reason: str | None = None,
 ) -> BookingType:
-    return await _change_booking(info, id, checkout.cancel_booking, reason=reason)
+    gateways = info.context.services.payment_gateways
+    return await _change_booking(
+        info, id, checkout.cancel_booking, reason=reason, gateways=gateways
+    )
 
 
 async def modify_booking(
@@ -123,6 +126,7 @@ async def modify_booking(
         checkout.modify_booking,
         stay=Stay(check_in, check_out, guests),
         rules=info.context.services.booking_rules,
+        gateways=info.context.services.payment_gateways,
     )
 
 

@@ -28,7 +28,6 @@ from schema.payments import (
 )
 from services import bookings as bookings_service
 from services import checkout, payment_lists
-from services import payments as payments_service
 from services.payments import ProviderCall
 
 
@@ -122,12 +121,14 @@ async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
     loaders = info.context.loaders
     listing = await loaders.listing_by_id.load_existing(booking.listing_id)
     payment = await loaders.payment_by_booking.load(booking.id)
-    refund = bookings_service.refund_due(
+    services = info.context.services
+    refund = checkout.refund_on_cancel(
         booking,
         listing,
-        paid=payments_service.captured_balance(payment),
+        payment,
         by=bookings_service.role_of(viewer, booking, listing),
-        now=info.context.services.clock(),
+        now=services.clock(),
+        gateways=services.payment_gateways,
     )
     return MoneyType.of(refund, booking.currency, booking_id=booking.id)
 

@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Listing, Payment, PaymentOperation
-from db.rows import Actor
+from db.rows import Actor, BookingRow, ListingRow, PaymentRow
 from db.states import (
     ACTIVE_BOOKING,
     CAPTURED_PAYMENT,
@@ -373,6 +373,25 @@ async def answer_request(
     return await _cancel(session, booking, listing, payment, by=Party.HOST, reason=reason, now=now)
 
 
+def refund_on_cancel(
+    booking: Booking | BookingRow,
+    listing: Listing | ListingRow,
+    payment: Payment | PaymentRow | None,
+    *,
+    by: Party,
+    now: datetime,
+    gateways: Gateways | None,
+) -> int:
+    """What cancelling now refunds: what the policy gives back, as the payment's provider can
+    move it (``payments.refundable``; None: in any minor unit)."""
+    paid = payments.captured_balance(payment)
+    due = bookings.refund_due(booking, listing, paid=paid, by=by, now=now)
+    if payment is None or gateways is None:
+        return due
+    step = gateways.amount_step(payment.provider, payment.currency)
+    return payments.refundable(due, balance=paid, step=step)
+
+
 async def _cancel(
     session: AsyncSession,
     booking: Booking,
@@ -382,15 +401,21 @@ async def _cancel(
     by: Party,
     reason: str | None,
     now: datetime,
+    gateways: Gateways | None = None,
 ) -> ProviderCall | None:
-    paid = payments.captured_balance(payment)
-    refund = bookings.refund_due(booking, listing, paid=paid, by=by, now=now)
+    refund = refund_on_cancel(booking, listing, payment, by=by, now=now, gateways=gateways)
     await bookings.cancel(session, booking, by=by, reason=reason, refund=refund, now=now)
     return await payments.let_go(session, payment, refund=refund, now=now)
 
 
 async def cancel_booking(
-    session: AsyncSession, *, actor: Actor, booking_id: int, reason: str | None, now: datetime
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    booking_id: int,
+    reason: str | None,
+    gateways: Gateways,
+    now: datetime,
 ) -> ProviderCall | None:
     """By the guest, with the refund its policy gives; by the host or an admin, refunded in
     full. The booking is canceled at once; the refund (or release) follows."""
@@ -403,7 +428,9 @@ async def cancel_booking(
     await payments.refuse_in_flight(session, booking.id)
     payment = await payments.live_payment(session, booking.id, lock=True)
     by = bookings.role_of(actor, booking, listing)
-    return await _cancel(session, booking, listing, payment, by=by, reason=reason, now=now)
+    return await _cancel(
+        session, booking, listing, payment, by=by, reason=reason, now=now, gateways=gateways
+    )
 
 
 def _modify_effect(stay: Stay, price: Price) -> dict[str, Any]:
@@ -443,6 +470,7 @@ async def modify_booking(
     booking_id: int,
     stay: Stay,
     rules: BookingRules,
+    gateways: Gateways,
     now: datetime,
 ) -> ProviderCall | None:
     """New dates or guests, if the nights are free. A dearer stay is charged first and becomes
@@ -477,7 +505,12 @@ async def modify_booking(
         if difference >= 0:
             return None
         key = await payments.next_key(session, payment, "change")
-        return await payments.request_refund(session, payment, amount=-difference, key=key, now=now)
+        refund = payments.refundable(
+            -difference,
+            balance=payments.captured_balance(payment),
+            step=gateways.amount_step(payment.provider, payment.currency),
+        )
+        return await payments.request_refund(session, payment, amount=refund, key=key, now=now)
     if payment.status == PaymentStatus.AUTHORIZED:
         # A request the host has not answered: the guest pays the new stay before it goes to
         # the host again.

@@ -30,6 +30,7 @@ from db.states import (
     PaymentStatus,
 )
 from gateways.payments import (
+    AmountSteps,
     CaptureMethod,
     CurrencyLimited,
     PaymentDeclined,
@@ -103,6 +104,11 @@ class Gateways:
             for name, gateway in self.by_provider.items()
             if _takes(gateway, currency) and _can(gateway, capture)
         ]
+
+    def amount_step(self, provider: str, currency: str) -> int:
+        """The smallest amount, in minor units, ``provider`` moves in ``currency``."""
+        gateway = self.by_provider.get(provider)
+        return gateway.amount_step(currency) if isinstance(gateway, AmountSteps) else 1
 
     def taking(
         self, provider: str, currency: str, *, capture: CaptureMethod = "automatic"
@@ -192,6 +198,15 @@ def _rebalance(payment: Payment) -> None:
         status = PaymentStatus.PARTIALLY_REFUNDED
     if status != payment.status:
         _move(payment, status)
+
+
+def refundable(amount: int, *, balance: int, step: int) -> int:
+    """A refund of ``amount`` as the provider can make it: rounded up to its ``step`` (a
+    fraction of a step goes to the guest), never more than the ``balance`` still captured.
+    The balance is a whole number of steps: it was charged, and refunded, in them."""
+    if amount <= 0:
+        return 0
+    return min(-(-amount // step) * step, balance)
 
 
 def captured_balance(payment: Payment | PaymentRow | None) -> int:
