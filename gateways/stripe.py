@@ -11,6 +11,7 @@ Stripe's units is refused, never rounded.
 import hashlib
 import hmac
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from gateways.payments import (
     ProviderUnavailable,
     Reported,
 )
+from gateways.payouts import AccountState, OnboardingLink
 
 T = TypeVar("T")
 
@@ -103,6 +105,15 @@ def intent_report(intent: Mapping[str, Any]) -> ProviderReport:
         amount,
         currency,
         reference=_id_of(intent.get("latest_charge")) or intent.get("id"),
+    )
+
+
+def account_state(account: Mapping[str, Any]) -> AccountState:
+    """A Connect account (as created, or as an ``account.updated`` event's object)."""
+    return AccountState(
+        reference=str(account["id"]),
+        details_submitted=bool(account.get("details_submitted")),
+        payouts_enabled=bool(account.get("payouts_enabled")),
     )
 
 
@@ -228,6 +239,88 @@ class StripeGateway:
         raise PaymentDeclined(
             "Stripe payments cannot be charged more afterwards; cancel and book the longer stay."
         )
+
+    # Host payouts (Connect): an Express account per host, Stripe's onboarding, transfers.
+
+    async def create_account(
+        self,
+        *,
+        email: str,
+        country: str | None,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> str:
+        params: Any = {
+            "type": "express",
+            "email": email,
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": dict(metadata),
+        }
+        if country:
+            params["country"] = country
+        account = await _call(
+            self._client.v1.accounts.create_async(
+                params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return str(account.id)
+
+    async def onboarding_link(
+        self, account: str, *, refresh_url: str, return_url: str
+    ) -> OnboardingLink:
+        link = await _call(
+            self._client.v1.account_links.create_async(
+                {
+                    "account": account,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        )
+        return OnboardingLink(url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC))
+
+    async def transfer(
+        self,
+        *,
+        account: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        group: str,
+        metadata: Mapping[str, str],
+    ) -> str:
+        params: Any = {
+            "amount": to_stripe(amount_minor, currency),
+            "currency": currency.lower(),
+            "destination": account,
+            "transfer_group": group,
+            "metadata": dict(metadata),
+        }
+
+        async def create() -> stripe.Transfer:
+            try:
+                return await self._client.v1.transfers.create_async(
+                    params, options={"idempotency_key": idempotency_key}
+                )
+            except stripe.StripeError as error:
+                # The same key in flight elsewhere (a worker whose lease lapsed) is no refusal:
+                # that request may yet move the money, so the payout waits under its key.
+                if error.http_status == 409 or isinstance(error, stripe.IdempotencyError):
+                    raise ProviderUnavailable(
+                        str(error) or "Stripe is busy with this key."
+                    ) from error
+                raise
+
+        transfer = await _call(create())
+        return str(transfer.id)
+
+    def transfer_unit(self, currency: str) -> int:
+        """Three-decimal currencies move in multiples of 10 of their minor unit at Stripe."""
+        currency = currency.upper()
+        unit = 10 if currency in THREE_DECIMAL else 1
+        shift = _iso_digits(currency) - _stripe_digits(currency)
+        return unit * 10**shift if shift > 0 else unit
 
 
 def _id_of(value: object) -> str | None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Payment, ProviderEvent
 from db.states import PaymentProvider
 from gateways.stripe import intent_report
-from services import checkout
+from services import checkout, payouts
 from services.bookings import BookingRules
 
 log = logging.getLogger("roost.webhooks")
@@ -100,6 +100,10 @@ HANDLERS: dict[str, Handler] = {
     "payment_intent.canceled": on_payment_intent,
     "payment_intent.processing": on_payment_intent,
     "charge.refunded": on_charge_refunded,
+    # Host payouts (services/payouts.py).
+    "account.updated": payouts.on_account_updated,
+    "transfer.created": payouts.on_transfer_created,
+    "transfer.reversed": payouts.on_transfer_reversed,
 }
 
 
