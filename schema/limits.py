@@ -36,6 +36,7 @@ from graphql import (
 )
 
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
+from services.money import known_currencies
 from services.search import MAX_PAGE_SIZE
 
 # The most items each list field can hold. Lists of a connection count once: the connection
@@ -47,6 +48,9 @@ LIST_SIZES: Mapping[str, int] = {
     "Listing.calendar": MAX_CALENDAR_NIGHTS,
     "ListingConnection.edges": 1,
     "BookingConnection.edges": 1,
+    "PayoutConnection.edges": 1,
+    # One entry per currency a host was paid in: at most every currency there is.
+    "Earnings.byCurrency": len(known_currencies()),
 }
 UNLISTED_LIST_SIZE = 100
 
