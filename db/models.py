@@ -660,6 +660,8 @@ class Payout(Base):
     status: Mapped[str] = mapped_column(Text, server_default=PayoutStatus.PENDING)
     idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
     provider_transfer_id: Mapped[str | None] = mapped_column(Text)
+    # When ``idempotency_key`` was first sent: Stripe forgets a key a day later.
+    key_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     declines: Mapped[int] = mapped_column(Integer, server_default="0")
     available_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

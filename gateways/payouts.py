@@ -61,5 +61,9 @@ class PayoutGateway(Protocol):
     ) -> str:
         """Sends ``amount_minor`` to ``account``; answers the provider's id for the transfer."""
 
+    async def find_transfer(self, *, group: str, payout_id: str) -> str | None:
+        """The transfer made for ``payout_id`` in ``group``, if any (for a key the provider
+        may have forgotten)."""
+
     def transfer_unit(self, currency: str) -> int:
         """The smallest amount, in Roost's minor units, that transfers are multiples of."""

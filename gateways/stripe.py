@@ -315,6 +315,16 @@ class StripeGateway:
         transfer = await _call(create())
         return str(transfer.id)
 
+    async def find_transfer(self, *, group: str, payout_id: str) -> str | None:
+        found = await _call(
+            self._client.v1.transfers.list_async({"transfer_group": group, "limit": 100})
+        )
+        for transfer in found.data:
+            metadata = transfer.to_dict().get("metadata") or {}
+            if metadata.get("payout_id") == payout_id:
+                return str(transfer.id)
+        return None
+
     def transfer_unit(self, currency: str) -> int:
         """Three-decimal currencies move in multiples of 10 of their minor unit at Stripe."""
         currency = currency.upper()

@@ -57,6 +57,11 @@ MAX_PAGE_SIZE = 100
 MAX_EARNINGS_DAYS = 366
 
 
+# Stripe keeps an idempotency key's answer for at least a day: a key first sent longer ago
+# than this is not relied on, and the provider is asked whether the transfer exists first.
+KEY_TRUSTED_FOR = timedelta(hours=23)
+
+
 @dataclass(frozen=True)
 class PayoutPolicy:
     host_fee_percent: Decimal = Decimal(3)
@@ -318,6 +323,7 @@ class PayoutCall:
     amount_minor: int
     currency: str
     key: str
+    look_first: bool = False  # the key may be forgotten: find the transfer before sending
 
 
 async def claim_due(
@@ -361,6 +367,7 @@ async def claim_due(
         payout.status = PayoutStatus.SENDING
         payout.lease_until = now + policy.lease
         payout.attempts += 1
+        payout.key_sent_at = payout.key_sent_at or now
         calls.append(
             PayoutCall(
                 payout_id=payout.id,
@@ -369,6 +376,7 @@ async def claim_due(
                 amount_minor=payout.amount_minor,
                 currency=payout.currency,
                 key=payout.idempotency_key,
+                look_first=now - payout.key_sent_at >= KEY_TRUSTED_FOR,
             )
         )
     return calls
@@ -433,6 +441,7 @@ async def record_declined(
     payout.status = PayoutStatus.FAILED
     payout.declines += 1
     payout.idempotency_key = transfer_key(payout.id, payout.declines)
+    payout.key_sent_at = None
     payout.lease_until = None
     payout.last_error = reason[:2_000]
     if payout.declines < policy.max_declines:
@@ -450,17 +459,21 @@ async def send(
     clock: Callable[[], datetime],
     policy: PayoutPolicy,
 ) -> None:
-    """(b) The transfer, asked for with no transaction open; (c) its answer recorded. Anything
-    else that goes wrong leaves the payout SENDING for its lease to lapse and be asked again."""
+    """(b) The transfer, asked for with no transaction open (or, when its key may be forgotten,
+    found first); (c) the answer recorded. Anything else that goes wrong leaves the payout
+    SENDING for its lease to lapse and be asked again."""
+    group = f"booking-{call.booking_id}"
     try:
-        transfer_id = await gateway.transfer(
-            account=call.account,
-            amount_minor=call.amount_minor,
-            currency=call.currency,
-            idempotency_key=call.key,
-            group=f"booking-{call.booking_id}",
-            metadata={"payout_id": str(call.payout_id), "booking_id": str(call.booking_id)},
-        )
+        transfer_id = await _transfer_of(gateway, call, group)
+        if transfer_id is None:
+            transfer_id = await gateway.transfer(
+                account=call.account,
+                amount_minor=call.amount_minor,
+                currency=call.currency,
+                idempotency_key=call.key,
+                group=group,
+                metadata={"payout_id": str(call.payout_id), "booking_id": str(call.booking_id)},
+            )
     except PaymentDeclined as declined:
         log.warning("payout %s: refused: %s", call.payout_id, declined)
         reason = str(declined) or "The provider refused the transfer."
@@ -496,6 +509,21 @@ async def send(
             now=clock(),
         )
     )
+
+
+async def _transfer_of(gateway: PayoutGateway, call: PayoutCall, group: str) -> str | None:
+    """A transfer already made for the payout, looked for only when its key may be forgotten
+    (first sent a day ago, by a worker whose answer was never recorded). A refused search is
+    no refusal of the transfer: it is no answer, and the payout is asked about again later."""
+    if not call.look_first:
+        return None
+    try:
+        found = await gateway.find_transfer(group=group, payout_id=str(call.payout_id))
+    except PaymentDeclined as refused:
+        raise ProviderUnavailable(f"Transfers could not be searched: {refused}") from refused
+    if found is not None:
+        log.warning("payout %s: its transfer %s was made; recorded now", call.payout_id, found)
+    return found
 
 
 # Stripe's word on accounts and transfers (services/stripe_webhooks.py).

@@ -262,6 +262,23 @@ async def test_a_host_without_a_ready_account_is_paid_once_stripe_says_it_is_rea
     assert [p["status"] for p in await read_payouts(client, place.as_host)] == ["PAID"]
 
 
+async def test_an_account_stripe_restricts_is_not_paid_until_it_is_ready_again(
+    app: Starlette, client: httpx.AsyncClient, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    account = await ready_account(client, stripe, place)
+    await stripe.fake.onboard(account, payouts_enabled=False)  # Stripe wants more from the host
+    restricted = (await gql(client, ACCOUNT, headers=place.as_host))["data"]["payoutAccount"]
+    assert (restricted["status"], restricted["ready"]) == ("RESTRICTED", False)
+    await completed_stay(app, client, clock, place)
+    clock.advance(days=1)
+    await run_worker(app)
+    assert stripe.fake.transfers == {}
+    await stripe.fake.onboard(account)
+    await run_worker(app)
+    assert len(stripe.fake.transfers) == 1
+
+
 async def test_refunds_reduce_the_payout(
     app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
 ) -> None:
@@ -379,6 +396,43 @@ async def test_a_transfer_whose_answer_was_lost_is_learnt_from_its_webhook(
     [row] = await payouts_in(database)
     assert row.provider_transfer_id == transfer["id"]
     assert await sent_events(database) == 1
+
+
+async def test_a_transfer_whose_key_stripe_forgot_is_found_rather_than_made_again(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    await ready_account(client, stripe, place)
+    await completed_stay(app, client, clock, place)
+    clock.advance(days=1)
+    stripe.fake.endpoint = None  # its webhook lost too
+
+    async def lost(method: str, path: str) -> None:
+        if (method, path) == ("POST", "/v1/transfers"):
+            raise ConnectionError("the answer never reaches the worker")
+
+    stripe.fake.before_answer = lost
+    await run_worker(app)
+    stripe.fake.before_answer = None
+    assert len(stripe.fake.transfers) == 1
+    [payout] = await read_payouts(client, place.as_host)
+    assert payout["status"] == "PENDING"  # whether it went through is unknown
+
+    stripe.fake.outage(30, status=503)  # Stripe answers nothing for a day...
+    for _ in range(24):
+        clock.advance(hours=1)
+        await run_worker(app)
+    assert [p["status"] for p in await read_payouts(client, place.as_host)] == ["PENDING"]
+    stripe.fake.forget_keys()  # ...by when it has forgotten the key
+    clock.advance(hours=1)
+    stripe.fake.outage(0)
+    await run_worker(app)
+    [transfer] = stripe.fake.transfers.values()
+    [payout] = await read_payouts(client, place.as_host)
+    assert payout["status"] == "PAID"
+    [row] = await payouts_in(database)
+    assert row.provider_transfer_id == transfer["id"]
+    assert ("GET", "/v1/transfers") in [(m, p) for m, p, _ in stripe.fake.requests]
 
 
 async def test_a_reversed_transfer_marks_its_payout_and_is_never_sent_again(

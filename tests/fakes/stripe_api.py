@@ -22,8 +22,9 @@ Connect (host payouts): Express accounts (``POST /v1/accounts``), onboarding lin
 (``POST /v1/account_links``) and transfers (``POST /v1/transfers``, each recorded in
 ``transfers``); ``onboard`` finishes an account's onboarding as the host would on Stripe's pages
 and sends its ``account.updated``; ``reverse`` reverses a transfer (``transfer.reversed``).
-``decline_transfers`` makes the next transfers fail as an empty platform balance does, and
-``before_answer`` runs before any answer is sent (a test can hold a transfer's answer there).
+``declined_transfers`` makes the next transfers fail as an empty platform balance does,
+``forget_keys`` prunes idempotency keys as Stripe does after a day, and ``before_answer`` runs
+before any answer is sent (a test can hold a transfer's answer there).
 
 ``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
 after ``HANG_SECONDS``, past a short client timeout), as Stripe does when it has trouble.
@@ -164,6 +165,8 @@ class ConnectApi:
             return self._account(account_id)
         if path == "/v1/account_links":
             return self.create_account_link(params)
+        if path == "/v1/transfers" and request.method == "GET":
+            return self.list_transfers(dict(request.query_params))
         if path == "/v1/transfers":
             return self.create_transfer(params)
         if path.endswith("/reversals"):
@@ -293,6 +296,29 @@ class ConnectApi:
         self.event("transfer.created", transfer)
         return transfer
 
+    def list_transfers(self, query: dict[str, str]) -> dict[str, Any]:
+        """Newest first, filtered by ``transfer_group`` and ``destination`` when given."""
+        limit = int(query.get("limit", 10))
+        if not 1 <= limit <= 100:
+            raise StripeError(400, "invalid_request_error", "Invalid limit.", param="limit")
+        found = [
+            transfer
+            for transfer in reversed(self.transfers.values())
+            if query.get("transfer_group") in (None, transfer["transfer_group"])
+            and query.get("destination") in (None, transfer["destination"])
+        ]
+        return {
+            "object": "list",
+            "url": "/v1/transfers",
+            "has_more": len(found) > limit,
+            "data": found[:limit],
+        }
+
+    def forget_keys(self) -> None:
+        """What Stripe does to idempotency keys at least a day old: a key sent again makes a
+        new request."""
+        raise NotImplementedError
+
     def _transfer(self, transfer_id: str) -> dict[str, Any]:
         transfer = self.transfers.get(transfer_id)
         if transfer is None:
@@ -345,6 +371,9 @@ class FakeStripe(ConnectApi):
     # Awaited with (method, path) once an answer is ready (and kept for its idempotency key),
     # before it is sent.
     before_answer: Callable[[str, str], Awaitable[None]] | None = None
+
+    def forget_keys(self) -> None:
+        self.replies.clear()
 
     # Webhooks.
 
@@ -584,7 +613,7 @@ class FakeStripe(ConnectApi):
                 Route("/v1/accounts", self._endpoint, methods=["POST"]),
                 Route("/v1/accounts/{account}", self._endpoint, methods=["GET"]),
                 Route("/v1/account_links", self._endpoint, methods=["POST"]),
-                Route("/v1/transfers", self._endpoint, methods=["POST"]),
+                Route("/v1/transfers", self._endpoint, methods=["GET", "POST"]),
                 Route("/v1/transfers/{transfer}", self._endpoint, methods=["GET"]),
                 Route("/v1/transfers/{transfer}/reversals", self._endpoint, methods=["POST"]),
             ]

@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, server_default="PENDING", nullable=False),
         sa.Column("idempotency_key", sa.Text, nullable=False),
         sa.Column("provider_transfer_id", sa.Text, nullable=True),
+        sa.Column("key_sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer, server_default="0", nullable=False),
         sa.Column("declines", sa.Integer, server_default="0", nullable=False),
         sa.Column("available_at", sa.DateTime(timezone=True), nullable=True),
