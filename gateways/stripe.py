@@ -258,7 +258,7 @@ class StripeGateway:
         }
         if country:
             params["country"] = country
-        account = await _call(
+        account = await _call_keyed(
             self._client.v1.accounts.create_async(
                 params, options={"idempotency_key": idempotency_key}
             )
@@ -297,22 +297,11 @@ class StripeGateway:
             "transfer_group": group,
             "metadata": dict(metadata),
         }
-
-        async def create() -> stripe.Transfer:
-            try:
-                return await self._client.v1.transfers.create_async(
-                    params, options={"idempotency_key": idempotency_key}
-                )
-            except stripe.StripeError as error:
-                # The same key in flight elsewhere (a worker whose lease lapsed) is no refusal:
-                # that request may yet move the money, so the payout waits under its key.
-                if error.http_status == 409 or isinstance(error, stripe.IdempotencyError):
-                    raise ProviderUnavailable(
-                        str(error) or "Stripe is busy with this key."
-                    ) from error
-                raise
-
-        transfer = await _call(create())
+        transfer = await _call_keyed(
+            self._client.v1.transfers.create_async(
+                params, options={"idempotency_key": idempotency_key}
+            )
+        )
         return str(transfer.id)
 
     async def find_transfer(self, *, group: str, payout_id: str) -> str | None:
@@ -350,3 +339,20 @@ async def _call(request: Awaitable[T]) -> T:
         raise PaymentDeclined(error.user_message or str(error) or "Stripe declined.") from error
     except stripe.StripeError as error:
         raise ProviderUnavailable(str(error) or type(error).__name__) from error
+
+
+async def _call_keyed(request: Awaitable[T]) -> T:
+    """As ``_call``, for a request whose key another process may be using at the same moment
+    (a worker whose lease lapsed, a host's second click): Stripe's 409 for a key in flight, or
+    its idempotency error, is no refusal. The other request may yet succeed, so the caller
+    asks again later under the same key."""
+
+    async def guarded() -> T:
+        try:
+            return await request
+        except stripe.StripeError as error:
+            if error.http_status == 409 or isinstance(error, stripe.IdempotencyError):
+                raise ProviderUnavailable(str(error) or "Stripe is busy with this key.") from error
+            raise
+
+    return await _call(guarded())

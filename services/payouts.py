@@ -106,10 +106,14 @@ async def account_of(session: AsyncSession, host_id: int) -> PayoutAccountRow | 
 
 
 def check_return_url(value: str, field: str) -> str:
-    parts = urlsplit(value)
     if len(value) > MAX_URL_LENGTH:
         raise InvalidInput.field(field, f"must be at most {MAX_URL_LENGTH} characters")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # an unclosed IPv6 bracket, a bad port
+        hostname = None
+    if hostname is None or parts.scheme not in ("http", "https") or value != value.strip():
         raise InvalidInput.field(field, "must be an http or https URL")
     return value
 
@@ -407,9 +411,18 @@ def _paid(session: AsyncSession, payout: PayoutModel, transfer_id: str, *, now: 
 async def record_paid(
     session: AsyncSession, *, payout_id: int, key: str, transfer_id: str, now: datetime
 ) -> None:
-    payout = await _claimed(session, payout_id, key)
-    if payout is not None:
+    """The provider made the transfer: so the payout is paid, whichever claim asked for it
+    (another worker may have claimed it since, and be waiting to ask again)."""
+    payout = await session.get(PayoutModel, payout_id, with_for_update=True)
+    if payout is None:
+        return
+    if payout.status in UNPAID_PAYOUT:
         _paid(session, payout, transfer_id, now=now)
+    elif payout.provider_transfer_id != transfer_id:
+        log.error(
+            "payout %s: a second transfer %s (paid by %s, key %s); for a person to reverse",
+            payout_id, transfer_id, payout.provider_transfer_id, key,
+        )  # fmt: skip
 
 
 async def record_unanswered(

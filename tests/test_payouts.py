@@ -147,6 +147,7 @@ async def test_return_urls_must_be_web_addresses_of_bounded_length(
         ("javascript:alert(1)", REFRESH_URL, "returnUrl"),
         (RETURN_URL, "https://" + "a" * 2_000 + ".example", "refreshUrl"),
         (RETURN_URL, "/relative", "refreshUrl"),
+        ("http://[::1/done", REFRESH_URL, "returnUrl"),
     ]:
         body = await gql(client, CONNECT, {"ret": ret, "refresh": refresh}, headers=place.as_host)
         assert error_code(body) == "BAD_USER_INPUT"
@@ -526,6 +527,41 @@ async def test_earnings_take_a_bounded_period(client: httpx.AsyncClient, stripe:
     ]:
         body = await gql(client, EARNINGS, window, headers=place.as_host)
         assert body["errors"][0]["extensions"]["fields"] == {"to": problem}
+
+
+async def test_a_worker_whose_lease_lapsed_mid_transfer_is_not_doubled_by_the_next(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    await ready_account(client, stripe, place)
+    await completed_stay(app, client, clock, place)
+    clock.advance(days=1)
+    stripe.fake.endpoint = None
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_answer(method: str, path: str) -> None:
+        if path == "/v1/transfers" and not held.is_set():
+            held.set()
+            await release.wait()
+
+    stripe.fake.before_answer = slow_answer
+    slow = asyncio.create_task(run_worker(app))
+    async with asyncio.timeout(30):
+        await held.wait()
+    clock.advance(minutes=3)  # the slow worker's lease lapses
+    await run_worker(app)  # Stripe turns the same key away while its first request runs
+    assert [p["status"] for p in await read_payouts(client, place.as_host)] == ["PENDING"]
+    release.set()
+    await slow  # its answer comes, and counts
+    [transfer] = stripe.fake.transfers.values()
+    [payout] = await read_payouts(client, place.as_host)
+    assert payout["status"] == "PAID"
+    clock.advance(hours=1)
+    await run_worker(app)
+    assert len(stripe.fake.transfers) == 1 and len(transfer_requests(stripe)) == 2
+    [row] = await payouts_in(database)
+    assert row.provider_transfer_id == transfer["id"]
+    assert await sent_events(database) == 1
 
 
 # Exactly once, with two workers and one killed mid-transfer.

@@ -24,7 +24,8 @@ Connect (host payouts): Express accounts (``POST /v1/accounts``), onboarding lin
 and sends its ``account.updated``; ``reverse`` reverses a transfer (``transfer.reversed``).
 ``declined_transfers`` makes the next transfers fail as an empty platform balance does,
 ``forget_keys`` prunes idempotency keys as Stripe does after a day, and ``before_answer`` runs
-before any answer is sent (a test can hold a transfer's answer there).
+before any answer is sent (a test can hold a transfer's answer there). A key used again while
+its first request is still being answered is a 409 ``idempotency_key_in_use``, as at Stripe.
 
 ``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
 after ``HANG_SECONDS``, past a short client timeout), as Stripe does when it has trouble.
@@ -371,6 +372,7 @@ class FakeStripe(ConnectApi):
     # Awaited with (method, path) once an answer is ready (and kept for its idempotency key),
     # before it is sent.
     before_answer: Callable[[str, str], Awaitable[None]] | None = None
+    keys_in_flight: set[str] = field(default_factory=set)  # a second use meanwhile is a 409
 
     def forget_keys(self) -> None:
         self.replies.clear()
@@ -642,6 +644,19 @@ class FakeStripe(ConnectApi):
                 status_code=401,
             )
         idempotency_key = request.headers.get("idempotency-key")
+        if request.method == "POST" and idempotency_key in self.keys_in_flight:
+            return JSONResponse(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "idempotency_key_in_use",
+                        "message": "There is currently another in-progress request using this "
+                        "Idempotent Key (probably because of a timeout). Please retry this "
+                        "request later.",
+                    }
+                },
+                status_code=409,
+            )
         if request.method == "POST" and idempotency_key:
             kept = self.replies.get(idempotency_key)
             if kept is not None:
@@ -660,6 +675,16 @@ class FakeStripe(ConnectApi):
                 return JSONResponse(
                     body, status_code=status, headers={"Idempotent-Replayed": "true"}
                 )
+        if request.method == "POST" and idempotency_key:
+            self.keys_in_flight.add(idempotency_key)
+        try:
+            return await self._answer(request, params, key, idempotency_key)
+        finally:
+            self.keys_in_flight.discard(idempotency_key or "")
+
+    async def _answer(
+        self, request: Request, params: dict[str, Any], key: str, idempotency_key: str | None
+    ) -> Response:
         try:
             status, body = 200, self._route(request, params, publishable=key == PUBLISHABLE_KEY)
         except StripeError as error:
