@@ -396,6 +396,8 @@ class Booking(Base):
             "ix_booking_pending_expiry", "expires_at", postgresql_where=text("status = 'PENDING'")
         ),
         Index("ix_booking_confirmed_end", "ends_at", postgresql_where=text("status = 'CONFIRMED'")),
+        # Stays whose hosts are owed a payout (services/payouts.py).
+        Index("ix_booking_completed_end", "ends_at", postgresql_where=text("status = 'COMPLETED'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

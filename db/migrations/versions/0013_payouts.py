@@ -110,10 +110,17 @@ def upgrade() -> None:
         ["lease_until"],
         postgresql_where=sa.text("status = 'SENDING'"),
     )
+    op.create_index(
+        "ix_booking_completed_end",
+        "booking",
+        ["ends_at"],
+        postgresql_where=sa.text("status = 'COMPLETED'"),
+    )
     op.create_index("ix_payout_host_earned", "payout", ["host_id", "earned_on"])
     op.create_index("ix_payout_host_id", "payout", ["host_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_booking_completed_end", table_name="booking")
     op.drop_table("payout")
     op.drop_table("payout_account")
