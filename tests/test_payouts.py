@@ -399,6 +399,28 @@ async def test_a_transfer_whose_answer_was_lost_is_learnt_from_its_webhook(
     assert await sent_events(database) == 1
 
 
+async def test_a_transfer_event_is_believed_only_for_the_hosts_account_and_amount(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    await completed_stay(app, client, clock, place)
+    clock.advance(days=1)
+    await run_worker(app)  # owed, PENDING: the host has no account yet
+    [row] = await payouts_in(database)
+    await connect(client, place.as_host)
+    [account] = stripe.fake.accounts.values()
+    base = {"id": "tr_forged", "object": "transfer", "currency": "eur",
+            "metadata": {"payout_id": str(row.id)}}  # fmt: skip
+    for wrong in ({"amount": 99_999, "destination": account["id"]},
+                  {"amount": 22_310, "destination": "acct_someone_else"}):  # fmt: skip
+        response = await stripe.fake.send(stripe.fake.event("transfer.created", base | wrong))
+        assert response.status_code == 200
+    assert [p["status"] for p in await read_payouts(client, place.as_host)] == ["PENDING"]
+    right = {"amount": 22_310, "destination": account["id"]}
+    await stripe.fake.send(stripe.fake.event("transfer.created", base | right))
+    assert [p["status"] for p in await read_payouts(client, place.as_host)] == ["PAID"]
+
+
 async def test_a_transfer_whose_key_stripe_forgot_is_found_rather_than_made_again(
     app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
 ) -> None:
