@@ -188,6 +188,13 @@ class Settings(BaseSettings):
         5, gt=0, validation_alias="ROOST_MAX_PENDING_BOOKINGS_PER_GUEST"
     )
 
+    # Host payouts: Roost's fee on the host's side, and how long after a stay ends its host
+    # is paid (a day, so that a problem at check-out can still be raised).
+    host_fee_percent: Decimal = Field(
+        Decimal(3), ge=0, le=100, validation_alias="ROOST_HOST_FEE_PERCENT"
+    )
+    payout_delay_hours: float = Field(24, ge=0, validation_alias="ROOST_PAYOUT_DELAY_HOURS")
+
     # Stripe: offered to guests when the secret key is set (sk_test_... for Stripe's test mode).
     stripe_api_key: SecretStr | None = Field(None, validation_alias="STRIPE_API_KEY")
     # Webhook signing secrets, comma-separated: the old and the new one while a secret is rolled.

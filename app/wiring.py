@@ -26,6 +26,7 @@ from gateways.stripe import StripeGateway
 from schema.context import Services
 from services.bookings import BookingRules
 from services.payments import Gateways
+from services.payouts import PayoutPolicy
 from services.pricing import FeePolicy
 from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
@@ -175,6 +176,14 @@ def build_worker(
         ),
         heartbeat=settings.worker_heartbeat_file,
         rules=services.booking_rules if services else build_booking_rules(settings),
+        payout_policy=build_payout_policy(settings),
+    )
+
+
+def build_payout_policy(settings: Settings) -> PayoutPolicy:
+    return PayoutPolicy(
+        host_fee_percent=settings.host_fee_percent,
+        delay=timedelta(hours=settings.payout_delay_hours),
     )
 
 

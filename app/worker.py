@@ -1,5 +1,5 @@
 """The worker: claims outbox events and runs their handlers, moves bookings along in time,
-and finishes payments whose answer a crash lost.
+finishes payments whose answer a crash lost, and pays hosts for their completed stays.
 
 Any number of workers run at once, on any machines. An event is claimed for a lease (its row
 picked with FOR UPDATE SKIP LOCKED, so two workers never claim the same one). Each of its
@@ -30,12 +30,13 @@ from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
 from gateways.payments import PaymentLookup
-from services import bookings, checkout, payments
+from services import bookings, checkout, payments, payouts
 from services.bookings import BookingRules
 from services.errors import DomainError
 from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
 from services.events import Event, decode
 from services.payments import Gateways, ProviderCall
+from services.payouts import PayoutPolicy
 
 log = logging.getLogger("roost.worker")
 
@@ -69,8 +70,10 @@ class Worker:
         handlers: Handlers = HANDLERS,
         heartbeat: Path | None = None,
         rules: BookingRules | None = None,
+        payout_policy: PayoutPolicy | None = None,
     ) -> None:
         self.rules = rules or BookingRules()
+        self.payout_policy = payout_policy or PayoutPolicy()
         self.database = database
         self.clock = clock
         self.gateways = gateways
@@ -129,7 +132,34 @@ class Worker:
         for call in (*unanswered, *releases):
             await self.settle(call)
         completed = await self.database.transaction(partial(bookings.complete_due, now=now))
-        return checked + len(unanswered) + expired + completed
+        paid = await self.pay_hosts(now)
+        return checked + len(unanswered) + expired + completed + paid
+
+    async def pay_hosts(self, now: datetime) -> int:
+        """Payouts for stays completed long enough ago are written; then those due whose host
+        can be paid are claimed (committed), and each transfer asked for and recorded on its
+        own: see services/payouts.py."""
+        policy = self.payout_policy
+        gateway = payouts.payout_gateway(self.gateways)
+        created = await self.database.transaction(
+            partial(
+                payouts.create_due,
+                now=now,
+                policy=policy,
+                unit_of=gateway.amount_step if gateway else lambda currency: 1,
+            )
+        )
+        if gateway is None:  # written, and kept PENDING until payouts are configured
+            return created
+        calls = await self.database.transaction(partial(payouts.claim_due, now=now, policy=policy))
+        for call in calls:
+            try:
+                await payouts.send(
+                    self.database.transaction, gateway, call, clock=self.clock, policy=policy
+                )
+            except Exception:
+                log.exception("payout %s: not recorded; asked again later", call.payout_id)
+        return created + len(calls)
 
     async def check_waiting(self, now: datetime) -> int:
         """Payments the guest completes with the provider, whose word has not come: the

@@ -61,3 +61,8 @@ def can_see_booking(actor: Actor | None, *, guest_id: int, host_id: int) -> bool
     """A booking is its guest's, its host's and the admins' to see (and to act on, as each
     side may)."""
     return actor is not None and (actor.id in (guest_id, host_id) or is_admin(actor))
+
+
+def can_see_payout(actor: Actor | None, *, host_id: int) -> bool:
+    """A payout is its host's (and the admins') to see; its guest's is the payment."""
+    return actor is not None and (actor.id == host_id or is_admin(actor))

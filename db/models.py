@@ -42,6 +42,8 @@ from db.states import (
     Party,
     PaymentProvider,
     PaymentStatus,
+    PayoutAccountStatus,
+    PayoutStatus,
     TokenPurpose,
     UserStatus,
     sql_list,
@@ -398,6 +400,8 @@ class Booking(Base):
             "ix_booking_pending_expiry", "expires_at", postgresql_where=text("status = 'PENDING'")
         ),
         Index("ix_booking_confirmed_end", "ends_at", postgresql_where=text("status = 'CONFIRMED'")),
+        # Stays whose hosts are owed a payout (services/payouts.py).
+        Index("ix_booking_completed_end", "ends_at", postgresql_where=text("status = 'COMPLETED'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -593,3 +597,88 @@ class ProviderEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class PayoutAccount(Base):
+    """Where a host is paid: one account at the provider (a Stripe Connect Express account) per
+    host. Created before the provider's id is known, so a second request finds the first's row
+    and the provider is asked under one idempotency key."""
+
+    __tablename__ = "payout_account"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_list(PayoutAccountStatus)})", name="status"),
+        CheckConstraint(f"provider IN ({sql_list(PaymentProvider)})", name="provider"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    host_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="RESTRICT"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(Text)
+    provider_account_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(Text, server_default=PayoutAccountStatus.ONBOARDING)
+    details_submitted: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class Payout(Base):
+    """What a host is paid for a completed booking, in minor units of the booking's currency.
+
+    One per booking. ``available_at`` is when a worker may next try it; a worker claims it by
+    moving it to SENDING until ``lease_until``, asks the provider under ``idempotency_key`` with
+    no transaction open, then records the answer. A worker that died holding a claim leaves it
+    to lapse, and the next one asks again under the same key: the provider answers the same
+    transfer, so a host is never paid twice.
+    """
+
+    __tablename__ = "payout"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_list(PayoutStatus)})", name="status"),
+        CheckConstraint(
+            "amount_minor >= 0 AND host_fee_minor >= 0 AND refunds_minor >= 0", name="amounts"
+        ),
+        Index(
+            "ix_payout_due",
+            "available_at",
+            postgresql_where=text(
+                f"status IN ({sql_list((PayoutStatus.PENDING, PayoutStatus.FAILED))})"
+            ),
+        ),
+        Index(
+            "ix_payout_sending_lease",
+            "lease_until",
+            postgresql_where=text(f"status = '{PayoutStatus.SENDING}'"),
+        ),
+        Index("ix_payout_host_earned", "host_id", "earned_on"),
+        Index("ix_payout_host_id", "host_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("booking.id"), unique=True)
+    host_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    currency: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    host_fee_minor: Mapped[int] = mapped_column(BigInteger)
+    refunds_minor: Mapped[int] = mapped_column(BigInteger)
+    # The stay's check-out: the day the host earned it, by which earnings are counted.
+    earned_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, server_default=PayoutStatus.PENDING)
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    provider_transfer_id: Mapped[str | None] = mapped_column(Text)
+    # When ``idempotency_key`` was first sent: Stripe forgets a key a day later.
+    key_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    declines: Mapped[int] = mapped_column(Integer, server_default="0")
+    available_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )

@@ -153,6 +153,34 @@ class LedgerRow(NamedTuple):
     provider_reference: str | None
 
 
+class PayoutRow(NamedTuple):
+    id: int
+    booking_id: int
+    host_id: int
+    currency: str
+    amount_minor: int
+    host_fee_minor: int
+    refunds_minor: int
+    earned_on: date
+    status: str
+    provider_transfer_id: str | None
+    attempts: int
+    available_at: datetime | None
+    last_error: str | None
+    paid_at: datetime | None
+    created_at: datetime
+
+
+class PayoutAccountRow(NamedTuple):
+    id: int
+    host_id: int
+    provider: str
+    provider_account_id: str | None
+    status: str
+    ready_at: datetime | None
+    created_at: datetime
+
+
 class AmenityRow(NamedTuple):
     id: int
     code: str

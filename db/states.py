@@ -105,6 +105,28 @@ class OperationStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class PayoutAccountStatus(StrEnum):
+    """A host's payout account at its provider: money can be sent to it only when READY."""
+
+    ONBOARDING = "ONBOARDING"  # created; the host has not finished the provider's forms
+    READY = "READY"  # details submitted and payouts enabled
+    RESTRICTED = "RESTRICTED"  # was ready; the provider has since disabled payouts
+
+
+class PayoutStatus(StrEnum):
+    """Where a host's payout for a booking is."""
+
+    PENDING = "PENDING"  # accruing: waiting for its time, the host's account, or a retry
+    SENDING = "SENDING"  # claimed by a worker under a lease; the transfer is being asked for
+    PAID = "PAID"  # the provider made the transfer
+    FAILED = "FAILED"  # the provider declined; tried again later under a new key, or by a person
+    REVERSED = "REVERSED"  # the transfer was reversed at the provider after it was paid
+
+
+UNPAID_PAYOUT = (PayoutStatus.PENDING, PayoutStatus.SENDING, PayoutStatus.FAILED)
+"""Owed to the host and not yet sent."""
+
+
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """``'A', 'B'``: the members for an ``IN (...)`` in a constraint or hand-written SQL."""
     return ", ".join(f"'{value}'" for value in values)

@@ -11,6 +11,7 @@ Stripe's units is refused, never rounded.
 import hashlib
 import hmac
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from gateways.payments import (
     ProviderUnavailable,
     Reported,
 )
+from gateways.payouts import AccountState, OnboardingLink
 
 T = TypeVar("T")
 
@@ -112,6 +114,15 @@ def intent_report(intent: Mapping[str, Any]) -> ProviderReport:
         amount,
         currency,
         reference=_id_of(intent.get("latest_charge")) or intent.get("id"),
+    )
+
+
+def account_state(account: Mapping[str, Any]) -> AccountState:
+    """A Connect account (as created, or as an ``account.updated`` event's object)."""
+    return AccountState(
+        reference=str(account["id"]),
+        details_submitted=bool(account.get("details_submitted")),
+        payouts_enabled=bool(account.get("payouts_enabled")),
     )
 
 
@@ -243,6 +254,80 @@ class StripeGateway:
             "Stripe payments cannot be charged more afterwards; cancel and book the longer stay."
         )
 
+    # Host payouts (Connect): an Express account per host, Stripe's onboarding, transfers.
+
+    async def create_account(
+        self,
+        *,
+        email: str,
+        country: str | None,
+        idempotency_key: str,
+        metadata: Mapping[str, str],
+    ) -> str:
+        params: Any = {
+            "type": "express",
+            "email": email,
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": dict(metadata),
+        }
+        if country:
+            params["country"] = country
+        account = await _call_keyed(
+            self._client.v1.accounts.create_async(
+                params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return str(account.id)
+
+    async def onboarding_link(
+        self, account: str, *, refresh_url: str, return_url: str
+    ) -> OnboardingLink:
+        link = await _call(
+            self._client.v1.account_links.create_async(
+                {
+                    "account": account,
+                    "refresh_url": refresh_url,
+                    "return_url": return_url,
+                    "type": "account_onboarding",
+                }
+            )
+        )
+        return OnboardingLink(url=link.url, expires_at=datetime.fromtimestamp(link.expires_at, UTC))
+
+    async def transfer(
+        self,
+        *,
+        account: str,
+        amount_minor: int,
+        currency: str,
+        idempotency_key: str,
+        group: str,
+        metadata: Mapping[str, str],
+    ) -> str:
+        params: Any = {
+            "amount": to_stripe(amount_minor, currency),
+            "currency": currency.lower(),
+            "destination": account,
+            "transfer_group": group,
+            "metadata": dict(metadata),
+        }
+        transfer = await _call_keyed(
+            self._client.v1.transfers.create_async(
+                params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return str(transfer.id)
+
+    async def find_transfer(self, *, group: str, payout_id: str) -> str | None:
+        found = await _call(
+            self._client.v1.transfers.list_async({"transfer_group": group, "limit": 100})
+        )
+        for transfer in found.data:
+            metadata = transfer.to_dict().get("metadata") or {}
+            if metadata.get("payout_id") == payout_id:
+                return str(transfer.id)
+        return None
+
 
 # The metadata key of a refund that names the ledger entry it is (its idempotency key).
 REFUND_KEY = "roost_key"
@@ -280,3 +365,20 @@ async def _call(request: Awaitable[T]) -> T:
         raise PaymentDeclined(error.user_message or str(error) or "Stripe declined.") from error
     except stripe.StripeError as error:
         raise ProviderUnavailable(str(error) or type(error).__name__) from error
+
+
+async def _call_keyed(request: Awaitable[T]) -> T:
+    """As ``_call``, for a request whose key another process may be using at the same moment
+    (a worker whose lease lapsed, a host's second click): Stripe's 409 for a key in flight, or
+    its idempotency error, is no refusal. The other request may yet succeed, so the caller
+    asks again later under the same key."""
+
+    async def guarded() -> T:
+        try:
+            return await request
+        except stripe.StripeError as error:
+            if error.http_status == 409 or isinstance(error, stripe.IdempotencyError):
+                raise ProviderUnavailable(str(error) or "Stripe is busy with this key.") from error
+            raise
+
+    return await _call(guarded())

@@ -36,6 +36,7 @@ from graphql import (
 )
 
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
+from services.money import known_currencies
 from services.receipts import MAX_LINES as MAX_RECEIPT_LINES
 from services.search import MAX_PAGE_SIZE
 
@@ -52,6 +53,9 @@ LIST_SIZES: Mapping[str, int] = {
     "Receipt.lines": MAX_RECEIPT_LINES,
     # One per cancellation or shorter stay: no hard bound, a handful in practice.
     "Receipt.refunds": 10,
+    "PayoutConnection.edges": 1,
+    # One entry per currency a host was paid in: at most every currency there is.
+    "Earnings.byCurrency": len(known_currencies()),
 }
 UNLISTED_LIST_SIZE = 100
 

@@ -20,6 +20,7 @@ from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
 from resolvers.payments import PaymentMutations, PaymentQueries
+from resolvers.payouts import PayoutMutations, PayoutQueries
 from schema.accounts import UserType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
@@ -29,11 +30,12 @@ from schema.execution import RoostExecutionContext
 from schema.limits import DocumentLimits
 from schema.listings import ListingType
 from schema.payments import PaymentType
+from schema.payouts import PayoutType
 from schema.scalars import SCALAR_MAP
 
 
 @strawberry.type(description="What can be read.")
-class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries):
+class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries, PayoutQueries):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",
@@ -41,7 +43,9 @@ class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries):
 
 
 @strawberry.type(description="What can be changed.")
-class Mutation(AccountMutations, ListingMutations, BookingMutations, PaymentMutations):
+class Mutation(
+    AccountMutations, ListingMutations, BookingMutations, PaymentMutations, PayoutMutations
+):
     pass
 
 
@@ -70,7 +74,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
         query=Query,
         mutation=Mutation,
         # The scalars are declared before any field uses them, so clients can rely on them.
-        types=[UserType, ListingType, BookingType, PaymentType, *SCALAR_MAP.keys()],
+        types=[UserType, ListingType, BookingType, PaymentType, PayoutType, *SCALAR_MAP.keys()],
         extensions=extensions,
         execution_context_class=RoostExecutionContext,
         # scalar_map is typed Mapping[object, ...], whose key type a dict[type, ...] cannot match.

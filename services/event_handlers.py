@@ -33,6 +33,7 @@ from services.events import (
     PaymentFailed,
     PaymentRefunded,
     PaymentSucceeded,
+    PayoutSent,
 )
 from services.money import Money
 
@@ -98,6 +99,8 @@ HANDLERS = Handlers()
 HANDLERS.nobody_listens_yet(
     BookingCreated, BookingModified, PaymentAuthorized, PaymentSucceeded, PaymentRefunded
 )
+# A host's notification of the money sent will listen here.
+HANDLERS.nobody_listens_yet(PayoutSent)
 
 
 # Accounts: the one-time link is minted as its mail goes out, in the transaction that records

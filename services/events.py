@@ -157,3 +157,17 @@ class PaymentRefunded(Event):
     payment_id: int
     booking_id: int
     amount_minor: int
+
+
+# Payouts.
+
+
+@dataclasses.dataclass(frozen=True)
+class PayoutSent(Event):
+    """The provider made the transfer to the host."""
+
+    payout_id: int
+    booking_id: int
+    host_id: int
+    amount_minor: int
+    currency: str

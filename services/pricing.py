@@ -76,3 +76,39 @@ def price_stay(
         service_fee=percent_of(base, fees.guest_service_fee_percent),
         taxes=percent_of(base, fees.tax_percent(country)),
     )
+
+
+@dataclass(frozen=True)
+class HostPayout:
+    """What a host is paid for a stay, and what Roost keeps of the host's side."""
+
+    amount: int
+    host_fee: int
+    refunds: int
+
+
+def host_payout(
+    *,
+    nightly_subtotal: int,
+    cleaning_fee: int,
+    total: int,
+    kept: int,
+    host_fee_percent: Decimal,
+    unit: int = 1,
+) -> HostPayout:
+    """The host's share of a stay: nights plus cleaning, less the host fee and the refunds.
+
+    Of the guest's total, the service fee is Roost's and the taxes are remitted by Roost, so
+    neither reaches the host. The host fee is ``host_fee_percent`` of nights plus cleaning,
+    rounded half up to the minor unit like every other percentage. ``kept`` is what the guest
+    paid and was not refunded; refunds are what falls short of the booking's ``total`` (a
+    change of dates refunds the difference, but the booking's price already shows it). The
+    payout is never negative, and is rounded down to a multiple of ``unit`` (the provider's
+    smallest transfer: 10 fils of a dinar at Stripe); the few minor units that leaves join the
+    host fee, so payout, host fee and refunds still account for every minor unit.
+    """
+    host_fee = percent_of(nightly_subtotal + cleaning_fee, host_fee_percent)
+    refunds = max(0, total - kept)
+    owed = max(0, nightly_subtotal + cleaning_fee - host_fee - refunds)
+    amount = owed - owed % unit
+    return HostPayout(amount=amount, host_fee=host_fee + owed - amount, refunds=refunds)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Payment
 from db.states import PaymentProvider
 from gateways.stripe import REFUND_KEY, REFUND_WAITING, from_stripe, intent_report
-from services import checkout, payments, provider_events
+from services import checkout, payments, payouts, provider_events
 from services.bookings import BookingRules
 from services.provider_events import Handler, Outcome
 
@@ -140,6 +140,10 @@ HANDLERS: dict[str, Handler] = {
     "refund.updated": on_refund,
     "refund.failed": on_refund,
     "charge.refund.updated": on_refund,
+    # Host payouts (services/payouts.py).
+    "account.updated": payouts.on_account_updated,
+    "transfer.created": payouts.on_transfer_created,
+    "transfer.reversed": payouts.on_transfer_reversed,
 }
 
 

@@ -22,6 +22,15 @@ Event (``Stripe-Signature: t=...,v1=...``) for each change of an intent, as Stri
 (``charge.refund.updated`` too). It delivers before the API call that caused it answers,
 so a test need not wait (Stripe sends them moments later); ``send`` delivers any event again.
 
+Connect (host payouts): Express accounts (``POST /v1/accounts``), onboarding links
+(``POST /v1/account_links``) and transfers (``POST /v1/transfers``, each recorded in
+``transfers``); ``onboard`` finishes an account's onboarding as the host would on Stripe's pages
+and sends its ``account.updated``; ``reverse`` reverses a transfer (``transfer.reversed``).
+``declined_transfers`` makes the next transfers fail as an empty platform balance does,
+``forget_keys`` prunes idempotency keys as Stripe does after a day, and ``before_answer`` runs
+before any answer is sent (a test can hold a transfer's answer there). A key used again while
+its first request is still being answered is a 409 ``idempotency_key_in_use``, as at Stripe.
+
 ``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
 after ``HANG_SECONDS``, past a short client timeout), as Stripe does when it has trouble.
 """
@@ -32,7 +41,7 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -130,8 +139,222 @@ class WebhookEndpoint:
     transport: httpx.AsyncBaseTransport | None = None  # an ASGI app in the same process
 
 
+def _missing(param: str) -> StripeError:
+    return StripeError(
+        400, "invalid_request_error", f"Missing required param: {param}.",
+        code="parameter_missing", param=param,
+    )  # fmt: skip
+
+
+class ConnectApi:
+    """Connect's part of the fake: accounts, onboarding links, transfers and reversals."""
+
+    accounts: dict[str, dict[str, Any]]
+    account_links: list[dict[str, Any]]
+    transfers: dict[str, dict[str, Any]]
+    declined_transfers: int
+
+    def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _deliver(self) -> None:
+        raise NotImplementedError
+
+    def _connect(self, request: Request, params: dict[str, Any]) -> Any:
+        path = request.url.path
+        account_id = request.path_params.get("account")
+        transfer_id = request.path_params.get("transfer")
+        if path == "/v1/accounts":
+            return self.create_account(params)
+        if account_id is not None:
+            return self._account(account_id)
+        if path == "/v1/account_links":
+            return self.create_account_link(params)
+        if path == "/v1/transfers" and request.method == "GET":
+            return self.list_transfers(dict(request.query_params))
+        if path == "/v1/transfers":
+            return self.create_transfer(params)
+        if path.endswith("/reversals"):
+            return self.reverse(transfer_id)
+        return self._transfer(transfer_id)
+
+    def _account(self, account_id: str) -> dict[str, Any]:
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise StripeError(
+                404, "invalid_request_error", f"No such account: '{account_id}'",
+                code="resource_missing", param="account",
+            )  # fmt: skip
+        return account
+
+    def create_account(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("type") not in ("express", "standard", "custom"):
+            raise StripeError(
+                400, "invalid_request_error", "Invalid type: must be one of express, standard, "
+                "or custom", param="type",
+            )  # fmt: skip
+        requested = {
+            name: "inactive"
+            for name, wanted in (params.get("capabilities") or {}).items()
+            if str((wanted or {}).get("requested")).lower() == "true"
+        }
+        account = {
+            "id": _id("acct"),
+            "object": "account",
+            "type": params["type"],
+            "country": params.get("country", "US"),
+            "email": params.get("email"),
+            "capabilities": requested,
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "metadata": params.get("metadata", {}),
+            "created": int(time.time()),
+        }
+        self.accounts[account["id"]] = account
+        return account
+
+    def create_account_link(self, params: dict[str, Any]) -> dict[str, Any]:
+        for name in ("account", "type", "return_url", "refresh_url"):
+            if not params.get(name):
+                raise _missing(name)
+        account = self._account(params["account"])
+        if params["type"] not in ("account_onboarding", "account_update"):
+            raise StripeError(400, "invalid_request_error", "Invalid type.", param="type")
+        now = int(time.time())
+        link = {
+            "object": "account_link",
+            "created": now,
+            "expires_at": now + 300,
+            "url": f"https://connect.stripe.com/setup/e/{account['id']}/{secrets.token_hex(8)}",
+        }
+        self.account_links.append(link | {"params": params})
+        return link
+
+    async def onboard(self, account_id: str, *, payouts_enabled: bool = True) -> dict[str, Any]:
+        """The host finishes Stripe's onboarding pages: Stripe sends ``account.updated``."""
+        account = self._account(account_id)
+        account.update(
+            details_submitted=True,
+            charges_enabled=payouts_enabled,
+            payouts_enabled=payouts_enabled,
+            capabilities=dict.fromkeys(
+                account["capabilities"], "active" if payouts_enabled else "inactive"
+            ),
+        )
+        self.event("account.updated", account)
+        await self._deliver()
+        return account
+
+    def create_transfer(self, params: dict[str, Any]) -> dict[str, Any]:
+        for name in ("amount", "currency", "destination"):
+            if not params.get(name):
+                raise _missing(name)
+        destination = self._account(params["destination"])
+        amount = int(params["amount"])
+        if amount < 1:
+            raise StripeError(
+                400, "invalid_request_error", "Amount must be at least 1.",
+                code="amount_too_small", param="amount",
+            )  # fmt: skip
+        if destination["capabilities"].get("transfers") != "active":
+            raise StripeError(
+                400, "invalid_request_error",
+                "Your destination account needs to have at least one of the following "
+                "capabilities enabled: transfers, crypto_transfers, legacy_payments",
+                code="insufficient_capabilities_for_transfer",
+            )  # fmt: skip
+        if self.declined_transfers > 0:
+            self.declined_transfers -= 1
+            raise StripeError(
+                400, "invalid_request_error",
+                "You have insufficient available funds in your Stripe account.",
+                code="balance_insufficient",
+            )  # fmt: skip
+        transfer_id = _id("tr")
+        transfer = {
+            "id": transfer_id,
+            "object": "transfer",
+            "amount": amount,
+            "amount_reversed": 0,
+            "balance_transaction": _id("txn"),
+            "created": int(time.time()),
+            "currency": params["currency"].lower(),
+            "description": params.get("description"),
+            "destination": destination["id"],
+            "destination_payment": _id("py"),
+            "livemode": False,
+            "metadata": params.get("metadata", {}),
+            "reversals": {
+                "object": "list",
+                "data": [],
+                "has_more": False,
+                "total_count": 0,
+                "url": f"/v1/transfers/{transfer_id}/reversals",
+            },
+            "reversed": False,
+            "source_transaction": None,
+            "source_type": "card",
+            "transfer_group": params.get("transfer_group"),
+        }
+        self.transfers[transfer_id] = transfer
+        self.event("transfer.created", transfer)
+        return transfer
+
+    def list_transfers(self, query: dict[str, str]) -> dict[str, Any]:
+        """Newest first, filtered by ``transfer_group`` and ``destination`` when given."""
+        limit = int(query.get("limit", 10))
+        if not 1 <= limit <= 100:
+            raise StripeError(400, "invalid_request_error", "Invalid limit.", param="limit")
+        found = [
+            transfer
+            for transfer in reversed(self.transfers.values())
+            if query.get("transfer_group") in (None, transfer["transfer_group"])
+            and query.get("destination") in (None, transfer["destination"])
+        ]
+        return {
+            "object": "list",
+            "url": "/v1/transfers",
+            "has_more": len(found) > limit,
+            "data": found[:limit],
+        }
+
+    def forget_keys(self) -> None:
+        """What Stripe does to idempotency keys at least a day old: a key sent again makes a
+        new request."""
+        raise NotImplementedError
+
+    def _transfer(self, transfer_id: str) -> dict[str, Any]:
+        transfer = self.transfers.get(transfer_id)
+        if transfer is None:
+            raise StripeError(
+                404, "invalid_request_error", f"No such transfer: '{transfer_id}'",
+                code="resource_missing", param="id",
+            )  # fmt: skip
+        return transfer
+
+    def reverse(self, transfer_id: str) -> dict[str, Any]:
+        """The whole transfer taken back (from Stripe's dashboard, say)."""
+        transfer = self._transfer(transfer_id)
+        left = transfer["amount"] - transfer["amount_reversed"]
+        reversal = {
+            "id": _id("trr"),
+            "object": "transfer_reversal",
+            "amount": left,
+            "currency": transfer["currency"],
+            "transfer": transfer_id,
+            "created": int(time.time()),
+            "metadata": {},
+        }
+        transfer["reversals"]["data"].append(reversal)
+        transfer["reversals"]["total_count"] += 1
+        transfer.update(amount_reversed=transfer["amount"], reversed=True)
+        self.event("transfer.reversed", transfer)
+        return reversal
+
+
 @dataclass
-class FakeStripe:
+class FakeStripe(ConnectApi):
     """The account's state: intents, refunds, and answers kept per idempotency key."""
 
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -147,6 +370,17 @@ class FakeStripe:
     refund_status: str = "succeeded"  # what a new refund is
     _outage: Outage | None = None
     _unsent: list[dict[str, Any]] = field(default_factory=list)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    account_links: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    declined_transfers: int = 0
+    # Awaited with (method, path) once an answer is ready (and kept for its idempotency key),
+    # before it is sent.
+    before_answer: Callable[[str, str], Awaitable[None]] | None = None
+    keys_in_flight: set[str] = field(default_factory=set)  # a second use meanwhile is a 409
+
+    def forget_keys(self) -> None:
+        self.replies.clear()
 
     def refunds_pending(self) -> None:
         """New refunds wait (``pending``) until ``finish_refund``."""
@@ -419,6 +653,12 @@ class FakeStripe:
                 Route("/v1/payment_intents/{id}/{action}", self._endpoint, methods=["POST"]),
                 Route("/v1/refunds", self._endpoint, methods=["POST"]),
                 Route("/v1/refunds/{refund_id}", self._endpoint, methods=["GET"]),
+                Route("/v1/accounts", self._endpoint, methods=["POST"]),
+                Route("/v1/accounts/{account}", self._endpoint, methods=["GET"]),
+                Route("/v1/account_links", self._endpoint, methods=["POST"]),
+                Route("/v1/transfers", self._endpoint, methods=["GET", "POST"]),
+                Route("/v1/transfers/{transfer}", self._endpoint, methods=["GET"]),
+                Route("/v1/transfers/{transfer}/reversals", self._endpoint, methods=["POST"]),
             ]
         )
 
@@ -445,6 +685,19 @@ class FakeStripe:
                 status_code=401,
             )
         idempotency_key = request.headers.get("idempotency-key")
+        if request.method == "POST" and idempotency_key in self.keys_in_flight:
+            return JSONResponse(
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "idempotency_key_in_use",
+                        "message": "There is currently another in-progress request using this "
+                        "Idempotent Key (probably because of a timeout). Please retry this "
+                        "request later.",
+                    }
+                },
+                status_code=409,
+            )
         if request.method == "POST" and idempotency_key:
             kept = self.replies.get(idempotency_key)
             if kept is not None:
@@ -463,6 +716,16 @@ class FakeStripe:
                 return JSONResponse(
                     body, status_code=status, headers={"Idempotent-Replayed": "true"}
                 )
+        if request.method == "POST" and idempotency_key:
+            self.keys_in_flight.add(idempotency_key)
+        try:
+            return await self._answer(request, params, key, idempotency_key)
+        finally:
+            self.keys_in_flight.discard(idempotency_key or "")
+
+    async def _answer(
+        self, request: Request, params: dict[str, Any], key: str, idempotency_key: str | None
+    ) -> Response:
         try:
             status, body = 200, self._route(request, params, publishable=key == PUBLISHABLE_KEY)
         except StripeError as error:
@@ -471,10 +734,19 @@ class FakeStripe:
         if request.method == "POST" and idempotency_key and status < 500:
             self.replies[idempotency_key] = (request.url.path, params, status, body)
         await self._deliver()
+        if self.before_answer is not None:
+            await self.before_answer(request.method, request.url.path)
         return JSONResponse(body, status_code=status)
 
     def _route(self, request: Request, params: dict[str, Any], *, publishable: bool) -> Any:
         path = request.url.path
+        if path.startswith(("/v1/accounts", "/v1/account_links", "/v1/transfers")):
+            if publishable:
+                raise StripeError(
+                    403, "invalid_request_error",
+                    "This API call cannot be made with a publishable API key.",
+                )  # fmt: skip
+            return self._connect(request, params)
         intent_id = request.path_params.get("id")
         action = request.path_params.get("action")
         if publishable:

@@ -1,7 +1,7 @@
 """booking.display_currency and display_rate: the exchange rate frozen when the guest paid
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-26
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
