@@ -461,10 +461,8 @@ class Payment(Base):
         Index(
             "ix_payment_check_at",
             "check_at",
-            postgresql_where=text(
-                f"status IN ({sql_list((PaymentStatus.PENDING, PaymentStatus.AUTHORIZED))})"
-                " AND check_at IS NOT NULL"
-            ),
+            # Cleared once the provider's word is in: only payments to ask about are here.
+            postgresql_where=text("check_at IS NOT NULL"),
         ),
     )
 
@@ -480,6 +478,8 @@ class Payment(Base):
     # From when a worker asks the provider where a payment completed with it stands (the
     # guest pays in the browser; the provider's word may never reach us otherwise).
     check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the provider refused it, in its words (a declined card), once FAILED.
+    failure_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False

@@ -140,6 +140,7 @@ class PaymentRow(NamedTuple):
     provider_reference: str | None
     created_at: datetime
     updated_at: datetime
+    failure_reason: str | None
 
 
 class LedgerRow(NamedTuple):

@@ -7,10 +7,11 @@ from typing import Self
 import strawberry
 from strawberry import relay
 
+from auth import rules
 from db import states
 from db.rows import PaymentRow
 from resolvers import receipts as receipt_resolvers
-from resolvers.permissions import can_see_booking
+from resolvers.permissions import can_see_booking, current_user
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from schema.listings import MoneyType
@@ -44,6 +45,20 @@ class PaymentType(relay.Node):
     async def receipt(self, info: Info) -> ReceiptType | None:
         found = await receipt_resolvers.receipt(info, self._row)
         return ReceiptType.of(found) if found is not None else None
+
+    @strawberry.field(
+        description="Why the provider refused the payment, in its words (a declined card); "
+        "null unless FAILED, and for anyone but the payer and admins. The guest may start "
+        "another payment while the booking holds."
+    )
+    async def failure_reason(self, info: Info) -> str | None:
+        reason = self._row.failure_reason
+        if reason is None:
+            return None
+        booking = await info.context.loaders.booking_by_id.load_existing(self._row.booking_id)
+        # A card's troubles are the payer's own business, not the host's.
+        viewer = await current_user(info)
+        return reason if rules.can_see_user_private_fields(viewer, booking.guest_id) else None
 
     @classmethod
     def from_row(cls, row: PaymentRow) -> Self:

@@ -265,7 +265,7 @@ async def confirm_test_payment(
             return None  # confirmed already: the same answer again
         raise Conflict("This payment is not waiting for confirmation.")
     if not succeed:
-        payments.fail(session, payment, now=now)
+        payments.fail(session, payment, reason="The TEST payment was declined.", now=now)
         return None
     bookings.refuse_lapsed(booking, now)
     await payments.refuse_in_flight(session, booking.id)
@@ -305,18 +305,26 @@ async def provider_says(
             report.amount_minor, report.currency, payment.amount_minor, payment.currency,
         )  # fmt: skip
         return None
+    if payment.status in payments.LET_GO:
+        return await _after_let_go(session, payment, report, now=now)
     if await session.scalar(select(payments.in_flight(booking.id))):
         return None  # the movement asked for decides; its answer is applied on its own
     if payment.status == PaymentStatus.AUTHORIZED:
         # Only a cancel ends a hold: a declined attempt reported now is older than the hold
         # (a webhook arriving late), since a held payment is never declined afterwards.
         if report.state == Reported.CANCELED:
-            payments.fail(session, payment, now=now)  # the hold lapsed at the provider
+            lapsed = report.reason or "The hold on the payment lapsed at the provider."
+            payments.fail(session, payment, reason=lapsed, now=now)
         return None
     if payment.status != PaymentStatus.PENDING or report.state == Reported.WAITING:
         return None
     if report.state in (Reported.FAILED, Reported.CANCELED):
-        payments.fail(session, payment, now=now)
+        reason = report.reason or (
+            "The payment was declined."
+            if report.state == Reported.FAILED
+            else "The payment was canceled at the provider."
+        )
+        payments.fail(session, payment, reason=reason, now=now)
         if report.state == Reported.FAILED:  # the guest pays again, on a payment of its own
             return await payments.request_close(session, payment, now=now)
         return None
@@ -335,6 +343,24 @@ async def provider_says(
             session, payment, effect={"do": Effect.CONFIRM}, now=now
         )
     bookings.request_to_host(session, booking, now=now, rules=rules)
+    return None
+
+
+async def _after_let_go(
+    session: AsyncSession, payment: Payment, report: ProviderReport, *, now: datetime
+) -> ProviderCall | None:
+    """The provider's word on a payment Roost let go: taken all the same (the guest paid as
+    the booking lapsed or was cancelled), it is all given back; ended there too, nothing is
+    left to ask; still open, the worker asks again at ``check_at``."""
+    if report.state == Reported.CAPTURED:
+        payment.check_at = None
+        return await payments.refund_stray(
+            session, payment, reference=report.reference or "", now=now
+        )
+    if report.state in (Reported.CANCELED, Reported.FAILED):
+        payment.check_at = None
+    elif payment.check_at is not None:
+        log.warning("payment %s: let go, but %s at the provider", payment.id, report.state)
     return None
 
 

@@ -150,6 +150,7 @@ class PaymentSucceeded(Event):
 class PaymentFailed(Event):
     payment_id: int
     booking_id: int
+    reason: str | None = None  # the provider's words
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ A payment's status changes only through ``_move`` and its table, a ledger entry'
 ``_finish``; anything else is a bug and raises.
 """
 
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,8 @@ from gateways.payments import (
 from services import events
 from services.errors import Conflict, InvalidInput
 
+log = logging.getLogger("roost.payments")
+
 CAPTURED = CAPTURED_PAYMENT
 LIVE = LIVE_PAYMENT
 # How long an answer may take before the worker asks the provider again; a provider that
@@ -60,6 +63,10 @@ UNCLOSABLE = (PaymentProvider.TEST, PaymentProvider.MPESA)
 # usually says first): such refunds take hours or days.
 PENDING_CHECK_AFTER = timedelta(minutes=10)
 IN_FLIGHT = "A payment for this booking is being processed; try again in a moment."
+# What the worker asks the provider about (``claim_waiting``): payments waiting for the guest
+# or for a capture, and payments let go whose cancellation the provider refused.
+WAITING = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
+LET_GO = (PaymentStatus.CANCELED, PaymentStatus.FAILED)
 
 _NEXT: Mapping[str, frozenset[PaymentStatus]] = {
     # The guest completes it with the provider, the card is declined, or it is let go.
@@ -175,6 +182,8 @@ def _move(payment: Payment, status: PaymentStatus) -> None:
     if status not in _NEXT.get(payment.status, ()):
         raise IllegalTransition(f"payment {payment.id}: {payment.status} cannot become {status}")
     payment.status = status
+    if status not in WAITING:
+        payment.check_at = None  # the provider's word is in: nothing to ask it
 
 
 def _finish(operation: PaymentOperation, status: OperationStatus, *, now: datetime) -> None:
@@ -188,7 +197,10 @@ def _finish(operation: PaymentOperation, status: OperationStatus, *, now: dateti
 
 
 def _rebalance(payment: Payment) -> None:
-    """The status the amounts now tell, after a refund or a further charge."""
+    """The status the amounts now tell, after a refund or a further charge. A payment let go
+    keeps its status: money taken for it anyway came back (``refund_stray``)."""
+    if payment.status not in CAPTURED:
+        return
     refunded = payment.refunded_minor
     if refunded == 0:
         status = PaymentStatus.SUCCEEDED
@@ -313,8 +325,9 @@ async def claim_waiting(
 ) -> list[Waiting]:
     """Payments of ``providers`` still waiting for the guest (PENDING) or for a capture
     (AUTHORIZED) at their ``check_at``, or PENDING with their booking's hold run out (the
-    guest may have paid in its last minutes: asked before the hold is let go), each claimed
-    until ``CHECK_AFTER`` from now, so workers running at once ask about different ones."""
+    guest may have paid in its last minutes: asked before the hold is let go), or let go but
+    not closed at the provider (it may have been paid as it was let go), each claimed until
+    ``CHECK_AFTER`` from now, so workers running at once ask about different ones."""
     lapsed = (Payment.status == PaymentStatus.PENDING) & exists().where(
         Booking.id == Payment.booking_id, Booking.expires_at <= now
     )
@@ -322,7 +335,7 @@ async def claim_waiting(
         await session.scalars(
             select(Payment)
             .where(
-                Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)),
+                Payment.status.in_((*WAITING, *LET_GO)),
                 (Payment.check_at <= now) | lapsed,
                 Payment.provider.in_(providers),
                 Payment.provider_reference.is_not(None),
@@ -370,6 +383,23 @@ def record_capture(
     _answered(session, payment, OperationKind.CAPTURE, reference=reference, now=now)
     succeeded = events.PaymentSucceeded(payment.id, payment.booking_id, payment.amount_minor)
     events.emit(session, succeeded, now=now)
+
+
+async def refund_stray(
+    session: AsyncSession, payment: Payment, *, reference: str, now: datetime
+) -> ProviderCall | None:
+    """Money the provider took for a payment Roost had let go (the guest paid as its booking
+    lapsed or was cancelled): recorded as taken, and all of it asked back. Once only."""
+    key = f"payment-{payment.id}-stray-refund"
+    if await session.scalar(select(exists().where(PaymentOperation.idempotency_key == key))):
+        return None
+    _answered(
+        session, payment, OperationKind.CAPTURE, reference=reference, now=now,
+        key=f"payment-{payment.id}-stray-capture",
+    )  # fmt: skip
+    log.warning("payment %s: paid after it was %s; refunding it", payment.id, payment.status)
+    amount = payment.amount_minor - payment.refunded_minor
+    return await request(session, payment, OperationKind.REFUND, amount=amount, key=key, now=now)
 
 
 async def pending_refunds(session: AsyncSession, payment: Payment) -> int:
@@ -420,9 +450,15 @@ def authorize(session: AsyncSession, payment: Payment, *, now: datetime) -> None
     events.emit(session, events.PaymentAuthorized(payment.id, payment.booking_id), now=now)
 
 
-def fail(session: AsyncSession, payment: Payment, *, now: datetime) -> None:
+MAX_FAILURE_REASON = 500
+
+
+def fail(session: AsyncSession, payment: Payment, *, reason: str, now: datetime) -> None:
+    """The payment failed, for ``reason`` (the provider's words, shown to the guest)."""
     _move(payment, PaymentStatus.FAILED)
-    events.emit(session, events.PaymentFailed(payment.id, payment.booking_id), now=now)
+    payment.failure_reason = reason[:MAX_FAILURE_REASON]
+    failed = events.PaymentFailed(payment.id, payment.booking_id, payment.failure_reason)
+    events.emit(session, failed, now=now)
 
 
 # Intents: movements recorded before the provider is asked.
@@ -628,7 +664,11 @@ def complete(
         operation.error = answer.declined[:2_000]
         if operation.kind == OperationKind.CAPTURE:
             # The hold on the card is worth nothing now: the guest pays again.
-            fail(session, payment, now=now)
+            fail(session, payment, reason=answer.declined, now=now)
+        elif operation.kind == OperationKind.RELEASE and payment.status in LET_GO:
+            # Refused, most likely because the guest paid as Roost let the payment go: the
+            # worker asks the provider where it stands, and gives back what was taken.
+            payment.check_at = now
         return False
     _finish(operation, OperationStatus.SUCCEEDED, now=now)
     operation.provider_reference = answer.reference

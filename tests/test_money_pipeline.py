@@ -474,7 +474,7 @@ async def test_an_illegal_payment_transition_raises(database: Database) -> None:
         with pytest.raises(IllegalTransition, match="REFUNDED cannot become AUTHORIZED"):
             payments.authorize(session, refunded, now=START)
         with pytest.raises(IllegalTransition, match="REFUNDED cannot become FAILED"):
-            payments.fail(session, refunded, now=START)
+            payments.fail(session, refunded, reason="declined", now=START)
         with pytest.raises(IllegalTransition, match="nothing to capture"):
             await payments.request_capture(session, refunded, effect={}, now=START)
         answered = PaymentOperation(id=1, kind="REFUND", status="SUCCEEDED", amount_minor=100)

@@ -241,6 +241,12 @@ async def test_a_declined_card_fails_the_payment_and_the_booking_waits(
     await worker_of(app).run_once()
     waiting = await read(client, booking["id"], place.as_guest)
     assert (waiting["status"], waiting["payment"]["status"]) == ("PENDING", "FAILED")
+    # Stripe's reason, for the guest (and admins) only: a card's troubles are not the host's.
+    reason = "query($id: ID!) { booking(id: $id) { payment { failureReason } } }"
+    as_guest = await gql(client, reason, {"id": booking["id"]}, headers=place.as_guest)
+    assert as_guest["data"]["booking"]["payment"]["failureReason"] == "Your card was declined."
+    as_host = await gql(client, reason, {"id": booking["id"]}, headers=place.as_host)
+    assert as_host["data"]["booking"]["payment"]["failureReason"] is None
     # Closed at Stripe, so the old page cannot pay it after all.
     assert intent["status"] == "canceled"
     assert await ledger(database) == [("RELEASE", "SUCCEEDED", intent["id"])]
@@ -395,6 +401,41 @@ async def test_an_unpaid_booking_canceled_by_the_guest_cancels_its_intent(
     body = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_guest)
     assert body["data"]["cancelBooking"]["status"] == "CANCELED"
     assert stripe.intent(started["clientSecret"])["status"] == "canceled"
+
+
+async def test_a_guest_who_pays_as_the_booking_is_cancelled_gets_it_all_back(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, stripe: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    # The guest's page pays just as the cancel goes through: Stripe takes the money, and then
+    # refuses to cancel the intent.
+    await confirm_in_browser(stripe.url, started["clientSecret"])
+    body = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_guest)
+    canceled = body["data"]["cancelBooking"]
+    assert (canceled["status"], canceled["payment"]["status"]) == ("CANCELED", "CANCELED")
+    intent = stripe.intent(started["clientSecret"])
+    assert intent["status"] == "succeeded"
+    assert [(kind, status) for kind, status, _ in await ledger(database)] == [
+        ("RELEASE", "FAILED")
+    ]
+
+    await worker_of(app).run_once()  # asks Stripe at once why the cancel was refused
+    [refund] = stripe.fake.refunds.values()
+    assert (refund["payment_intent"], refund["amount"]) == (intent["id"], 26_220)
+    assert [(kind, status) for kind, status, _ in await ledger(database)] == [
+        ("RELEASE", "FAILED"), ("CAPTURE", "SUCCEEDED"), ("REFUND", "SUCCEEDED"),
+    ]  # fmt: skip
+    after = await read(client, booking["id"], place.as_guest)
+    assert (after["status"], after["payment"]["status"]) == ("CANCELED", "CANCELED")
+    assert after["payment"]["refundedAmount"]["amount"] == "262.20"
+    # Asked no more, and never refunded twice.
+    clock.advance(minutes=10)
+    await worker_of(app).run_once()
+    assert len(stripe.fake.refunds) == 1
+    looked_up = [r for r in stripe.fake.requests if r[0] == "GET" and intent["id"] in r[1]]
+    assert len(looked_up) == 2  # the check, and the refund reading the intent's currency
 
 
 async def test_switching_from_stripe_to_another_provider_cancels_the_intent_first(
