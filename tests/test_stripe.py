@@ -417,9 +417,7 @@ async def test_a_guest_who_pays_as_the_booking_is_cancelled_gets_it_all_back(
     assert (canceled["status"], canceled["payment"]["status"]) == ("CANCELED", "CANCELED")
     intent = stripe.intent(started["clientSecret"])
     assert intent["status"] == "succeeded"
-    assert [(kind, status) for kind, status, _ in await ledger(database)] == [
-        ("RELEASE", "FAILED")
-    ]
+    assert [(kind, status) for kind, status, _ in await ledger(database)] == [("RELEASE", "FAILED")]
 
     await worker_of(app).run_once()  # asks Stripe at once why the cancel was refused
     [refund] = stripe.fake.refunds.values()

@@ -17,7 +17,7 @@ from db.database import Database
 from db.models import OutboxEvent, ProviderEvent
 from tests.booking_helpers import ACCEPT, a_place, booked, read
 from tests.fakes.stripe_api import WebhookEndpoint, confirm_in_browser, stripe_signature
-from tests.helpers import FakeClock, http_client, make_settings, running
+from tests.helpers import FakeClock, gql, http_client, make_settings, running
 from tests.relay import Relay
 from tests.stripe_helpers import Stripe, ledger, paid_in_browser, start, stripe_serving
 
@@ -315,3 +315,33 @@ async def test_a_signed_body_that_is_no_event_is_a_bad_request(
         assert answer.status_code == 400, payload
         assert answer.json()["error"]["code"] == "BAD_REQUEST"
     assert await count(database, ProviderEvent) == 0
+
+
+async def test_a_payment_made_as_its_booking_was_cancelled_is_refunded_once(
+    app: Starlette, client: httpx.AsyncClient, database: Database, hooked: Stripe
+) -> None:
+    place = await a_place(client)
+    booking = await booked(client, place, 10, 12)
+    started = await start(client, place, booking["id"])
+    endpoint, hooked.fake.endpoint = hooked.fake.endpoint, None  # Stripe's event is late
+    await confirm_in_browser(hooked.url, started["clientSecret"])
+    [succeeded] = hooked.fake.events
+    cancel = "mutation($id: ID!) { cancelBooking(id: $id) { status } }"
+    body = await gql(client, cancel, {"id": booking["id"]}, headers=place.as_guest)
+    assert body["data"]["cancelBooking"]["status"] == "CANCELED"
+
+    hooked.fake.endpoint = endpoint
+    assert (await hooked.fake.send(succeeded)).status_code == 200
+    assert [(kind, status) for kind, status, _ in await ledger(database)] == [
+        ("RELEASE", "FAILED"), ("CAPTURE", "SUCCEEDED"), ("REFUND", "REQUESTED"),
+    ]  # fmt: skip
+    assert hooked.fake.refunds == {}  # the webhook asks nobody: a worker refunds
+    app.state.services.clock.advance(minutes=1)
+    await build_worker(app.state.settings, app.state.database, app.state.services).run_once()
+    [refund] = hooked.fake.refunds.values()
+    assert refund["amount"] == 26_220
+    for _ in range(3):
+        await hooked.fake.send(succeeded)
+    assert len(hooked.fake.refunds) == 1
+    after = await read(client, booking["id"], place.as_guest)
+    assert after["payment"]["refundedAmount"]["amount"] == "262.20"
