@@ -269,7 +269,8 @@ def b2c_result(body: object) -> B2cResult | None:
         result.get("TransactionID"), 64
     )
     return B2cResult(
-        event_id=f"b2c-result:{conversation}",
+        # A post saying otherwise (another amount, say) is another post, not a redelivery.
+        event_id=f"b2c-result:{conversation}:{code}:{amount}",
         outcome=RefundOutcome.SUCCEEDED if succeeded else RefundOutcome.FAILED,
         originator_conversation_id=originator,
         conversation_id=conversation,
