@@ -112,7 +112,9 @@ async def apply_refund_result(
         )  # fmt: skip
         return Outcome.UNKNOWN_PAYMENT
     if result.outcome == RefundOutcome.WAITING:
-        log.info(
+        # A timeout usually means M-Pesa never processed it: if the worker's status queries
+        # keep finding nothing, a person pays it (the same key cannot be sent again).
+        (log.warning if result.event_id.startswith("timeout:") else log.info)(
             "M-Pesa refund %s of payment %s: %s says nothing final (%s %s); asked again later",
             key, entry.payment_id, type, result.result_code, result.result_desc,
         )  # fmt: skip
