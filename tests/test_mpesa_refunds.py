@@ -247,6 +247,26 @@ async def test_a_lost_result_is_found_by_the_workers_status_query(
     assert await refunded_events(database) == 1
 
 
+async def test_a_result_racing_a_status_answer_refunds_once(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, mpesa: Mpesa
+) -> None:
+    place = await a_place(client, **KES)
+    booking = await paid(client, mpesa, place)
+    await cancel(client, booking["id"], place.as_host)
+    originator_id, _ = mpesa.fake.only_payout()
+    await mpesa.fake.pay_out(originator_id, deliver=False)
+    clock.advance(minutes=10)
+    await worker_of(app).run_once()  # a status query out, while the result is on its way
+    answered, *results = await asyncio.gather(
+        mpesa.fake.answer_status_queries(),
+        *(mpesa.fake.deliver_payout(originator_id) for _ in range(3)),
+    )
+    assert {r.status_code for r in [*answered, *results]} == {200}
+    assert await money(client, place, booking["id"]) == ("CANCELED", "REFUNDED", TOTAL)
+    assert [row[0] for row in await refunds(database)] == ["SUCCEEDED"]
+    assert await refunded_events(database) == 1
+
+
 async def test_a_queue_timeout_leaves_the_refund_waiting(
     client: httpx.AsyncClient, database: Database, clock: FakeClock, mpesa: Mpesa
 ) -> None:
