@@ -408,3 +408,24 @@ async def test_the_initiators_credential_is_never_logged_or_shown(
     assert f"webhooks/mpesa/{CALLBACK_SECRET}" not in logged
     for secret in (SECURITY_CREDENTIAL, CALLBACK_SECRET, PASSKEY, CONSUMER_SECRET):
         assert secret not in logged
+
+
+async def test_a_result_for_no_refund_of_ours_is_acknowledged_and_kept(
+    client: httpx.AsyncClient, database: Database, clock: FakeClock, mpesa: Mpesa
+) -> None:
+    parameters = {"ResultParameter": [{"Key": "TransactionAmount", "Value": 10}]}
+    body = {
+        "Result": {
+            "ResultType": 0,
+            "ResultCode": 0,
+            "ResultDesc": "The service request is processed successfully.",
+            "OriginatorConversationID": "someone-elses-1",
+            "ConversationID": "AG_20261126_00000000000000000000",
+            "TransactionID": "SG632NMUAB",
+            "ResultParameters": parameters,
+        }
+    }
+    response = await client.post(f"/webhooks/mpesa/{CALLBACK_SECRET}/b2c/result", json=body)
+    assert (response.status_code, response.json()) == (200, ACK)
+    assert await count(database, ProviderEvent, ProviderEvent.provider == "MPESA") == 1
+    assert await refunds(database) == []
