@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from db.outages import note_if_unreachable
-from gateways.mpesa import stk_callback
+from gateways.mpesa import B2cResult, b2c_result, b2c_timeout, status_result, stk_callback
 from gateways.payments import ProviderUnavailable
 from gateways.paypal import PayPalGateway
 from gateways.stripe import BadSignature, verify_signature
@@ -154,15 +154,9 @@ async def mpesa_callback(request: Request) -> Response:
     recorded and applied in one transaction, once however often it is sent, and Daraja gets
     the acknowledgement it expects; a database out of reach is a 503 (the middleware's)."""
     state = request.app.state
-    secret = state.settings.mpesa_callback_secret
-    given = request.path_params["secret"].encode()
-    if secret is None or not hmac.compare_digest(given, secret.get_secret_value().encode()):
+    if not _mpesa_secret_matches(request):
         return error_response(404, "NOT_FOUND", "Not found.")
-    payload = await request.body()  # bounded by the app's body size limit
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        body = None
+    body = await _json_body(request)
     result = stk_callback(body)
     if result is None or not isinstance(body, dict):
         return error_response(400, "BAD_REQUEST", "The body is not an M-Pesa STK callback.")
@@ -174,6 +168,56 @@ async def mpesa_callback(request: Request) -> Response:
             payload=body,
             now=clock(),
             rules=state.services.booking_rules,
+        )
+    )
+    return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
+
+
+def _mpesa_secret_matches(request: Request) -> bool:
+    """Daraja's posts are not signed: the URL carries MPESA_CALLBACK_SECRET, compared in
+    constant time."""
+    secret = request.app.state.settings.mpesa_callback_secret
+    given = request.path_params["secret"].encode()
+    return secret is not None and hmac.compare_digest(given, secret.get_secret_value().encode())
+
+
+async def _json_body(request: Request) -> object:
+    payload = await request.body()  # bounded by the app's body size limit
+    try:
+        body: object = json.loads(payload)
+    except ValueError:
+        return None
+    return body
+
+
+_B2C_POSTS: dict[str, tuple[Callable[[object], B2cResult | None], str]] = {
+    "result": (b2c_result, "B2C result"),
+    "timeout": (b2c_timeout, "queue timeout"),
+    "status": (status_result, "transaction status result"),
+}
+
+
+async def mpesa_b2c_callback(request: Request) -> Response:
+    """What Daraja posts about a B2C refund: its result (ResultURL), its queue timeout
+    (QueueTimeOutURL), or the result of a Transaction Status query about it. The same secret
+    in the URL as the STK callback's (404 otherwise); recorded and applied in one
+    transaction, once however often it is sent, and acknowledged as Daraja expects."""
+    state = request.app.state
+    post = _B2C_POSTS.get(request.path_params["kind"])
+    if post is None or not _mpesa_secret_matches(request):
+        return error_response(404, "NOT_FOUND", "Not found.")
+    parse, kind = post
+    body = await _json_body(request)
+    result = parse(body)
+    if result is None or not isinstance(body, dict):
+        return error_response(400, "BAD_REQUEST", f"The body is not an M-Pesa {kind}.")
+    await state.database.transaction(
+        partial(
+            mpesa_callbacks.apply_refund_result,
+            result=result,
+            type=kind,
+            payload=body,
+            now=state.services.clock(),
         )
     )
     return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
@@ -257,6 +301,11 @@ routes = [
     Route("/oauth/{provider}/authorize", oauth_authorization, methods=["GET"]),
     Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
     Route("/webhooks/mpesa/{secret}", mpesa_callback, methods=["POST"]),
+    Route(
+        "/webhooks/mpesa/{secret}/b2c/{kind:str}",
+        mpesa_b2c_callback,
+        methods=["POST"],
+    ),
     Route("/webhooks/paypal", paypal_webhook, methods=["POST"]),
 ]
 

@@ -148,6 +148,15 @@ class Settings(BaseSettings):
     )
     mpesa_callback_base: str | None = Field(None, validation_alias="MPESA_CALLBACK_BASE")
     mpesa_callback_secret: SecretStr | None = Field(None, validation_alias="MPESA_CALLBACK_SECRET")
+    # Refunds are B2C payments back to the number that paid, made as the org portal's API
+    # initiator: its name and its password encrypted with M-Pesa's public key, as the portal
+    # gives it. Without both, M-Pesa refunds are left to a person. The shortcode paid from is
+    # MPESA_SHORTCODE unless MPESA_B2C_SHORTCODE names a B2C (bulk disbursement) one.
+    mpesa_initiator_name: str | None = Field(None, validation_alias="MPESA_INITIATOR_NAME")
+    mpesa_security_credential: SecretStr | None = Field(
+        None, validation_alias="MPESA_SECURITY_CREDENTIAL"
+    )
+    mpesa_b2c_shortcode: str | None = Field(None, validation_alias="MPESA_B2C_SHORTCODE")
 
     # File storage for uploads.
     storage_backend: Literal["local", "s3"] = Field(

@@ -17,7 +17,7 @@ from db.catalogue import AmenityCatalogue
 from db.database import Database
 from gateways.cache import MemoryCache, RedisCache
 from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
-from gateways.mpesa import MpesaGateway
+from gateways.mpesa import Initiator, MpesaGateway
 from gateways.payments import PaymentGateway, TestPaymentGateway
 from gateways.paypal import PayPalGateway
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -149,9 +149,21 @@ def build_payment_gateways(settings: Settings, http: httpx.AsyncClient | None = 
             shortcode=settings.mpesa_shortcode or "",
             passkey=_revealed(settings.mpesa_passkey),
             callback_url=settings.mpesa_callback_url,
+            initiator=_mpesa_initiator(settings),
             api_base=settings.mpesa_api_base,
         )
     return Gateways(gateways)
+
+
+def _mpesa_initiator(settings: Settings) -> Initiator | None:
+    """Who M-Pesa refunds are made as; None (refunds left to a person) unless configured."""
+    if not settings.mpesa_initiator_name or settings.mpesa_security_credential is None:
+        return None
+    return Initiator(
+        name=settings.mpesa_initiator_name,
+        security_credential=settings.mpesa_security_credential.get_secret_value(),
+        shortcode=settings.mpesa_b2c_shortcode or settings.mpesa_shortcode or "",
+    )
 
 
 def _revealed(secret: SecretStr | None) -> str:

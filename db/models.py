@@ -475,6 +475,9 @@ class Payment(Base):
     refunded_minor: Mapped[int] = mapped_column(BigInteger, server_default="0")
     # The provider's id for the payment (a Stripe PaymentIntent, say).
     provider_reference: Mapped[str | None] = mapped_column(Text)
+    # Whom a refund is paid to when the provider cannot give the payment back, only pay anew:
+    # the M-Pesa number prompted to pay (2547XXXXXXXX). Null for other providers.
+    payer: Mapped[str | None] = mapped_column(Text)
     # From when a worker asks the provider where a payment completed with it stands (the
     # guest pays in the browser; the provider's word may never reach us otherwise).
     check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

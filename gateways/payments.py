@@ -118,6 +118,19 @@ class PromptsThePayer(Protocol):
     prompts_the_payer: bool
 
 
+@runtime_checkable
+class RefundsToPayer(Protocol):
+    """A provider that cannot give a payment back, only pay its payer anew (M-Pesa's B2C): its
+    ``refund`` is told whom (``payer``, kept when the payment was made; None when it was not)."""
+
+    provider: str
+    refunds_to_payer: bool
+
+    async def refund(
+        self, reference: str, *, amount_minor: int, idempotency_key: str, payer: str | None
+    ) -> str: ...
+
+
 class PaymentGateway(Protocol):
     provider: str
 

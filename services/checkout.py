@@ -231,6 +231,7 @@ async def create_with_provider(
                 payment_id=opening.payment_id,
                 reference=intent.reference,
                 now=opening.now,
+                payer=opening.metadata.get("phone_number"),
             )
         )
     return StartedPayment(opening.payment_id, intent.client_secret, intent.redirect_url)

@@ -39,6 +39,7 @@ from gateways.payments import (
     PaymentPending,
     PromptsThePayer,
     RefundLookup,
+    RefundsToPayer,
 )
 from services import events
 from services.errors import Conflict, InvalidInput
@@ -165,6 +166,8 @@ class ProviderCall:
     key: str
     # The provider's id for a movement it took and has not finished: asked about by that id.
     pending_reference: str | None = None
+    # Whom a provider that refunds by paying anew pays (``Payment.payer``).
+    payer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,12 +289,19 @@ def creation_key(payment_id: int) -> str:
 
 
 async def store_reference(
-    session: AsyncSession, *, payment_id: int, reference: str, now: datetime
+    session: AsyncSession,
+    *,
+    payment_id: int,
+    reference: str,
+    now: datetime,
+    payer: str | None = None,
 ) -> None:
-    """The provider's id for a payment, once its ``create`` answered."""
+    """The provider's id for a payment, once its ``create`` answered, and the account it asked
+    to pay (``payer``: the number M-Pesa prompted, which a refund is paid back to)."""
     payment = await lock_payment(session, payment_id)
     if payment is not None and payment.provider_reference is None:
         payment.provider_reference = reference
+        payment.payer = payer
         payment.check_at = now + CHECK_AFTER
 
 
@@ -475,6 +485,7 @@ def _call(operation: PaymentOperation, payment: Payment) -> ProviderCall:
         currency=payment.currency,
         key=operation.idempotency_key,
         pending_reference=operation.provider_reference,
+        payer=payment.payer,
     )
 
 
@@ -610,6 +621,11 @@ async def ask(gateway: PaymentGateway, call: ProviderCall) -> Answer:
                 )
             case OperationKind.RELEASE:
                 reference = await gateway.release(call.reference, idempotency_key=key)
+            case OperationKind.REFUND if isinstance(gateway, RefundsToPayer):
+                reference = await gateway.refund(
+                    call.reference, amount_minor=call.amount_minor, idempotency_key=key,
+                    payer=call.payer,
+                )  # fmt: skip
             case OperationKind.REFUND:
                 reference = await gateway.refund(
                     call.reference, amount_minor=call.amount_minor, idempotency_key=key

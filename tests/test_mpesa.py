@@ -5,84 +5,43 @@ Daraja's callback (or, when it is lost, the worker's status query) decides the p
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 
 import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.applications import Starlette
 
 from app.settings import Settings
-from app.wiring import build_payment_gateways, build_worker
-from app.worker import Worker
+from app.wiring import build_payment_gateways
 from db.database import Database
-from db.models import OutboxEvent, Payment, PaymentOperation, ProviderEvent
-from services.payments import Gateways
+from db.models import OutboxEvent, Payment, ProviderEvent
 from tests.accounts_helpers import error_code
 from tests.booking_helpers import CANCEL, MODIFY, Place, a_place, booked, day, read
-from tests.fakes.mpesa_api import CONSUMER_KEY, CONSUMER_SECRET, PASSKEY, SHORTCODE, FakeMpesa
-from tests.helpers import FakeClock, gql, make_settings, serving
+from tests.fakes.mpesa_api import CONSUMER_KEY, CONSUMER_SECRET, PASSKEY, SHORTCODE
+from tests.helpers import FakeClock, gql, make_settings
+from tests.mpesa_helpers import (
+    CALLBACK_SECRET,
+    KES,
+    START,
+    Mpesa,
+    count,
+    ledger,
+    mpesa_configured,
+    start,
+    state,
+    worker_of,
+)
 
-CALLBACK_SECRET = "cb_" + "k3" * 16
 PROVIDERS = "query($id: ID!) { booking(id: $id) { paymentProviders } }"
-START = """
-mutation($id: ID!, $phone: String) {
-  startPayment(bookingId: $id, provider: MPESA, phoneNumber: $phone) {
-    clientSecret redirectUrl payment { id provider status amount { amount currency } }
-  }
-}
-"""
 UPDATE_PHONE = "mutation($phone: String) { updateProfile(input: {phone: $phone}) { phone } }"
-KES = {
-    "nightlyPrice": {"amount": "5000", "currency": "KES"},
-    "cleaningFee": {"amount": "1000", "currency": "KES"},
-}  # two nights: 11,000 + 14% = 12,540 shillings
-
-
-@dataclass
-class Mpesa:
-    fake: FakeMpesa
-    callback_url: str
 
 
 @pytest.fixture
 async def mpesa(app: Starlette, client: httpx.AsyncClient) -> AsyncIterator[Mpesa]:
-    """The fake on a loopback port, the app configured for M-Pesa against it (its gateway
-    built as `roost serve` builds it), and callbacks delivered to the app over HTTP."""
-    fake = FakeMpesa(deliver_to=client)
-    before_services, before_settings = app.state.services, app.state.settings
-    async with serving(fake.app()) as url, httpx.AsyncClient(timeout=5) as http:
-        settings = before_settings.model_copy(
-            update={
-                "mpesa_consumer_key": CONSUMER_KEY,
-                "mpesa_consumer_secret": SecretStr(CONSUMER_SECRET),
-                "mpesa_shortcode": SHORTCODE,
-                "mpesa_passkey": SecretStr(PASSKEY),
-                "mpesa_api_base": url,
-                "mpesa_callback_base": "http://testserver",
-                "mpesa_callback_secret": SecretStr(CALLBACK_SECRET),
-            }
-        )
-        gateway = build_payment_gateways(settings, http).by_provider["MPESA"]
-        gateways = Gateways({**before_services.payment_gateways.by_provider, "MPESA": gateway})
-        app.state.settings = settings
-        app.state.services = replace(before_services, payment_gateways=gateways)
-        try:
-            yield Mpesa(fake, settings.mpesa_callback_url)
-        finally:
-            app.state.settings = before_settings
-            app.state.services = replace(
-                app.state.services, payment_gateways=before_services.payment_gateways
-            )
-
-
-async def start(
-    client: httpx.AsyncClient, place: Place, booking_id: str, phone: str | None = "0712345678"
-) -> dict:
-    body = await gql(client, START, {"id": booking_id, "phone": phone}, headers=place.as_guest)
-    assert "errors" not in body, body
-    return body["data"]["startPayment"]
+    """M-Pesa configured against the fake, without a B2C initiator: refunds left to a person."""
+    async with mpesa_configured(app, client) as configured:
+        yield configured
 
 
 async def start_error(
@@ -91,31 +50,6 @@ async def start_error(
     body = await gql(client, START, {"id": booking_id, "phone": phone}, headers=place.as_guest)
     [error] = body["errors"]
     return error["extensions"]
-
-
-async def state(client: httpx.AsyncClient, place: Place, booking_id: str) -> tuple[str, str]:
-    booking = await read(client, booking_id, place.as_guest)
-    assert booking is not None
-    return booking["status"], booking["payment"]["status"]
-
-
-async def ledger(database: Database) -> list[tuple[str, str, str | None]]:
-    async with database.read_session() as session:
-        rows = await session.execute(
-            select(
-                PaymentOperation.kind, PaymentOperation.status, PaymentOperation.provider_reference
-            ).order_by(PaymentOperation.id)
-        )
-    return [tuple(row) for row in rows]
-
-
-async def count(database: Database, table: type, *where: object) -> int:
-    async with database.read_session() as session:
-        return int(await session.scalar(select(func.count()).select_from(table).where(*where)))
-
-
-def worker_of(app: Starlette) -> Worker:
-    return build_worker(app.state.settings, app.state.database, app.state.services)
 
 
 async def test_a_kes_booking_paid_on_the_phone_is_confirmed_by_the_callback(
@@ -506,7 +440,7 @@ async def test_a_cancellation_refund_is_left_for_a_person_to_make(
     mpesa: Mpesa,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Daraja's refunds answer later on callbacks of their own: Roost does not make them."""
+    """Without a B2C initiator configured, Roost does not make M-Pesa refunds."""
     place = await a_place(client, **KES)
     booking = await booked(client, place, 10, 12)
     await start(client, place, booking["id"])

@@ -15,7 +15,7 @@ ROWS: list[tuple[type[Any], str, set[str], set[str]]] = [
     (UserRow, "user_account", {"password_hash", "updated_at"}, {"avatar_thumbnail_key"}),
     (ListingRow, "listing", {"search_vector"}, set()),
     (BookingRow, "booking", set(), set()),
-    (PaymentRow, "payment", {"check_at"}, set()),  # the worker's alone
+    (PaymentRow, "payment", {"check_at", "payer"}, set()),  # the worker's and refunds' alone
     (AmenityRow, "amenity", set(), set()),
 ]
 

@@ -11,11 +11,25 @@
 - ``POST /mpesa/stkpushquery/v1/query``: where a push stands. Unanswered, the error Daraja
   gives (HTTP 500, errorCode ``500.001.1001`` "The transaction is being processed");
   answered, ``ResultCode`` and ``ResultDesc`` as strings.
+- ``POST /mpesa/b2c/v3/paymentrequest``: a B2C payment from ``B2C_SHORTCODE`` (PartyA) to a
+  number (PartyB), ``CommandID`` BusinessPayment (or SalaryPayment, PromotionPayment),
+  ``Amount`` whole shillings, ``Remarks`` 2 to 100 characters, ``ResultURL`` and
+  ``QueueTimeOutURL``. A second request with an ``OriginatorConversationID`` seen before is
+  refused (errorCode ``500.002.1001`` "Duplicate OriginatorConversationID."). Answers
+  ``ConversationID``, ``OriginatorConversationID``, ``ResponseCode "0"``. The initiator's name
+  and ``SecurityCredential`` are checked as M-Pesa checks them, when it processes the payment:
+  wrong, its result is ResultCode 2001 "The initiator information is invalid.".
+- ``POST /mpesa/transactionstatus/v1/query``: asks about a transaction by its
+  ``OriginalConversationID`` (or ``TransactionID``); answers only that the query was taken, and
+  its result is posted to the query's ResultURL (``answer_status_queries``).
 - Errors as Daraja writes them: ``{"requestId", "errorCode", "errorMessage"}``.
 
 The customer's part, on their phone, is ``approve`` or ``cancel`` (ResultCode 1032); either
 posts the callback to the push's CallBackURL through ``deliver_to`` (or does not: a lost
-callback). ``failures`` makes the next calls answer those HTTP statuses.
+callback). M-Pesa's part of a B2C payment is ``pay_out`` (done, or refused with a ResultCode)
+or ``time_out``; each posts to the request's ResultURL or QueueTimeOutURL through
+``deliver_to`` (or does not: a lost result). ``failures`` makes the next calls answer those
+HTTP statuses.
 """
 
 import base64
@@ -40,6 +54,12 @@ PASSKEY = "roost-fake-passkey-4f1c0a9e7d3b2c18"
 NAIROBI = ZoneInfo("Africa/Nairobi")
 PHONE = "2547"
 CANCELLED_BY_USER = 1032
+B2C_SHORTCODE = "600997"
+INITIATOR_NAME = "roost-api-initiator"
+# What the org portal's "encrypt" gives for the initiator's password: base64 of RSA output.
+SECURITY_CREDENTIAL = base64.b64encode(b"roost-fake-initiator-password-ciphertext" * 6).decode()
+WRONG_INITIATOR = (2001, "The initiator information is invalid.")
+B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
 
 
 def daraja_error(status: int, code: str, message: str) -> JSONResponse:
@@ -48,6 +68,10 @@ def daraja_error(status: int, code: str, message: str) -> JSONResponse:
          "errorCode": code, "errorMessage": message},
         status_code=status,
     )  # fmt: skip
+
+
+def _request_id() -> str:
+    return f"{secrets.randbelow(9999)}-{secrets.randbelow(99999)}-1"
 
 
 def bad_request(what: str) -> JSONResponse:
@@ -71,6 +95,14 @@ class FakeMpesa:
     failures: list[int | None] = field(default_factory=list)  # None: this call succeeds
     # Every callback posted: (url, status answered, body answered).
     delivered: list[tuple[str, int, Any]] = field(default_factory=list)
+    # OriginatorConversationID -> the B2C payment: its request, and its result once processed.
+    payouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    b2c_requests: int = 0
+    b2c_shortcode: str = B2C_SHORTCODE
+    # The next B2C requests are taken, and their answers lost (a 504 in their stead).
+    lose_answers: int = 0
+    # Transaction Status queries not answered yet (their requests).
+    status_queries: list[dict[str, Any]] = field(default_factory=list)
 
     # What a test does in the customer's stead.
 
@@ -133,6 +165,133 @@ class FakeMpesa:
         self.delivered.append((url, response.status_code, response.json()))
         return response
 
+    # M-Pesa's part of a B2C payment.
+
+    def only_payout(self) -> tuple[str, dict[str, Any]]:
+        [(originator_id, payout)] = self.payouts.items()
+        return originator_id, payout
+
+    async def pay_out(
+        self,
+        originator_id: str,
+        *,
+        deliver: bool = True,
+        refused: tuple[int | str, str] | None = None,
+    ) -> dict[str, Any]:
+        """M-Pesa processes the payment: paid to the number, or ``refused`` with that
+        ResultCode (and refused as 2001 whatever the test says, when the initiator's
+        credentials were wrong); the result posted to the ResultURL."""
+        payout = self.payouts[originator_id]
+        assert payout["result"] is None, "processed already"
+        if not payout["initiator_valid"]:
+            refused = WRONG_INITIATOR
+        payout["transaction_id"] = self._receipt()
+        if refused is None:
+            payout["result"] = (0, "The service request is processed successfully.")
+            payout["completed_at"] = datetime.now(NAIROBI)
+        else:
+            payout["result"] = refused
+        if deliver:
+            await self.deliver_payout(originator_id)
+        return self.payout_result(originator_id)
+
+    def payout_result(self, originator_id: str) -> dict[str, Any]:
+        """The body M-Pesa posts to the ResultURL once it processed the payment."""
+        payout = self.payouts[originator_id]
+        code, desc = payout["result"]
+        result: dict[str, Any] = {
+            "ResultType": 0,
+            "ResultCode": code,
+            "ResultDesc": desc,
+            "OriginatorConversationID": originator_id,
+            "ConversationID": payout["conversation_id"],
+            "TransactionID": payout["transaction_id"],
+            "ReferenceData": {
+                "ReferenceItem": {"Key": "QueueTimeoutURL", "Value": payout["request"][
+                    "QueueTimeOutURL"]}
+            },
+        }  # fmt: skip
+        if code == 0:
+            request = payout["request"]
+            completed = payout["completed_at"].strftime("%d.%m.%Y %H:%M:%S")
+            result["ResultParameters"] = {
+                "ResultParameter": [
+                    {"Key": "TransactionAmount", "Value": int(request["Amount"])},
+                    {"Key": "TransactionReceipt", "Value": payout["transaction_id"]},
+                    {"Key": "ReceiverPartyPublicName", "Value": f"{request['PartyB']} - J DOE"},
+                    {"Key": "TransactionCompletedDateTime", "Value": completed},
+                    {"Key": "B2CUtilityAccountAvailableFunds", "Value": 8959269.60},
+                    {"Key": "B2CWorkingAccountAvailableFunds", "Value": 1199371.00},
+                    {"Key": "B2CRecipientIsRegisteredCustomer", "Value": "Y"},
+                    {"Key": "B2CChargesPaidAccountAvailableFunds", "Value": -1980.00},
+                ]
+            }
+        return {"Result": result}
+
+    async def deliver_payout(self, originator_id: str) -> httpx.Response:
+        """Posts the payment's result (again, for a redelivery)."""
+        url = self.payouts[originator_id]["request"]["ResultURL"]
+        return await self._post(url, self.payout_result(originator_id))
+
+    async def time_out(self, originator_id: str) -> httpx.Response:
+        """The request waited too long in M-Pesa's queue: posted to its QueueTimeOutURL."""
+        payout = self.payouts[originator_id]
+        body = {
+            "Result": {
+                "ResultType": 1,
+                "ResultCode": "SVC0001",
+                "ResultDesc": "The request timed out while awaiting processing.",
+                "OriginatorConversationID": originator_id,
+                "ConversationID": payout["conversation_id"],
+            }
+        }
+        return await self._post(payout["request"]["QueueTimeOutURL"], body)
+
+    async def answer_status_queries(self) -> list[httpx.Response]:
+        """M-Pesa answers the Transaction Status queries asked so far, each at its ResultURL:
+        a payment processed and paid is "Completed"; one not processed yet, or unknown, is
+        no transaction found."""
+        answered = []
+        while self.status_queries:
+            query = self.status_queries.pop(0)
+            payout = self.payouts.get(str(query.get("OriginalConversationID")))
+            result: dict[str, Any] = {
+                "ConversationID": f"AG_{datetime.now(NAIROBI):%Y%m%d}_{secrets.token_hex(10)}",
+                "OriginatorConversationID": _request_id(),
+                "ReferenceData": {"ReferenceItem": {"Key": "Occasion"}},
+                "ResultType": 0,
+            }  # fmt: skip
+            if payout is None or payout["result"] is None:
+                result["ResultCode"] = "R000001"
+                result["ResultDesc"] = "The transaction is not found."
+            else:
+                code, _ = payout["result"]
+                result["ResultCode"] = 0
+                result["ResultDesc"] = "The service request is processed successfully."
+                result["TransactionID"] = payout["transaction_id"]
+                result["ResultParameters"] = {
+                    "ResultParameter": [
+                        {"Key": "DebitPartyName", "Value": f"{self.b2c_shortcode} - Roost"},
+                        {"Key": "CreditPartyName", "Value": f"{payout['request']['PartyB']}"},
+                        {"Key": "OriginatorConversationID",
+                         "Value": query["OriginalConversationID"]},
+                        {"Key": "ReasonType", "Value": "Business Payment to Customer via API"},
+                        {"Key": "TransactionStatus",
+                         "Value": "Completed" if code == 0 else "Declined"},
+                        {"Key": "Amount", "Value": str(payout["request"]["Amount"])},
+                        {"Key": "ConversationID", "Value": payout["conversation_id"]},
+                        {"Key": "ReceiptNo", "Value": payout["transaction_id"]},
+                    ]
+                }  # fmt: skip
+            answered.append(await self._post(query["ResultURL"], {"Result": result}))
+        return answered
+
+    async def _post(self, url: str, body: dict[str, Any]) -> httpx.Response:
+        assert self.deliver_to is not None, "no way to reach our URLs"
+        response = await self.deliver_to.post(url, json=body)
+        self.delivered.append((url, response.status_code, response.json()))
+        return response
+
     @staticmethod
     def _receipt() -> str:
         alphabet = string.ascii_uppercase + string.digits
@@ -146,6 +305,8 @@ class FakeMpesa:
                 Route("/oauth/v1/generate", self.token, methods=["GET"]),
                 Route("/mpesa/stkpush/v1/processrequest", self.push, methods=["POST"]),
                 Route("/mpesa/stkpushquery/v1/query", self.query, methods=["POST"]),
+                Route("/mpesa/b2c/v3/paymentrequest", self.b2c, methods=["POST"]),
+                Route("/mpesa/transactionstatus/v1/query", self.status_query, methods=["POST"]),
             ]
         )
 
@@ -196,7 +357,7 @@ class FakeMpesa:
             return daraja_error(400, "400.002.02", "Bad Request - Invalid Password")
         return None
 
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
+    async def _body(self, request: Request, *, signed: bool = True) -> dict[str, Any] | Response:
         if failed := self._failure():
             return failed
         if not self._authorized(request):
@@ -207,7 +368,7 @@ class FakeMpesa:
             return daraja_error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):
             return daraja_error(400, "400.002.05", "Invalid Request Payload")
-        return self._signed(body) or body
+        return (self._signed(body) if signed else None) or body
 
     async def push(self, request: Request) -> Response:
         body = await self._body(request)
@@ -273,3 +434,85 @@ class FakeMpesa:
                 "ResultDesc": desc,
             }
         )
+
+    async def b2c(self, request: Request) -> Response:
+        body = await self._body(request, signed=False)
+        if isinstance(body, Response):
+            return body
+        self.b2c_requests += 1
+        originator_id = body.get("OriginatorConversationID")
+        if not isinstance(originator_id, str) or not originator_id:
+            return bad_request("OriginatorConversationID")
+        if originator_id in self.payouts:
+            return daraja_error(500, "500.002.1001", "Duplicate OriginatorConversationID.")
+        if body.get("CommandID") not in B2C_COMMANDS:
+            return bad_request("CommandID")
+        amount = body.get("Amount")
+        if isinstance(amount, bool) or not (
+            (isinstance(amount, int) and amount >= 1)
+            or (isinstance(amount, str) and amount.isdigit() and int(amount) >= 1)
+        ):
+            return bad_request("Amount")
+        if str(body.get("PartyA")) != self.b2c_shortcode:
+            return bad_request("PartyA")
+        if not msisdn(body.get("PartyB")):
+            return bad_request("PartyB")
+        remarks = body.get("Remarks")
+        if not isinstance(remarks, str) or not 2 <= len(remarks) <= 100:
+            return bad_request("Remarks")
+        for name in ("QueueTimeOutURL", "ResultURL"):
+            url = body.get(name)
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+                return bad_request(name)
+        occasion = body.get("Occassion", "")
+        if not isinstance(occasion, str) or len(occasion) > 100:
+            return bad_request("Occassion")
+        if not isinstance(body.get("InitiatorName"), str) or not body.get("SecurityCredential"):
+            return bad_request("Initiator")
+        conversation_id = f"AG_{datetime.now(NAIROBI):%Y%m%d}_{secrets.token_hex(10)}"
+        self.payouts[originator_id] = {
+            "request": body,
+            "conversation_id": conversation_id,
+            "initiator_valid": body["InitiatorName"] == INITIATOR_NAME
+            and body["SecurityCredential"] == SECURITY_CREDENTIAL,
+            "result": None,
+        }
+        if self.lose_answers:
+            self.lose_answers -= 1
+            return daraja_error(504, "504.001.01", "Gateway Timeout")
+        return JSONResponse(
+            {
+                "ConversationID": conversation_id,
+                "OriginatorConversationID": originator_id,
+                "ResponseCode": "0",
+                "ResponseDescription": "Accept the service request successfully.",
+            }
+        )
+
+    async def status_query(self, request: Request) -> Response:
+        body = await self._body(request, signed=False)
+        if isinstance(body, Response):
+            return body
+        if (body.get("Initiator"), body.get("SecurityCredential")) != (
+            INITIATOR_NAME, SECURITY_CREDENTIAL
+        ):  # fmt: skip
+            return daraja_error(400, "400.002.02", "Bad Request - Invalid Initiator")
+        if body.get("CommandID") != "TransactionStatusQuery":
+            return bad_request("CommandID")
+        if str(body.get("PartyA")) != self.b2c_shortcode or str(body.get("IdentifierType")) != "4":
+            return bad_request("PartyA")
+        if not (body.get("OriginalConversationID") or body.get("TransactionID")):
+            return bad_request("TransactionID")
+        for name in ("QueueTimeOutURL", "ResultURL"):
+            url = body.get(name)
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+                return bad_request(name)
+        self.status_queries.append(body)
+        return JSONResponse(
+            {
+                "OriginatorConversationID": _request_id(),
+                "ConversationID": f"AG_{datetime.now(NAIROBI):%Y%m%d}_{secrets.token_hex(10)}",
+                "ResponseCode": "0",
+                "ResponseDescription": "Accept the service request successfully.",
+            }
+        )  # fmt: skip
