@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Payment
-from db.states import PaymentProvider, PaymentStatus
+from db.states import PaymentProvider
 from gateways.mpesa import CURRENCY, PAID, B2cResult, RefundOutcome, StkResult
 from services import checkout, payments, provider_events
 from services.bookings import BookingRules
@@ -49,31 +49,23 @@ async def apply_callback(
     )
     if recorded is None:
         return Outcome.REPLAYED
-    found = (
-        await session.execute(
-            select(Payment.id, Payment.status).where(
-                Payment.provider == PaymentProvider.MPESA,
-                Payment.provider_reference == result.checkout_request_id,
-            )
+    payment_id = await session.scalar(
+        select(Payment.id).where(
+            Payment.provider == PaymentProvider.MPESA,
+            Payment.provider_reference == result.checkout_request_id,
         )
-    ).first()
+    )
     await provider_events.processed(session, recorded, now=now)
     paid = result.result_code == PAID
-    if found is None:
+    if payment_id is None:
         # A push whose reference a crash lost before it was written, or not ours.
         (log.error if paid else log.warning)(
             "M-Pesa callback for %s (ResultCode %s, receipt %s): no payment of ours",
             result.checkout_request_id, result.result_code, result.receipt,
         )  # fmt: skip
         return Outcome.UNKNOWN_PAYMENT
-    payment_id, status = found
-    if paid and status in (PaymentStatus.CANCELED, PaymentStatus.FAILED):
-        # The prompt was answered after Roost let the payment go (the hold lapsed, the guest
-        # paid another way): M-Pesa took money nobody will refund on their own.
-        log.error(
-            "payment %s: paid with M-Pesa (receipt %s) after it was %s; refund it by hand",
-            payment_id, result.receipt, status,
-        )  # fmt: skip
+    # A prompt answered after Roost let its payment go (the hold lapsed) is refunded in full
+    # by ``provider_says``, to the number that paid.
     call = await checkout.provider_says(
         session, payment_id=payment_id, report=result.report(), now=now, rules=rules
     )

@@ -471,24 +471,3 @@ async def test_a_dearer_stay_cannot_be_charged_to_an_m_pesa_payment(
     kept = await read(client, booking["id"], place.as_guest)
     assert kept is not None
     assert (kept["checkOut"], kept["status"]) == (day(12), "CONFIRMED")
-
-
-async def test_a_prompt_paid_after_the_hold_lapsed_is_logged_for_a_refund(
-    app: Starlette,
-    client: httpx.AsyncClient,
-    clock: FakeClock,
-    mpesa: Mpesa,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    place = await a_place(client, **KES)
-    booking = await booked(client, place, 10, 12)
-    await start(client, place, booking["id"])
-    checkout_id, _ = mpesa.fake.only_push()
-    clock.advance(minutes=16)
-    await worker_of(app).run_once()  # asked first (still being processed), then let go
-    assert mpesa.fake.queries == 1
-    assert await state(client, place, booking["id"]) == ("CANCELED", "CANCELED")
-    await mpesa.fake.approve(checkout_id)  # the guest answers the prompt too late
-    assert await state(client, place, booking["id"]) == ("CANCELED", "CANCELED")
-    assert any("refund it by hand" in r.getMessage() and r.levelname == "ERROR"
-               for r in caplog.records)  # fmt: skip

@@ -429,3 +429,26 @@ async def test_a_result_for_no_refund_of_ours_is_acknowledged_and_kept(
     assert (response.status_code, response.json()) == (200, ACK)
     assert await count(database, ProviderEvent, ProviderEvent.provider == "MPESA") == 1
     assert await refunds(database) == []
+
+
+async def test_a_prompt_paid_after_the_hold_lapsed_is_paid_back_in_full(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock, mpesa: Mpesa
+) -> None:
+    place = await a_place(client, **KES)
+    booking = await booked(client, place, 10, 12)
+    await start(client, place, booking["id"], phone="0712 345 678")
+    checkout_id = next(key for key, push in mpesa.fake.pushes.items() if push["result"] is None)
+    clock.advance(minutes=16)
+    await worker_of(app).run_once()  # asked first (still being processed), then let go
+    assert await money(client, place, booking["id"]) == ("CANCELED", "CANCELED", "0.00")
+
+    await mpesa.fake.approve(checkout_id)  # the guest answers the prompt too late
+    clock.advance(minutes=1)
+    await worker_of(app).run_once()  # the refund, left to a worker by the callback
+    originator_id, payout = mpesa.fake.only_payout()
+    assert (payout["request"]["Amount"], payout["request"]["PartyB"]) == (12540, "254712345678")
+    await mpesa.fake.pay_out(originator_id)
+    assert await money(client, place, booking["id"]) == ("CANCELED", "CANCELED", TOTAL)
+    assert [(status, amount) for status, amount, _, _ in await refunds(database)] == [
+        ("SUCCEEDED", 1_254_000)
+    ]
