@@ -13,9 +13,12 @@ from sqlalchemy import update
 from starlette.applications import Starlette
 from strawberry.relay import from_base64
 
+from app.receipts import render_pdf
 from db.database import Database
 from db.models import Payment
 from db.states import PaymentStatus
+from services.receipts import Line, LineKind, Receipt
+from services.statements import HostStatement, StatementStatus
 from tests.accounts_helpers import bearer, register
 from tests.booking_helpers import (
     CANCEL,
@@ -27,7 +30,7 @@ from tests.booking_helpers import (
     day,
     pay,
 )
-from tests.helpers import FakeClock, StatementCounter, committed, gql
+from tests.helpers import START, FakeClock, StatementCounter, committed, gql
 from tests.payout_helpers import payout_stripe, payouts_in, ready_account, run_worker
 from tests.receipt_helpers import an_admin, pdf_text
 from tests.stripe_helpers import Stripe
@@ -346,3 +349,53 @@ async def test_a_page_of_host_statements_costs_the_same_statements_whatever_its_
     # The viewer, the page; then one each for the payments, the bookings, the listings, the
     # ledger, the payers and the payouts.
     assert counts[2] == counts[12] == 8, counts
+
+
+def test_the_pdf_says_where_each_payout_is() -> None:
+    """Straight to the renderer: a payout in each state, and a fee at a rate no longer today's."""
+    receipt = Receipt(
+        number="R-2027-00000001",
+        payment_id=1,
+        booking_id=1,
+        issued_on=START.date(),
+        payer_name="Ana Silva",
+        listing_title="Alfama loft",
+        address_line1=None,
+        city="Lisboa",
+        region=None,
+        postal_code=None,
+        country="PT",
+        check_in=START.date(),
+        check_out=START.date().replace(day=13),
+        currency="KWD",
+        lines=(Line(LineKind.NIGHTS, "2 nights", 60_020, quantity=2, unit_minor=30_010),),
+        total_minor=74_123,
+        charged_minor=74_123,
+        refunds=(),
+        refunded_minor=0,
+        net_paid_minor=74_123,
+        provider="TEST",
+        provider_reference=None,
+        status="SUCCEEDED",
+    )
+    statement = HostStatement(
+        booking_id=1,
+        currency="KWD",
+        nights_minor=60_020,
+        cleaning_fee_minor=5_000,
+        host_fee_minor=1_960,
+        host_fee_percent=None,
+        refunds_minor=0,
+        amount_minor=63_060,
+        status=StatementStatus.REVERSED,
+        earned_on=START.date(),
+        payout=None,
+    )
+    text = render_pdf(receipt, statement, compress=False)
+    assert b"Host fee" in text and b"Host fee \\(" not in text  # no rate it was not taken at
+    assert b"-KWD 1.960" in text and b"KWD 63.060" in text
+    assert b"Payout status: REVERSED." in text
+    half = replace(statement, host_fee_percent=Decimal("2.5"), status=StatementStatus.SENDING)
+    text = render_pdf(receipt, half, compress=False)
+    assert b"Host fee \\(2.5%\\)" in text and b"Payout status: SENDING." in text
+    assert b"Host payout" not in render_pdf(receipt, compress=False)
