@@ -1,6 +1,7 @@
 """``GET /receipts/{paymentId}``: a payment's receipt as a PDF, for its payer, the listing's
-host (their statement for that booking) and admins. Anyone else, signed in or not, hears the
-same 404 as for a payment that does not exist.
+host and admins; for the host and admins it ends with the host's payout statement, which the
+guest's never shows. Anyone else, signed in or not, hears the same 404 as for a payment that
+does not exist.
 
 Rendered with fpdf2's core fonts, which hold Latin-1 only: every text is made printable in
 them first (``printable``), so no title or name can make rendering fail, and amounts carry the
@@ -9,6 +10,7 @@ currency's ISO code rather than a sign those fonts lack (€, ₹).
 
 import unicodedata
 from datetime import date
+from decimal import Decimal
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -22,10 +24,11 @@ from auth import rules
 from db.loaders import Loaders
 from db.states import UserStatus
 from resolvers.node import node_id
-from services import receipts
+from services import receipts, statements
 from services.errors import InvalidInput
 from services.money import Money
 from services.receipts import Receipt
+from services.statements import HostStatement, StatementStatus
 
 # Characters of a user's text kept in print: enough for any real name, title or address.
 NAME_CHARS = 80
@@ -72,8 +75,27 @@ def _day(day: date) -> str:
     return day.strftime("%d %b %Y")
 
 
-def render_pdf(receipt: Receipt, *, compress: bool = True) -> bytes:
-    """The receipt on one A4 page."""
+def _percent(percent: Decimal) -> str:
+    return f"{percent.normalize():f}%"
+
+
+def _statement_state(statement: HostStatement) -> str:
+    if statement.status == StatementStatus.ESTIMATE:
+        return (
+            "Estimate: no payout has been made yet. These are the figures it would have "
+            "today, with today's host fee and the refunds so far."
+        )
+    if statement.status == StatementStatus.NOTHING_TO_PAY:
+        return "Nothing to pay: the booking was canceled."
+    if statement.status == StatementStatus.PAID and statement.paid_at is not None:
+        return f"Payout paid on {_day(statement.paid_at.date())}."
+    return f"Payout status: {statement.status}."
+
+
+def render_pdf(
+    receipt: Receipt, statement: HostStatement | None = None, *, compress: bool = True
+) -> bytes:
+    """The receipt on one A4 page; the host's payout statement after it, when given."""
     currency = receipt.currency
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
@@ -138,6 +160,21 @@ def render_pdf(receipt: Receipt, *, compress: bool = True) -> bytes:
     provider = PROVIDER_NAMES.get(receipt.provider, receipt.provider.title())
     text(f"Paid with {provider}, reference {reference}. Status: {receipt.status}.")
     text(f"All amounts in {currency}.")
+    if statement is not None:
+        pdf.ln(6)
+        row("Host payout statement", bold=True, size=12)
+        row("Nights", _money(statement.nights_minor, currency))
+        if statement.cleaning_fee_minor:
+            row("Cleaning fee", _money(statement.cleaning_fee_minor, currency))
+        fee = "Host fee"
+        if statement.host_fee_percent is not None:
+            fee += f" ({_percent(statement.host_fee_percent)})"
+        row(fee, _money(-statement.host_fee_minor, currency))
+        row("Refunds borne by the host", _money(-statement.refunds_minor, currency))
+        label = "Estimated payout" if statement.estimated else "Payout"
+        row(label, _money(statement.amount_minor, currency), bold=True)
+        pdf.ln(2)
+        text(_statement_state(statement))
     return bytes(pdf.output())
 
 
@@ -166,7 +203,13 @@ async def receipt_pdf(request: Request) -> Response:
     ):
         return _not_found()
     receipt = receipts.build(sources)
-    content = await run_in_threadpool(render_pdf, receipt)
+    statement = None
+    if rules.can_see_payout(actor, host_id=sources.listing.host_id):
+        services = request.app.state.services
+        statement = await statements.statement_of(
+            loaders, payment, policy=services.payout_policy, gateways=services.payment_gateways
+        )
+    content = await run_in_threadpool(render_pdf, receipt, statement)
     return Response(
         content,
         media_type="application/pdf",

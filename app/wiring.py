@@ -188,7 +188,7 @@ def build_worker(
         ),
         heartbeat=settings.worker_heartbeat_file,
         rules=services.booking_rules if services else build_booking_rules(settings),
-        payout_policy=build_payout_policy(settings),
+        payout_policy=services.payout_policy if services else build_payout_policy(settings),
     )
 
 
@@ -237,6 +237,7 @@ def build_services(
         frontend_url=settings.frontend_url,
         booking_rules=build_booking_rules(settings),
         payment_gateways=build_payment_gateways(settings, http),
+        payout_policy=build_payout_policy(settings),
         clock=utc_now,
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
     )

@@ -146,7 +146,7 @@ class Worker:
                 payouts.create_due,
                 now=now,
                 policy=policy,
-                unit_of=gateway.amount_step if gateway else lambda currency: 1,
+                unit_of=payouts.payout_unit_of(gateway),
             )
         )
         if gateway is None:  # written, and kept PENDING until payouts are configured

@@ -12,7 +12,16 @@ from aiodataloader import DataLoader
 
 from db.database import Database
 from db.raw import Record, fetch
-from db.rows import BookingRow, LedgerRow, ListingRow, PaymentRow, PhotoRow, UserRow, columns
+from db.rows import (
+    BookingRow,
+    LedgerRow,
+    ListingRow,
+    PaymentRow,
+    PayoutRow,
+    PhotoRow,
+    UserRow,
+    columns,
+)
 from db.states import LIVE_PAYMENT, OperationStatus, sql_list
 
 # Each select list is its row's fields, in order (the rows' own names, never input).
@@ -41,6 +50,10 @@ SELECT DISTINCT ON (p.booking_id) {columns(PaymentRow._fields, "p")}
 FROM payment p WHERE p.booking_id = ANY($1::bigint[])
 ORDER BY p.booking_id, p.status NOT IN ({sql_list(LIVE_PAYMENT)}), p.id DESC
 """
+# A booking has at most one payout (a unique booking_id).
+PAYOUTS_BY_BOOKING = (
+    f"SELECT {columns(PayoutRow._fields, 'o')} FROM payout o WHERE o.booking_id = ANY($1::bigint[])"
+)
 
 USD_PER_UNIT = "SELECT currency, usd_per_unit FROM exchange_rate WHERE currency = ANY($1::text[])"
 # What the provider confirmed of each payment, in the order it happened.
@@ -89,6 +102,17 @@ class PaymentByBookingLoader(DataLoader[int, PaymentRow | None]):
     async def batch_load_fn(self, booking_ids: Sequence[int]) -> list[PaymentRow | None]:
         records = await fetch(self.database, PAYMENTS_BY_BOOKING, list(booking_ids))
         by_booking = {row.booking_id: row for row in map(PaymentRow._make, records)}
+        return [by_booking.get(booking_id) for booking_id in booking_ids]
+
+
+class PayoutByBookingLoader(DataLoader[int, PayoutRow | None]):
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, booking_ids: Sequence[int]) -> list[PayoutRow | None]:
+        records = await fetch(self.database, PAYOUTS_BY_BOOKING, list(booking_ids))
+        by_booking = {row.booking_id: row for row in map(PayoutRow._make, records)}
         return [by_booking.get(booking_id) for booking_id in booking_ids]
 
 
@@ -144,5 +168,6 @@ class Loaders:
         self.booking_by_id = RowByIdLoader(database, BOOKINGS_BY_ID, BookingRow._make)
         self.payment_by_id = RowByIdLoader(database, PAYMENTS_BY_ID, PaymentRow._make)
         self.payment_by_booking = PaymentByBookingLoader(database)
+        self.payout_by_booking = PayoutByBookingLoader(database)
         self.usd_per_unit = UsdPerUnitLoader(database)
         self.ledger_by_payment = LedgerByPaymentLoader(database)

@@ -22,6 +22,7 @@ from gateways.email import Mailer
 from gateways.storage import Storage
 from services.bookings import BookingRules
 from services.payments import Gateways
+from services.payouts import PayoutPolicy
 from services.ratelimits import AttemptLimits
 from services.sessions import Client, SessionPolicy
 
@@ -42,6 +43,7 @@ class Services:
     frontend_url: str
     booking_rules: BookingRules
     payment_gateways: Gateways
+    payout_policy: PayoutPolicy
     clock: Callable[[], datetime]
     """Now, as an aware datetime; tests drive it instead of sleeping."""
     revoked_sessions: RevokedSessions

@@ -44,7 +44,7 @@ class PaymentType(relay.Node):
     )
     async def receipt(self, info: Info) -> ReceiptType | None:
         found = await receipt_resolvers.receipt(info, self._row)
-        return ReceiptType.of(found) if found is not None else None
+        return ReceiptType.of(found, self._row) if found is not None else None
 
     @strawberry.field(
         description="Why the provider refused the payment, in its words (a declined card); "

@@ -88,6 +88,12 @@ def payout_gateway(gateways: Gateways) -> PayoutGateway | None:
     return gateway if isinstance(gateway, PayoutGateway) else None
 
 
+def payout_unit_of(gateway: PayoutGateway | None) -> Callable[[str], int]:
+    """What payouts are rounded down to, per currency: the payout provider's smallest transfer;
+    the minor unit while none is configured (the payout then waits PENDING)."""
+    return gateway.amount_step if gateway else lambda currency: 1
+
+
 def transfer_key(payout_id: int, declines: int) -> str:
     """A new key only after a refusal, when no money moved under the previous one."""
     return f"payout-{payout_id}" if declines == 0 else f"payout-{payout_id}-retry-{declines}"

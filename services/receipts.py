@@ -2,8 +2,8 @@
 
 Built from what was stored, never priced again: the booking keeps its quote (the nights at
 their prices, the fees and taxes, as last changed), the payment what was charged in all and
-refunded, and the ledger (``payment_operation``) each movement the provider confirmed. The
-guest's receipt is also the host's statement for that booking.
+refunded, and the ledger (``payment_operation``) each movement the provider confirmed. What
+the host is paid for the booking is their own statement (services/statements.py).
 """
 
 import asyncio

@@ -1,8 +1,6 @@
 """Receipts over HTTP: the itemized receipt of a payment (exact to the minor unit in USD, JPY and
 KWD), its refunds, its PDF and who may read it; and a guest's payment history."""
 
-import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -10,16 +8,14 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import update
 from starlette.applications import Starlette
 from strawberry.relay import from_base64
 
 from app.receipts import NAME_CHARS, TITLE_CHARS, printable, render_pdf
 from db.database import Database
-from db.models import User
 from services.pricing import FeePolicy
 from services.receipts import Line, LineKind, Receipt, _night_lines
-from tests.accounts_helpers import bearer, error_code, register, unique_email
+from tests.accounts_helpers import bearer, error_code, register
 from tests.booking_helpers import (
     CANCEL,
     CONFIRM_PAYMENT,
@@ -30,8 +26,9 @@ from tests.booking_helpers import (
     day,
     pay,
 )
-from tests.helpers import START, FakeClock, StatementCounter, committed, gql
+from tests.helpers import START, FakeClock, StatementCounter, gql
 from tests.listing_helpers import UPDATE
+from tests.receipt_helpers import an_admin, pdf_text
 
 MONEY = "{ amount currency formatted }"
 RECEIPT_FIELDS = f"""
@@ -91,27 +88,6 @@ async def receipt_of(client: httpx.AsyncClient, payment_id: str, headers: dict) 
     number = int(from_base64(payment_id)[1])
     assert node["receipt"]["number"] == f"R-{year}-{number:08d}"
     return node["receipt"]
-
-
-async def an_admin(client: httpx.AsyncClient, database: Database) -> dict[str, str]:
-    email = unique_email("admin")
-    token = (await register(client, email=email))["accessToken"]
-    async with committed(database) as session:
-        await session.execute(
-            update(User).where(User.email == email).values(roles=["GUEST", "ADMIN"])
-        )
-    return bearer(token)
-
-
-def pdf_text(pdf: bytes) -> bytes:
-    """The page content of a PDF fpdf2 wrote: its streams, inflated where compressed."""
-    found = []
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
-        try:
-            found.append(zlib.decompress(stream))
-        except zlib.error:
-            found.append(stream)
-    return b"\n".join(found)
 
 
 # The receipt, line by line.
