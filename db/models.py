@@ -402,6 +402,10 @@ class Booking(Base):
         Index("ix_booking_confirmed_end", "ends_at", postgresql_where=text("status = 'CONFIRMED'")),
         # Stays whose hosts are owed a payout (services/payouts.py).
         Index("ix_booking_completed_end", "ends_at", postgresql_where=text("status = 'COMPLETED'")),
+        # Cancelled stays whose hosts may be owed the share the guest kept paying.
+        Index(
+            "ix_booking_canceled_start", "starts_at", postgresql_where=text("status = 'CANCELED'")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

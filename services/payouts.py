@@ -47,7 +47,7 @@ from services import cursors
 from services.checkout import Transaction
 from services.errors import Conflict, InvalidInput, PaymentFailed, ServiceUnavailable
 from services.events import PayoutSent, emit
-from services.payments import Gateways
+from services.payments import Gateways, in_flight
 from services.pricing import host_payout
 
 log = logging.getLogger("roost.payouts")
@@ -60,6 +60,8 @@ MAX_EARNINGS_DAYS = 366
 # Stripe keeps an idempotency key's answer for at least a day: a key first sent longer ago
 # than this is not relied on, and the provider is asked whether the transfer exists first.
 KEY_TRUSTED_FOR = timedelta(hours=23)
+# How far back from its due date a cancelled stay is looked for (``create_due``).
+CANCELED_WINDOW = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -247,8 +249,29 @@ async def create_due(
     policy: PayoutPolicy,
     unit_of: Callable[[str], int],
 ) -> int:
-    """A payout for each booking COMPLETED for at least the delay that has none. A booking
-    ends COMPLETED at its check-out instant (``bookings.complete_due``). Answers how many."""
+    """A payout for each booking that has none and is due one: COMPLETED for at least the
+    delay (a booking ends COMPLETED at its check-out instant, ``bookings.complete_due``), or
+    CANCELED with money the guest did not get back (its policy's share is the host's), the
+    delay after the stay would have begun. Never while a refund of it waits for its answer:
+    the refunds are part of the sum. Answers how many."""
+    ended = now - policy.delay
+    completed = (Booking.status == BookingStatus.COMPLETED) & (Booking.ends_at <= ended)
+    # Cancellations are read a window back from the due date, so the scan stays short (the
+    # index ix_booking_canceled_start); one not paid within it is left to a person.
+    kept_paid = (
+        select(Payment.id)
+        .where(
+            Payment.booking_id == Booking.id,
+            Payment.status.in_(CAPTURED_PAYMENT),
+            Payment.amount_minor > Payment.refunded_minor,
+        )
+        .exists()
+    )
+    canceled = (
+        (Booking.status == BookingStatus.CANCELED)
+        & Booking.starts_at.between(ended - CANCELED_WINDOW, ended)
+        & kept_paid
+    )
     due = (
         select(
             Booking.id,
@@ -256,14 +279,16 @@ async def create_due(
             Booking.night_prices_minor,
             Booking.cleaning_fee_minor,
             Booking.total_minor,
+            Booking.check_in,
             Booking.check_out,
+            Booking.status,
             Listing.host_id,
         )
         .join(Listing, Listing.id == Booking.listing_id)
         .where(
-            Booking.status == BookingStatus.COMPLETED,
-            Booking.ends_at <= now - policy.delay,
+            completed | canceled,
             ~select(PayoutModel.id).where(PayoutModel.booking_id == Booking.id).exists(),
+            ~in_flight(Booking.id),
         )
         .order_by(Booking.ends_at, Booking.id)
         .limit(policy.batch_size)
@@ -312,7 +337,9 @@ async def create_due(
                 amount_minor=split.amount,
                 host_fee_minor=split.host_fee,
                 refunds_minor=split.refunds,
-                earned_on=row.check_out,
+                # A stay is earned on its last day; a cancellation's share when it would
+                # have begun.
+                earned_on=row.check_out if row.status == BookingStatus.COMPLETED else row.check_in,
                 status=PayoutStatus.PAID if nothing else PayoutStatus.PENDING,
                 idempotency_key=transfer_key(payout_id, 0),
                 available_at=None if nothing else now,

@@ -100,7 +100,9 @@ def build(
             refunds_minor=split.refunds,
             amount_minor=split.amount,
             status=status,
-            earned_on=booking.check_out,
+            earned_on=booking.check_in
+            if booking.status == BookingStatus.CANCELED
+            else booking.check_out,
             payout=payout,
         )
 
@@ -110,12 +112,13 @@ def build(
         # gives the same figures again (the setting may have changed since).
         again = _split(booking, kept=booking.total_minor - made.refunds, percent=percent, unit=unit)
         return statement(made, StatementStatus(payout.status), percent if again == made else None)
-    if booking.status == BookingStatus.CANCELED:
-        # What went back to the guest (nothing, where no money was taken): no payout and no
-        # host fee follow, whatever was kept.
+    kept = kept_for_payout(booking, payment)
+    if booking.status == BookingStatus.CANCELED and kept == 0:
+        # Everything went back to the guest (or nothing was taken): no payout follows.
         refunds = payment.refunded_minor if payment.status in CAPTURED_PAYMENT else 0
         return statement(HostPayout(0, 0, refunds), StatementStatus.NOTHING_TO_PAY, None)
-    split = _split(booking, kept=kept_for_payout(booking, payment), percent=percent, unit=unit)
+    # A cancellation the guest kept paying a share of pays the host that share.
+    split = _split(booking, kept=kept, percent=percent, unit=unit)
     return statement(split, StatementStatus.ESTIMATE, percent)
 
 

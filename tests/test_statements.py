@@ -277,6 +277,35 @@ async def test_a_canceled_booking_has_nothing_to_pay_and_is_never_paid_out(
     assert await statement_of(client, booking["id"], place.as_host) == nothing
 
 
+async def test_a_guest_cancellation_pays_the_host_the_share_the_guest_kept_paying(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client, cancellationPolicy="FIRM")
+    booking = await booked(client, place, 10, 12)  # 200 nights + 30 cleaning + 32.20 fees
+    await pay(client, place, booking["id"])
+    body = await gql(client, CANCEL, {"id": booking["id"]}, headers=place.as_guest)
+    assert body["data"]["cancelBooking"]["refundAmount"]["amount"] == "100.00"  # half the nights
+
+    # The host keeps the policy's share: 230 less the 3% fee (6.90) less the 100 refunded.
+    estimate = await statement_of(client, booking["id"], place.as_host)
+    assert estimate is not None and estimate["status"] == "ESTIMATE"
+    assert figures(estimate) == ("200.00", "30.00", "6.90", "100.00", "123.10")
+    assert estimate["earnedOn"] == day(10)
+
+    clock.advance(days=10)  # the stay would have begun; a day more before the host is paid
+    await run_worker(app)
+    assert await payouts_in(database) == []
+    clock.advance(days=2)  # past check-in (at the listing's check-in time) and a day
+    await run_worker(app)
+    await run_worker(app)
+    [payout] = await payouts_in(database)
+    assert (payout.amount_minor, payout.refunds_minor, payout.earned_on.isoformat()) == (
+        12_310, 10_000, day(10)
+    )  # fmt: skip
+    made = await statement_of(client, booking["id"], place.as_host)
+    assert made is not None and figures(made) == figures(estimate)
+
+
 async def test_a_declined_request_took_nothing_and_pays_nothing(
     client: httpx.AsyncClient, database: Database, clock: FakeClock
 ) -> None:
