@@ -1,6 +1,8 @@
 """Shared steps of the review tests: completed stays, the review operations, and reading them."""
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 
 import httpx
@@ -60,6 +62,19 @@ query($id: ID!) {{
 SEARCH_BY_RATING = """
 { searchListings(sort: RATING, first: 100) { edges { node { id rating reviewCount } } } }
 """
+
+
+@contextmanager
+def review_writes_per_minute(app: Starlette, allowed: int) -> Iterator[None]:
+    """The app's limit on review writes set to ``allowed`` for the block."""
+    services = app.state.services
+    app.state.services = replace(services, review_writes_per_minute=allowed)
+    try:
+        yield
+    finally:
+        app.state.services = replace(
+            app.state.services, review_writes_per_minute=services.review_writes_per_minute
+        )
 
 
 def worker_of(app: Starlette) -> Worker:

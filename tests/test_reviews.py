@@ -2,11 +2,10 @@
 answers, hiding, reading, and the listing's rating."""
 
 import asyncio
-from dataclasses import replace
 from datetime import timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from starlette.applications import Starlette
 
 from db.database import Database
@@ -31,6 +30,7 @@ from tests.review_helpers import (
     listing_reviews,
     review_guest,
     review_stay,
+    review_writes_per_minute,
     reviewed,
     worker_of,
 )
@@ -311,9 +311,7 @@ async def test_a_suspended_authors_reviews_stay_marked(
 async def test_writing_reviews_is_rate_limited(
     app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
 ) -> None:
-    services = app.state.services
-    app.state.services = replace(services, review_writes_per_minute=2)
-    try:
+    with review_writes_per_minute(app, 2):
         stay = await a_completed_stay(app, client, clock)
         # Refused attempts count too: trying is what is limited.
         assert code_of(await review_stay(client, stay, rating=0)) == "BAD_USER_INPUT"
@@ -321,5 +319,33 @@ async def test_writing_reviews_is_rate_limited(
         assert code_of(await review_stay(client, stay)) == "RATE_LIMITED"
         # Another account has its own budget.
         assert "errors" not in await review_guest(client, stay)
-    finally:
-        app.state.services = replace(app.state.services, review_writes_per_minute=10)
+
+
+async def test_both_sides_reviewing_at_once_publish_both(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    stay = await a_completed_stay(app, client, clock)
+    mine, theirs = await asyncio.gather(review_stay(client, stay), review_guest(client, stay))
+    assert "errors" not in mine and "errors" not in theirs, (mine, theirs)
+    # Whichever came second saw the first: neither is left waiting for the window to close.
+    listing = await listing_reviews(client, stay.place.listing_id)
+    assert listing["reviewCount"] == 1 and len(listing["reviews"]["edges"]) == 1
+    async with committed(database) as session:
+        unpublished = await session.scalar(
+            select(func.count()).select_from(Review).where(Review.published_at.is_(None))
+        )
+    assert unpublished == 0
+
+
+async def test_an_unpublished_review_is_nobodys_but_its_authors_by_id(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    stay = await a_completed_stay(app, client, clock)
+    review = await reviewed(client, stay)
+    query = "query($id: ID!) { node(id: $id) { id ... on Review { rating } } }"
+    for headers, seen in ((stay.as_guest, True), (stay.as_host, False), (None, False)):
+        body = await gql(client, query, {"id": review["id"]}, headers=headers)
+        assert (body["data"]["node"] is not None) is seen
+    assert "errors" not in await review_guest(client, stay)
+    body = await gql(client, query, {"id": review["id"]})
+    assert body["data"]["node"] == {"id": review["id"], "rating": 5}
