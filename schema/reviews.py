@@ -11,7 +11,7 @@ from auth import rules
 from db import states
 from db.rows import ReviewRow
 from db.states import UserStatus
-from resolvers.permissions import can_see_booking, current_user
+from resolvers.permissions import can_see_booking, can_see_listing, current_user
 from schema.accounts import UserType
 from schema.bookings import BookingType
 from schema.connections import Connection, Edge, total_count
@@ -68,10 +68,13 @@ class ReviewType(relay.Node):
         row = await info.context.loaders.booking_by_id.load_existing(self._row.booking_id)
         return BookingType.from_row(row) if await can_see_booking(info, row) else None
 
-    @strawberry.field(description="The listing stayed at.")
-    async def listing(self, info: Info) -> ListingType:
+    @strawberry.field(
+        description="The listing stayed at; null when the viewer may no longer see it "
+        "(unlisted, suspended or deleted since)."
+    )
+    async def listing(self, info: Info) -> ListingType | None:
         row = await info.context.loaders.listing_by_id.load_existing(self._row.listing_id)
-        return ListingType.from_row(row)
+        return ListingType.from_row(row) if await can_see_listing(info, row) else None
 
     @strawberry.field(description="Who wrote it.")
     async def author(self, info: Info) -> UserType:

@@ -349,3 +349,20 @@ async def test_an_unpublished_review_is_nobodys_but_its_authors_by_id(
     assert "errors" not in await review_guest(client, stay)
     body = await gql(client, query, {"id": review["id"]})
     assert body["data"]["node"] == {"id": review["id"], "rating": 5}
+
+
+async def test_a_review_names_only_a_listing_the_viewer_may_see(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    stay = await a_completed_stay(app, client, clock)
+    await reviewed(client, stay)
+    assert "errors" not in await review_guest(client, stay)
+    unlist = "mutation($id: ID!) { updateListing(id: $id, input: {publish: false}) { status } }"
+    body = await gql(client, unlist, {"id": stay.place.listing_id}, headers=stay.as_host)
+    assert body["data"]["updateListing"]["status"] == "UNLISTED", body
+    guest_id = (await gql(client, "{ me { id } }", headers=stay.as_guest))["data"]["me"]["id"]
+    about_guest = await gql(client, USER_REVIEWS, {"id": guest_id})
+    [edge] = about_guest["data"]["node"]["reviews"]["edges"]
+    assert edge["node"]["listing"] is None
+    as_host = await gql(client, USER_REVIEWS, {"id": guest_id}, headers=stay.as_host)
+    assert as_host["data"]["node"]["reviews"]["edges"][0]["node"]["listing"] is not None
