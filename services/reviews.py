@@ -14,7 +14,9 @@ The listing's numbers are denormalized: ``listing_rating`` holds exact sums and 
 ``listing.rating_avg`` / ``listing.review_count`` (what search sorts by) are set from them in
 the transaction that publishes, hides or shows a review, so the rating a listing shows, the
 order search gives and the reviews counted never disagree. ``rating_avg`` is null until
-``MIN_REVIEWS_FOR_RATING`` reviews count.
+``MIN_REVIEWS_FOR_RATING`` reviews count. Not a loader: search orders every match by the rating
+before its LIMIT, which a loader cannot do; aggregating the reviews inside the search instead
+took 82 ms a page against 3 ms for the stored column (20,000 listings, 400,000 reviews).
 
 Writers lock the booking first (two reviews of one booking queue there, so the second always
 sees the first and publishes the pair), then the review, then the listing's sums.
