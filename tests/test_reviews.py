@@ -366,3 +366,26 @@ async def test_a_review_names_only_a_listing_the_viewer_may_see(
     assert edge["node"]["listing"] is None
     as_host = await gql(client, USER_REVIEWS, {"id": guest_id}, headers=stay.as_host)
     assert as_host["data"]["node"]["reviews"]["edges"][0]["node"]["listing"] is not None
+
+
+async def test_workers_racing_publish_each_lone_review_once(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    place = await a_place(client)
+    stays = [await a_paid_stay(client, place, 1, 2)]
+    for night in (2, 3):
+        stays.append(
+            await a_paid_stay(client, await another_guest(client, place), night, night + 1)
+        )
+    await complete_stays(app, clock, 4)
+    for rating, stay in zip((5, 4, 2), stays, strict=True):
+        await reviewed(client, stay, rating=rating)
+    clock.now = check_out_instant(4) + timedelta(days=14)
+    await asyncio.gather(*(worker_of(app).sweep() for _ in range(3)))
+    listing = await listing_reviews(client, place.listing_id)
+    assert (listing["reviewCount"], listing["rating"]) == (3, 11 / 3)
+    async with committed(database) as session:
+        published = await session.scalar(
+            select(func.count()).where(OutboxEvent.kind == "ReviewPublished")
+        )
+    assert published == 3
