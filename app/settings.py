@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     auth_attempts_per_minute_per_account: int = Field(
         10, ge=1, validation_alias="ROOST_AUTH_ATTEMPTS_PER_MINUTE_PER_ACCOUNT"
     )
+    review_writes_per_minute: int = Field(
+        10, ge=1, validation_alias="ROOST_REVIEW_WRITES_PER_MINUTE"
+    )
 
     # Sign-in with Google and Facebook: enabled when the client id and secret are set.
     google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")

@@ -240,4 +240,5 @@ def build_services(
         payout_policy=build_payout_policy(settings),
         clock=utc_now,
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
+        review_writes_per_minute=settings.review_writes_per_minute,
     )

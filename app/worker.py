@@ -1,5 +1,6 @@
 """The worker: claims outbox events and runs their handlers, moves bookings along in time,
-finishes payments whose answer a crash lost, and pays hosts for their completed stays.
+finishes payments whose answer a crash lost, pays hosts for their completed stays, and
+publishes reviews whose window to review closed.
 
 Any number of workers run at once, on any machines. An event is claimed for a lease (its row
 picked with FOR UPDATE SKIP LOCKED, so two workers never claim the same one). Each of its
@@ -30,7 +31,7 @@ from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
 from gateways.payments import PaymentLookup
-from services import bookings, checkout, payments, payouts
+from services import bookings, checkout, payments, payouts, reviews
 from services.bookings import BookingRules
 from services.errors import DomainError
 from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
@@ -132,8 +133,9 @@ class Worker:
         for call in (*unanswered, *releases):
             await self.settle(call)
         completed = await self.database.transaction(partial(bookings.complete_due, now=now))
+        published = await self.database.transaction(partial(reviews.publish_due, now=now))
         paid = await self.pay_hosts(now)
-        return checked + len(unanswered) + expired + completed + paid
+        return checked + len(unanswered) + expired + completed + published + paid
 
     async def pay_hosts(self, now: datetime) -> int:
         """Payouts for stays completed long enough ago are written; then those due whose host

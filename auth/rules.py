@@ -66,3 +66,30 @@ def can_see_booking(actor: Actor | None, *, guest_id: int, host_id: int) -> bool
 def can_see_payout(actor: Actor | None, *, host_id: int) -> bool:
     """A payout is its host's (and the admins') to see; its guest's is the payment."""
     return actor is not None and (actor.id == host_id or is_admin(actor))
+
+
+def can_see_review(actor: Actor | None, *, author_id: int, published: bool, hidden: bool) -> bool:
+    """Double-blind: until it is published a review is its author's (and the admins') alone;
+    then everyone's, unless an admin hid it (the admins still see it, marked)."""
+    if published and not hidden:
+        return True
+    return actor is not None and (actor.id == author_id or is_admin(actor))
+
+
+def can_review_stay(actor: Actor | None, *, guest_id: int) -> bool:
+    """A stay is reviewed by its guest alone."""
+    return actor is not None and actor.id == guest_id
+
+
+def can_review_guest(actor: Actor | None, *, host_id: int) -> bool:
+    """A guest is reviewed by the host of the listing they stayed at."""
+    return actor is not None and actor.id == host_id
+
+
+def can_answer_review(actor: Actor | None, *, host_id: int) -> bool:
+    """A review of a stay is answered by the listing's host."""
+    return actor is not None and actor.id == host_id
+
+
+def can_moderate_reviews(actor: Actor | None) -> bool:
+    return is_admin(actor)

@@ -19,6 +19,7 @@ from db.rows import (
     PaymentRow,
     PayoutRow,
     PhotoRow,
+    ReviewRow,
     UserRow,
     columns,
 )
@@ -54,6 +55,11 @@ ORDER BY p.booking_id, p.status NOT IN ({sql_list(LIVE_PAYMENT)}), p.id DESC
 PAYOUTS_BY_BOOKING = (
     f"SELECT {columns(PayoutRow._fields, 'o')} FROM payout o WHERE o.booking_id = ANY($1::bigint[])"
 )
+REVIEWS_BY_ID = (
+    f"SELECT {columns(ReviewRow._fields, 'r')} FROM review r WHERE r.id = ANY($1::bigint[])"
+)
+# A listing's sums, for its category averages.
+RATINGS_BY_LISTING = "SELECT * FROM listing_rating WHERE listing_id = ANY($1::bigint[])"
 
 USD_PER_UNIT = "SELECT currency, usd_per_unit FROM exchange_rate WHERE currency = ANY($1::text[])"
 # What the provider confirmed of each payment, in the order it happened.
@@ -157,6 +163,19 @@ class LedgerByPaymentLoader(DataLoader[int, list[LedgerRow]]):
         return [by_payment.get(payment_id, []) for payment_id in payment_ids]
 
 
+class RatingsByListingLoader(DataLoader[int, Record | None]):
+    """A listing's ``listing_rating`` sums; None before any review counted."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, listing_ids: Sequence[int]) -> list[Record | None]:
+        records = await fetch(self.database, RATINGS_BY_LISTING, list(listing_ids))
+        by_listing = {record["listing_id"]: record for record in records}
+        return [by_listing.get(listing_id) for listing_id in listing_ids]
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another."""
 
@@ -171,3 +190,5 @@ class Loaders:
         self.payout_by_booking = PayoutByBookingLoader(database)
         self.usd_per_unit = UsdPerUnitLoader(database)
         self.ledger_by_payment = LedgerByPaymentLoader(database)
+        self.review_by_id = RowByIdLoader(database, REVIEWS_BY_ID, ReviewRow._make)
+        self.ratings_by_listing = RatingsByListingLoader(database)

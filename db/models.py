@@ -44,6 +44,7 @@ from db.states import (
     PaymentStatus,
     PayoutAccountStatus,
     PayoutStatus,
+    ReviewKind,
     TokenPurpose,
     UserStatus,
     sql_list,
@@ -308,7 +309,10 @@ class Listing(Base):
     search_vector: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple', search_text)", persisted=True)
     )
-    rating_avg: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
+    # The mean rating of the published, visible guest reviews (services/reviews.py keeps it
+    # with ``listing_rating``'s exact sums), unrounded so that search orders listings exactly
+    # as their means do; null until there are enough reviews to show a rating.
+    rating_avg: Mapped[Decimal | None] = mapped_column(Numeric)
     review_count: Mapped[int] = mapped_column(Integer, server_default="0")
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
@@ -689,3 +693,105 @@ class Payout(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+_CATEGORY_CHECKS = " AND ".join(
+    f"({name} IS NULL OR {name} BETWEEN 1 AND 5)"
+    for name in ("cleanliness", "accuracy", "communication", "location", "check_in", "value")
+)
+MAX_REVIEW_TEXT = 2_000
+
+
+class Review(Base):
+    """What one side of a completed stay says of the other: at most one of each kind a booking.
+
+    Double-blind: a review is seen by its author (and admins) only until ``published_at``, set
+    for both reviews of a booking at once when the second is written or when the window to
+    write closes (``window_closes_at``). A hidden review is kept, with who hid it and why.
+    """
+
+    __tablename__ = "review"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "kind"),
+        CheckConstraint(f"kind IN ({sql_list(ReviewKind)})", name="kind"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),
+        CheckConstraint(_CATEGORY_CHECKS, name="category_ratings"),
+        CheckConstraint(
+            f"kind = '{ReviewKind.GUEST_REVIEW}' OR num_nonnulls("
+            "cleanliness, accuracy, communication, location, check_in, value, host_response) = 0",
+            name="guest_review_fields",
+        ),
+        CheckConstraint(
+            f"char_length(comment) BETWEEN 1 AND {MAX_REVIEW_TEXT}", name="comment_length"
+        ),
+        CheckConstraint(
+            f"host_response IS NULL OR char_length(host_response) BETWEEN 1 AND {MAX_REVIEW_TEXT}",
+            name="response_length",
+        ),
+        CheckConstraint("(host_response IS NULL) = (responded_at IS NULL)", name="responded"),
+        CheckConstraint(
+            "num_nonnulls(hidden_at, hidden_reason, hidden_by) IN (0, 3)",
+            name="hidden",
+        ),
+        # A listing's page and a guest's profile, newest first.
+        Index("ix_review_listing_newest", "listing_id", "created_at", "id"),
+        Index("ix_review_subject_newest", "subject_id", "created_at", "id"),
+        # What the publishing job looks for.
+        Index(
+            "ix_review_unpublished_window",
+            "window_closes_at",
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("booking.id"))
+    listing_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("listing.id"))
+    author_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"), index=True)
+    subject_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    kind: Mapped[str] = mapped_column(Text)
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    cleanliness: Mapped[int | None] = mapped_column(SmallInteger)
+    accuracy: Mapped[int | None] = mapped_column(SmallInteger)
+    communication: Mapped[int | None] = mapped_column(SmallInteger)
+    location: Mapped[int | None] = mapped_column(SmallInteger)
+    check_in: Mapped[int | None] = mapped_column(SmallInteger)
+    value: Mapped[int | None] = mapped_column(SmallInteger)
+    # Plain text as its author typed it (trimmed): never interpreted as markup.
+    comment: Mapped[str] = mapped_column(Text)
+    host_response: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The stay's check-out plus the window to review it: published by then at the latest.
+    window_closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hidden_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
+    hidden_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ListingRating(Base):
+    """The exact sums and counts behind a listing's ratings, over its published, visible guest
+    reviews; ``listing.rating_avg`` and ``listing.review_count`` are kept from them in the same
+    transaction. A category's count differs from the overall one: its rating is optional."""
+
+    __tablename__ = "listing_rating"
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    rating_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    rating_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    cleanliness_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cleanliness_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    accuracy_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    accuracy_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    communication_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    communication_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    location_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    location_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    check_in_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    check_in_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    value_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    value_count: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -17,7 +17,7 @@ replace, read as attributes through ``__getattr__``, cost 255 us for the listing
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from db.models import User
 
@@ -180,6 +180,37 @@ class PayoutAccountRow(NamedTuple):
     status: str
     ready_at: datetime | None
     created_at: datetime
+
+
+class ReviewRow(NamedTuple):
+    id: int
+    booking_id: int
+    listing_id: int
+    author_id: int
+    subject_id: int
+    kind: str
+    rating: int
+    cleanliness: int | None
+    accuracy: int | None
+    communication: int | None
+    location: int | None
+    check_in: int | None
+    value: int | None
+    comment: str
+    host_response: str | None
+    responded_at: datetime | None
+    window_closes_at: datetime
+    published_at: datetime | None
+    hidden_at: datetime | None
+    hidden_reason: str | None
+    hidden_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, review: Any) -> "ReviewRow":
+        """The row of a review entity read or changed in this unit of work."""
+        return cls._make(getattr(review, name) for name in cls._fields)
 
 
 class AmenityRow(NamedTuple):

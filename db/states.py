@@ -127,6 +127,17 @@ UNPAID_PAYOUT = (PayoutStatus.PENDING, PayoutStatus.SENDING, PayoutStatus.FAILED
 """Owed to the host and not yet sent."""
 
 
+class ReviewKind(StrEnum):
+    """Who reviews whom after a stay: each side of a booking writes at most one of each."""
+
+    GUEST_REVIEW = "GUEST_REVIEW"  # the guest reviews the stay: the listing and its host
+    HOST_REVIEW = "HOST_REVIEW"  # the host reviews the guest
+
+
+REVIEW_CATEGORIES = ("cleanliness", "accuracy", "communication", "location", "check_in", "value")
+"""The optional 1-5 ratings a guest gives a stay besides the overall one."""
+
+
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """``'A', 'B'``: the members for an ``IN (...)`` in a constraint or hand-written SQL."""
     return ", ".join(f"'{value}'" for value in values)

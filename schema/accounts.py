@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import relay
@@ -13,6 +13,9 @@ from db import states
 from db.rows import UserRow
 from resolvers.permissions import current_user
 from schema.context import Info
+
+if TYPE_CHECKING:
+    from schema.reviews import ReviewConnection
 
 # The states' own enums, registered with strawberry under these descriptions (registering
 # returns the same class; names bound to a call's result would not read as types).
@@ -103,6 +106,23 @@ class UserType(relay.Node):
     def avatar_url(self, info: Info) -> str | None:
         key = self._row.avatar_thumbnail_key
         return info.context.services.storage.url(key) if key else None
+
+    @strawberry.field(
+        description="Reviews of this user as a guest, written by their hosts, newest first: "
+        "published ones (admins see hidden ones too, marked)."
+    )
+    async def reviews(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Annotated["ReviewConnection", strawberry.lazy("schema.reviews")]:
+        from resolvers.reviews import reviews_page
+
+        return await reviews_page(
+            info,
+            kind=states.ReviewKind.HOST_REVIEW,
+            subject_id=self.user_id,
+            first=first,
+            after=after,
+        )
 
     @classmethod
     def from_row(cls, user: UserRow, *, shown_to_self: bool = False) -> Self:

@@ -48,6 +48,8 @@ class Services:
     """Now, as an aware datetime; tests drive it instead of sleeping."""
     revoked_sessions: RevokedSessions
     """Ended sessions, whose access tokens are refused; started with the app."""
+    review_writes_per_minute: int = 10
+    """Reviews, changes and answers one account may write in any 60 seconds."""
 
 
 @dataclass

@@ -54,6 +54,7 @@ LIST_SIZES: Mapping[str, int] = {
     # One per cancellation or shorter stay: no hard bound, a handful in practice.
     "Receipt.refunds": 10,
     "PayoutConnection.edges": 1,
+    "ReviewConnection.edges": 1,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
 }

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
-from typing import Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 from strawberry import relay
@@ -18,7 +18,11 @@ from schema.accounts import UserType
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from services.money import Money
+from services.reviews import MIN_REVIEWS_FOR_RATING
 from services.search import Sort
+
+if TYPE_CHECKING:
+    from schema.reviews import RatingCategories, ReviewConnection
 
 
 @strawberry.enum(description="What kind of place a listing is.")
@@ -146,9 +150,12 @@ class ListingType(relay.Node):
     beds: int
     bathrooms: float
     rating: float | None = strawberry.field(
-        description="Mean of review ratings; null with no reviews."
+        description="Mean rating of the published, visible reviews of stays here; null until "
+        "there are 3 of them."
     )
-    review_count: int
+    review_count: int = strawberry.field(
+        description="How many published, visible reviews of stays here count in the rating."
+    )
     instant_book: bool
     cancellation_policy: CancellationPolicy
     min_nights: int
@@ -223,6 +230,31 @@ class ListingType(relay.Node):
 
         return await calendar(info, self._row, start=from_, end=to)
 
+    @strawberry.field(
+        description="Reviews of stays here, newest first: published ones, the viewer's own, "
+        "and for admins hidden ones too (marked)."
+    )
+    async def reviews(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Annotated["ReviewConnection", strawberry.lazy("schema.reviews")]:
+        from resolvers.reviews import reviews_page
+
+        return await reviews_page(
+            info,
+            kind=states.ReviewKind.GUEST_REVIEW,
+            listing_id=self.listing_id,
+            first=first,
+            after=after,
+        )
+
+    @strawberry.field(description="The mean rating in each category of the reviews counted.")
+    async def rating_categories(
+        self, info: Info
+    ) -> Annotated["RatingCategories", strawberry.lazy("schema.reviews")]:
+        from resolvers.reviews import rating_categories
+
+        return await rating_categories(info, self._row)
+
     @classmethod
     def from_row(cls, row: ListingRow) -> Self:
         return cls(
@@ -236,7 +268,7 @@ class ListingType(relay.Node):
             bedrooms=row.bedrooms,
             beds=row.beds,
             bathrooms=float(row.bathrooms),
-            rating=float(row.rating_avg) if row.rating_avg is not None else None,
+            rating=listing_rating(row),
             review_count=row.review_count,
             instant_book=row.instant_book,
             cancellation_policy=CancellationPolicy(row.cancellation_policy),
@@ -259,6 +291,13 @@ class ListingType(relay.Node):
             cls.from_row(row) if row is not None and await can_see_listing(info, row) else None
             for row in rows
         ]
+
+
+def listing_rating(row: ListingRow) -> float | None:
+    """What guests see of a listing's rating: null below the reviews needed to show one."""
+    if row.rating_avg is None or row.review_count < MIN_REVIEWS_FOR_RATING:
+        return None
+    return float(row.rating_avg)
 
 
 @strawberry.type(description="A listing in a list, with the cursor to continue after it.")

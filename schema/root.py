@@ -21,6 +21,7 @@ from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
+from resolvers.reviews import ReviewMutations
 from schema.accounts import UserType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
@@ -31,6 +32,7 @@ from schema.limits import DocumentLimits
 from schema.listings import ListingType
 from schema.payments import PaymentType
 from schema.payouts import PayoutType
+from schema.reviews import ReviewType
 from schema.scalars import SCALAR_MAP
 
 
@@ -44,7 +46,12 @@ class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries, Payo
 
 @strawberry.type(description="What can be changed.")
 class Mutation(
-    AccountMutations, ListingMutations, BookingMutations, PaymentMutations, PayoutMutations
+    AccountMutations,
+    ListingMutations,
+    BookingMutations,
+    PaymentMutations,
+    PayoutMutations,
+    ReviewMutations,
 ):
     pass
 
@@ -74,7 +81,15 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
         query=Query,
         mutation=Mutation,
         # The scalars are declared before any field uses them, so clients can rely on them.
-        types=[UserType, ListingType, BookingType, PaymentType, PayoutType, *SCALAR_MAP.keys()],
+        types=[
+            UserType,
+            ListingType,
+            BookingType,
+            PaymentType,
+            PayoutType,
+            ReviewType,
+            *SCALAR_MAP.keys(),
+        ],
         extensions=extensions,
         execution_context_class=RoostExecutionContext,
         # scalar_map is typed Mapping[object, ...], whose key type a dict[type, ...] cannot match.

@@ -34,6 +34,9 @@ from services.events import (
     PaymentRefunded,
     PaymentSucceeded,
     PayoutSent,
+    ReviewPublished,
+    ReviewReceived,
+    ReviewResponded,
 )
 from services.money import Money
 
@@ -101,6 +104,8 @@ HANDLERS.nobody_listens_yet(
 )
 # A host's notification of the money sent will listen here.
 HANDLERS.nobody_listens_yet(PayoutSent)
+# Notifications of reviews will listen here.
+HANDLERS.nobody_listens_yet(ReviewReceived, ReviewPublished, ReviewResponded)
 
 
 # Accounts: the one-time link is minted as its mail goes out, in the transaction that records

@@ -172,3 +172,30 @@ class PayoutSent(Event):
     host_id: int
     amount_minor: int
     currency: str
+
+
+# Reviews.
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewReceived(Event):
+    """Written, not yet published: its subject may be told to write theirs."""
+
+    review_id: int
+    booking_id: int
+    subject_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewPublished(Event):
+    review_id: int
+    booking_id: int
+    listing_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewResponded(Event):
+    """The host answered a review of their stay: its author may be told."""
+
+    review_id: int
+    author_id: int

@@ -25,6 +25,7 @@ from services import cursors
 from services.errors import InvalidInput
 from services.exchange_rates import usd_per_unit
 from services.listings import normalize_search_text
+from services.reviews import MIN_REVIEWS_FOR_RATING
 
 MAX_PAGE_SIZE = 100
 MAX_RADIUS_KM = 500
@@ -153,7 +154,9 @@ def _sort_key(sort: Sort, text_query: str | None, distance: str | None) -> tuple
     if sort == Sort.PRICE_DESC:
         return "l.nightly_price_usd", True
     if sort == Sort.RATING:
-        return "coalesce(l.rating_avg, -1)", True
+        # The rating a listing shows (schema/listings.py): none below the reviews it takes.
+        shown = f"CASE WHEN l.review_count >= {MIN_REVIEWS_FOR_RATING} THEN l.rating_avg END"
+        return f"coalesce({shown}, -1)", True
     if sort == Sort.NEWEST:
         return "l.created_at", True
     if sort == Sort.DISTANCE and distance is not None:  # _check made sure of near
