@@ -218,7 +218,8 @@ def sql_for(search: Search, after: tuple | None) -> tuple[str, str, list[Any]]:
     key = {
         "RELEVANCE": "ts_rank(l.search_vector, to_tsquery('simple', $1))::float8",
         "PRICE_ASC": "l.nightly_price_usd",
-        "RATING": "coalesce(l.rating_avg, -1)",
+        # As Listing.rating: no rating below 3 published reviews.
+        "RATING": "coalesce(CASE WHEN l.review_count >= 3 THEN l.rating_avg END, -1)",
         "NEWEST": "l.created_at",
     }[search.sort]
     ascending = search.sort == "PRICE_ASC"
@@ -288,7 +289,9 @@ async def run_sql(
                         "bedrooms": row["bedrooms"],
                         "beds": row["beds"],
                         "bathrooms": float(row["bathrooms"]),
-                        "rating": row["rating_avg"] and float(row["rating_avg"]),
+                        "rating": float(row["rating_avg"])
+                        if row["rating_avg"] is not None and row["review_count"] >= 3
+                        else None,
                         "reviewCount": row["review_count"],
                         "instantBook": row["instant_book"],
                         "nightlyPrice": {
