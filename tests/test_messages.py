@@ -130,9 +130,20 @@ async def test_a_guest_asks_a_host_and_the_host_answers_in_the_same_thread(
         "Very.",
         "Is it quiet?",
     ]
+    # Each message is news for the other side only.
     async with committed(database) as session:
-        kinds = (await session.scalars(select(OutboxEvent.kind))).all()
-        assert kinds.count("MessageReceived") == 3
+        events = (
+            await session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.kind == "MessageReceived")
+                .order_by(OutboxEvent.id)
+            )
+        ).all()
+    recipients = [event.payload["recipient_id"] for event in events]
+    senders = [event.payload["sender_id"] for event in events]
+    guest_id, host_id = senders[0], senders[1]
+    assert senders == [guest_id, host_id, guest_id] and guest_id != host_id
+    assert recipients == [host_id, guest_id, host_id]
 
 
 async def test_unread_counts_rise_for_the_recipient_and_reading_resets_them(
