@@ -132,11 +132,20 @@ async def _target_thread(
         return await _thread_of(
             session, guest_id=sender.id, host_id=listing.host_id, listing_id=listing.id, now=now
         )
+    if target.booking_id is None:
+        raise ValueError("a target names a thread, a listing or a booking")
+    return await _booking_thread(session, sender=sender, booking_id=target.booking_id, now=now)
+
+
+async def _booking_thread(
+    session: AsyncSession, *, sender: Actor, booking_id: int, now: datetime
+) -> MessageThread:
+    """The thread of the booking's guest, its host and its listing, linked to the booking."""
     found = (
         await session.execute(
             select(Booking.id, Booking.guest_id, Booking.listing_id, Listing.host_id)
             .join(Listing, Listing.id == Booking.listing_id)
-            .where(Booking.id == (target.booking_id or 0))
+            .where(Booking.id == booking_id)
         )
     ).first()
     if found is None or not rules.is_thread_participant(
