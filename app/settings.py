@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     review_writes_per_minute: int = Field(
         10, ge=1, validation_alias="ROOST_REVIEW_WRITES_PER_MINUTE"
     )
+    messages_per_minute: int = Field(20, ge=1, validation_alias="ROOST_MESSAGES_PER_MINUTE")
 
     # Sign-in with Google and Facebook: enabled when the client id and secret are set.
     google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")

@@ -241,4 +241,5 @@ def build_services(
         clock=utc_now,
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
         review_writes_per_minute=settings.review_writes_per_minute,
+        messages_per_minute=settings.messages_per_minute,
     )

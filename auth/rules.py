@@ -93,3 +93,13 @@ def can_answer_review(actor: Actor | None, *, host_id: int) -> bool:
 
 def can_moderate_reviews(actor: Actor | None) -> bool:
     return is_admin(actor)
+
+
+def is_thread_participant(actor: Actor | None, *, guest_id: int, host_id: int) -> bool:
+    """A conversation is its guest's and its host's alone: admins do not read it."""
+    return actor is not None and actor.id in (guest_id, host_id)
+
+
+def can_start_thread_about_listing(actor: Actor | None, *, host_id: int) -> bool:
+    """A guest writes to a listing's host; its host has nobody to write to there."""
+    return actor is not None and actor.id != host_id

@@ -16,6 +16,8 @@ from db.rows import (
     BookingRow,
     LedgerRow,
     ListingRow,
+    MessageRow,
+    MessageThreadRow,
     PaymentRow,
     PayoutRow,
     PhotoRow,
@@ -58,6 +60,21 @@ PAYOUTS_BY_BOOKING = (
 REVIEWS_BY_ID = (
     f"SELECT {columns(ReviewRow._fields, 'r')} FROM review r WHERE r.id = ANY($1::bigint[])"
 )
+THREADS_BY_ID = (
+    f"SELECT {columns(MessageThreadRow._fields, 't')} FROM message_thread t "
+    "WHERE t.id = ANY($1::bigint[])"
+)
+MESSAGES_BY_ID = (
+    f"SELECT {columns(MessageRow._fields, 'm')} FROM message m WHERE m.id = ANY($1::bigint[])"
+)
+# Each thread's newest message, one index probe a thread.
+LAST_MESSAGE_BY_THREAD = f"""
+SELECT {columns(MessageRow._fields, "m")}
+FROM unnest($1::bigint[]) AS t(id)
+CROSS JOIN LATERAL (
+    SELECT * FROM message WHERE thread_id = t.id ORDER BY created_at DESC, id DESC LIMIT 1
+) m
+"""
 # A listing's sums, for its category averages.
 RATINGS_BY_LISTING = "SELECT * FROM listing_rating WHERE listing_id = ANY($1::bigint[])"
 
@@ -176,6 +193,17 @@ class RatingsByListingLoader(DataLoader[int, Record | None]):
         return [by_listing.get(listing_id) for listing_id in listing_ids]
 
 
+class LastMessageByThreadLoader(DataLoader[int, MessageRow | None]):
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, thread_ids: Sequence[int]) -> list[MessageRow | None]:
+        records = await fetch(self.database, LAST_MESSAGE_BY_THREAD, list(thread_ids))
+        by_thread = {row.thread_id: row for row in map(MessageRow._make, records)}
+        return [by_thread.get(thread_id) for thread_id in thread_ids]
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another."""
 
@@ -192,3 +220,6 @@ class Loaders:
         self.ledger_by_payment = LedgerByPaymentLoader(database)
         self.review_by_id = RowByIdLoader(database, REVIEWS_BY_ID, ReviewRow._make)
         self.ratings_by_listing = RatingsByListingLoader(database)
+        self.thread_by_id = RowByIdLoader(database, THREADS_BY_ID, MessageThreadRow._make)
+        self.message_by_id = RowByIdLoader(database, MESSAGES_BY_ID, MessageRow._make)
+        self.last_message_by_thread = LastMessageByThreadLoader(database)

@@ -795,3 +795,55 @@ class ListingRating(Base):
     check_in_count: Mapped[int] = mapped_column(Integer, server_default="0")
     value_sum: Mapped[int] = mapped_column(BigInteger, server_default="0")
     value_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+MAX_MESSAGE_TEXT = 5_000
+
+
+class MessageThread(Base):
+    """The conversation of a guest and a host about one listing: one per guest, host and
+    listing, linked to the booking last written about.
+
+    Each side's unread count is kept on the thread (raised for the recipient in the transaction
+    that adds a message, zeroed when that side reads), so a list of threads needs no count of
+    messages; ``*_read_at`` is when each side last read it.
+    """
+
+    __tablename__ = "message_thread"
+    __table_args__ = (
+        UniqueConstraint("guest_id", "host_id", "listing_id"),
+        CheckConstraint("guest_id <> host_id", name="two_people"),
+        CheckConstraint("guest_unread >= 0 AND host_unread >= 0", name="unread"),
+        # Each side's threads, newest activity first.
+        Index("ix_message_thread_guest_activity", "guest_id", "last_message_at", "id"),
+        Index("ix_message_thread_host_activity", "host_id", "last_message_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    guest_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    host_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    listing_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("listing.id"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("booking.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    guest_unread: Mapped[int] = mapped_column(Integer, server_default="0")
+    host_unread: Mapped[int] = mapped_column(Integer, server_default="0")
+    guest_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    host_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Base):
+    """One message of a thread: plain text as its sender typed it (trimmed), never markup."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        CheckConstraint(f"char_length(body) BETWEEN 1 AND {MAX_MESSAGE_TEXT}", name="body_length"),
+        # A thread's messages newest first, and its last one.
+        Index("ix_message_thread_newest", "thread_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    thread_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("message_thread.id"))
+    sender_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

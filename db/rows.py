@@ -238,3 +238,33 @@ def columns(fields: Sequence[str], alias: str, **expressions: str) -> str:
         f"{expressions[name]} AS {name}" if name in expressions else f"{alias}.{name}"
         for name in fields
     )
+
+
+class MessageThreadRow(NamedTuple):
+    id: int
+    guest_id: int
+    host_id: int
+    listing_id: int
+    booking_id: int | None
+    created_at: datetime
+    last_message_at: datetime
+    guest_unread: int
+    host_unread: int
+    guest_read_at: datetime | None
+    host_read_at: datetime | None
+
+    @classmethod
+    def of(cls, thread: Any) -> "MessageThreadRow":
+        return cls._make(getattr(thread, name) for name in cls._fields)
+
+
+class MessageRow(NamedTuple):
+    id: int
+    thread_id: int
+    sender_id: int
+    body: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: Any) -> "MessageRow":
+        return cls._make(getattr(message, name) for name in cls._fields)

@@ -50,6 +50,8 @@ class Services:
     """Ended sessions, whose access tokens are refused; started with the app."""
     review_writes_per_minute: int = 10
     """Reviews, changes and answers one account may write in any 60 seconds."""
+    messages_per_minute: int = 20
+    """Messages one account may send in any 60 seconds."""
 
 
 @dataclass

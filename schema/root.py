@@ -18,6 +18,7 @@ from strawberry.types import ExecutionContext
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
+from resolvers.messages import MessageMutations, MessageQueries
 from resolvers.node import resolve_node
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
@@ -30,6 +31,8 @@ from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
 from schema.limits import DocumentLimits
 from schema.listings import ListingType
+from schema.message_threads import MessageThreadType
+from schema.messages import MessageType
 from schema.payments import PaymentType
 from schema.payouts import PayoutType
 from schema.reviews import ReviewType
@@ -37,7 +40,14 @@ from schema.scalars import SCALAR_MAP
 
 
 @strawberry.type(description="What can be read.")
-class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries, PayoutQueries):
+class Query(
+    AccountQueries,
+    ListingQueries,
+    BookingQueries,
+    PaymentQueries,
+    PayoutQueries,
+    MessageQueries,
+):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",
@@ -52,6 +62,7 @@ class Mutation(
     PaymentMutations,
     PayoutMutations,
     ReviewMutations,
+    MessageMutations,
 ):
     pass
 
@@ -88,6 +99,8 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             PaymentType,
             PayoutType,
             ReviewType,
+            MessageThreadType,
+            MessageType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,

@@ -28,6 +28,7 @@ from services.events import (
     BookingRequested,
     EmailVerificationRequested,
     Event,
+    MessageReceived,
     PasswordResetRequested,
     PaymentAuthorized,
     PaymentFailed,
@@ -106,6 +107,8 @@ HANDLERS.nobody_listens_yet(
 HANDLERS.nobody_listens_yet(PayoutSent)
 # Notifications of reviews will listen here.
 HANDLERS.nobody_listens_yet(ReviewReceived, ReviewPublished, ReviewResponded)
+# Notifications of messages will listen here.
+HANDLERS.nobody_listens_yet(MessageReceived)
 
 
 # Accounts: the one-time link is minted as its mail goes out, in the transaction that records

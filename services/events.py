@@ -199,3 +199,16 @@ class ReviewResponded(Event):
 
     review_id: int
     author_id: int
+
+
+# Messages.
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageReceived(Event):
+    """A message for ``recipient_id``: they may be told in the app, or by mail if away."""
+
+    message_id: int
+    thread_id: int
+    sender_id: int
+    recipient_id: int
