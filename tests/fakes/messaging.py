@@ -1,0 +1,18 @@
+"""What the fakes of SendGrid, Mailgun and Twilio share: the faults a test can order."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Faults:
+    """Statuses the next calls answer with, in order, before the fake works again."""
+
+    queued: list[int] = field(default_factory=list)
+    calls: int = 0  # every authenticated call, answered or failed
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        self.queued.extend([status] * times)
+
+    def next(self) -> int | None:
+        self.calls += 1
+        return self.queued.pop(0) if self.queued else None
