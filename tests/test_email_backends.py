@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 from db.database import Database
 from db.models import OutboxEvent
-from tests.booking_helpers import CANCEL, a_place, read
+from tests.booking_helpers import CANCEL, CONFIRM_PAYMENT, START_PAYMENT, a_place, booked, read
 from tests.fakes.mailgun_api import FakeMailgun
 from tests.fakes.sendgrid_api import API_KEY as SENDGRID_KEY
 from tests.fakes.sendgrid_api import FakeSendGrid
@@ -214,3 +214,32 @@ async def test_smtp_sends_text_and_html_alternatives(
 async def events(database: Database, kind: str) -> list[OutboxEvent]:
     async with database.read_session() as session:
         return list(await session.scalars(select(OutboxEvent).where(OutboxEvent.kind == kind)))
+
+
+async def test_a_refund_and_a_declined_payment_are_mailed_to_the_guest(
+    app: Starlette, client: httpx.AsyncClient, database: Database
+) -> None:
+    fake = FakeMailgun()
+    async with served(fake) as url:
+        worker = worker_with(app, **mailgun_settings(url))
+        place = await a_place(client)
+        guest = await email_of(client, place.guest)
+        declined = await booked(client, place, 20, 22)
+        started = await gql(
+            client, START_PAYMENT, {"id": declined["id"], "provider": "TEST"},
+            headers=place.as_guest,
+        )  # fmt: skip
+        payment_id = started["data"]["startPayment"]["payment"]["id"]
+        await gql(
+            client, CONFIRM_PAYMENT, {"id": payment_id, "succeed": False}, headers=place.as_guest
+        )
+        booking_id = await confirmed_stay(client, place)
+        canceled = await gql(client, CANCEL, {"id": booking_id}, headers=place.as_guest)
+        assert "errors" not in canceled, canceled
+        for _ in range(3):  # the refund is asked for, then its result is applied
+            await worker.run_once()
+    subjects = [mail["subject"] for mail in fake.to(guest)]
+    assert "Your payment did not go through" in subjects
+    [refunded] = [mail for mail in fake.to(guest) if "refunded" in mail["subject"]]
+    assert refunded["subject"].endswith("refunded for Alfama loft with a view")
+    assert "€" in refunded["subject"] and "€" in refunded["html"]

@@ -3,6 +3,7 @@ format): to users who chose SMS and have a phone number on file, in their langua
 Twilio is down, not retried when it refuses; the console backend logs without the number."""
 
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.applications import Starlette
 
+from app.settings import ConfigurationError, load_settings
 from app.wiring import build_texter
 from db.database import Database
 from db.models import OutboxEvent
@@ -150,3 +152,25 @@ async def test_the_console_backend_logs_the_message_without_the_number(
 async def events(database: Database, kind: str) -> list[OutboxEvent]:
     async with database.read_session() as session:
         return list(await session.scalars(select(OutboxEvent).where(OutboxEvent.kind == kind)))
+
+
+@pytest.mark.parametrize(
+    ("backend", "missing"),
+    [
+        ({"ROOST_SMS_BACKEND": "twilio"}, "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM"),
+        ({"ROOST_EMAIL_BACKEND": "sendgrid"}, "SENDGRID_API_KEY"),
+        ({"ROOST_EMAIL_BACKEND": "mailgun", "MAILGUN_API_KEY": "key"}, "MAILGUN_DOMAIN"),
+    ],
+)
+def test_a_provider_backend_without_its_credentials_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: dict[str, str], missing: str
+) -> None:
+    for name in ("ROOST_ENV", "SENDGRID_API_KEY", "MAILGUN_API_KEY", "MAILGUN_DOMAIN",
+                 "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+                 "ROOST_SMS_BACKEND", "ROOST_EMAIL_BACKEND"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path))
+    for name, value in backend.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"needs {missing}\\."):
+        load_settings()
