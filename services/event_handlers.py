@@ -166,7 +166,10 @@ async def mail_password_reset(
     )
 
 
-# Bookings and payments.
+# Bookings and payments: each recipient and channel is a handler of its own, so a retry after
+# one recipient's provider failed never sends again what another already received.
+
+EMAIL, SMS = "EMAIL", "SMS"
 
 
 @dataclass(frozen=True)
@@ -189,43 +192,6 @@ async def _stay(session: AsyncSession, booking_id: int) -> _Stay:
         )
     ).one()
     return _Stay(*row)
-
-
-def _dates(stay: _Stay) -> str:
-    booking = stay.booking
-    return f"{booking.check_in:%d %b %Y} to {booking.check_out:%d %b %Y}"
-
-
-EMAIL, SMS = "EMAIL", "SMS"
-
-
-async def _tell(
-    context: HandlerContext, user: User, subject: str, text: str, *, audience: str
-) -> None:
-    if EMAIL not in user.notification_channels:
-        return
-    await context.mailer.send(
-        Email(
-            to=user.email,
-            subject=subject,
-            text=f"Hello {user.first_name},\n\n{text}\n\n{context.frontend_url}/trips\n",
-            message_id=f"<event-{context.event_id}-{audience}@roost>",
-        )
-    )
-
-
-@HANDLERS.on(BookingRequested, "mail")
-async def mail_booking_requested(
-    session: AsyncSession, event: BookingRequested, context: HandlerContext
-) -> None:
-    stay = await _stay(session, event.booking_id)
-    await _tell(
-        context,
-        stay.host,
-        f"New booking request for {stay.listing.title}",
-        f"{stay.guest.first_name} asks to stay {_dates(stay)}. Answer within 24 hours.",
-        audience="host",
-    )
 
 
 def _stay_values(stay: _Stay, user: User, context: HandlerContext) -> dict[str, object]:
@@ -281,14 +247,31 @@ async def _text(
         log.warning("SMS of event %s to user %s refused: %s", context.event_id, user.id, refusal)
 
 
+@HANDLERS.on(BookingRequested, "mail")
+async def mail_booking_requested(
+    session: AsyncSession, event: BookingRequested, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _stay_values(stay, stay.host, context)
+    await _mail(context, stay.host, "booking_requested_host", values, audience="host")
+
+
 @HANDLERS.on(BookingConfirmed, "mail")
 async def mail_booking_confirmed(
     session: AsyncSession, event: BookingConfirmed, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    for user, audience in ((stay.guest, "guest"), (stay.host, "host")):
-        values = _stay_values(stay, user, context)
-        await _mail(context, user, f"booking_confirmed_{audience}", values, audience=audience)
+    values = _stay_values(stay, stay.guest, context)
+    await _mail(context, stay.guest, "booking_confirmed_guest", values, audience="guest")
+
+
+@HANDLERS.on(BookingConfirmed, "mail_host")
+async def mail_booking_confirmed_to_host(
+    session: AsyncSession, event: BookingConfirmed, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _stay_values(stay, stay.host, context)
+    await _mail(context, stay.host, "booking_confirmed_host", values, audience="host")
 
 
 @HANDLERS.on(BookingConfirmed, "sms")
@@ -296,10 +279,19 @@ async def text_booking_confirmed(
     session: AsyncSession, event: BookingConfirmed, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    for user, audience in ((stay.guest, "guest"), (stay.host, "host")):
-        await _text(
-            context, user, f"booking_confirmed_{audience}", _stay_values(stay, user, context)
-        )
+    await _text(
+        context, stay.guest, "booking_confirmed_guest", _stay_values(stay, stay.guest, context)
+    )
+
+
+@HANDLERS.on(BookingConfirmed, "sms_host")
+async def text_booking_confirmed_to_host(
+    session: AsyncSession, event: BookingConfirmed, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    await _text(
+        context, stay.host, "booking_confirmed_host", _stay_values(stay, stay.host, context)
+    )
 
 
 def _canceled_values(
@@ -317,9 +309,17 @@ async def mail_booking_canceled(
     session: AsyncSession, event: BookingCanceled, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    for user, audience in ((stay.guest, "guest"), (stay.host, "host")):
-        values = _canceled_values(stay, user, event, context)
-        await _mail(context, user, f"booking_canceled_{audience}", values, audience=audience)
+    values = _canceled_values(stay, stay.guest, event, context)
+    await _mail(context, stay.guest, "booking_canceled_guest", values, audience="guest")
+
+
+@HANDLERS.on(BookingCanceled, "mail_host")
+async def mail_booking_canceled_to_host(
+    session: AsyncSession, event: BookingCanceled, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _canceled_values(stay, stay.host, event, context)
+    await _mail(context, stay.host, "booking_canceled_host", values, audience="host")
 
 
 @HANDLERS.on(BookingCanceled, "sms")
@@ -327,9 +327,17 @@ async def text_booking_canceled(
     session: AsyncSession, event: BookingCanceled, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    for user, audience in ((stay.guest, "guest"), (stay.host, "host")):
-        values = _canceled_values(stay, user, event, context)
-        await _text(context, user, f"booking_canceled_{audience}", values)
+    values = _canceled_values(stay, stay.guest, event, context)
+    await _text(context, stay.guest, "booking_canceled_guest", values)
+
+
+@HANDLERS.on(BookingCanceled, "sms_host")
+async def text_booking_canceled_to_host(
+    session: AsyncSession, event: BookingCanceled, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _canceled_values(stay, stay.host, event, context)
+    await _text(context, stay.host, "booking_canceled_host", values)
 
 
 @HANDLERS.on(BookingCompleted, "mail")
@@ -337,13 +345,8 @@ async def mail_booking_completed(
     session: AsyncSession, event: BookingCompleted, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    await _tell(
-        context,
-        stay.guest,
-        f"How was {stay.listing.title}?",
-        "Thank you for staying. A review helps the next guests choose.",
-        audience="guest",
-    )
+    values = _stay_values(stay, stay.guest, context)
+    await _mail(context, stay.guest, "booking_completed_guest", values, audience="guest")
 
 
 @HANDLERS.on(PaymentFailed, "mail")

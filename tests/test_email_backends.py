@@ -130,6 +130,24 @@ async def test_a_provider_error_is_retried_and_the_mail_then_sent_once(
     assert done.processed_at is not None
 
 
+async def test_a_retry_after_the_hosts_provider_error_does_not_mail_the_guest_again(
+    app: Starlette, client: httpx.AsyncClient, database: Database, clock: FakeClock
+) -> None:
+    fake = FakeSendGrid()
+    async with served(fake) as url:
+        worker = worker_with(app, **sendgrid_settings(url))
+        place = await a_place(client)
+        guest, host = await email_of(client, place.guest), await email_of(client, place.host)
+        await worker.run_once()
+        await confirmed_stay(client, place)
+        fake.faults.fail_next(503, after=1)  # the guest's mail goes, the host's fails
+        await worker.run_once()
+        clock.advance(seconds=3)
+        await worker.run_once()
+    assert len(confirmations(fake, guest)) == 1
+    assert len([m for m in fake.to(host) if "reservation" in m["subject"]]) == 1
+
+
 async def test_a_refused_mail_is_logged_and_not_retried(
     app: Starlette,
     client: httpx.AsyncClient,

@@ -10,9 +10,10 @@ class Faults:
     queued: list[int] = field(default_factory=list)
     calls: int = 0  # every authenticated call, answered or failed
 
-    def fail_next(self, status: int, times: int = 1) -> None:
-        self.queued.extend([status] * times)
+    def fail_next(self, status: int, times: int = 1, *, after: int = 0) -> None:
+        """The ``times`` calls after the next ``after`` answer ``status``."""
+        self.queued.extend([0] * after + [status] * times)
 
     def next(self) -> int | None:
         self.calls += 1
-        return self.queued.pop(0) if self.queued else None
+        return (self.queued.pop(0) or None) if self.queued else None
