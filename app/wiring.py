@@ -210,7 +210,8 @@ def build_worker(
     settings: Settings, database: Database, services: Services | None = None
 ) -> Worker:
     """The worker of an API process shares its services; `roost worker` builds only what it
-    needs (it takes no requests, so no token or encryption secrets)."""
+    needs (it takes no requests, so no token secret; the field cipher reads phone numbers for
+    text messages)."""
     return Worker(
         database,
         clock=services.clock if services else utc_now,

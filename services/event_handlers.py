@@ -126,44 +126,35 @@ HANDLERS.nobody_listens_yet(ReviewReceived, ReviewPublished, ReviewResponded)
 
 
 async def _mail_link(
-    context: HandlerContext, issued: tuple[User, str] | None, subject: str, text: str
+    context: HandlerContext, issued: tuple[User, str] | None, template: str, path: str
 ) -> None:
-    """Mails the user their one-time link; ``text`` has ``{link_base}`` and ``{token}``."""
+    """Mails the user their one-time link to ``path`` on the frontend, whatever their channels."""
     if issued is None:
         return
     user, token = issued
-    body = text.format(link_base=context.frontend_url, token=token)
-    await context.mailer.send(
-        Email(to=user.email, subject=subject, text=f"Hello {user.first_name},\n\n{body}")
-    )
+    link = f"{context.frontend_url}{path}?token={token}"
+    rendered = render_email(template, user.language, first_name=user.first_name, link=link)
+    email = Email(to=user.email, subject=rendered.subject, text=rendered.text, html=rendered.html)
+    try:
+        await context.mailer.send(email)
+    except Undeliverable as refusal:
+        log.warning("mail of event %s to user %s refused: %s", context.event_id, user.id, refusal)
 
 
 @HANDLERS.on(EmailVerificationRequested, "mail")
 async def mail_email_verification(
     session: AsyncSession, event: EmailVerificationRequested, context: HandlerContext
 ) -> None:
-    await _mail_link(
-        context,
-        await accounts.issue_email_verification(session, user_id=event.user_id),
-        "Confirm your email for Roost",
-        "Confirm that this is your address (the link works for 7 days):\n\n"
-        "{link_base}/verify-email?token={token}\n",
-    )
+    issued = await accounts.issue_email_verification(session, user_id=event.user_id)
+    await _mail_link(context, issued, "email_verification", "/verify-email")
 
 
 @HANDLERS.on(PasswordResetRequested, "mail")
 async def mail_password_reset(
     session: AsyncSession, event: PasswordResetRequested, context: HandlerContext
 ) -> None:
-    await _mail_link(
-        context,
-        await accounts.issue_password_reset(session, email=event.email),
-        "Reset your Roost password",
-        "Someone (we hope you) asked to reset the password of your Roost account.\n"
-        "Choose a new one here within the hour:\n\n"
-        "{link_base}/reset-password?token={token}\n\n"
-        "If it was not you, ignore this message: your password stays as it is.\n",
-    )
+    issued = await accounts.issue_password_reset(session, email=event.email)
+    await _mail_link(context, issued, "password_reset", "/reset-password")
 
 
 # Bookings and payments: each recipient and channel is a handler of its own, so a retry after

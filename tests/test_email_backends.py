@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 
 from db.database import Database
 from db.models import OutboxEvent
+from tests.accounts_helpers import mails_to, register, token_in, unique_email
 from tests.booking_helpers import CANCEL, CONFIRM_PAYMENT, START_PAYMENT, a_place, booked, read
 from tests.fakes.mailgun_api import FakeMailgun
 from tests.fakes.sendgrid_api import API_KEY as SENDGRID_KEY
@@ -261,3 +262,19 @@ async def test_a_refund_and_a_declined_payment_are_mailed_to_the_guest(
     [refunded] = [mail for mail in fake.to(guest) if "refunded" in mail["subject"]]
     assert refunded["subject"].endswith("refunded for Alfama loft with a view")
     assert "€" in refunded["subject"] and "€" in refunded["html"]
+
+
+async def test_account_mails_come_from_templates_in_the_users_language(
+    app: Starlette, client: httpx.AsyncClient, database: Database
+) -> None:
+    address = unique_email()
+    token = (await register(client, email=address))["accessToken"]
+    await choose(client, token, language="pt-PT")
+    reset = "mutation($e: String!) { requestPasswordReset(email: $e) }"
+    assert "errors" not in await gql(client, reset, {"e": address})
+    [verification, mail] = await mails_to(app, address, count=2)
+    assert verification["Subject"] == "Confirm your email for Roost"  # not translated: English
+    assert mail["Subject"] == "Redefina a sua palavra-passe do Roost"
+    html = next(part for part in mail.walk() if part.get_content_type() == "text/html")
+    link = f"/reset-password?token={token_in(mail)}"
+    assert link in html.get_payload(decode=True).decode()
