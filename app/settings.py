@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = Field(None, validation_alias="S3_SECRET_ACCESS_KEY")
 
     # Email.
-    email_backend: Literal["console", "file", "smtp"] = Field(
+    email_backend: Literal["console", "file", "smtp", "sendgrid", "mailgun"] = Field(
         "console", validation_alias="ROOST_EMAIL_BACKEND"
     )
     email_from: str = Field("Roost <no-reply@roost.example>", validation_alias="ROOST_EMAIL_FROM")
@@ -183,6 +183,21 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
     smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
     smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_api_base: str = Field("https://api.sendgrid.com", validation_alias="SENDGRID_API_BASE")
+    mailgun_api_key: SecretStr | None = Field(None, validation_alias="MAILGUN_API_KEY")
+    mailgun_domain: str | None = Field(None, validation_alias="MAILGUN_DOMAIN")
+    # https://api.eu.mailgun.net for a domain in Mailgun's EU region.
+    mailgun_api_base: str = Field("https://api.mailgun.net", validation_alias="MAILGUN_API_BASE")
+
+    # Text messages: logged in development, or sent through Twilio.
+    sms_backend: Literal["console", "twilio"] = Field(
+        "console", validation_alias="ROOST_SMS_BACKEND"
+    )
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
+    twilio_api_base: str = Field("https://api.twilio.com", validation_alias="TWILIO_API_BASE")
 
     # Bookings: the platform's fees and taxes, and how long holds last.
     guest_service_fee_percent: Decimal = Field(
@@ -363,7 +378,35 @@ def load_settings() -> Settings:
     _check_field_encryption_key(settings.require_field_encryption_key())
     if settings.storage_backend == "s3" and not settings.s3_bucket:
         raise ConfigurationError("ROOST_STORAGE_BACKEND=s3 needs S3_BUCKET.")
+    _check_messaging(settings)
     return settings
+
+
+# What each messaging backend needs: (setting, variable) pairs.
+_MESSAGING_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ROOST_EMAIL_BACKEND=sendgrid": (("sendgrid_api_key", "SENDGRID_API_KEY"),),
+    "ROOST_EMAIL_BACKEND=mailgun": (
+        ("mailgun_api_key", "MAILGUN_API_KEY"),
+        ("mailgun_domain", "MAILGUN_DOMAIN"),
+    ),
+    "ROOST_SMS_BACKEND=twilio": (
+        ("twilio_account_sid", "TWILIO_ACCOUNT_SID"),
+        ("twilio_auth_token", "TWILIO_AUTH_TOKEN"),
+        ("twilio_from", "TWILIO_FROM"),
+    ),
+}
+
+
+def _check_messaging(settings: Settings) -> None:
+    for chosen in (
+        f"ROOST_EMAIL_BACKEND={settings.email_backend}",
+        f"ROOST_SMS_BACKEND={settings.sms_backend}",
+    ):
+        missing = [
+            alias for name, alias in _MESSAGING_NEEDS.get(chosen, ()) if not getattr(settings, name)
+        ]
+        if missing:
+            raise ConfigurationError(f"{chosen} needs {', '.join(missing)}.")
 
 
 def _check_field_encryption_key(key: str) -> None:

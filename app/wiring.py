@@ -16,11 +16,19 @@ from auth.tokens import AccessTokens
 from db.catalogue import AmenityCatalogue
 from db.database import Database
 from gateways.cache import MemoryCache, RedisCache
-from gateways.email import ConsoleMailer, FileMailer, Mailer, SmtpMailer
+from gateways.email import (
+    ConsoleMailer,
+    FileMailer,
+    Mailer,
+    MailgunMailer,
+    SendGridMailer,
+    SmtpMailer,
+)
 from gateways.mpesa import Initiator, MpesaGateway
 from gateways.payments import PaymentGateway, TestPaymentGateway
 from gateways.paypal import PayPalGateway
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateways.sms import ConsoleTexter, Texter, TwilioTexter
 from gateways.storage import LocalStorage, S3Storage, Storage
 from gateways.stripe import StripeGateway
 from schema.context import Services
@@ -40,7 +48,23 @@ def build_password_hasher(settings: Settings) -> PasswordHasher:
     )
 
 
-def build_mailer(settings: Settings) -> Mailer:
+def build_mailer(settings: Settings, http: httpx.AsyncClient | None = None) -> Mailer:
+    """``http`` is the process's client; without one, the HTTP APIs get their own."""
+    if settings.email_backend == "sendgrid":
+        return SendGridMailer(
+            http or httpx.AsyncClient(timeout=20),
+            api_key=_revealed(settings.sendgrid_api_key),
+            sender=settings.email_from,
+            api_base=settings.sendgrid_api_base,
+        )
+    if settings.email_backend == "mailgun":
+        return MailgunMailer(
+            http or httpx.AsyncClient(timeout=20),
+            api_key=_revealed(settings.mailgun_api_key),
+            domain=settings.mailgun_domain or "",
+            sender=settings.email_from,
+            api_base=settings.mailgun_api_base,
+        )
     if settings.email_backend == "smtp":
         return SmtpMailer(
             host=settings.smtp_host,
@@ -53,6 +77,18 @@ def build_mailer(settings: Settings) -> Mailer:
     if settings.email_backend == "file":
         return FileMailer(settings.data_dir / "mail", settings.email_from)
     return ConsoleMailer()
+
+
+def build_texter(settings: Settings, http: httpx.AsyncClient | None = None) -> Texter:
+    if settings.sms_backend == "twilio":
+        return TwilioTexter(
+            http or httpx.AsyncClient(timeout=20),
+            account_sid=settings.twilio_account_sid or "",
+            auth_token=_revealed(settings.twilio_auth_token),
+            sender=settings.twilio_from or "",
+            api_base=settings.twilio_api_base,
+        )
+    return ConsoleTexter()
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -174,7 +210,8 @@ def build_worker(
     settings: Settings, database: Database, services: Services | None = None
 ) -> Worker:
     """The worker of an API process shares its services; `roost worker` builds only what it
-    needs (it takes no requests, so no token or encryption secrets)."""
+    needs (it takes no requests, so no token secret; the field cipher reads phone numbers for
+    text messages)."""
     return Worker(
         database,
         clock=services.clock if services else utc_now,
@@ -189,6 +226,11 @@ def build_worker(
         heartbeat=settings.worker_heartbeat_file,
         rules=services.booking_rules if services else build_booking_rules(settings),
         payout_policy=services.payout_policy if services else build_payout_policy(settings),
+        texter=build_texter(settings),
+        # Phone numbers are stored encrypted; text messages need them in the clear.
+        cipher=services.cipher
+        if services
+        else FieldCipher(settings.require_field_encryption_key()),
     )
 
 
@@ -225,7 +267,7 @@ def build_services(
             per_ip=settings.auth_attempts_per_minute_per_ip,
             per_account=settings.auth_attempts_per_minute_per_account,
         ),
-        mailer=build_mailer(settings),
+        mailer=build_mailer(settings, http),
         storage=build_storage(settings),
         oauth_providers=build_oauth_providers(settings, http),
         amenities=AmenityCatalogue(database),

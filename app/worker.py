@@ -26,11 +26,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.crypto import FieldCipher
 from db.database import Database
 from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
 from gateways.payments import PaymentLookup
+from gateways.sms import ConsoleTexter, Texter
 from services import bookings, checkout, payments, payouts, reviews
 from services.bookings import BookingRules
 from services.errors import DomainError
@@ -72,7 +74,11 @@ class Worker:
         heartbeat: Path | None = None,
         rules: BookingRules | None = None,
         payout_policy: PayoutPolicy | None = None,
+        texter: Texter | None = None,
+        cipher: FieldCipher | None = None,
     ) -> None:
+        self.texter = texter or ConsoleTexter()
+        self.cipher = cipher
         self.rules = rules or BookingRules()
         self.payout_policy = payout_policy or PayoutPolicy()
         self.database = database
@@ -299,7 +305,13 @@ class Worker:
         delivery = await session.get(OutboxDelivery, (event_id, name))
         if delivery is not None and delivery.processed_at is not None:
             return
-        await run(session, event, HandlerContext(event_id, self.mailer, self.frontend_url))
+        await run(
+            session,
+            event,
+            HandlerContext(
+                event_id, self.mailer, self.frontend_url, texter=self.texter, cipher=self.cipher
+            ),
+        )
         await _record(session, event_id, name, processed_at=self.clock())
 
     async def _processed(self, session: AsyncSession, *, event_id: int) -> None:

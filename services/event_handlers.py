@@ -6,8 +6,14 @@ transaction of its own that records it done under that name, so what a handler w
 database happens once, and a handler that fails is retried without repeating the others. Mail
 about bookings carries a Message-ID made from the event, so a copy sent again after a crash
 can be recognised as the same message.
+
+News of bookings and payments goes by email and text message only to users who chose that
+channel (``notification_channels``), in their language where the templates have it
+(services/mail_templates.py). A provider that is down makes the handler fail, so the worker tries
+again with its backoff; one that refuses a message for good is logged and not retried.
 """
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,8 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from auth.crypto import FieldCipher
 from db.models import Booking, Listing, User
-from gateways.email import Email, Mailer
+from gateways.email import Email, Mailer, Undeliverable
+from gateways.sms import Sms, Texter
 from services import accounts
 from services.events import (
     BookingCanceled,
@@ -39,7 +47,10 @@ from services.events import (
     ReviewReceived,
     ReviewResponded,
 )
+from services.mail_templates import render_email, render_sms
 from services.money import Money
+
+log = logging.getLogger("roost.notices")
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,9 @@ class HandlerContext:
     event_id: int
     mailer: Mailer
     frontend_url: str
+    texter: Texter | None = None
+    # Decrypts phone numbers for text messages.
+    cipher: FieldCipher | None = None
 
 
 E = TypeVar("E", bound=Event)
@@ -100,9 +114,7 @@ HANDLERS = Handlers()
 
 # Emitted, and kept as a record, but nobody needs to hear of them yet: no mail is sent today.
 # In-app notifications, payouts and search-cache purges will listen here.
-HANDLERS.nobody_listens_yet(
-    BookingCreated, BookingModified, PaymentAuthorized, PaymentSucceeded, PaymentRefunded
-)
+HANDLERS.nobody_listens_yet(BookingCreated, BookingModified, PaymentAuthorized, PaymentSucceeded)
 # A host's notification of the money sent will listen here.
 HANDLERS.nobody_listens_yet(PayoutSent)
 # Notifications of reviews will listen here.
@@ -117,47 +129,41 @@ HANDLERS.nobody_listens_yet(MessageReceived)
 
 
 async def _mail_link(
-    context: HandlerContext, issued: tuple[User, str] | None, subject: str, text: str
+    context: HandlerContext, issued: tuple[User, str] | None, template: str, path: str
 ) -> None:
-    """Mails the user their one-time link; ``text`` has ``{link_base}`` and ``{token}``."""
+    """Mails the user their one-time link to ``path`` on the frontend, whatever their channels."""
     if issued is None:
         return
     user, token = issued
-    body = text.format(link_base=context.frontend_url, token=token)
-    await context.mailer.send(
-        Email(to=user.email, subject=subject, text=f"Hello {user.first_name},\n\n{body}")
-    )
+    link = f"{context.frontend_url}{path}?token={token}"
+    rendered = render_email(template, user.language, first_name=user.first_name, link=link)
+    email = Email(to=user.email, subject=rendered.subject, text=rendered.text, html=rendered.html)
+    try:
+        await context.mailer.send(email)
+    except Undeliverable as refusal:
+        log.warning("mail of event %s to user %s refused: %s", context.event_id, user.id, refusal)
 
 
 @HANDLERS.on(EmailVerificationRequested, "mail")
 async def mail_email_verification(
     session: AsyncSession, event: EmailVerificationRequested, context: HandlerContext
 ) -> None:
-    await _mail_link(
-        context,
-        await accounts.issue_email_verification(session, user_id=event.user_id),
-        "Confirm your email for Roost",
-        "Confirm that this is your address (the link works for 7 days):\n\n"
-        "{link_base}/verify-email?token={token}\n",
-    )
+    issued = await accounts.issue_email_verification(session, user_id=event.user_id)
+    await _mail_link(context, issued, "email_verification", "/verify-email")
 
 
 @HANDLERS.on(PasswordResetRequested, "mail")
 async def mail_password_reset(
     session: AsyncSession, event: PasswordResetRequested, context: HandlerContext
 ) -> None:
-    await _mail_link(
-        context,
-        await accounts.issue_password_reset(session, email=event.email),
-        "Reset your Roost password",
-        "Someone (we hope you) asked to reset the password of your Roost account.\n"
-        "Choose a new one here within the hour:\n\n"
-        "{link_base}/reset-password?token={token}\n\n"
-        "If it was not you, ignore this message: your password stays as it is.\n",
-    )
+    issued = await accounts.issue_password_reset(session, email=event.email)
+    await _mail_link(context, issued, "password_reset", "/reset-password")
 
 
-# Bookings and payments.
+# Bookings and payments: each recipient and channel is a handler of its own, so a retry after
+# one recipient's provider failed never sends again what another already received.
+
+EMAIL, SMS = "EMAIL", "SMS"
 
 
 @dataclass(frozen=True)
@@ -182,22 +188,57 @@ async def _stay(session: AsyncSession, booking_id: int) -> _Stay:
     return _Stay(*row)
 
 
-def _dates(stay: _Stay) -> str:
-    booking = stay.booking
-    return f"{booking.check_in:%d %b %Y} to {booking.check_out:%d %b %Y}"
+def _stay_values(stay: _Stay, user: User, context: HandlerContext) -> dict[str, object]:
+    return {
+        "first_name": user.first_name,
+        "guest_name": stay.guest.first_name,
+        "title": stay.listing.title,
+        "check_in": stay.booking.check_in,
+        "check_out": stay.booking.check_out,
+        "link": f"{context.frontend_url}/trips",
+    }
 
 
-async def _tell(
-    context: HandlerContext, user: User, subject: str, text: str, *, audience: str
+async def _mail(
+    context: HandlerContext, user: User, template: str, values: dict[str, object], *, audience: str
 ) -> None:
-    await context.mailer.send(
-        Email(
-            to=user.email,
-            subject=subject,
-            text=f"Hello {user.first_name},\n\n{text}\n\n{context.frontend_url}/trips\n",
-            message_id=f"<event-{context.event_id}-{audience}@roost>",
-        )
+    """Mails ``template`` to ``user`` if they take news by email; a refusal for good is logged."""
+    if EMAIL not in user.notification_channels:
+        return
+    rendered = render_email(template, user.language, **values)
+    email = Email(
+        to=user.email,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=f"<event-{context.event_id}-{audience}@roost>",
     )
+    try:
+        await context.mailer.send(email)
+    except Undeliverable as refusal:
+        log.warning("mail of event %s to user %s refused: %s", context.event_id, user.id, refusal)
+
+
+async def _text(
+    context: HandlerContext, user: User, template: str, values: dict[str, object]
+) -> None:
+    """Texts ``template`` to ``user`` if they take news by SMS and a phone number is on file
+    (Roost does not verify numbers yet: the one on file is used)."""
+    if SMS not in user.notification_channels or user.phone_encrypted is None:
+        return
+    if context.texter is None or context.cipher is None:
+        raise RuntimeError("text messages need a texter and the field cipher")
+    # Must match schema.accounts.phone_cipher_context, which encrypted the number.
+    phone = context.cipher.decrypt(
+        user.phone_encrypted, context=f"user_account.phone_encrypted:{user.id}"
+    )
+    if phone is None:
+        log.error("user %s: the phone number on file does not decrypt", user.id)
+        return
+    try:
+        await context.texter.send(Sms(to=phone, body=render_sms(template, user.language, **values)))
+    except Undeliverable as refusal:
+        log.warning("SMS of event %s to user %s refused: %s", context.event_id, user.id, refusal)
 
 
 @HANDLERS.on(BookingRequested, "mail")
@@ -205,13 +246,8 @@ async def mail_booking_requested(
     session: AsyncSession, event: BookingRequested, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    await _tell(
-        context,
-        stay.host,
-        f"New booking request for {stay.listing.title}",
-        f"{stay.guest.first_name} asks to stay {_dates(stay)}. Answer within 24 hours.",
-        audience="host",
-    )
+    values = _stay_values(stay, stay.host, context)
+    await _mail(context, stay.host, "booking_requested_host", values, audience="host")
 
 
 @HANDLERS.on(BookingConfirmed, "mail")
@@ -219,20 +255,47 @@ async def mail_booking_confirmed(
     session: AsyncSession, event: BookingConfirmed, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    await _tell(
-        context,
-        stay.guest,
-        f"Your stay at {stay.listing.title} is confirmed",
-        f"You are booked {_dates(stay)}.",
-        audience="guest",
+    values = _stay_values(stay, stay.guest, context)
+    await _mail(context, stay.guest, "booking_confirmed_guest", values, audience="guest")
+
+
+@HANDLERS.on(BookingConfirmed, "mail_host")
+async def mail_booking_confirmed_to_host(
+    session: AsyncSession, event: BookingConfirmed, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _stay_values(stay, stay.host, context)
+    await _mail(context, stay.host, "booking_confirmed_host", values, audience="host")
+
+
+@HANDLERS.on(BookingConfirmed, "sms")
+async def text_booking_confirmed(
+    session: AsyncSession, event: BookingConfirmed, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    await _text(
+        context, stay.guest, "booking_confirmed_guest", _stay_values(stay, stay.guest, context)
     )
-    await _tell(
-        context,
-        stay.host,
-        f"New reservation at {stay.listing.title}",
-        f"{stay.guest.first_name} stays {_dates(stay)}.",
-        audience="host",
+
+
+@HANDLERS.on(BookingConfirmed, "sms_host")
+async def text_booking_confirmed_to_host(
+    session: AsyncSession, event: BookingConfirmed, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    await _text(
+        context, stay.host, "booking_confirmed_host", _stay_values(stay, stay.host, context)
     )
+
+
+def _canceled_values(
+    stay: _Stay, user: User, event: BookingCanceled, context: HandlerContext
+) -> dict[str, object]:
+    return {
+        **_stay_values(stay, user, context),
+        "refund": Money(event.refund_minor, stay.booking.currency),
+        "reason": stay.booking.cancel_reason,
+    }
 
 
 @HANDLERS.on(BookingCanceled, "mail")
@@ -240,22 +303,35 @@ async def mail_booking_canceled(
     session: AsyncSession, event: BookingCanceled, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    refund = Money(event.refund_minor, stay.booking.currency).formatted()
-    reason = stay.booking.cancel_reason or "No reason was given."
-    await _tell(
-        context,
-        stay.guest,
-        f"Your booking at {stay.listing.title} is canceled",
-        f"The stay {_dates(stay)} is canceled. {reason} Refund: {refund}.",
-        audience="guest",
-    )
-    await _tell(
-        context,
-        stay.host,
-        f"A booking at {stay.listing.title} is canceled",
-        f"The stay {_dates(stay)} is canceled; those nights are free again.",
-        audience="host",
-    )
+    values = _canceled_values(stay, stay.guest, event, context)
+    await _mail(context, stay.guest, "booking_canceled_guest", values, audience="guest")
+
+
+@HANDLERS.on(BookingCanceled, "mail_host")
+async def mail_booking_canceled_to_host(
+    session: AsyncSession, event: BookingCanceled, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _canceled_values(stay, stay.host, event, context)
+    await _mail(context, stay.host, "booking_canceled_host", values, audience="host")
+
+
+@HANDLERS.on(BookingCanceled, "sms")
+async def text_booking_canceled(
+    session: AsyncSession, event: BookingCanceled, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _canceled_values(stay, stay.guest, event, context)
+    await _text(context, stay.guest, "booking_canceled_guest", values)
+
+
+@HANDLERS.on(BookingCanceled, "sms_host")
+async def text_booking_canceled_to_host(
+    session: AsyncSession, event: BookingCanceled, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = _canceled_values(stay, stay.host, event, context)
+    await _text(context, stay.host, "booking_canceled_host", values)
 
 
 @HANDLERS.on(BookingCompleted, "mail")
@@ -263,13 +339,8 @@ async def mail_booking_completed(
     session: AsyncSession, event: BookingCompleted, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    await _tell(
-        context,
-        stay.guest,
-        f"How was {stay.listing.title}?",
-        "Thank you for staying. A review helps the next guests choose.",
-        audience="guest",
-    )
+    values = _stay_values(stay, stay.guest, context)
+    await _mail(context, stay.guest, "booking_completed_guest", values, audience="guest")
 
 
 @HANDLERS.on(PaymentFailed, "mail")
@@ -277,10 +348,17 @@ async def mail_payment_failed(
     session: AsyncSession, event: PaymentFailed, context: HandlerContext
 ) -> None:
     stay = await _stay(session, event.booking_id)
-    await _tell(
-        context,
-        stay.guest,
-        "Your payment did not go through",
-        f"Your nights at {stay.listing.title} stay held for a few minutes: try another card.",
-        audience="guest",
-    )
+    values = _stay_values(stay, stay.guest, context)
+    await _mail(context, stay.guest, "payment_failed", values, audience="guest")
+
+
+@HANDLERS.on(PaymentRefunded, "mail")
+async def mail_payment_refunded(
+    session: AsyncSession, event: PaymentRefunded, context: HandlerContext
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    values = {
+        **_stay_values(stay, stay.guest, context),
+        "amount": Money(event.amount_minor, stay.booking.currency),
+    }
+    await _mail(context, stay.guest, "payment_refunded", values, audience="guest")

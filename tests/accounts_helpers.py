@@ -86,7 +86,8 @@ def _read_mails(mail_dir: Path) -> list[Message]:
 
 
 def token_in(message: Message) -> str:
-    body = message.get_payload(decode=True).decode()
+    [text] = [part for part in message.walk() if part.get_content_type() == "text/plain"]
+    body = text.get_payload(decode=True).decode()
     match = re.search(r"token=([A-Za-z0-9_-]+)", body)
     assert match, body
     return match.group(1)
