@@ -238,3 +238,14 @@ def columns(fields: Sequence[str], alias: str, **expressions: str) -> str:
         f"{expressions[name]} AS {name}" if name in expressions else f"{alias}.{name}"
         for name in fields
     )
+
+
+class NotificationRow(NamedTuple):
+    id: int
+    user_id: int
+    kind: str
+    title: str
+    body: str
+    booking_id: int | None
+    read_at: datetime | None
+    created_at: datetime

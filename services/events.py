@@ -199,3 +199,14 @@ class ReviewResponded(Event):
 
     review_id: int
     author_id: int
+
+
+# Notifications.
+
+
+@dataclasses.dataclass(frozen=True)
+class NotificationCreated(Event):
+    """A user has a new in-app notification: what live delivery to their devices listens to."""
+
+    notification_id: int
+    user_id: int
