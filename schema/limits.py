@@ -55,6 +55,7 @@ LIST_SIZES: Mapping[str, int] = {
     "Receipt.refunds": 10,
     "PayoutConnection.edges": 1,
     "ReviewConnection.edges": 1,
+    "NotificationConnection.edges": 1,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
 }

@@ -19,6 +19,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.node import resolve_node
+from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
 from resolvers.reviews import ReviewMutations
@@ -30,6 +31,7 @@ from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
 from schema.limits import DocumentLimits
 from schema.listings import ListingType
+from schema.notifications import NotificationType
 from schema.payments import PaymentType
 from schema.payouts import PayoutType
 from schema.reviews import ReviewType
@@ -37,7 +39,14 @@ from schema.scalars import SCALAR_MAP
 
 
 @strawberry.type(description="What can be read.")
-class Query(AccountQueries, ListingQueries, BookingQueries, PaymentQueries, PayoutQueries):
+class Query(
+    AccountQueries,
+    ListingQueries,
+    BookingQueries,
+    PaymentQueries,
+    PayoutQueries,
+    NotificationQueries,
+):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
         description="Any object by its global id; null when it does not exist or is hidden.",
@@ -52,6 +61,7 @@ class Mutation(
     PaymentMutations,
     PayoutMutations,
     ReviewMutations,
+    NotificationMutations,
 ):
     pass
 
@@ -88,6 +98,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             PaymentType,
             PayoutType,
             ReviewType,
+            NotificationType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,
