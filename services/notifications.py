@@ -23,11 +23,12 @@ from db.models import (
     Listing,
     Notification,
     Payment,
+    PaymentOperation,
     Review,
     User,
 )
 from db.rows import NotificationRow
-from db.states import NotificationKind, Party, ReviewKind
+from db.states import NotificationKind, OperationKind, OperationStatus, Party, ReviewKind
 from services import cursors, events
 from services.errors import InvalidInput
 from services.events import emit
@@ -181,7 +182,7 @@ async def booking_canceled(
     session: AsyncSession, *, booking_id: int, by: Party, refund_minor: int, source: Source
 ) -> None:
     """The side that did not cancel is told; both when an admin or Roost did. The host hears of
-    a lapsed hold only if the guest had paid: an unpaid one never reached them."""
+    a lapsed hold only if the guest's money was held: an unpaid one never reached them."""
     stay = await _stay(session, booking_id)
     title = stay.listing.title
     if by != Party.GUEST:
@@ -189,7 +190,7 @@ async def booking_canceled(
         why = {
             Party.HOST: "The host canceled it.",
             Party.ADMIN: "Roost canceled it.",
-            Party.SYSTEM: "It was not paid or answered in time.",
+            Party.SYSTEM: stay.booking.cancel_reason or "Its hold lapsed.",
             Party.GUEST: "",
         }[by]
         refunded = f" You get {refund} back." if refund_minor else ""
@@ -202,7 +203,9 @@ async def booking_canceled(
             f"Your stay {stay.dates} is canceled. {why}{refunded}",
             stay=stay,
         )
-    if by == Party.GUEST or by == Party.ADMIN or (by == Party.SYSTEM and refund_minor > 0):
+    if by in (Party.GUEST, Party.ADMIN) or (
+        by == Party.SYSTEM and await _money_moved(session, booking_id)
+    ):
         who = f"{stay.guest.first_name} canceled" if by == Party.GUEST else "Roost canceled"
         await _tell(
             session,
@@ -213,6 +216,24 @@ async def booking_canceled(
             f"{who} the stay {stay.dates}; those nights are free again.",
             stay=stay,
         )
+
+
+async def _money_moved(session: AsyncSession, booking_id: int) -> bool:
+    """Whether the guest's money was ever held or taken for the booking: only then was its
+    host asked or told of it."""
+    moved = await session.scalar(
+        select(PaymentOperation.id)
+        .join(Payment, Payment.id == PaymentOperation.payment_id)
+        .where(
+            Payment.booking_id == booking_id,
+            PaymentOperation.kind.in_(
+                (OperationKind.AUTHORIZE, OperationKind.CAPTURE, OperationKind.CHARGE)
+            ),
+            PaymentOperation.status == OperationStatus.SUCCEEDED,
+        )
+        .limit(1)
+    )
+    return moved is not None
 
 
 async def booking_completed(session: AsyncSession, *, booking_id: int, source: Source) -> None:

@@ -19,8 +19,10 @@ from tests.booking_helpers import (
     pay,
 )
 from tests.helpers import FakeClock, StatementCounter, committed, gql
+from tests.payout_helpers import completed_stay, payout_stripe, ready_account
 from tests.review_helpers import (
     a_paid_stay,
+    another_guest,
     complete_stays,
     review_guest,
     review_stay,
@@ -346,3 +348,47 @@ async def test_pages_go_newest_first_without_a_query_per_notification(
     with StatementCounter(database) as many:
         await notified(client, place.as_host, first=3)
     assert many.count == few.count
+
+
+async def test_a_payout_sent_tells_the_host_how_much(
+    app: Starlette, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    async with payout_stripe(app, clock) as stripe:
+        place = await a_place(client)
+        await ready_account(client, stripe, place)
+        booking = await completed_stay(app, client, clock, place)
+        clock.advance(days=1)  # a day after check-out, the host is paid
+        await deliver(app)
+        await deliver(app)  # the payout's own events
+    [payout, *_] = await notified(client, place.as_host)
+    assert payout["kind"] == "PAYOUT_SENT"
+    assert payout["title"] == "€223.10 is on its way to you"
+    assert payout["body"].endswith("stay at Alfama loft with a view, 21 Jan to 23 Jan 2027.")
+    assert payout["booking"]["id"] == booking["id"]
+    assert "PAYOUT_SENT" not in kinds(await notified(client, place.as_guest))
+
+
+async def test_a_lapsed_hold_tells_the_guest_and_the_host_only_when_it_was_paid(
+    app: Starlette, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    place = await a_place(client, instantBook=False)
+    unpaid = await booked(client, place, 1, 3)
+    other = await another_guest(client, place)
+    paid = await booked(client, other, 5, 7)
+    await pay(client, other, paid["id"])
+    clock.advance(days=2)  # past the unpaid hold and the host's 24 hours to answer
+    await deliver(app)
+
+    [lapsed] = await notified(client, place.as_guest)
+    assert lapsed["kind"] == "BOOKING_CANCELED"
+    assert lapsed["booking"]["id"] == unpaid["id"]
+    assert lapsed["body"] == "Your stay 12 Jan to 14 Jan 2027 is canceled. Not paid in time."
+    [unanswered] = await notified(client, other.as_guest)
+    assert unanswered["kind"] == "BOOKING_CANCELED"
+    assert unanswered["body"].endswith("The host did not answer in time.")  # the hold released
+    # The host never saw the unpaid hold; they saw the paid request, and hear it lapsed.
+    host = await notified(client, place.as_host)
+    assert [(n["kind"], n["booking"]["id"]) for n in host] == [
+        ("BOOKING_CANCELED", paid["id"]),
+        ("BOOKING_REQUESTED", paid["id"]),
+    ]
