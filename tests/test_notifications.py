@@ -21,9 +21,11 @@ from tests.booking_helpers import (
 from tests.helpers import FakeClock, StatementCounter, committed, gql
 from tests.payout_helpers import completed_stay, payout_stripe, ready_account
 from tests.review_helpers import (
+    RESPOND,
     a_paid_stay,
     another_guest,
     complete_stays,
+    listing_reviews,
     review_guest,
     review_stay,
     worker_of,
@@ -193,7 +195,8 @@ async def test_a_completed_stay_invites_the_guest_and_reviews_stay_blind_until_p
     [received, *_] = await notified(client, stay.as_host)
     assert received["kind"] == "REVIEW_RECEIVED"
     assert received["title"].endswith("reviewed their stay at Alfama loft with a view")
-    assert "Secret praise" not in received["body"] and "5" not in received["body"]
+    assert "Secret praise" not in received["body"] and "rated" not in received["body"]
+    assert "Review the guest by 28 Jan 2027 to read it" in received["body"]
 
     await review_guest(client, stay)  # both written: both published
     await deliver(app)
@@ -206,6 +209,15 @@ async def test_a_completed_stay_invites_the_guest_and_reviews_stay_blind_until_p
     assert [
         n["title"].endswith("is published") for n in guest_side if n["kind"] == "REVIEW_RECEIVED"
     ] == [True]
+
+    listing = await listing_reviews(client, stay.place.listing_id)
+    [review_id] = [edge["node"]["id"] for edge in listing["reviews"]["edges"]]
+    answer = {"id": review_id, "response": "Thank you, come back soon!"}
+    assert "errors" not in await gql(client, RESPOND, answer, headers=stay.as_host)
+    await deliver(app)
+    [answered, *_] = await notified(client, stay.as_guest)
+    assert answered["kind"] == "REVIEW_RECEIVED"
+    assert answered["title"].endswith(" answered your review of Alfama loft with a view")
 
 
 async def test_an_event_handled_again_notifies_nobody_twice(
