@@ -305,13 +305,15 @@ class Worker:
         delivery = await session.get(OutboxDelivery, (event_id, name))
         if delivery is not None and delivery.processed_at is not None:
             return
-        await run(
-            session,
-            event,
-            HandlerContext(
-                event_id, self.mailer, self.frontend_url, texter=self.texter, cipher=self.cipher
-            ),
+        context = HandlerContext(
+            event_id,
+            self.mailer,
+            self.frontend_url,
+            now=self.clock(),
+            texter=self.texter,
+            cipher=self.cipher,
         )
+        await run(session, event, context)
         await _record(session, event_id, name, processed_at=self.clock())
 
     async def _processed(self, session: AsyncSession, *, event_id: int) -> None:

@@ -37,6 +37,7 @@ from db.states import (
     BookingStatus,
     CancellationPolicy,
     ListingStatus,
+    NotificationKind,
     OperationKind,
     OperationStatus,
     Party,
@@ -846,4 +847,48 @@ class Message(Base):
     thread_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("message_thread.id"))
     sender_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
     body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+MAX_NOTIFICATION_TITLE = 200
+MAX_NOTIFICATION_BODY = 1_000
+
+
+class Notification(Base):
+    """What a user is told in the app, written by an outbox handler: at most one per event and
+    recipient (``event_id``), so an event handled again notifies nobody twice. Read once
+    ``read_at`` is set."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id"),
+        CheckConstraint(f"kind IN ({sql_list(NotificationKind)})", name="kind"),
+        CheckConstraint(
+            f"char_length(title) BETWEEN 1 AND {MAX_NOTIFICATION_TITLE}", name="title_length"
+        ),
+        CheckConstraint(
+            f"char_length(body) BETWEEN 1 AND {MAX_NOTIFICATION_BODY}", name="body_length"
+        ),
+        # A user's notifications newest first, and the unread ones (their count, their page).
+        Index("ix_notification_user_newest", "user_id", "created_at", "id"),
+        Index(
+            "ix_notification_user_unread",
+            "user_id",
+            "created_at",
+            "id",
+            postgresql_where=text("read_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    booking_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("booking.id"))
+    # The outbox event it tells of; null for one written otherwise.
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -268,3 +268,14 @@ class MessageRow(NamedTuple):
     @classmethod
     def of(cls, message: Any) -> "MessageRow":
         return cls._make(getattr(message, name) for name in cls._fields)
+
+
+class NotificationRow(NamedTuple):
+    id: int
+    user_id: int
+    kind: str
+    title: str
+    body: str
+    booking_id: int | None
+    read_at: datetime | None
+    created_at: datetime

@@ -138,6 +138,21 @@ REVIEW_CATEGORIES = ("cleanliness", "accuracy", "communication", "location", "ch
 """The optional 1-5 ratings a guest gives a stay besides the overall one."""
 
 
+class NotificationKind(StrEnum):
+    """What an in-app notification tells its reader about."""
+
+    BOOKING_REQUESTED = "BOOKING_REQUESTED"
+    BOOKING_CONFIRMED = "BOOKING_CONFIRMED"
+    BOOKING_CANCELED = "BOOKING_CANCELED"
+    BOOKING_COMPLETED = "BOOKING_COMPLETED"
+    PAYMENT_SUCCEEDED = "PAYMENT_SUCCEEDED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
+    PAYOUT_SENT = "PAYOUT_SENT"
+    REVIEW_RECEIVED = "REVIEW_RECEIVED"
+    MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
+
+
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """``'A', 'B'``: the members for an ``IN (...)`` in a constraint or hand-written SQL."""
     return ", ".join(f"'{value}'" for value in values)

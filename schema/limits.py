@@ -58,6 +58,7 @@ LIST_SIZES: Mapping[str, int] = {
     "MessageThreadConnection.edges": 1,
     "MessageConnection.edges": 1,
     "MessageThread.participants": 2,
+    "NotificationConnection.edges": 1,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
 }

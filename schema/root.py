@@ -20,6 +20,7 @@ from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
 from resolvers.node import resolve_node
+from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
 from resolvers.reviews import ReviewMutations
@@ -33,6 +34,7 @@ from schema.limits import DocumentLimits
 from schema.listings import ListingType
 from schema.message_threads import MessageThreadType
 from schema.messages import MessageType
+from schema.notifications import NotificationType
 from schema.payments import PaymentType
 from schema.payouts import PayoutType
 from schema.reviews import ReviewType
@@ -47,6 +49,7 @@ class Query(
     PaymentQueries,
     PayoutQueries,
     MessageQueries,
+    NotificationQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -63,6 +66,7 @@ class Mutation(
     PayoutMutations,
     ReviewMutations,
     MessageMutations,
+    NotificationMutations,
 ):
     pass
 
@@ -101,6 +105,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             ReviewType,
             MessageThreadType,
             MessageType,
+            NotificationType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,

@@ -16,6 +16,7 @@ again with its backoff; one that refuses a message for good is logged and not re
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from auth.crypto import FieldCipher
 from db.models import Booking, Listing, User
 from gateways.email import Email, Mailer, Undeliverable
 from gateways.sms import Sms, Texter
-from services import accounts
+from services import accounts, notifications
 from services.events import (
     BookingCanceled,
     BookingCompleted,
@@ -37,6 +38,7 @@ from services.events import (
     EmailVerificationRequested,
     Event,
     MessageReceived,
+    NotificationCreated,
     PasswordResetRequested,
     PaymentAuthorized,
     PaymentFailed,
@@ -58,6 +60,7 @@ class HandlerContext:
     event_id: int
     mailer: Mailer
     frontend_url: str
+    now: datetime
     texter: Texter | None = None
     # Decrypts phone numbers for text messages.
     cipher: FieldCipher | None = None
@@ -114,13 +117,11 @@ HANDLERS = Handlers()
 
 # Emitted, and kept as a record, but nobody needs to hear of them yet: no mail is sent today.
 # In-app notifications, payouts and search-cache purges will listen here.
-HANDLERS.nobody_listens_yet(BookingCreated, BookingModified, PaymentAuthorized, PaymentSucceeded)
-# A host's notification of the money sent will listen here.
-HANDLERS.nobody_listens_yet(PayoutSent)
-# Notifications of reviews will listen here.
-HANDLERS.nobody_listens_yet(ReviewReceived, ReviewPublished, ReviewResponded)
+HANDLERS.nobody_listens_yet(BookingCreated, BookingModified, PaymentAuthorized)
 # Notifications of messages will listen here.
 HANDLERS.nobody_listens_yet(MessageReceived)
+# Live delivery of in-app notifications (subscriptions) will listen here.
+HANDLERS.nobody_listens_yet(NotificationCreated)
 
 
 # Accounts: the one-time link is minted as its mail goes out, in the transaction that records
@@ -362,3 +363,125 @@ async def mail_payment_refunded(
         "amount": Money(event.amount_minor, stay.booking.currency),
     }
     await _mail(context, stay.guest, "payment_refunded", values, audience="guest")
+
+
+# In-app notifications (services/notifications.py): one per event and recipient, however often
+# the event is handled.
+
+
+def _source(context: HandlerContext) -> notifications.Source:
+    return notifications.Source(context.event_id, context.now)
+
+
+@HANDLERS.on(BookingRequested, "notify")
+async def notify_booking_requested(
+    session: AsyncSession, event: BookingRequested, context: HandlerContext
+) -> None:
+    await notifications.booking_requested(
+        session, booking_id=event.booking_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(BookingConfirmed, "notify")
+async def notify_booking_confirmed(
+    session: AsyncSession, event: BookingConfirmed, context: HandlerContext
+) -> None:
+    await notifications.booking_confirmed(
+        session, booking_id=event.booking_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(BookingCanceled, "notify")
+async def notify_booking_canceled(
+    session: AsyncSession, event: BookingCanceled, context: HandlerContext
+) -> None:
+    await notifications.booking_canceled(
+        session,
+        booking_id=event.booking_id,
+        by=event.by,
+        refund_minor=event.refund_minor,
+        source=_source(context),
+    )
+
+
+@HANDLERS.on(BookingCompleted, "notify")
+async def notify_booking_completed(
+    session: AsyncSession, event: BookingCompleted, context: HandlerContext
+) -> None:
+    await notifications.booking_completed(
+        session, booking_id=event.booking_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(PaymentSucceeded, "notify")
+async def notify_payment_succeeded(
+    session: AsyncSession, event: PaymentSucceeded, context: HandlerContext
+) -> None:
+    await notifications.payment_succeeded(
+        session,
+        payment_id=event.payment_id,
+        booking_id=event.booking_id,
+        amount_minor=event.amount_minor,
+        source=_source(context),
+    )
+
+
+@HANDLERS.on(PaymentFailed, "notify")
+async def notify_payment_failed(
+    session: AsyncSession, event: PaymentFailed, context: HandlerContext
+) -> None:
+    await notifications.payment_failed(
+        session, booking_id=event.booking_id, reason=event.reason, source=_source(context)
+    )
+
+
+@HANDLERS.on(PaymentRefunded, "notify")
+async def notify_payment_refunded(
+    session: AsyncSession, event: PaymentRefunded, context: HandlerContext
+) -> None:
+    await notifications.payment_refunded(
+        session,
+        payment_id=event.payment_id,
+        booking_id=event.booking_id,
+        amount_minor=event.amount_minor,
+        source=_source(context),
+    )
+
+
+@HANDLERS.on(PayoutSent, "notify")
+async def notify_payout_sent(
+    session: AsyncSession, event: PayoutSent, context: HandlerContext
+) -> None:
+    await notifications.payout_sent(
+        session,
+        booking_id=event.booking_id,
+        host_id=event.host_id,
+        amount_minor=event.amount_minor,
+        currency=event.currency,
+        source=_source(context),
+    )
+
+
+@HANDLERS.on(ReviewReceived, "notify")
+async def notify_review_received(
+    session: AsyncSession, event: ReviewReceived, context: HandlerContext
+) -> None:
+    await notifications.review_received(session, review_id=event.review_id, source=_source(context))
+
+
+@HANDLERS.on(ReviewPublished, "notify")
+async def notify_review_published(
+    session: AsyncSession, event: ReviewPublished, context: HandlerContext
+) -> None:
+    await notifications.review_published(
+        session, review_id=event.review_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(ReviewResponded, "notify")
+async def notify_review_responded(
+    session: AsyncSession, event: ReviewResponded, context: HandlerContext
+) -> None:
+    await notifications.review_responded(
+        session, review_id=event.review_id, source=_source(context)
+    )

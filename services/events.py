@@ -212,3 +212,14 @@ class MessageReceived(Event):
     thread_id: int
     sender_id: int
     recipient_id: int
+
+
+# Notifications.
+
+
+@dataclasses.dataclass(frozen=True)
+class NotificationCreated(Event):
+    """A user has a new in-app notification: what live delivery to their devices listens to."""
+
+    notification_id: int
+    user_id: int
