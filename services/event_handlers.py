@@ -118,8 +118,6 @@ HANDLERS = Handlers()
 # Emitted, and kept as a record, but nobody needs to hear of them yet: no mail is sent today.
 # In-app notifications, payouts and search-cache purges will listen here.
 HANDLERS.nobody_listens_yet(BookingCreated, BookingModified, PaymentAuthorized)
-# Notifications of messages will listen here.
-HANDLERS.nobody_listens_yet(MessageReceived)
 # Live delivery of in-app notifications (subscriptions) will listen here.
 HANDLERS.nobody_listens_yet(NotificationCreated)
 
@@ -484,4 +482,16 @@ async def notify_review_responded(
 ) -> None:
     await notifications.review_responded(
         session, review_id=event.review_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(MessageReceived, "notify")
+async def notify_message_received(
+    session: AsyncSession, event: MessageReceived, context: HandlerContext
+) -> None:
+    await notifications.message_received(
+        session,
+        message_id=event.message_id,
+        recipient_id=event.recipient_id,
+        source=_source(context),
     )

@@ -21,6 +21,8 @@ from db.models import (
     MAX_NOTIFICATION_TITLE,
     Booking,
     Listing,
+    Message,
+    MessageThread,
     Notification,
     Payment,
     PaymentOperation,
@@ -38,6 +40,8 @@ MAX_PAGE_SIZE = 100
 MAX_MARK_IDS = 100
 # The provider's words about a declined payment are quoted, but only so much of them.
 MAX_REASON = 300
+# How much of a message its notification shows.
+MESSAGE_PREVIEW = 200
 
 
 # Writing.
@@ -328,6 +332,34 @@ async def payout_sent(
         f"We sent your payout for {stay.guest.first_name}'s stay at {stay.listing.title}, "
         f"{stay.dates}.",
         stay=stay,
+    )
+
+
+async def message_received(
+    session: AsyncSession, *, message_id: int, recipient_id: int, source: Source
+) -> None:
+    """The other side of a thread hears who wrote, about which listing, and how it begins."""
+    found = (
+        await session.execute(
+            select(Message, MessageThread, Listing, User)
+            .join(MessageThread, MessageThread.id == Message.thread_id)
+            .join(Listing, Listing.id == MessageThread.listing_id)
+            .join(User, User.id == Message.sender_id)
+            .where(Message.id == message_id)
+        )
+    ).one_or_none()
+    if found is None:
+        return
+    message, thread, listing, sender = found
+    await notify(
+        session,
+        user_id=recipient_id,
+        kind=NotificationKind.MESSAGE_RECEIVED,
+        title=f"{sender.first_name} wrote about {listing.title}",
+        body=_clip(" ".join(message.body.split()), MESSAGE_PREVIEW),
+        booking_id=thread.booking_id,
+        event_id=source.event_id,
+        now=source.now,
     )
 
 

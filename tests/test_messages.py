@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from app.http import create_app
 from app.settings import Settings
+from app.wiring import build_worker
 from db.database import Database
 from db.models import Message, MessageThread, OutboxEvent, User
 from tests.accounts_helpers import bearer, register
@@ -391,3 +392,19 @@ async def test_an_inbox_costs_the_same_few_statements_for_any_number_of_threads(
     assert len((await threads(client, place.host))["edges"]) == 6
     # The viewer, the page, its count, the participants, the last messages and the listings.
     assert await statements() == one == 6, one
+
+
+async def test_a_message_is_news_in_the_app_for_the_other_side_only(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    place = await a_place(client)
+    await sent(client, place.guest, "Is   there\na crib?", listingId=place.listing_id)
+    await build_worker(app.state.settings, app.state.database, app.state.services).run_once()
+    told = "{ notifications { edges { node { kind title body booking { id } } } } }"
+    host = await gql(client, told, headers=place.as_host)
+    [news] = [edge["node"] for edge in host["data"]["notifications"]["edges"]]
+    assert news["kind"] == "MESSAGE_RECEIVED"
+    assert news["title"].endswith(" wrote about Alfama loft with a view")
+    assert (news["body"], news["booking"]) == ("Is there a crib?", None)
+    guest = await gql(client, told, headers=place.as_guest)
+    assert guest["data"]["notifications"]["edges"] == []
