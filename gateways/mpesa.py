@@ -26,7 +26,6 @@ Amounts: Daraja takes whole shillings. KES has two decimals in ISO 4217, so an a
 cents cannot be charged: it is declined, never rounded.
 """
 
-import asyncio
 import base64
 import logging
 import time
@@ -49,6 +48,7 @@ from gateways.payments import (
     ProviderUnavailable,
     Reported,
 )
+from gateways.tokens import CachedToken
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ LIVE_API_BASE = "https://api.safaricom.co.ke"
 CURRENCY = "KES"
 CENTS = 100  # KES minor units in a shilling (ISO 4217: two decimals)
 NAIROBI = ZoneInfo("Africa/Nairobi")
-# A cached token is renewed this long before Daraja says it expires.
-TOKEN_MARGIN_SECONDS = 60.0
 # The query's answer while the guest has not answered the prompt yet: an error body, not a
 # result (HTTP 500, errorCode 500.001.1001 "The transaction is being processed").
 STILL_PROCESSING = "500.001.1001"
@@ -382,11 +380,16 @@ class MpesaGateway:
         self._callback_url = callback_url.rstrip("/")
         self._initiator = initiator
         self._api_base = api_base.rstrip("/")
-        self._clock = clock
         self._now = now
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._token = CachedToken(
+            lambda: self._http.get(
+                f"{self._api_base}/oauth/v1/generate",
+                params={"grant_type": "client_credentials"},
+                auth=self._credentials,
+            ),
+            provider="M-Pesa",
+            clock=clock,
+        )
 
     def __repr__(self) -> str:  # never the secrets, wherever a gateway is printed
         return f"MpesaGateway(shortcode={self._shortcode!r}, api_base={self._api_base!r})"
@@ -396,35 +399,7 @@ class MpesaGateway:
     # The token.
 
     async def _access_token(self, *, stale: str | None = None) -> str:
-        """A cached token, or a new one when it is about to expire or was refused (``stale``)."""
-        async with self._token_lock:
-            if self._token is not None and self._token != stale:
-                if self._clock() < self._token_expires:
-                    return self._token
-            try:
-                response = await self._http.get(
-                    f"{self._api_base}/oauth/v1/generate",
-                    params={"grant_type": "client_credentials"},
-                    auth=self._credentials,
-                )
-            except httpx.HTTPError as error:
-                raise ProviderUnavailable(f"M-Pesa did not answer: {error!r}") from None
-            # Refused credentials are ours to fix, not the guest's: nothing was asked yet.
-            if response.status_code != 200:
-                raise ProviderUnavailable(
-                    f"M-Pesa answered {response.status_code} to the token request"
-                )
-            try:
-                body = response.json()
-                token = str(body["access_token"])
-                expires_in = float(body.get("expires_in", 0))  # a string: "3599"
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise ProviderUnavailable("M-Pesa answered the token request without one") from None
-            self._token = token
-            self._token_expires = (
-                self._clock() + expires_in - min(TOKEN_MARGIN_SECONDS, expires_in / 2)
-            )
-            return token
+        return await self._token.get(stale=stale)
 
     # One call.
 

@@ -34,6 +34,7 @@ from gateways.payments import (
     ProviderUnavailable,
     Reported,
 )
+from gateways.tokens import CachedToken
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,6 @@ PAYPAL_DECIMALS: Mapping[str, int] = {
 # As the Stripe gateway takes it: "manual" holds the money until ``capture`` (a request to
 # book), "automatic" takes it when the guest approves.
 CaptureMethod = Literal["automatic", "manual"]
-
-# A cached token is renewed this long before PayPal says it expires.
-TOKEN_MARGIN_SECONDS = 60.0
 
 
 def supports(currency: str) -> bool:
@@ -158,10 +156,16 @@ class PayPalGateway:
         self._return_url = return_url
         self._cancel_url = cancel_url
         self._brand_name = brand_name
-        self._clock = clock
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
+        self._token = CachedToken(
+            lambda: self._http.post(
+                f"{self._api_base}/v1/oauth2/token",
+                auth=self._credentials,
+                data={"grant_type": "client_credentials"},
+                headers={"Accept": "application/json"},
+            ),
+            provider="PayPal",
+            clock=clock,
+        )
 
     supports = staticmethod(supports)
     amount_step = staticmethod(amount_step)
@@ -169,39 +173,7 @@ class PayPalGateway:
     # The token.
 
     async def _access_token(self, *, stale: str | None = None) -> str:
-        """A cached token, or a new one when it is about to expire or was refused (``stale``)."""
-        async with self._token_lock:
-            if self._token is not None and self._token != stale:
-                if self._clock() < self._token_expires:
-                    return self._token
-            try:
-                response = await self._http.post(
-                    f"{self._api_base}/v1/oauth2/token",
-                    auth=self._credentials,
-                    data={"grant_type": "client_credentials"},
-                    headers={"Accept": "application/json"},
-                )
-            except httpx.HTTPError as error:
-                raise ProviderUnavailable(f"PayPal did not answer: {error!r}") from None
-            # Refused credentials are ours to fix, not the guest's: nothing was asked yet, so
-            # asking again later is safe.
-            if response.status_code in (400, 401, 403):
-                raise ProviderUnavailable(
-                    f"PayPal refused our credentials ({response.status_code})"
-                )
-            try:
-                body = response.json()
-                token = str(body["access_token"])
-                expires_in = float(body.get("expires_in", 0))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise ProviderUnavailable(
-                    f"PayPal answered {response.status_code} without a token"
-                ) from None
-            self._token = token
-            self._token_expires = (
-                self._clock() + expires_in - min(TOKEN_MARGIN_SECONDS, expires_in / 2)
-            )
-            return self._token
+        return await self._token.get(stale=stale)
 
     # One call.
 
