@@ -7,6 +7,7 @@ is BAD_USER_INPUT on ``after``.
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from services.errors import InvalidInput
@@ -26,3 +27,20 @@ def unpack(cursor: str, *, size: int, problem: str) -> list[Any]:
     if not isinstance(values, list) or len(values) != size:
         raise InvalidInput.field("after", problem)
     return values
+
+
+def pack_moment(moment: datetime, row_id: int) -> str:
+    """The cursor of a row in a list ordered by an instant, then the row's id."""
+    return pack(moment.isoformat(), row_id)
+
+
+def unpack_moment(cursor: str) -> tuple[datetime, int]:
+    """The instant and id of a ``pack_moment`` cursor; BAD_USER_INPUT for anything else."""
+    problem = "is not a cursor of this list"
+    moment, row_id = unpack(cursor, size=2, problem=problem)
+    try:
+        if not isinstance(row_id, int) or not isinstance(moment, str):
+            raise TypeError
+        return datetime.fromisoformat(moment), row_id
+    except (ValueError, TypeError):
+        raise InvalidInput.field("after", problem) from None

@@ -223,17 +223,6 @@ class Page(Generic[RowT]):
     count_query: Select[int]
 
 
-def _decode(cursor: str) -> tuple[datetime, int]:
-    problem = "is not a cursor of this list"
-    moment, row_id = cursors.unpack(cursor, size=2, problem=problem)
-    try:
-        if not isinstance(row_id, int) or not isinstance(moment, str):
-            raise TypeError
-        return datetime.fromisoformat(moment), row_id
-    except (ValueError, TypeError):
-        raise InvalidInput.field("after", problem) from None
-
-
 def _check_first(first: int, most: int) -> None:
     if not 1 <= first <= most:
         raise InvalidInput.field("first", f"must be between 1 and {most}")
@@ -248,12 +237,12 @@ async def list_threads(
     query = select(*(getattr(MessageThread, name) for name in MessageThreadRow._fields)).where(mine)
     key = (MessageThread.last_message_at, MessageThread.id)
     if after:
-        query = query.where(tuple_(*key) < _decode(after))
+        query = query.where(tuple_(*key) < cursors.unpack_moment(after))
     rows = (await session.execute(query.order_by(*(c.desc() for c in key)).limit(first + 1))).all()
     page = [MessageThreadRow._make(row) for row in rows[:first]]
     return Page(
         page,
-        [cursors.pack(row.last_message_at.isoformat(), row.id) for row in page],
+        [cursors.pack_moment(row.last_message_at, row.id) for row in page],
         len(rows) > first,
         select(func.count()).select_from(MessageThread).where(mine),
     )
@@ -268,12 +257,12 @@ async def list_messages(
     query = select(*(getattr(Message, name) for name in MessageRow._fields)).where(condition)
     key = (Message.created_at, Message.id)
     if after:
-        query = query.where(tuple_(*key) < _decode(after))
+        query = query.where(tuple_(*key) < cursors.unpack_moment(after))
     rows = (await session.execute(query.order_by(*(c.desc() for c in key)).limit(first + 1))).all()
     page = [MessageRow._make(row) for row in rows[:first]]
     return Page(
         page,
-        [cursors.pack(row.created_at.isoformat(), row.id) for row in page],
+        [cursors.pack_moment(row.created_at, row.id) for row in page],
         len(rows) > first,
         select(func.count()).select_from(Message).where(condition),
     )

@@ -439,17 +439,6 @@ class NotificationPage:
 _COLUMNS = tuple(getattr(Notification, name) for name in NotificationRow._fields)
 
 
-def _decode(cursor: str) -> tuple[datetime, int]:
-    problem = "is not a cursor of this list"
-    created_at, notification_id = cursors.unpack(cursor, size=2, problem=problem)
-    try:
-        if not isinstance(notification_id, int) or not isinstance(created_at, str):
-            raise TypeError
-        return datetime.fromisoformat(created_at), notification_id
-    except (ValueError, TypeError):
-        raise InvalidInput.field("after", problem) from None
-
-
 async def list_notifications(
     session: AsyncSession,
     *,
@@ -467,12 +456,12 @@ async def list_notifications(
     query = select(*_COLUMNS).where(*conditions)
     key = (Notification.created_at, Notification.id)
     if after:
-        query = query.where(tuple_(*key) < _decode(after))
+        query = query.where(tuple_(*key) < cursors.unpack_moment(after))
     rows = (await session.execute(query.order_by(*(c.desc() for c in key)).limit(first + 1))).all()
     page = [NotificationRow._make(row) for row in rows[:first]]
     return NotificationPage(
         page,
-        [cursors.pack(row.created_at.isoformat(), row.id) for row in page],
+        [cursors.pack_moment(row.created_at, row.id) for row in page],
         len(rows) > first,
         select(func.count()).select_from(Notification).where(*conditions),
     )

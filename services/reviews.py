@@ -362,17 +362,6 @@ class ReviewPage:
     count_query: Select[int]
 
 
-def _decode(cursor: str) -> tuple[datetime, int]:
-    problem = "is not a cursor of this list"
-    created_at, review_id = cursors.unpack(cursor, size=2, problem=problem)
-    try:
-        if not isinstance(review_id, int):
-            raise TypeError
-        return datetime.fromisoformat(created_at), review_id
-    except (ValueError, TypeError):
-        raise InvalidInput.field("after", problem) from None
-
-
 async def list_reviews(
     session: AsyncSession,
     *,
@@ -400,12 +389,12 @@ async def list_reviews(
     query = select(*(getattr(Review, name) for name in ReviewRow._fields)).where(*conditions)
     key = (Review.created_at, Review.id)
     if after:
-        query = query.where(tuple_(*key) < _decode(after))
+        query = query.where(tuple_(*key) < cursors.unpack_moment(after))
     rows = (await session.execute(query.order_by(*(c.desc() for c in key)).limit(first + 1))).all()
     page = [ReviewRow._make(row) for row in rows[:first]]
     return ReviewPage(
         page,
-        [cursors.pack(row.created_at.isoformat(), row.id) for row in page],
+        [cursors.pack_moment(row.created_at, row.id) for row in page],
         len(rows) > first,
         select(func.count()).select_from(Review).where(*conditions),
     )
