@@ -12,6 +12,7 @@ from functools import partial
 from types import FrameType
 
 import httpx
+from redis.asyncio import Redis
 from strawberry.relay import to_base64
 
 from app.observability import configure_logging
@@ -33,7 +34,7 @@ from app.seed import (
     seed_demo_data,
 )
 from app.settings import ConfigurationError, Settings, load_settings
-from app.wiring import build_password_hasher, build_worker
+from app.wiring import build_password_hasher, build_pubsub, build_worker
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
@@ -215,7 +216,15 @@ async def _work(settings: Settings, url: str) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await build_worker(settings, database).run_forever(stop)
+        # Its live messages reach the API processes' subscribers only through Redis.
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        try:
+            await build_worker(
+                settings, database, pubsub=build_pubsub(settings, redis)
+            ).run_forever(stop)
+        finally:
+            if redis is not None:
+                await redis.aclose()
     finally:
         await database.dispose()
 

@@ -18,6 +18,7 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
 from app.authentication import authenticate_request
+from app.websocket import RoostTransportWS
 from db.loaders import Loaders
 from db.outages import note_if_unreachable
 from schema.context import Context
@@ -38,6 +39,7 @@ _OPERATION_NAME = re.compile(r"^\s*(?:query|mutation|subscription)\s+([_A-Za-z][
 
 class RoostGraphQL(GraphQL[Context, None]):
     schema: RoostSchema
+    graphql_transport_ws_handler_class = RoostTransportWS
 
     def __init__(
         self,
@@ -45,9 +47,11 @@ class RoostGraphQL(GraphQL[Context, None]):
         request_timeout_seconds: float,
         hide_suggestions: bool,
         cache_seconds: int,
+        websocket_token_grace_seconds: float = 60.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.websocket_token_grace_seconds = websocket_token_grace_seconds
         self.request_timeout_seconds = request_timeout_seconds
         self.hide_suggestions = hide_suggestions
         self.cache_seconds = cache_seconds

@@ -4,6 +4,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import httpx
 from redis.asyncio import Redis
@@ -27,6 +28,7 @@ from app.rest import MediaFiles
 from app.settings import Settings, get_settings
 from app.uploads import MAX_REQUEST_BYTES as MAX_UPLOAD_REQUEST_BYTES
 from app.uploads import upload_image
+from app.websocket import LiveConnections
 from app.wiring import build_services, build_worker
 from db.database import Database
 from db.migrate import ensure_schema_current
@@ -61,6 +63,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=True,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        # Pages of other origins may not open a websocket with the user's cookies.
+        allowed_origins=settings.cors_origins,
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
+        websocket_token_grace_seconds=settings.websocket_token_grace_seconds,
         request_timeout_seconds=settings.request_timeout_seconds,
         hide_suggestions=settings.is_production,
         cache_seconds=settings.search_cache_seconds,
@@ -88,6 +95,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         worker_loop = None
         revoked_sessions = app.state.services.revoked_sessions
         revoked_sessions.start()
+        pubsub = app.state.services.pubsub
+        pubsub.start()
+        app.state.live_connections = LiveConnections(revoked_sessions)
         try:
             if settings.is_production:
                 # Only `roost migrate` changes the schema in production; a worker started
@@ -106,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_worker.set()
             if worker_loop is not None:
                 await worker_loop
+            await pubsub.stop()
             await revoked_sessions.stop()
             await app.state.database.dispose()
             await http.aclose()

@@ -94,6 +94,17 @@ class Settings(BaseSettings):
         10, ge=1, validation_alias="ROOST_REVIEW_WRITES_PER_MINUTE"
     )
     messages_per_minute: int = Field(20, ge=1, validation_alias="ROOST_MESSAGES_PER_MINUTE")
+    # Websockets: what one connection may hold open, and how long it outlives its access token
+    # (time for the client to reconnect with a fresh one, or to send it in a ping).
+    max_subscriptions_per_connection: int = Field(
+        20, ge=1, validation_alias="ROOST_MAX_SUBSCRIPTIONS_PER_CONNECTION"
+    )
+    websocket_token_grace_seconds: float = Field(
+        60.0, ge=0, validation_alias="ROOST_WEBSOCKET_TOKEN_GRACE_SECONDS"
+    )
+    websocket_init_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias="ROOST_WEBSOCKET_INIT_TIMEOUT_SECONDS"
+    )
 
     # Sign-in with Google and Facebook: enabled when the client id and secret are set.
     google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")

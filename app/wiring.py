@@ -27,6 +27,7 @@ from gateways.email import (
 from gateways.mpesa import Initiator, MpesaGateway
 from gateways.payments import PaymentGateway, TestPaymentGateway
 from gateways.paypal import PayPalGateway
+from gateways.pubsub import LocalPubSub, PubSub, RedisPubSub
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.sms import ConsoleTexter, Texter, TwilioTexter
 from gateways.storage import LocalStorage, S3Storage, Storage
@@ -206,8 +207,18 @@ def _revealed(secret: SecretStr | None) -> str:
     return secret.get_secret_value() if secret is not None else ""
 
 
+def build_pubsub(settings: Settings, redis: Redis | None) -> PubSub:
+    if redis is None:
+        return LocalPubSub()
+    return RedisPubSub(redis, prefix=f"{settings.redis_prefix}live:")
+
+
 def build_worker(
-    settings: Settings, database: Database, services: Services | None = None
+    settings: Settings,
+    database: Database,
+    services: Services | None = None,
+    *,
+    pubsub: PubSub | None = None,
 ) -> Worker:
     """The worker of an API process shares its services; `roost worker` builds only what it
     needs (it takes no requests, so no token secret; the field cipher reads phone numbers for
@@ -231,6 +242,7 @@ def build_worker(
         cipher=services.cipher
         if services
         else FieldCipher(settings.require_field_encryption_key()),
+        pubsub=services.pubsub if services else pubsub,
     )
 
 
@@ -284,4 +296,5 @@ def build_services(
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
         review_writes_per_minute=settings.review_writes_per_minute,
         messages_per_minute=settings.messages_per_minute,
+        pubsub=build_pubsub(settings, redis),
     )

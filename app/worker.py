@@ -27,11 +27,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.crypto import FieldCipher
+from db.bell import OUTBOX_CHANNEL, Bell
 from db.database import Database
 from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
 from gateways.email import Mailer
 from gateways.payments import PaymentLookup
+from gateways.pubsub import PubSub
 from gateways.sms import ConsoleTexter, Texter
 from services import bookings, checkout, payments, payouts, reviews
 from services.bookings import BookingRules
@@ -76,7 +78,9 @@ class Worker:
         payout_policy: PayoutPolicy | None = None,
         texter: Texter | None = None,
         cipher: FieldCipher | None = None,
+        pubsub: PubSub | None = None,
     ) -> None:
+        self.pubsub = pubsub
         self.texter = texter or ConsoleTexter()
         self.cipher = cipher
         self.rules = rules or BookingRules()
@@ -113,19 +117,30 @@ class Worker:
             log.warning("cannot touch the heartbeat file %s", self.heartbeat, exc_info=True)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """Passes until ``stop``: at once while there is work, on the outbox bell (a new event
+        committed) or else every ``poll_seconds`` (things come due in time, too)."""
         log.info("worker started")
-        while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception as error:  # the loop outlives a bad pass (a database restart, say)
-                if not note_if_unreachable(error):  # an outage is logged once, not each poll
-                    log.exception("worker pass failed")
-                done = 0
-            if not done:
+        bell = Bell(self.database, OUTBOX_CHANNEL)
+        bell.start()
+
+        async def ring_on_stop() -> None:
+            await stop.wait()
+            bell.ring()
+
+        stopping = asyncio.create_task(ring_on_stop())
+        try:
+            while not stop.is_set():
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.config.poll_seconds)
-                except TimeoutError:
-                    pass
+                    done = await self.run_once()
+                except Exception as error:  # the loop outlives a bad pass (a database restart)
+                    if not note_if_unreachable(error):  # an outage is logged once, not each poll
+                        log.exception("worker pass failed")
+                    done = 0
+                if not done:
+                    await bell.wait(self.config.poll_seconds)
+        finally:
+            stopping.cancel()
+            await bell.stop()
         log.info("worker stopped")
 
     async def sweep(self) -> int:
@@ -312,6 +327,7 @@ class Worker:
             now=self.clock(),
             texter=self.texter,
             cipher=self.cipher,
+            pubsub=self.pubsub,
         )
         await run(session, event, context)
         await _record(session, event_id, name, processed_at=self.clock())

@@ -25,6 +25,7 @@ import random
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import timedelta
 
 import asyncpg
@@ -99,6 +100,7 @@ class RevokedSessions:
         self._heard_at = float("-inf")
         self._acks_due: list[str] = []
         self._markers: dict[str, _Marker] = {}
+        self._watchers: list[Callable[[uuid.UUID], None]] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +120,11 @@ class RevokedSessions:
         """The server process of the listening connection, while there is one."""
         connection = self._connection
         return connection.get_server_pid() if connection is not None else None
+
+    def on_revoked(self, watcher: Callable[[uuid.UUID], None]) -> None:
+        """Calls ``watcher`` with each session id as its end is heard (open websockets close
+        with it). An id may be told more than once: on reconnecting, the recent ones again."""
+        self._watchers.append(watcher)
 
     async def is_revoked(self, session_id: uuid.UUID) -> bool:
         if self.trusted:
@@ -270,6 +277,11 @@ class RevokedSessions:
     def _remember(self, session_id: uuid.UUID) -> None:
         self._revoked[session_id] = time.monotonic() + self._keep.total_seconds()
         self._revoked.move_to_end(session_id)
+        for watcher in self._watchers:
+            try:
+                watcher(session_id)
+            except Exception:
+                log.exception("a watcher of ended sessions failed")
 
     def _forget_old(self) -> None:
         """Drops sessions whose every access token has expired by now."""

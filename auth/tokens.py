@@ -21,6 +21,8 @@ class AccessClaims:
     roles: frozenset[str]
     session_id: uuid.UUID
     """The sign-in session (refresh-token family) the token was issued for."""
+    expires_at: float
+    """When the token stops being good, in seconds since the epoch."""
 
 
 class TokenRejected(Exception):
@@ -88,7 +90,10 @@ class AccessTokens:
             if not isinstance(expires_at, int | float) or isinstance(expires_at, bool):
                 raise TokenRejected()
             result = AccessClaims(
-                user_id=int(user_id), roles=frozenset(roles), session_id=uuid.UUID(session_id)
+                user_id=int(user_id),
+                roles=frozenset(roles),
+                session_id=uuid.UUID(session_id),
+                expires_at=float(expires_at),
             )
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             raise TokenRejected() from None

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from auth.revocations import RevokedSessions
-from auth.tokens import AccessTokens, TokenRejected
+from auth.tokens import AccessClaims, AccessTokens, TokenRejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class TokenProblem(StrEnum):
 class Authentication:
     viewer: Viewer = ANONYMOUS
     problem: TokenProblem | None = None
+    claims: AccessClaims | None = None
+    """The good token's claims: its session and expiry (a websocket outlives its token)."""
 
 
 async def authenticate(
@@ -57,4 +59,4 @@ async def authenticate(
         )
     if await revoked.is_revoked(claims.session_id):
         return Authentication(problem=TokenProblem.INVALID)
-    return Authentication(Viewer(user_id=claims.user_id, roles=claims.roles))
+    return Authentication(Viewer(user_id=claims.user_id, roles=claims.roles), claims=claims)

@@ -1,7 +1,7 @@
 """What every resolver can reach through ``info.context``."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from starlette.requests import Request
@@ -19,6 +19,7 @@ from db.database import Database
 from db.loaders import Loaders
 from gateways.cache import Cache
 from gateways.email import Mailer
+from gateways.pubsub import LocalPubSub, PubSub
 from gateways.storage import Storage
 from services.bookings import BookingRules
 from services.payments import Gateways
@@ -52,6 +53,8 @@ class Services:
     """Reviews, changes and answers one account may write in any 60 seconds."""
     messages_per_minute: int = 20
     """Messages one account may send in any 60 seconds."""
+    pubsub: PubSub = field(default_factory=LocalPubSub)
+    """Live delivery to subscriptions; started with the app."""
 
 
 @dataclass

@@ -24,6 +24,7 @@ from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
 from resolvers.reviews import ReviewMutations
+from resolvers.subscriptions import Subscription
 from schema.accounts import UserType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
@@ -95,6 +96,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
     schema = RoostSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # The scalars are declared before any field uses them, so clients can rely on them.
         types=[
             UserType,

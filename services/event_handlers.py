@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,8 +26,9 @@ from sqlalchemy.orm import aliased
 from auth.crypto import FieldCipher
 from db.models import Booking, Listing, User
 from gateways.email import Email, Mailer, Undeliverable
+from gateways.pubsub import PubSub
 from gateways.sms import Sms, Texter
-from services import accounts, notifications
+from services import accounts, live, notifications
 from services.events import (
     BookingCanceled,
     BookingCompleted,
@@ -64,6 +65,8 @@ class HandlerContext:
     texter: Texter | None = None
     # Decrypts phone numbers for text messages.
     cipher: FieldCipher | None = None
+    # Live delivery to connected clients; none in processes nobody subscribes through.
+    pubsub: PubSub | None = None
 
 
 E = TypeVar("E", bound=Event)
@@ -114,12 +117,6 @@ class Handlers:
 
 
 HANDLERS = Handlers()
-
-# Emitted, and kept as a record, but nobody needs to hear of them yet: no mail is sent today.
-# In-app notifications, payouts and search-cache purges will listen here.
-HANDLERS.nobody_listens_yet(BookingCreated, BookingModified, PaymentAuthorized)
-# Live delivery of in-app notifications (subscriptions) will listen here.
-HANDLERS.nobody_listens_yet(NotificationCreated)
 
 
 # Accounts: the one-time link is minted as its mail goes out, in the transaction that records
@@ -495,3 +492,49 @@ async def notify_message_received(
         recipient_id=event.recipient_id,
         source=_source(context),
     )
+
+
+# Live delivery to connected clients (GraphQL subscriptions), once the change is committed.
+
+
+@HANDLERS.on(NotificationCreated, "live")
+async def deliver_notification(
+    session: AsyncSession, event: NotificationCreated, context: HandlerContext
+) -> None:
+    if context.pubsub is not None:
+        await live.publish_notification(
+            session, context.pubsub, notification_id=event.notification_id, user_id=event.user_id
+        )
+
+
+@HANDLERS.on(MessageReceived, "live")
+async def deliver_message(
+    session: AsyncSession, event: MessageReceived, context: HandlerContext
+) -> None:
+    if context.pubsub is not None:
+        await live.publish_message(session, context.pubsub, message_id=event.message_id)
+
+
+BookingChange = (
+    BookingCreated
+    | BookingRequested
+    | BookingConfirmed
+    | BookingModified
+    | BookingCanceled
+    | BookingCompleted
+    | PaymentAuthorized
+    | PaymentSucceeded
+    | PaymentFailed
+    | PaymentRefunded
+)
+
+
+async def announce_booking_change(
+    session: AsyncSession, event: BookingChange, context: HandlerContext
+) -> None:
+    if context.pubsub is not None:
+        await live.publish_booking_change(context.pubsub, booking_id=event.booking_id)
+
+
+for _change in get_args(BookingChange):
+    HANDLERS.on(_change, "live")(announce_booking_change)

@@ -1,0 +1,88 @@
+"""Live news over the websocket (graphql-transport-ws): the signed-in user's notifications, the
+changes of a booking they take part in, and the messages of their threads.
+
+Who may listen is decided as a subscription starts: only to one's own notifications and
+messages, and to a booking its guest, its host or an admin may see (anyone else is told it does
+not exist, as ``node`` would). What is heard afterwards comes from the channels of
+services/live.py; each event is answered with fresh loaders, so a long-lived connection never
+shows what it read an hour ago.
+"""
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from db.loaders import Loaders
+from resolvers.node import node_id
+from resolvers.permissions import IsAuthenticated, can_see_booking, require_user
+from schema.bookings import BookingType
+from schema.context import Info
+from schema.messages import MessageType
+from schema.notifications import NotificationType
+from services import live
+from services import messages as messages_service
+from services.errors import NotFound
+
+
+def _afresh(info: Info) -> None:
+    info.context.loaders = Loaders(info.context.database)
+
+
+async def notifications(info: Info) -> AsyncGenerator[NotificationType, None]:
+    user = await require_user(info)
+    async with info.context.services.pubsub.subscribe(live.notifications_channel(user.id)) as feed:
+        async for message in feed:
+            _afresh(info)
+            yield NotificationType.from_row(live.notification_of(message))
+
+
+async def booking_updated(info: Info, id: strawberry.ID) -> AsyncGenerator[BookingType, None]:
+    booking_id = node_id(id, "Booking", "id")
+    loaders = info.context.loaders
+    if not await can_see_booking(info, await loaders.booking_by_id.load(booking_id)):
+        raise NotFound("No such booking.")
+    async with info.context.services.pubsub.subscribe(live.booking_channel(booking_id)) as feed:
+        async for _ in feed:
+            _afresh(info)
+            row = await info.context.loaders.booking_by_id.load(booking_id)
+            if row is not None:
+                yield BookingType.from_row(row)
+
+
+async def message_received(
+    info: Info, thread_id: strawberry.ID | None = None
+) -> AsyncGenerator[MessageType, None]:
+    user = await require_user(info)
+    only_thread: int | None = None
+    if thread_id is not None:
+        only_thread = node_id(thread_id, "MessageThread", "threadId")
+        thread = await info.context.loaders.thread_by_id.load(only_thread)
+        if thread is None or not messages_service.can_see(user, thread):
+            raise NotFound("No such thread.")
+    async with info.context.services.pubsub.subscribe(live.messages_channel(user.id)) as feed:
+        async for message in feed:
+            row = live.message_of(message)
+            if only_thread is None or row.thread_id == only_thread:
+                _afresh(info)
+                yield MessageType.from_row(row)
+
+
+@strawberry.type(description="What a signed-in client hears as it happens, over the websocket.")
+class Subscription:
+    notifications: AsyncGenerator[NotificationType, None] = strawberry.subscription(
+        resolver=notifications,
+        permission_classes=[IsAuthenticated],
+        description="The signed-in user's new notifications, as they are made.",
+    )
+    booking_updated: AsyncGenerator[BookingType, None] = strawberry.subscription(
+        resolver=booking_updated,
+        permission_classes=[IsAuthenticated],
+        description="The booking, each time it changes (its status, dates or payment); for "
+        "its guest, its host and admins.",
+    )
+    message_received: AsyncGenerator[MessageType, None] = strawberry.subscription(
+        resolver=message_received,
+        permission_classes=[IsAuthenticated],
+        description="Each new message of the thread threadId, or of all the signed-in user's "
+        "threads when it is left out (the user's own, sent from another device, included).",
+    )
