@@ -12,8 +12,6 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -97,6 +95,11 @@ def render_pdf(
 ) -> bytes:
     """The receipt on one A4 page; the host's payout statement after it, when given."""
     currency = receipt.currency
+    # Imported here: fpdf2 takes a second to import, a cost only a PDF should pay, not
+    # every server start.
+    from fpdf import FPDF
+    from fpdf.enums import XPos, YPos
+
     pdf = FPDF(format="A4")
     pdf.set_compression(compress)
     pdf.set_title(f"Receipt {receipt.number}")
