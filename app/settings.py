@@ -94,6 +94,8 @@ class Settings(BaseSettings):
         10, ge=1, validation_alias="ROOST_REVIEW_WRITES_PER_MINUTE"
     )
     messages_per_minute: int = Field(20, ge=1, validation_alias="ROOST_MESSAGES_PER_MINUTE")
+    # Each code is a paid text message: asking is limited per account (and per client) per hour.
+    phone_codes_per_hour: int = Field(5, ge=1, validation_alias="ROOST_PHONE_CODES_PER_HOUR")
 
     # Sign-in with Google and Facebook: enabled when the client id and secret are set.
     google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")

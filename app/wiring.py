@@ -284,4 +284,5 @@ def build_services(
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
         review_writes_per_minute=settings.review_writes_per_minute,
         messages_per_minute=settings.messages_per_minute,
+        phone_codes_per_hour=settings.phone_codes_per_hour,
     )

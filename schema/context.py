@@ -52,6 +52,8 @@ class Services:
     """Reviews, changes and answers one account may write in any 60 seconds."""
     messages_per_minute: int = 20
     """Messages one account may send in any 60 seconds."""
+    phone_codes_per_hour: int = 5
+    """Phone verification codes one account may have texted in any hour."""
 
 
 @dataclass

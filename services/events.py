@@ -90,6 +90,13 @@ class PasswordResetRequested(Event):
     email: str
 
 
+@dataclasses.dataclass(frozen=True)
+class PhoneVerificationRequested(Event):
+    """The handler mints the code as it texts it: the code never rests in the outbox."""
+
+    user_id: int
+
+
 # Bookings.
 
 
