@@ -285,4 +285,5 @@ def build_services(
         review_writes_per_minute=settings.review_writes_per_minute,
         messages_per_minute=settings.messages_per_minute,
         phone_codes_per_hour=settings.phone_codes_per_hour,
+        message_email_delay=timedelta(seconds=settings.message_email_delay_seconds),
     )

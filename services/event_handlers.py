@@ -27,7 +27,7 @@ from auth.crypto import FieldCipher
 from db.models import Booking, Listing, User
 from gateways.email import Email, Mailer, Undeliverable
 from gateways.sms import Sms, Texter
-from services import accounts, notifications, phone_verification
+from services import accounts, messages, notifications, phone_verification
 from services.events import (
     BookingCanceled,
     BookingCompleted,
@@ -37,6 +37,7 @@ from services.events import (
     BookingRequested,
     EmailVerificationRequested,
     Event,
+    MessageMailDue,
     MessageReceived,
     NotificationCreated,
     PasswordResetRequested,
@@ -403,6 +404,29 @@ async def mail_payment_refunded(
         "amount": Money(event.amount_minor, stay.booking.currency),
     }
     await _mail(context, stay.guest, "payment_refunded", values, audience="guest")
+
+
+# Messages: the recipient hears by mail of a message still unread when its MessageMailDue falls
+# due (services/messages.unread_news), if they take news by email.
+
+
+@HANDLERS.on(MessageMailDue, "mail")
+async def mail_message_received(
+    session: AsyncSession, event: MessageMailDue, context: HandlerContext
+) -> None:
+    news = await messages.unread_news(
+        session, message_id=event.message_id, recipient_id=event.recipient_id
+    )
+    if news is None:
+        return
+    values: dict[str, object] = {
+        "first_name": news.recipient.first_name,
+        "sender_name": news.sender.first_name,
+        "title": news.listing.title,
+        "excerpt": messages.first_words(news.message.body),
+        "link": f"{context.frontend_url}{messages.thread_path(news.thread.id)}",
+    }
+    await _mail(context, news.recipient, "message_received", values, audience="recipient")
 
 
 # In-app notifications (services/notifications.py): one per event and recipient, however often
