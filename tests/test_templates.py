@@ -92,3 +92,9 @@ def test_a_spanish_reader_gets_spanish_words() -> None:
     assert rendered.language == "es"
     assert rendered.subject == "Inês te ha enviado un mensaje sobre Alfama <loft>"
     assert "1 mar 2027" in render_sms("booking_confirmed_guest", "es", **VALUES)
+
+
+def test_a_language_without_translations_reads_english() -> None:
+    rendered = render_email("password_reset", "de-AT", **VALUES)
+    assert rendered.language == "en"
+    assert rendered.subject == "Reset your Roost password"
