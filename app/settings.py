@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     websocket_init_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias="ROOST_WEBSOCKET_INIT_TIMEOUT_SECONDS"
     )
+    # Each code is a paid text message: asking is limited per account (and per client) per hour.
+    phone_codes_per_hour: int = Field(5, ge=1, validation_alias="ROOST_PHONE_CODES_PER_HOUR")
+    # A recipient who has not read a message this long after it came is away: they get a mail.
+    message_email_delay_seconds: int = Field(
+        300, ge=0, validation_alias="ROOST_MESSAGE_EMAIL_DELAY_SECONDS"
+    )
 
     # Sign-in with Google and Facebook: enabled when the client id and secret are set.
     google_client_id: str | None = Field(None, validation_alias="GOOGLE_CLIENT_ID")

@@ -297,4 +297,6 @@ def build_services(
         review_writes_per_minute=settings.review_writes_per_minute,
         messages_per_minute=settings.messages_per_minute,
         pubsub=build_pubsub(settings, redis),
+        phone_codes_per_hour=settings.phone_codes_per_hour,
+        message_email_delay=timedelta(seconds=settings.message_email_delay_seconds),
     )

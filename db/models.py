@@ -97,6 +97,8 @@ class User(Base):
     # AES-GCM ciphertext (auth.crypto.FieldCipher); never the number itself.
     phone_encrypted: Mapped[str | None] = mapped_column(Text)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the user typed back the code texted to the number on file; a new number clears it.
+    phone_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     currency: Mapped[str] = mapped_column(Text, server_default="USD")
     language: Mapped[str] = mapped_column(Text, server_default="en")
     time_zone: Mapped[str] = mapped_column(Text, server_default="UTC")
@@ -205,6 +207,23 @@ class OneTimeToken(Base):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class PhoneVerification(Base):
+    """The code last texted to a user's number, while it may still be typed back: at most one per
+    user, a new one replacing it. The code is sealed with the field cipher, bound to the user and
+    to the number's ciphertext, so it verifies only the number it was sent to."""
+
+    __tablename__ = "phone_verification"
+    __table_args__ = (CheckConstraint("failed_attempts >= 0", name="failed_attempts"),)
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_sealed: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    failed_attempts: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     created_at: Mapped[datetime] = created_at_column()
 
 

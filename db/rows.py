@@ -37,6 +37,7 @@ class UserRow(NamedTuple):
     status: str
     phone_encrypted: str | None
     email_verified_at: datetime | None
+    phone_verified_at: datetime | None
     currency: str
     language: str
     time_zone: str

@@ -20,6 +20,8 @@ __all__ = ["ConsoleTexter", "ProviderUnavailable", "Sms", "Texter", "TwilioTexte
 class Sms:
     to: str  # E.164, like +351912345678
     body: str
+    # A body that holds a secret (a verification code) is never written to a log.
+    confidential: bool = False
 
 
 class Texter(Protocol):
@@ -32,10 +34,12 @@ def masked(number: str) -> str:
 
 
 class ConsoleTexter:
-    """Development: the message goes to the log, the number shortened."""
+    """Development: the message goes to the log, the number shortened; a confidential one
+    without its body."""
 
     async def send(self, sms: Sms) -> None:
-        log.info("sms", extra={"to": masked(sms.to), "body": sms.body})
+        body = "(confidential: not logged)" if sms.confidential else sms.body
+        log.info("sms", extra={"to": masked(sms.to), "body": body})
 
 
 class TwilioTexter:

@@ -1,5 +1,6 @@
 """Identity: sign-up, sign-in, sessions, roles and profiles."""
 
+from dataclasses import replace
 from functools import partial
 
 import strawberry
@@ -20,7 +21,7 @@ from schema.accounts import (
     phone_cipher_context,
 )
 from schema.context import Info
-from services import accounts, oauth, sessions
+from services import accounts, oauth, phone_verification, sessions
 from services.errors import InvalidInput, Refusal, Unauthenticated
 from services.sessions import IssuedTokens
 
@@ -197,6 +198,41 @@ async def request_email_verification(info: Info) -> bool:
     return True
 
 
+async def request_phone_verification(info: Info) -> bool:
+    ctx = info.context
+    user = await require_user(info)
+    # Each code is a paid text message: counted per hour, refused or not.
+    limits = replace(
+        ctx.services.attempt_limits,
+        per_account=ctx.services.phone_codes_per_hour,
+        window_seconds=3600,
+    )
+    await limits.count("phone_code", ip=ctx.client.ip_address, user_id=user.id)
+    return await ctx.database.transaction(
+        partial(phone_verification.request_code, user_id=user.id, now=ctx.services.clock())
+    )
+
+
+async def verify_phone(info: Info, code: str) -> UserType:
+    ctx = info.context
+    user = await require_user(info)
+    await ctx.services.attempt_limits.count(
+        "phone_verify", ip=ctx.client.ip_address, user_id=user.id
+    )
+    outcome = await ctx.database.transaction(
+        partial(
+            phone_verification.verify,
+            user_id=user.id,
+            code=code,
+            now=ctx.services.clock(),
+            cipher=ctx.services.cipher,
+        )
+    )
+    if isinstance(outcome, Refusal):
+        raise outcome.error
+    return UserType.from_row(UserRow.of(outcome))
+
+
 async def become_host(info: Info) -> UserType:
     user = await require_user(info)
     updated = await info.context.database.transaction(
@@ -220,6 +256,9 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UserType:
             changes=changes,
             encrypt_phone=lambda phone: ctx.services.cipher.encrypt(
                 phone, context=phone_cipher_context(user.id)
+            ),
+            decrypt_phone=lambda sealed: ctx.services.cipher.decrypt(
+                sealed, context=phone_cipher_context(user.id)
             ),
         )
     )
@@ -300,6 +339,24 @@ class AccountMutations:
         resolver=update_profile,
         permission_classes=[IsAuthenticated],
         description="Changes the signed-in user's profile.",
+    )
+    request_phone_verification: bool = strawberry.mutation(
+        resolver=request_phone_verification,
+        permission_classes=[IsAuthenticated],
+        description=(
+            "Texts a 6-digit code to the phone number on file, replacing any earlier code; it "
+            "lives 10 minutes. False (nothing sent) when the number is verified already; "
+            "BAD_USER_INPUT (reason PHONE_MISSING) when there is no number."
+        ),
+    )
+    verify_phone: UserType = strawberry.mutation(
+        resolver=verify_phone,
+        permission_classes=[IsAuthenticated],
+        description=(
+            "Confirms the phone number with the code texted to it. A wrong code is "
+            "BAD_USER_INPUT with reason CODE_WRONG; after 5 wrong tries, or 10 minutes, the code "
+            "is void (reason CODE_EXPIRED) and a new one must be asked for."
+        ),
     )
     become_host: UserType = strawberry.mutation(
         resolver=become_host,

@@ -39,6 +39,7 @@ async def send_message(info: Info, input: SendMessageInput) -> MessageType:
             target=target,
             body=input.body,
             now=services.clock(),
+            mail_delay=services.message_email_delay,
         )
     )
     return MessageType.from_row(MessageRow.of(message))

@@ -84,6 +84,15 @@ class UserType(relay.Node):
             self._row.phone_encrypted, context=phone_cipher_context(self.user_id)
         )
 
+    @strawberry.field(
+        description="Whether the phone number was confirmed with a texted code (text messages go "
+        "only to confirmed numbers); null for others, as the number is."
+    )
+    async def phone_verified(self, info: Info) -> bool | None:
+        if not await self._private_visible(info):
+            return None
+        return self._row.phone_encrypted is not None and self._row.phone_verified_at is not None
+
     @strawberry.field(description="Whether the email address was confirmed; null for others.")
     async def email_verified(self, info: Info) -> bool | None:
         if not await self._private_visible(info):

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,6 +55,10 @@ class Services:
     """Messages one account may send in any 60 seconds."""
     pubsub: PubSub = field(default_factory=LocalPubSub)
     """Live delivery to subscriptions; started with the app."""
+    phone_codes_per_hour: int = 5
+    """Phone verification codes one account may have texted in any hour."""
+    message_email_delay: timedelta = timedelta(minutes=5)
+    """How long a message may stay unread before its recipient, away, is mailed about it."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from auth.tokens import new_secret_token, token_digest
 from db.database import Database
 from db.models import OneTimeToken, Upload, User
 from db.states import Role, TokenPurpose, UserStatus
-from services import events, sessions
+from services import events, phone_verification, sessions
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from services.validation import (
     FieldErrors,
@@ -375,8 +375,10 @@ async def update_profile(
     user_id: int,
     changes: Mapping[str, Any],
     encrypt_phone: Callable[[str], str],
+    decrypt_phone: Callable[[str], str | None],
 ) -> User:
-    """Applies the fields present in ``changes``; None clears phone, bio and avatar.
+    """Applies the fields present in ``changes``; None clears phone, bio and avatar. The number
+    on file given again is no change (its verification stands); another one clears it.
 
     ``changes["preferences"]`` is itself a mapping of the preferences given."""
     user = await active_user(session, user_id)
@@ -405,8 +407,14 @@ async def update_profile(
             phone = str(phone).replace(" ", "")
             problem = phone_problem(phone)
             errors.check("phone", problem)
-            if problem is None:
+            if problem is None and phone != _phone_on_file(user, decrypt_phone):
                 checked["phone_encrypted"] = encrypt_phone(phone)
+        new_number = "phone_encrypted" in checked and (
+            checked["phone_encrypted"] is not None or user.phone_encrypted is not None
+        )
+        if new_number:
+            # A verification was of the old number: the new one must be proved again.
+            checked["phone_verified_at"] = None
     if "avatar_upload_id" in changes:
         upload_id = changes["avatar_upload_id"]
         if upload_id is not None:
@@ -420,8 +428,14 @@ async def update_profile(
     for field, checked_value in checked.items():
         setattr(user, field, checked_value)
     await session.flush()
+    if "phone_encrypted" in checked:
+        await phone_verification.forget_code(session, user_id=user.id)
     await session.refresh(user, ["avatar"])
     return user
+
+
+def _phone_on_file(user: User, decrypt_phone: Callable[[str], str | None]) -> str | None:
+    return decrypt_phone(user.phone_encrypted) if user.phone_encrypted is not None else None
 
 
 _PREFERENCE_CHECKS: dict[str, tuple[str, Callable[[Any], str | None]]] = {

@@ -62,23 +62,35 @@ class NotFound(DomainError):
 
 
 class InvalidInput(DomainError):
-    """Bad input; ``fields`` maps each offending input field to what is wrong with it."""
+    """Bad input; ``fields`` maps each offending input field to what is wrong with it, and
+    ``reason``, where a client must tell cases apart (a wrong code, an expired one), names the
+    case in words that never change."""
 
     code = "BAD_USER_INPUT"
     http_status = 400
     default_message = "The input is not valid."
 
-    def __init__(self, message: str | None = None, *, fields: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: Mapping[str, str] | None = None,
+        reason: str | None = None,
+    ):
         self.fields = dict(fields or {})
+        self.reason = reason
         # Without a message of its own, the error says which fields are wrong and why.
         super().__init__(message or "; ".join(f"{k}: {v}" for k, v in self.fields.items()) or None)
 
     @classmethod
-    def field(cls, name: str, problem: str) -> "InvalidInput":
-        return cls(f"{name}: {problem}", fields={name: problem})
+    def field(cls, name: str, problem: str, *, reason: str | None = None) -> "InvalidInput":
+        return cls(f"{name}: {problem}", fields={name: problem}, reason=reason)
 
     def extensions(self) -> dict[str, object]:
-        return {"code": self.code, "fields": self.fields}
+        extensions: dict[str, object] = {"code": self.code, "fields": self.fields}
+        if self.reason is not None:
+            extensions["reason"] = self.reason
+        return extensions
 
 
 class Conflict(DomainError):

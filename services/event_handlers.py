@@ -28,7 +28,7 @@ from db.models import Booking, Listing, User
 from gateways.email import Email, Mailer, Undeliverable
 from gateways.pubsub import PubSub
 from gateways.sms import Sms, Texter
-from services import accounts, live, notifications
+from services import accounts, live, messages, notifications, phone_verification
 from services.events import (
     BookingCanceled,
     BookingCompleted,
@@ -38,6 +38,7 @@ from services.events import (
     BookingRequested,
     EmailVerificationRequested,
     Event,
+    MessageMailDue,
     MessageReceived,
     NotificationCreated,
     PasswordResetRequested,
@@ -46,6 +47,7 @@ from services.events import (
     PaymentRefunded,
     PaymentSucceeded,
     PayoutSent,
+    PhoneVerificationRequested,
     ReviewPublished,
     ReviewReceived,
     ReviewResponded,
@@ -156,6 +158,45 @@ async def mail_password_reset(
     await _mail_link(context, issued, "password_reset", "/reset-password")
 
 
+# Phone verification: the code is minted as its text message goes out, in the transaction that
+# records it sent, as the one-time links above are; a retry texts a fresh code.
+
+
+@HANDLERS.on(PhoneVerificationRequested, "sms")
+async def text_phone_verification(
+    session: AsyncSession, event: PhoneVerificationRequested, context: HandlerContext
+) -> None:
+    """Texts a new code to the user's number, whatever their channels: they asked for it."""
+    if context.texter is None or context.cipher is None:
+        raise RuntimeError("text messages need a texter and the field cipher")
+    issued = await phone_verification.issue_code(
+        session, user_id=event.user_id, now=context.now, cipher=context.cipher
+    )
+    if issued is None:
+        return
+    user, code = issued
+    phone = _phone_of(context.cipher, user)
+    if phone is None:
+        return
+    minutes = int(phone_verification.CODE_LIFETIME.total_seconds() // 60)
+    body = render_sms("phone_verification", user.language, code=code, minutes=minutes)
+    try:
+        await context.texter.send(Sms(to=phone, body=body, confidential=True))
+    except Undeliverable as refusal:
+        log.warning("verification code of user %s refused: %s", user.id, refusal)
+
+
+def _phone_of(cipher: FieldCipher, user: User) -> str | None:
+    """The number on file in the clear; None (and an error logged) when it does not decrypt."""
+    if user.phone_encrypted is None:
+        return None
+    # Must match schema.accounts.phone_cipher_context, which encrypted the number.
+    phone = cipher.decrypt(user.phone_encrypted, context=f"user_account.phone_encrypted:{user.id}")
+    if phone is None:
+        log.error("user %s: the phone number on file does not decrypt", user.id)
+    return phone
+
+
 # Bookings and payments: each recipient and channel is a handler of its own, so a retry after
 # one recipient's provider failed never sends again what another already received.
 
@@ -218,9 +259,11 @@ async def _mail(
 async def _text(
     context: HandlerContext, user: User, template: str, values: dict[str, object]
 ) -> None:
-    """Texts ``template`` to ``user`` if they take news by SMS and a phone number is on file
-    (Roost does not verify numbers yet: the one on file is used)."""
+    """Texts ``template`` to ``user`` if they take news by SMS and the number on file is
+    verified (services/phone_verification.py)."""
     if SMS not in user.notification_channels or user.phone_encrypted is None:
+        return
+    if user.phone_verified_at is None:
         return
     if context.texter is None or context.cipher is None:
         raise RuntimeError("text messages need a texter and the field cipher")
@@ -358,6 +401,29 @@ async def mail_payment_refunded(
         "amount": Money(event.amount_minor, stay.booking.currency),
     }
     await _mail(context, stay.guest, "payment_refunded", values, audience="guest")
+
+
+# Messages: the recipient hears by mail of a message still unread when its MessageMailDue falls
+# due (services/messages.unread_news), if they take news by email.
+
+
+@HANDLERS.on(MessageMailDue, "mail")
+async def mail_message_received(
+    session: AsyncSession, event: MessageMailDue, context: HandlerContext
+) -> None:
+    news = await messages.unread_news(
+        session, message_id=event.message_id, recipient_id=event.recipient_id
+    )
+    if news is None:
+        return
+    values: dict[str, object] = {
+        "first_name": news.recipient.first_name,
+        "sender_name": news.sender.first_name,
+        "title": news.listing.title,
+        "excerpt": messages.first_words(news.message.body),
+        "link": f"{context.frontend_url}{messages.thread_path(news.thread.id)}",
+    }
+    await _mail(context, news.recipient, "message_received", values, audience="recipient")
 
 
 # In-app notifications (services/notifications.py): one per event and recipient, however often

@@ -6,7 +6,7 @@ The kind is the class name; the payload is the dataclass's fields, as JSON.
 """
 
 import dataclasses
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar, Self, get_type_hints
 
@@ -66,11 +66,16 @@ def decode(kind: str, payload: dict[str, Any]) -> Event:
     return event_class.from_payload(payload)
 
 
-def emit(session: AsyncSession, event: Event, *, now: datetime) -> None:
-    """Records ``event``, to be handled once the transaction commits."""
+def emit(
+    session: AsyncSession, event: Event, *, now: datetime, delay: timedelta = timedelta(0)
+) -> None:
+    """Records ``event``, to be handled once the transaction commits and ``delay`` has passed
+    (its handlers then look at the world as it is by then)."""
     if Event.KINDS.get(event.kind()) is not type(event):
         raise UnknownEvent(f"{type(event).__qualname__} is not a declared event")
-    session.add(OutboxEvent(kind=event.kind(), payload=event.payload(), available_at=now))
+    if delay < timedelta(0):
+        raise ValueError("an event cannot be due before it happened")
+    session.add(OutboxEvent(kind=event.kind(), payload=event.payload(), available_at=now + delay))
 
 
 # Accounts. Their mail carries a one-time link, minted by the handler when it sends: a secret
@@ -88,6 +93,13 @@ class PasswordResetRequested(Event):
     account has it; the handler mails only an active account."""
 
     email: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PhoneVerificationRequested(Event):
+    """The handler mints the code as it texts it: the code never rests in the outbox."""
+
+    user_id: int
 
 
 # Bookings.
@@ -211,6 +223,16 @@ class MessageReceived(Event):
     message_id: int
     thread_id: int
     sender_id: int
+    recipient_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageMailDue(Event):
+    """Emitted with a message, due a while later: if ``recipient_id`` has still not read it
+    by then, they are away, and are mailed about it."""
+
+    message_id: int
+    thread_id: int
     recipient_id: int
 
 

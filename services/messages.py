@@ -16,20 +16,23 @@ for the first's insert to commit. Writers lock the thread, so the unread counts 
 each side) are counted exactly.
 """
 
+import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import Select, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from auth import rules
-from db.models import MAX_MESSAGE_TEXT, Booking, Listing, Message, MessageThread
+from db.models import MAX_MESSAGE_TEXT, Booking, Listing, Message, MessageThread, User
 from db.rows import Actor, MessageRow, MessageThreadRow
 from services import cursors
 from services.errors import InvalidInput, NotFound
-from services.events import MessageReceived, emit
+from services.events import MessageMailDue, MessageReceived, emit
 from services.validation import has_control_characters
 
 MAX_BODY = MAX_MESSAGE_TEXT
@@ -164,9 +167,16 @@ async def _booking_thread(
 
 
 async def send_message(
-    session: AsyncSession, *, sender: Actor, target: Target, body: str, now: datetime
+    session: AsyncSession,
+    *,
+    sender: Actor,
+    target: Target,
+    body: str,
+    now: datetime,
+    mail_delay: timedelta,
 ) -> Message:
-    """Adds ``sender``'s message to the thread ``target`` names (made if need be)."""
+    """Adds ``sender``'s message to the thread ``target`` names (made if need be). The recipient
+    hears of it in the app at once, and by mail if it is still unread ``mail_delay`` later."""
     target.check()
     text = clean_body(body)
     thread = await _target_thread(session, sender=sender, target=target, now=now)
@@ -184,6 +194,7 @@ async def send_message(
         recipient_id = thread.guest_id
     await session.flush()
     emit(session, MessageReceived(message.id, thread.id, sender.id, recipient_id), now=now)
+    emit(session, MessageMailDue(message.id, thread.id, recipient_id), now=now, delay=mail_delay)
     return message
 
 
@@ -198,6 +209,76 @@ async def mark_read(
         thread.host_unread, thread.host_read_at = 0, now
     await session.flush()
     return thread
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A message its recipient has not read, and what a mail about it names."""
+
+    message: Message
+    thread: MessageThread
+    listing: Listing
+    sender: User
+    recipient: User
+
+
+async def unread_news(
+    session: AsyncSession, *, message_id: int, recipient_id: int
+) -> Unread | None:
+    """The message, if its recipient is away: they have not read it (their read marker on the
+    thread is before it) and it is the last of its sender's messages in the thread, so a burst
+    of messages makes one piece of news, about its last. None otherwise."""
+    sender, recipient = aliased(User), aliased(User)
+    found = (
+        await session.execute(
+            select(Message, MessageThread, Listing, sender, recipient)
+            .join(MessageThread, MessageThread.id == Message.thread_id)
+            .join(Listing, Listing.id == MessageThread.listing_id)
+            .join(sender, sender.id == Message.sender_id)
+            .join(recipient, recipient.id == recipient_id)
+            .where(Message.id == message_id)
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    news = Unread(*found)
+    message, thread = news.message, news.thread
+    if recipient_id == thread.guest_id:
+        read_at = thread.guest_read_at
+    elif recipient_id == thread.host_id:
+        read_at = thread.host_read_at
+    else:
+        return None
+    if read_at is not None and read_at >= message.created_at:
+        return None
+    # A later message of the same sender is unread too (it came after this one): its own
+    # event tells of the burst.
+    later = await session.scalar(
+        select(Message.id)
+        .where(
+            Message.thread_id == thread.id,
+            Message.sender_id == message.sender_id,
+            tuple_(Message.created_at, Message.id) > tuple_(message.created_at, message.id),
+        )
+        .limit(1)
+    )
+    return news if later is None else None
+
+
+def first_words(body: str, limit: int = 160) -> str:
+    """The start of a message, on one line, cut at a word within ``limit`` characters."""
+    text = " ".join(body.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
+
+
+def thread_path(thread_id: int) -> str:
+    """Where the frontend shows a thread: by the id the API gives it (a Relay global id, the
+    base64 of ``MessageThread:<id>``), escaped for a URL path."""
+    global_id = base64.b64encode(f"MessageThread:{thread_id}".encode()).decode()
+    return f"/messages/{quote(global_id, safe='')}"
 
 
 def unread_for(viewer: Actor | None, thread: MessageThreadRow) -> int:

@@ -1,4 +1,5 @@
-"""Limits on attempts at sign-in, sign-up, password reset and OAuth, per client and per account.
+"""Limits on attempts at sign-in, sign-up, password reset, OAuth and the like, per client and per
+account, in a moving window (a minute unless told otherwise).
 
 Keys name what is limited, not how the client spelled it: an account is one budget whatever
 the case, width or dots of its address, and a client is its address (or, for IPv6, its /64).
@@ -63,6 +64,7 @@ class AttemptLimits:
     limiter: RateLimiter
     per_ip: int
     per_account: int
+    window_seconds: int = WINDOW_SECONDS
 
     async def count(
         self,
@@ -84,7 +86,7 @@ class AttemptLimits:
             await self._hit(f"{action}:{user_key(user_id)}", self.per_account)
 
     async def _hit(self, key: str, limit: int) -> None:
-        retry_after = await self.limiter.hit(key, limit=limit, window_seconds=WINDOW_SECONDS)
+        retry_after = await self.limiter.hit(key, limit=limit, window_seconds=self.window_seconds)
         if retry_after is not None:
             raise RateLimited(
                 f"Too many attempts; try again in {retry_after} seconds.",

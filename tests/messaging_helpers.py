@@ -1,6 +1,7 @@
 """Email and SMS in tests: the fakes of SendGrid, Mailgun and Twilio on loopback ports, a worker
 whose mailer and texter are pointed at them, and users' channels, language and phone."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -83,6 +84,36 @@ async def choose(client: httpx.AsyncClient, token: str, **changes: object) -> di
     )
     assert "errors" not in body, body
     return body["data"]["updateProfile"]
+
+
+REQUEST_PHONE_CODE = "mutation { requestPhoneVerification }"
+VERIFY_PHONE = """
+mutation($code: String!) { verifyPhone(code: $code) { phone phoneVerified } }
+"""
+_CODE = re.compile(r"\b([0-9]{6})\b")
+
+
+def code_in(text: dict) -> str:
+    """The verification code in a text message the fake Twilio received."""
+    found = _CODE.search(text["body"])
+    assert found is not None, text
+    return found.group(1)
+
+
+async def verified_phone(
+    client: httpx.AsyncClient, worker: Worker, fake: FakeTwilio, token: str, phone: str
+) -> None:
+    """Puts ``phone`` on file for the token's user and proves it with the code texted to it,
+    as a person would; the fake then forgets that text."""
+    await choose(client, token, phone=phone)
+    asked = await gql(client, REQUEST_PHONE_CODE, headers=bearer(token))
+    assert asked == {"data": {"requestPhoneVerification": True}}, asked
+    await worker.run_once()
+    verified = await gql(client, VERIFY_PHONE, {"code": code_in(fake.to(phone)[-1])},
+                         headers=bearer(token))  # fmt: skip
+    assert verified == {"data": {"verifyPhone": {"phone": phone, "phoneVerified": True}}}, verified
+    fake.sent.clear()
+    fake.faults.calls = 0
 
 
 async def confirmed_stay(client: httpx.AsyncClient, place: Place) -> str:

@@ -273,7 +273,7 @@ async def test_account_mails_come_from_templates_in_the_users_language(
     reset = "mutation($e: String!) { requestPasswordReset(email: $e) }"
     assert "errors" not in await gql(client, reset, {"e": address})
     [verification, mail] = await mails_to(app, address, count=2)
-    assert verification["Subject"] == "Confirm your email for Roost"  # not translated: English
+    assert verification["Subject"] == "Confirme o seu email no Roost"
     assert mail["Subject"] == "Redefina a sua palavra-passe do Roost"
     html = next(part for part in mail.walk() if part.get_content_type() == "text/html")
     link = f"/reset-password?token={token_in(mail)}"

@@ -1,6 +1,6 @@
 """Booking news by text message through Twilio's REST API (a local fake speaking its wire
-format): to users who chose SMS and have a phone number on file, in their language, retried while
-Twilio is down, not retried when it refuses; the console backend logs without the number."""
+format): to users who chose SMS and have a verified phone number, in their language, retried
+while Twilio is down, not retried when it refuses; the console backend logs without the number."""
 
 import logging
 from pathlib import Path
@@ -19,7 +19,14 @@ from gateways.sms import Sms, Undeliverable
 from tests.booking_helpers import CANCEL, a_place
 from tests.fakes.twilio_api import AUTH_TOKEN, FROM, FakeTwilio
 from tests.helpers import FakeClock, gql
-from tests.messaging_helpers import choose, confirmed_stay, served, twilio_settings, worker_with
+from tests.messaging_helpers import (
+    choose,
+    confirmed_stay,
+    served,
+    twilio_settings,
+    verified_phone,
+    worker_with,
+)
 
 GUEST_PHONE = "+351912345678"
 HOST_PHONE = "+14155550123"
@@ -32,8 +39,8 @@ async def test_a_confirmed_booking_texts_the_guest_who_chose_sms(
     async with served(fake) as url:
         worker = worker_with(app, **twilio_settings(url))
         place = await a_place(client, title="Alfama <loft>")
-        await choose(client, place.guest, phone=GUEST_PHONE, channels=["EMAIL", "SMS"])
-        await choose(client, place.guest, language="pt")
+        await verified_phone(client, worker, fake, place.guest, GUEST_PHONE)
+        await choose(client, place.guest, channels=["EMAIL", "SMS"], language="pt")
         await confirmed_stay(client, place)
         await worker.run_once()
     [text] = fake.to(GUEST_PHONE)
@@ -50,13 +57,29 @@ async def test_no_text_to_users_who_did_not_choose_sms_or_have_no_phone(
     async with served(fake) as url:
         worker = worker_with(app, **twilio_settings(url))
         place = await a_place(client)
-        await choose(client, place.guest, phone=GUEST_PHONE)  # a phone, but email only
+        await verified_phone(client, worker, fake, place.guest, GUEST_PHONE)  # but email only
         await choose(client, place.host, channels=["SMS"])  # SMS, but no phone
         await confirmed_stay(client, place)
         await worker.run_once()
     assert fake.sent == []
     [event] = await events(database, "BookingConfirmed")
     assert event.processed_at is not None
+
+
+async def test_no_text_to_a_phone_number_not_verified(
+    app: Starlette, client: httpx.AsyncClient, database: Database
+) -> None:
+    fake = FakeTwilio()
+    async with served(fake) as url:
+        worker = worker_with(app, **twilio_settings(url))
+        place = await a_place(client)
+        await choose(client, place.guest, phone=GUEST_PHONE, channels=["SMS"])
+        await verified_phone(client, worker, fake, place.host, HOST_PHONE)
+        await choose(client, place.host, channels=["SMS"])
+        await confirmed_stay(client, place)
+        await worker.run_once()
+    assert fake.to(GUEST_PHONE) == []
+    assert len(fake.to(HOST_PHONE)) == 1  # the same news, to a verified number
 
 
 async def test_a_cancellation_texts_guest_and_host_who_chose_sms(
@@ -66,8 +89,10 @@ async def test_a_cancellation_texts_guest_and_host_who_chose_sms(
     async with served(fake) as url:
         worker = worker_with(app, **twilio_settings(url))
         place = await a_place(client)
-        await choose(client, place.guest, phone=GUEST_PHONE, channels=["SMS"])
-        await choose(client, place.host, phone=HOST_PHONE, channels=["SMS"])
+        await verified_phone(client, worker, fake, place.guest, GUEST_PHONE)
+        await verified_phone(client, worker, fake, place.host, HOST_PHONE)
+        await choose(client, place.guest, channels=["SMS"])
+        await choose(client, place.host, channels=["SMS"])
         booking_id = await confirmed_stay(client, place)
         canceled = await gql(client, CANCEL, {"id": booking_id, "reason": "Plans changed"},
                              headers=place.as_guest)  # fmt: skip
@@ -86,7 +111,8 @@ async def test_a_twilio_outage_is_retried_and_one_text_then_sent(
     async with served(fake) as url:
         worker = worker_with(app, **twilio_settings(url))
         place = await a_place(client)
-        await choose(client, place.guest, phone=GUEST_PHONE, channels=["SMS"])
+        await verified_phone(client, worker, fake, place.guest, GUEST_PHONE)
+        await choose(client, place.guest, channels=["SMS"])
         await confirmed_stay(client, place)
         fake.faults.fail_next(500)
         await worker.run_once()
@@ -111,7 +137,8 @@ async def test_a_refused_text_is_not_retried_and_the_token_never_logged(
     async with served(fake) as url:
         worker = worker_with(app, **twilio_settings(url))
         place = await a_place(client)
-        await choose(client, place.guest, phone=GUEST_PHONE, channels=["SMS"])
+        await verified_phone(client, worker, fake, place.guest, GUEST_PHONE)
+        await choose(client, place.guest, channels=["SMS"])
         await confirmed_stay(client, place)
         fake.faults.fail_next(400)
         with caplog.at_level(logging.DEBUG):
