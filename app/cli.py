@@ -163,6 +163,12 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # Media links point at this server unless told otherwise.
         os.environ.setdefault("ROOST_PUBLIC_URL", f"http://{_shown_host(host)}:{port}")
         _print_welcome(host, port, prepared)
+        if workers > 1 and settings.redis_url is None:
+            print(
+                "Without REDIS_URL each process keeps its rate limits, cache and live updates "
+                "to itself: a subscriber hears only what its own process handled.\n",
+                flush=True,
+            )
         options = server_options(settings.max_body_bytes)
         if workers > 1 and can_balance():
             if code := serve_balanced(host, port, workers, options):

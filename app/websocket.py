@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    Message,
     PingMessage,
     SubscribeMessage,
 )
@@ -85,6 +86,17 @@ class RoostTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     @property
     def _state(self) -> Any:
         return self.context.request.app.state
+
+    async def handle_message(self, message: Message) -> None:
+        # Strawberry reads any JSON as a message; an array or a number would raise past it.
+        raw: object = message
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            await self.handle_invalid_message("A message is a JSON object with a type")
+            return
+        if raw["type"] == "complete" and not isinstance(raw.get("id"), str):
+            await self.handle_invalid_message("Invalid complete message")
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload", {})

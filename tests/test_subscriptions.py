@@ -4,6 +4,7 @@ ends with its session or its token; the protocol's close codes and the per-conne
 
 import asyncio
 import base64
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -266,3 +267,34 @@ async def test_a_page_of_another_origin_cannot_open_a_websocket(live: Live) -> N
 
 def _number(global_id: str) -> int:
     return int(base64.b64decode(global_id).decode().split(":")[1])
+
+
+HOSTILE_FRAMES = [
+    "[]",
+    "1",
+    '"connection_init"',
+    "null",
+    '{"type": 5}',
+    '{"type": ["subscribe"]}',
+    '{"type": "complete"}',
+    '{"type": "complete", "id": [1]}',
+    '{"type": "complete", "id": {"a": 1}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": 5}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ __typename }", "variables": []}}',
+    '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "operationName": 1}}',
+    '{"type": "subscribe", "id": "' + "x" * 200 + '", "payload": {"query": "{ __typename }"}}',
+    '{"type": "ping", "payload": {"authorization": 7}}',
+]
+
+
+@pytest.mark.parametrize("frame", HOSTILE_FRAMES)
+async def test_a_hostile_frame_closes_the_connection_cleanly(
+    live: Live, client: httpx.AsyncClient, frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = (await register(client))["accessToken"]
+    with caplog.at_level(logging.ERROR):
+        async with socket(live.ws_url, token) as ws:
+            await ws.ws.send(frame)
+            code = await ws.closed_with()
+    assert code in {4400, 4401}, code
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
