@@ -5,15 +5,11 @@ commit rather than at the next poll; polling stays as the fallback while the bel
 """
 
 import asyncio
-import logging
-import random
 
 import asyncpg
 
 from db.database import Database
-from db.outages import note_if_unreachable
-
-log = logging.getLogger("roost.bell")
+from db.outages import keep_connecting
 
 OUTBOX_CHANNEL = "roost_outbox"
 # A listener whose network vanished is noticed within half a minute.
@@ -59,22 +55,12 @@ class Bell:
             await task
 
     async def _run(self) -> None:
-        backoff = 0.1
-        while not self._stopping.is_set():
-            try:
-                await self._listen()
-                backoff = 0.1
-            except Exception as error:
-                if not note_if_unreachable(error):
-                    log.warning("cannot listen on %s; polling", self._channel, exc_info=True)
-            finally:
-                self.listening.clear()
-            delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 (not a secret)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            backoff = min(backoff * 2, self._max_backoff)
+        await keep_connecting(
+            self._listen,
+            stopping=self._stopping,
+            name=f"listening on {self._channel}",
+            max_backoff_seconds=self._max_backoff,
+        )
 
     async def _listen(self) -> None:
         lost = asyncio.Event()
@@ -95,6 +81,7 @@ class Bell:
                 stopping.cancel()
                 gone.cancel()
         finally:
+            self.listening.clear()
             if not connection.is_closed():
                 try:
                     await asyncio.wait_for(connection.close(), timeout=2)

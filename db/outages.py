@@ -5,11 +5,14 @@ outage begins (whichever request or loop met it first) and once when it ends, no
 request. An outage ends when a new connection to the service succeeds.
 """
 
+import asyncio
 import errno
 import logging
+import random
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from redis import exceptions as redis_errors
@@ -122,3 +125,30 @@ def note_if_unreachable(error: BaseException) -> bool:
     if service is not None:
         outages.failed(service, error)
     return service is not None
+
+
+async def keep_connecting(
+    attempt: Callable[[], Awaitable[None]],
+    *,
+    stopping: asyncio.Event,
+    name: str,
+    max_backoff_seconds: float,
+) -> None:
+    """Runs ``attempt`` (a connection kept until it is lost) again and again until ``stopping``:
+    after a pause that doubles from a tenth of a second up to ``max_backoff_seconds`` while
+    attempts fail, with jitter so the processes of a fleet do not reconnect in step when the
+    service returns. An outage is logged once; any other failure each time."""
+    backoff = 0.1
+    while not stopping.is_set():
+        try:
+            await attempt()
+            backoff = 0.1
+        except Exception as error:
+            if not note_if_unreachable(error):
+                log.warning("%s failed; connecting again", name, exc_info=True)
+        delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 (not a secret)
+        try:
+            await asyncio.wait_for(stopping.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+        backoff = min(backoff * 2, max_backoff_seconds)

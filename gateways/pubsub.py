@@ -10,7 +10,6 @@ dropped (the outage is noted), and each process listens again, with backoff, unt
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
@@ -20,7 +19,7 @@ from redis.asyncio.client import PubSub as RedisConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from db.outages import REDIS, outages
+from db.outages import REDIS, keep_connecting, outages
 
 log = logging.getLogger("roost.pubsub")
 
@@ -157,24 +156,12 @@ class RedisPubSub:
             await task
 
     async def _run(self) -> None:
-        backoff = 0.1
-        while not self._stopping.is_set():
-            try:
-                await self._listen()
-                backoff = 0.1
-            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-                outages.failed(REDIS, error)
-            except Exception:
-                log.exception("live delivery stopped listening; listening again")
-            finally:
-                self.listening.clear()
-            # Jitter keeps a fleet from reconnecting in step when Redis comes back.
-            delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 (not a secret)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            backoff = min(backoff * 2, self._max_backoff)
+        await keep_connecting(
+            self._listen,
+            stopping=self._stopping,
+            name="listening for live updates",
+            max_backoff_seconds=self._max_backoff,
+        )
 
     async def _listen(self) -> None:
         connection: RedisConnection = self._redis.pubsub()
@@ -195,6 +182,7 @@ class RedisPubSub:
                     data if isinstance(data, bytes) else str(data).encode(),
                 )
         finally:
+            self.listening.clear()
             try:
                 await asyncio.wait_for(connection.aclose(), timeout=2)  # type: ignore[no-untyped-call]
             except Exception:  # already broken: nothing left to close politely
