@@ -5,11 +5,14 @@ no permission, no extension) whose type is a scalar or an enum, the value is rea
 directly, skipping the resolve-info object and the resolver wrappers that graphql-core and
 strawberry otherwise build for every field. Anything unusual (a null, a coercion problem, a
 field middleware) takes the ordinary path, so errors come out exactly as before.
+
+Each event of a subscription is executed with a memo of its own (see build_per_event_executor).
 """
 
 from typing import Any
 
 from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
+from graphql.execution import Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
@@ -52,3 +55,13 @@ class RoostExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
+
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+        # graphql-core (3.3.2) gives each event of a subscription a copy of its executor that
+        # shares one memo of sub-field collections, keyed by the identity of lists every event
+        # makes anew: it never hits across events, and it keeps each event's entry for as long
+        # as the subscription lives (a thousand subscribers after twenty events: some 400,000
+        # objects the garbage collector walks, in pauses of 300 ms and more). A memo per event.
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor

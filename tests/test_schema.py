@@ -2,11 +2,14 @@
 
 import datetime
 import decimal
+import gc
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
 import strawberry
 import strawberry.tools
+from graphql.execution.collect_fields import CollectedFields
 from strawberry.schema.config import StrawberryConfig
 
 from app.cli import main
@@ -87,6 +90,22 @@ class PlainQuery:
 test_schema = strawberry.Schema(
     query=strawberry.tools.merge_types("Query", (Query, PlainQuery)),
     extensions=[lambda: ErrorConvention(hide_suggestions=False)],
+    config=StrawberryConfig(scalar_map=SCALAR_MAP),
+    execution_context_class=RoostExecutionContext,
+)
+
+
+@strawberry.type
+class Ticks:
+    @strawberry.subscription
+    async def ticks(self, count: int) -> AsyncGenerator[Plain, None]:
+        for _ in range(count):
+            yield Plain(name="tick", note=None, moment=datetime.datetime.now(datetime.UTC))
+
+
+subscribing_schema = strawberry.Schema(
+    query=PlainQuery,
+    subscription=Ticks,
     config=StrawberryConfig(scalar_map=SCALAR_MAP),
     execution_context_class=RoostExecutionContext,
 )
@@ -181,3 +200,28 @@ async def test_plain_fields_read_directly_keep_their_errors() -> None:
     data, [error] = await run("{ plain(naive: true) { moment } }")
     assert error["path"] == ["plain", "moment"]
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+
+
+async def test_a_subscription_keeps_nothing_of_its_past_events() -> None:
+    """graphql-core keeps a memo entry per event for the subscription's life unless each
+    event has a memo of its own: a thousand subscribers then hold it all."""
+
+    async def held_after(events: int) -> int:
+        stream = await subscribing_schema.subscribe(
+            f"subscription {{ ticks(count: {events}) {{ name note }} }}"
+        )
+        assert isinstance(stream, AsyncGenerator)
+        try:
+            received = 0
+            async for result in stream:
+                assert not result.errors, result.errors
+                received += 1
+                if received == events:
+                    gc.collect()  # only what is still held counts
+                    return sum(isinstance(o, CollectedFields) for o in gc.get_objects())
+        finally:
+            await stream.aclose()
+        raise AssertionError("the subscription ended early")
+
+    after_two = await held_after(2)
+    assert await held_after(60) - after_two < 5
