@@ -25,10 +25,10 @@ from db.database import Database
 from tests.booking_helpers import Place, a_place, booked, pay
 from tests.helpers import gql
 from tests.live_helpers import Live, live_roost
-from tests.test_subscriptions import NOTIFICATIONS
 
 JS = Path(__file__).parent / "js"
 GRACE = 0.5
+NOTIFICATIONS = "subscription { notifications { id kind booking { id status } } }"
 
 
 @pytest.fixture(scope="session")
