@@ -28,6 +28,10 @@ def server_options(max_message_bytes: int) -> dict[str, Any]:
         "ws": "websockets-sansio",
         # A websocket message is held by the server whole, like a request body: as bounded.
         "ws_max_size": max_message_bytes,
+        # Live messages are a few hundred bytes: compressing each cost more time than it saved
+        # (a quarter of a fan-out to 1,000 subscribers, bench/subscriptions.py), and the
+        # compressor of each connection is memory held for as long as it is open.
+        "ws_per_message_deflate": False,
     }
 
 

@@ -27,39 +27,35 @@ and reads the frames after the round; its CPU time within a round's window is pr
 client that became the bottleneck would show. Exits non-zero if any expected delivery is
 missing, or a frame reached a device it was not meant for.
 
-The client negotiates permessage-deflate, as browsers do (uvicorn caps its side at 12-bit
-windows either way).
+The client offers permessage-deflate, as browsers do; Roost declines it (app/processes.py).
 
 On this machine (2 vCPUs of an AMD EPYC, shared by the server, this client, PostgreSQL 15 and
 Redis 7), defaults (100 hosts x 10 devices, 1,000 connections, 20 rounds a variant), two runs
 each (ranges); 0 missing and 0 stray in every run:
 
   pub/sub      variant   deliveries   p50 ms    p95 ms    p99 ms    max ms    client CPU
-  Redis        spread           200       75    94-115   117-371   118-371       1%
-  Redis        fan-out       20,000  149-201   257-338   323-370   377-421   21-24%
-  in process   spread           200    57-69    78-137   105-400   106-400     1-2%
-  in process   fan-out       20,000  168-171   349-361   573-599   609-638   23-24%
+  Redis        spread           200    60-64    77-101   111-155   111-156       1%
+  Redis        fan-out       20,000  116-135   180-204   191-223   199-234      30%
+  in process   spread           200       47        71        98        98       1%
+  in process   fan-out       20,000       89       144       162       177      31%
 
-  server RSS: 204 MiB before, 279 MiB with 1,000 connections acknowledged (77 KiB each),
-  302 MiB with each subscribed (100 KiB each).
+  server RSS: 190 MiB before, 223 MiB with 1,000 connections acknowledged (34 KiB each),
+  246 MiB with each subscribed (57 KiB each).
 
-The goal, p95 under 250 ms, is met when a booking reaches a host's few devices (spread), and
-missed when one booking goes to 1,000 connections at once (fan-out). Where the time goes (timing
-logs in a copy of the server):
+The goal, p95 under 250 ms, is met in both variants. Where the time goes (timing logs in a
+copy of the server):
   - commit to publish, ~60 ms, in either variant: the worker's chain of transactions (the claim,
-    PaymentAuthorized's handler, BookingRequested's mail 8 ms, notify 10 ms and live handlers,
-    then a second claim for NotificationCreated, whose handler reads the notification and
-    publishes). Handing the message to a host's 10 devices then takes a few ms.
-  - fan-out: ~180 us a listener on the one event loop, ~180 ms for 1,000: executing the
-    subscription's document for the event ~55%, the websocket send (permessage-deflate
-    included, ~15 us) ~25%, the resolver and strawberry's stream the rest.
-  - the tail: a full garbage collection walks every open connection's objects (~350 each),
-    250-350 ms with 1,000 open, all that time holding the loop; it comes every 10-20 fan-out
-    rounds, and now and then in a spread round too (the p99s of 300-400 ms).
-Before two fixes (resolvers/subscriptions.py, schema/execution.py), fan-out was p50 235 ms,
-p95 675-680 ms with Redis: fourteen new dataloaders per listener per event, and graphql-core
-keeping a memo entry per event for a subscription's life, made full collections of 330-480 ms
-come every 4-5 fan-out rounds.
+    PaymentAuthorized's handler, BookingRequested's mail, notify and live handlers, then a
+    second claim for NotificationCreated, whose handler reads the notification and publishes).
+  - fan-out: the websocket send and strawberry's stream for each listener; the document is
+    executed once for all of one viewer's identical subscriptions (schema/live_events.py).
+What it took, fan-out p95 with Redis: 675-680 ms at first; 257-338 ms with the loaders emptied
+in place (not fourteen new per listener per event) and a sub-field memo per event (graphql-core
+kept one entry per event for a subscription's life); ~300 ms without permessage-deflate (a
+quarter of each send; memory per connection 77 KiB to 34 KiB) and with young collections every
+50,000 objects (app/http.py: fewer objects reach the old generation, so the full collections
+that walk every connection's objects, 250-350 ms with 1,000 open, came far less often: p99 of
+the spread rounds 400 to 150 ms); 180-204 ms with one execution per viewer and event.
 
 Each process it starts is stopped by its pid.
 """

@@ -17,6 +17,7 @@ from resolvers.node import node_id
 from resolvers.permissions import IsAuthenticated, can_see_booking, require_user
 from schema.bookings import BookingType
 from schema.context import Info
+from schema.live_events import shared_payload
 from schema.messages import MessageType
 from schema.notifications import NotificationType
 from services import live
@@ -34,12 +35,20 @@ def _afresh(info: Info) -> None:
             loader.clear_all()
 
 
+def _notification(message: bytes) -> NotificationType:
+    return NotificationType.from_row(live.notification_of(message))
+
+
+def _message(message: bytes) -> MessageType:
+    return MessageType.from_row(live.message_of(message))
+
+
 async def notifications(info: Info) -> AsyncGenerator[NotificationType, None]:
     user = await require_user(info)
     async with info.context.services.pubsub.subscribe(live.notifications_channel(user.id)) as feed:
         async for message in feed:
             _afresh(info)
-            yield NotificationType.from_row(live.notification_of(message))
+            yield shared_payload(message, _notification)
 
 
 async def booking_updated(info: Info, id: strawberry.ID) -> AsyncGenerator[BookingType, None]:
@@ -67,10 +76,10 @@ async def message_received(
             raise NotFound("No such thread.")
     async with info.context.services.pubsub.subscribe(live.messages_channel(user.id)) as feed:
         async for message in feed:
-            row = live.message_of(message)
-            if only_thread is None or row.thread_id == only_thread:
+            news = shared_payload(message, _message)
+            if only_thread is None or news._row.thread_id == only_thread:
                 _afresh(info)
-                yield MessageType.from_row(row)
+                yield news
 
 
 @strawberry.type(description="What a signed-in client hears as it happens, over the websocket.")

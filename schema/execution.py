@@ -6,14 +6,20 @@ directly, skipping the resolve-info object and the resolver wrappers that graphq
 strawberry otherwise build for every field. Anything unusual (a null, a coercion problem, a
 field middleware) takes the ordinary path, so errors come out exactly as before.
 
-Each event of a subscription is executed with a memo of its own (see build_per_event_executor).
+Each event of a subscription is executed with a memo of its own (see build_per_event_executor),
+and a live message's identical subscriptions of one viewer share one execution
+(schema/live_events.py).
 """
 
+import asyncio
 from typing import Any
 
+import orjson
 from graphql import GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
 from graphql.execution import Executor
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from schema.live_events import executions, is_shareable
 
 
 class RoostExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -64,4 +70,45 @@ class RoostExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # objects the garbage collector walks, in pauses of 300 ms and more). A memo per event.
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
+        if is_shareable(payload) and isinstance(executor, RoostExecutionContext):
+            viewer = getattr(self.context_value, "viewer", None)
+            executor._shared_key = (
+                id(self.operation),
+                orjson.dumps(self.variable_values, option=orjson.OPT_SORT_KEYS, default=str),
+                getattr(viewer, "user_id", None),
+                id(payload),
+            )
         return executor
+
+    _shared_key: tuple[Any, ...] | None = None
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """A live event's answer, once for all the viewer's identical subscriptions to it
+        (schema/live_events.py)."""
+        key = self._shared_key
+        if key is None:
+            return super().execute_operation(serially)
+        shared = executions.get(key)
+        if shared is not None:
+            if isinstance(shared, asyncio.Future):
+                return self._follow(shared, serially)
+            return shared
+        result: Any = super().execute_operation(serially)
+        if self.is_awaitable(result):
+            task = asyncio.ensure_future(result)
+            executions.remember(key, task, self.operation, self.root_value)
+            # Shielded: a listener that leaves mid-way must not cancel the others' answer.
+            return asyncio.shield(task)
+        if not result.errors:
+            executions.remember(key, result, self.operation, self.root_value)
+        return result
+
+    async def _follow(self, shared: "asyncio.Future[Any]", serially: bool | None) -> Any:
+        try:
+            result = await asyncio.shield(shared)
+        except Exception:  # its first listener's execution failed: run our own
+            result = None
+        if result is None or result.errors:
+            own = super().execute_operation(serially)
+            return await own if self.is_awaitable(own) else own
+        return result

@@ -298,3 +298,53 @@ async def test_a_hostile_frame_closes_the_connection_cleanly(
             code = await ws.closed_with()
     assert code in {4400, 4401}, code
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+THREAD_NEWS = """
+subscription { messageReceived { body thread { unreadCount lastMessage { body } } } }
+"""
+
+
+@pytest.mark.parametrize("fan_out", ["in process", "redis"])
+async def test_each_side_of_a_thread_hears_a_message_as_itself(
+    database_url: str, database: Database, client: httpx.AsyncClient, fan_out: str
+) -> None:
+    # In process, one message object reaches both sides' channels, and identical operations
+    # of one viewer share one execution: the other viewer must still get their own answer.
+    settings = {"redis_url": None} if fan_out == "in process" else {}
+    async with live_roost(database_url, **settings) as live:
+        place = await a_place(client)
+        first = await gql(
+            client,
+            SEND,
+            {"input": {"listingId": place.listing_id, "body": "Hello"}},
+            headers=place.as_guest,
+        )
+        thread_id = first["data"]["sendMessage"]["thread"]["id"]
+        await live.until_idle()
+        async with (
+            socket(live.ws_url, place.guest) as guest,
+            socket(live.ws_url, place.guest) as guests_laptop,
+            socket(live.ws_url, place.host) as host,
+        ):
+            operations = [
+                (ws, await ws.subscribe(THREAD_NEWS)) for ws in (guest, guests_laptop, host)
+            ]
+            host_id = (await gql(client, "{ me { id } }", headers=place.as_host))["data"]["me"]
+            await live.until_listening(f"messages:{_number(host_id['id'])}")
+            sent = await gql(
+                client,
+                SEND,
+                {"input": {"threadId": thread_id, "body": "Hi!"}},
+                headers=place.as_host,
+            )
+            assert "errors" not in sent, sent
+            heard = [
+                (await ws.next_data(operation))["messageReceived"] for ws, operation in operations
+            ]
+    thread = {"lastMessage": {"body": "Hi!"}}
+    assert heard == [
+        {"body": "Hi!", "thread": {"unreadCount": 1, **thread}},  # the guest has not read it
+        {"body": "Hi!", "thread": {"unreadCount": 1, **thread}},
+        {"body": "Hi!", "thread": {"unreadCount": 0, **thread}},  # the host wrote it
+    ]
