@@ -100,11 +100,13 @@ class RoostTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         payload = message.get("payload", {})
-        if self.connection_timed_out or self.connection_init_received:
-            await super().handle_connection_init(message)  # its 4429
+        if (
+            self.connection_timed_out
+            or self.connection_init_received
+            or not isinstance(payload, dict)
+        ):
+            await super().handle_connection_init(message)  # its 4429, or 4400
             return
-        if not isinstance(payload, dict):
-            payload = {}  # strawberry closes with 4400
         credential = payload.get("authorization", payload.get("Authorization"))
         if credential is None:
             credential = self.context.request.headers.get("authorization")
@@ -120,13 +122,19 @@ class RoostTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             return False
         viewer, claims = found
         self._user_id = viewer.user_id
-        self._session_id = claims.session_id
         self.context.viewer = viewer
         self.context.refusal = None
+        return await self._hold(claims)
+
+    async def _hold(self, claims: AccessClaims) -> bool:
+        """Keeps the connection as long as the token's session and lifetime allow."""
         connections: LiveConnections = self._state.live_connections
-        connections.add(self._session_id, self)
+        if self._session_id is not None and self._session_id != claims.session_id:
+            connections.discard(self._session_id, self)
+        self._session_id = claims.session_id
+        connections.add(claims.session_id, self)
         # A revocation heard between the check and the registration would be missed.
-        if await self._state.services.revoked_sessions.is_revoked(self._session_id):
+        if await self._state.services.revoked_sessions.is_revoked(claims.session_id):
             self.end(UNAUTHORIZED, "Unauthorized: the session has ended")
             return False
         self._expire_at(claims.expires_at)
@@ -171,7 +179,8 @@ class RoostTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             if viewer.user_id != self._user_id:
                 self.end(UNAUTHORIZED, "Unauthorized: a token of another user")
                 return
-            self._expire_at(claims.expires_at)
+            if not await self._hold(claims):
+                return
         await super().handle_ping(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
