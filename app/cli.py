@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from types import FrameType
 
@@ -190,7 +191,7 @@ def migrate(settings: Settings) -> None:
 async def _create_admin(url: str, email: str) -> None:
     async with _maintenance_connection(url) as database:
         user = await database.transaction(
-            partial(accounts.grant_role, email=email, role=Role.ADMIN)
+            partial(accounts.grant_role, email=email, role=Role.ADMIN, now=datetime.now(UTC))
         )
     print(f"{user.email} is now an admin.")
 

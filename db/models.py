@@ -911,3 +911,27 @@ class Notification(Base):
     event_id: Mapped[int | None] = mapped_column(BigInteger)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """What an admin changed (or an operator, from the command line: no actor), with the
+    subject before and after. Kept for good: a trigger refuses every UPDATE and DELETE of it
+    (migration 0028)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        CheckConstraint("char_length(action) BETWEEN 1 AND 100", name="action_length"),
+        Index("ix_audit_entry_newest", "created_at", "id"),
+        Index("ix_audit_entry_subject", "subject_type", "subject_id", "created_at"),
+        Index("ix_audit_entry_actor", "actor_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    action: Mapped[str] = mapped_column(Text)
+    subject_type: Mapped[str] = mapped_column(Text)
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -280,3 +280,15 @@ class NotificationRow(NamedTuple):
     booking_id: int | None
     read_at: datetime | None
     created_at: datetime
+
+
+class AuditEntryRow(NamedTuple):
+    id: int
+    actor_id: int | None
+    action: str
+    subject_type: str
+    subject_id: int
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
+    created_at: datetime

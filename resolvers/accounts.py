@@ -269,7 +269,13 @@ async def _set_status(info: Info, user_id: strawberry.ID, status: UserStatus) ->
     admin = await require_user(info)
     target = node_id(user_id, "User", "userId")
     user = await info.context.database.transaction(
-        partial(accounts.set_status, actor_id=admin.id, user_id=target, status=status)
+        partial(
+            accounts.set_status,
+            actor_id=admin.id,
+            user_id=target,
+            status=status,
+            now=info.context.services.clock(),
+        )
     )
     if status == UserStatus.SUSPENDED:
         await _sessions_ended(info)

@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations, AccountQueries
+from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
@@ -26,6 +27,7 @@ from resolvers.payouts import PayoutMutations, PayoutQueries
 from resolvers.reviews import ReviewMutations
 from resolvers.subscriptions import Subscription
 from schema.accounts import UserType
+from schema.audit import AuditEntryType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
 from schema.documents import DocumentChecks, Documents
@@ -51,6 +53,7 @@ class Query(
     PayoutQueries,
     MessageQueries,
     NotificationQueries,
+    AuditQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -108,6 +111,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             MessageThreadType,
             MessageType,
             NotificationType,
+            AuditEntryType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,

@@ -14,7 +14,7 @@ from auth.tokens import new_secret_token, token_digest
 from db.database import Database
 from db.models import OneTimeToken, Upload, User
 from db.states import Role, TokenPurpose, UserStatus
-from services import events, phone_verification, sessions
+from services import audit, events, phone_verification, sessions
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from services.validation import (
     FieldErrors,
@@ -194,7 +194,7 @@ async def set_password(session: AsyncSession, *, user_id: int, password_hash: st
 
 
 async def set_status(
-    session: AsyncSession, *, actor_id: int, user_id: int, status: UserStatus
+    session: AsyncSession, *, actor_id: int, user_id: int, status: UserStatus, now: datetime
 ) -> User:
     """An admin suspends or reinstates an account; suspension ends its sessions at once."""
     if status == UserStatus.SUSPENDED:
@@ -202,10 +202,20 @@ async def set_status(
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
+    before = user.status
     user.status = status
     if status == UserStatus.SUSPENDED:
         await sessions.end_all(session, user_id=user_id)
     await session.flush()
+    await audit.record(
+        session,
+        actor_id=actor_id,
+        action="user.suspend" if status == UserStatus.SUSPENDED else "user.reinstate",
+        subject=("User", user_id),
+        before={"status": before},
+        after={"status": status},
+        now=now,
+    )
     return user
 
 
@@ -230,12 +240,23 @@ async def _keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing:
         )
 
 
-async def grant_role(session: AsyncSession, *, email: str, role: str) -> User:
+async def grant_role(session: AsyncSession, *, email: str, role: str, now: datetime) -> User:
+    """An operator, from the command line, gives an account a role (audited, without actor)."""
     normalized = normalize_email(email)
     user = await find_by_email(session, normalized) if normalized else None
     if user is None:
         raise NotFound(f"No account has the email {email!r}; sign up first.")
+    before = sorted(user.roles)
     await _add_role(session, user, role)
+    await audit.record(
+        session,
+        actor_id=None,
+        action="user.grant_role",
+        subject=("User", user.id),
+        before={"roles": before},
+        after={"roles": sorted(user.roles)},
+        now=now,
+    )
     return user
 
 

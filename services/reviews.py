@@ -36,7 +36,7 @@ from auth import rules
 from db.models import MAX_REVIEW_TEXT, Listing, ListingRating, Review
 from db.rows import Actor, ReviewRow
 from db.states import REVIEW_CATEGORIES, BookingStatus, ReviewKind
-from services import bookings, cursors
+from services import audit, bookings, cursors
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.events import ReviewPublished, ReviewReceived, ReviewResponded, emit
 from services.validation import FieldErrors, has_control_characters
@@ -266,6 +266,16 @@ async def hide(
     await session.flush()
     if review.published_at is not None:
         await _count(session, [review], sign=-1)
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="review.hide",
+        subject=("Review", review.id),
+        before={"hidden": False},
+        after={"hidden": True},
+        reason=text,
+        now=now,
+    )
     return review
 
 
@@ -277,11 +287,21 @@ async def unhide(session: AsyncSession, *, admin: Actor, review_id: int, now: da
         raise NotFound("No such review.")
     if review.hidden_at is None:
         raise Conflict("This review is not hidden.")
+    reason = review.hidden_reason
     review.hidden_at = review.hidden_reason = review.hidden_by = None
     review.updated_at = now
     await session.flush()
     if review.published_at is not None:
         await _count(session, [review], sign=1)
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="review.unhide",
+        subject=("Review", review.id),
+        before={"hidden": True, "reason": reason},
+        after={"hidden": False},
+        now=now,
+    )
     return review
 
 
