@@ -12,6 +12,7 @@ from auth import rules
 from db import states
 from db.rows import UserRow
 from resolvers.permissions import current_user
+from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 # returns the same class; names bound to a call's result would not read as types).
 Role = states.Role
 strawberry.enum(Role, description="What a user may do on Roost.")
+UserStatus = states.UserStatus
+strawberry.enum(UserStatus, description="Whether an account may be used.")
 
 
 @strawberry.enum(name="SignupRole", description="What a new account starts as.")
@@ -92,6 +95,13 @@ class UserType(relay.Node):
         if not await self._private_visible(info):
             return None
         return self._row.phone_encrypted is not None and self._row.phone_verified_at is not None
+
+    @strawberry.field(
+        description="ACTIVE, or SUSPENDED by an admin; null unless the viewer is this user or "
+        "an admin."
+    )
+    async def status(self, info: Info) -> UserStatus | None:
+        return UserStatus(self._row.status) if await self._private_visible(info) else None
 
     @strawberry.field(description="Whether the email address was confirmed; null for others.")
     async def email_verified(self, info: Info) -> bool | None:
@@ -209,3 +219,13 @@ class UpdateProfileInput:
     bio: str | None = strawberry.UNSET
     avatar_upload_id: strawberry.ID | None = strawberry.UNSET
     preferences: PreferencesInput | None = strawberry.UNSET
+
+
+@strawberry.type(description="A user in a list, with the cursor to continue after it.")
+class UserEdge(Edge[UserType]):
+    pass
+
+
+@strawberry.type(description="A page of users, newest accounts first.")
+class UserConnection(Connection[UserEdge]):
+    total_count: int = total_count("How many users match, in all.")

@@ -60,6 +60,7 @@ LIST_SIZES: Mapping[str, int] = {
     "MessageThread.participants": 2,
     "NotificationConnection.edges": 1,
     "AuditEntryConnection.edges": 1,
+    "UserConnection.edges": 1,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
 }

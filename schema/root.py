@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations, AccountQueries
+from resolvers.admin_users import AdminUserMutations, AdminUserQueries
 from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
@@ -54,6 +55,7 @@ class Query(
     MessageQueries,
     NotificationQueries,
     AuditQueries,
+    AdminUserQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -71,6 +73,7 @@ class Mutation(
     ReviewMutations,
     MessageMutations,
     NotificationMutations,
+    AdminUserMutations,
 ):
     pass
 

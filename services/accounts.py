@@ -198,7 +198,7 @@ async def set_status(
 ) -> User:
     """An admin suspends or reinstates an account; suspension ends its sessions at once."""
     if status == UserStatus.SUSPENDED:
-        await _keep_an_active_admin(session, actor_id=actor_id, losing=user_id)
+        await keep_an_active_admin(session, actor_id=actor_id, losing=user_id)
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
@@ -219,7 +219,7 @@ async def set_status(
     return user
 
 
-async def _keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing: int) -> None:
+async def keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing: int) -> None:
     """Refuses a change that would leave no active admin (nobody could then undo it).
 
     Every active admin row is locked, in id order, until the caller's transaction ends, so
