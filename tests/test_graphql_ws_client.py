@@ -28,6 +28,7 @@ from tests.live_helpers import Live, live_roost
 
 JS = Path(__file__).parent / "js"
 GRACE = 0.5
+SLACK = 2.0
 NOTIFICATIONS = "subscription { notifications { id kind booking { id status } } }"
 
 
@@ -211,9 +212,10 @@ async def test_an_expiring_token_is_replaced_by_reconnecting_with_fresh_connecti
         await live.until_listening(channel)
         # What connectionParams hands from now on: the app would have refreshed its token.
         hand(token_file, token_expiring_in(live, place, 60)[0])
-        closed = await host.until("closed", within=4)
+        closed = await host.until("closed", within=6)
         assert closed["code"] == 4403
-        assert expires_at + GRACE - 0.05 <= closed["at"] <= expires_at + GRACE + 0.5
+        # Not before the grace is over; soon after it (SLACK: a loaded machine's scheduling).
+        assert expires_at + GRACE - 0.05 <= closed["at"] <= expires_at + GRACE + SLACK
         assert host.of("next") == []
         assert (await host.until("connected"))["count"] == 2
         assert [event["call"] for event in host.of("connectionParams")] == [1, 2]
@@ -221,7 +223,7 @@ async def test_an_expiring_token_is_replaced_by_reconnecting_with_fresh_connecti
         await live.until_listening(channel)
         booking = await booked(client, place, 5, 8)
         await pay(client, place, booking["id"])
-        heard = (await host.until("next", within=2))["payload"]["data"]["notifications"]
+        heard = (await host.until("next", within=5))["payload"]["data"]["notifications"]
         assert heard["kind"] == "BOOKING_REQUESTED"
         assert heard["booking"]["id"] == booking["id"]
 
@@ -235,9 +237,9 @@ async def test_without_a_fresh_token_nothing_is_heard_past_the_tokens_lifetime_a
     async with subscribed(node, live, tmp_path, NOTIFICATIONS, token_file) as host:
         await host.until("connected")
         await live.until_listening(f"notifications:{await host_id(client, place)}")
-        closed = await host.until("closed", within=4)
+        closed = await host.until("closed", within=6)
         assert closed["code"] == 4403
-        assert closed["at"] <= expires_at + GRACE + 0.5
+        assert closed["at"] <= expires_at + GRACE + SLACK
         # News made after the token's time is not heard: the reconnect with the same,
         # expired token is refused and the client stops.
         booking = await booked(client, place, 5, 8)
