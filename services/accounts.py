@@ -230,6 +230,17 @@ async def _keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing:
         )
 
 
+async def create_admin_account(
+    session: AsyncSession, registration: Registration, *, now: datetime
+) -> User:
+    """A new account, as sign-up makes it (and asks for its address to be confirmed), that is
+    an admin from the start: for an operator setting up a platform with no admin yet."""
+    user = await create_account(session, registration)
+    await _add_role(session, user, Role.ADMIN)
+    await request_email_verification(session, user_id=user.id, now=now)
+    return user
+
+
 async def grant_role(session: AsyncSession, *, email: str, role: str) -> User:
     normalized = normalize_email(email)
     user = await find_by_email(session, normalized) if normalized else None
