@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from types import FrameType
 
 import httpx
@@ -37,6 +38,8 @@ from app.seed import (
 )
 from app.settings import ConfigurationError, Settings, load_settings
 from app.wiring import build_password_hasher, build_pubsub, build_worker
+from db import backups
+from db.backups import BackupError
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
@@ -259,6 +262,21 @@ def create_admin(settings: Settings, email: str, *, first_name: str, last_name: 
         )
 
 
+def backup(settings: Settings, path: Path) -> None:
+    with database_url(settings) as url:
+        tool = backups.back_up(url, path)
+    print(f"Wrote a backup to {path} ({tool.path} {tool.version}).")
+
+
+def restore(settings: Settings, path: Path) -> None:
+    with database_url(settings) as url:
+        tool = backups.restore(url, path)
+    print(
+        f"Restored {path} ({tool.path} {tool.version}). If this Roost is newer than the"
+        " backup, run `roost migrate` before serving."
+    )
+
+
 async def _update_rates(settings: Settings, url: str) -> None:
     async with httpx.AsyncClient(timeout=20) as http:
         rates = await EcbRates(http, settings.exchange_rates_url).usd_per_unit()
@@ -344,6 +362,14 @@ def _parser() -> argparse.ArgumentParser:
     admin_parser.add_argument("email")
     admin_parser.add_argument("--first-name", default="Roost", help="for a new account")
     admin_parser.add_argument("--last-name", default="Admin", help="for a new account")
+    backup_parser = commands.add_parser(
+        "backup", help="write a dump of the database (pg_dump's custom format) to PATH"
+    )
+    backup_parser.add_argument("path", type=Path, metavar="PATH")
+    restore_parser = commands.add_parser(
+        "restore", help="load a dump written by `roost backup` into an empty database"
+    )
+    restore_parser.add_argument("path", type=Path, metavar="PATH")
     return parser
 
 
@@ -367,7 +393,12 @@ def main(argv: list[str] | None = None) -> int:
             create_admin(settings, args.email, first_name=args.first_name, last_name=args.last_name)
         elif args.command == "update-rates":
             update_rates(settings)
+        elif args.command == "backup":
+            backup(settings, args.path)
+        elif args.command == "restore":
+            restore(settings, args.path)
     except (
+        BackupError,
         CommandFailed,
         Conflict,
         ConfigurationError,
