@@ -26,6 +26,8 @@ from sqlalchemy.engine import URL, make_url
 # The per-version client directories of Debian/Ubuntu and of the PGDG packages for RHEL.
 VERSIONED_BIN_GLOBS = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin")
 _VERSION = re.compile(r"\(PostgreSQL\) ((\d+)(?:\.\d+)*)")
+# How every archive in pg_dump's custom format begins.
+CUSTOM_FORMAT_MAGIC = b"PGDMP"
 # Tables a dump must not be restored over, listed in the refusal; the count says the rest.
 _SHOWN_TABLES = 5
 
@@ -118,26 +120,58 @@ def tool_version(path: Path) -> Tool | None:
 
 def available(program: str) -> list[Tool]:
     """Every copy of ``program`` this machine has that runs, each once."""
-    tools: dict[Path, Tool] = {}
+    tools: dict[str, Tool] = {}
+    seen: set[Path] = set()
     for path in _candidates(program):
         resolved = path.resolve()
-        if resolved not in tools and (tool := tool_version(path)) is not None:
-            tools[resolved] = tool
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        # Debian's /usr/bin/pg_dump is a wrapper running one of /usr/lib/postgresql/*/bin:
+        # the same version twice is one tool.
+        if (tool := tool_version(path)) is not None:
+            tools.setdefault(tool.version, tool)
     return list(tools.values())
 
 
-def choose(program: str, tools: list[Tool], server_major: int) -> Tool:
-    """The tool of the server's major version, else the nearest newer one; older ones cannot
-    read a newer server's catalogue."""
-    usable = [tool for tool in tools if tool.major >= server_major]
+def _in_preference(program: str, tools: list[Tool], server_major: int) -> list[Tool]:
+    """The tools new enough for the server: its major version first, then the nearer newer
+    ones; older ones cannot read a newer server's catalogue."""
+    # sorted() keeps equals in the order of preference of ``_candidates``.
+    usable = sorted((tool for tool in tools if tool.major >= server_major), key=lambda t: t.major)
     if usable:
-        # min() keeps the first of equals: the order of preference of ``_candidates``.
-        return min(usable, key=lambda tool: tool.major)
+        return usable
     found = ", ".join(f"{tool.version} at {tool.path}" for tool in tools) or "none"
     raise BackupError(
         f"{program} must be at least as new as the server (PostgreSQL {server_major}); found:"
         f" {found}. Install the PostgreSQL {server_major} client tools (on Debian or Ubuntu:"
         f" postgresql-client-{server_major}) or put a newer {program} on PATH."
+    )
+
+
+def choose(program: str, tools: list[Tool], server_major: int) -> Tool:
+    return _in_preference(program, tools, server_major)[0]
+
+
+def choose_restorer(tools: list[Tool], server_major: int, dump: Path) -> Tool:
+    """The preferred pg_restore that can read ``dump``: one older than the pg_dump that wrote
+    it may not know its archive format (a dump by the embedded server's pg_dump 16 is unreadable
+    to pg_restore 15)."""
+    refusals: list[str] = []
+    for tool in _in_preference("pg_restore", tools, server_major):
+        listing = subprocess.run(  # noqa: S603 (a PostgreSQL client found above)
+            [str(tool.path), "--list", str(dump)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if listing.returncode == 0:
+            return tool
+        refusals.append(f"pg_restore {tool.version}: {listing.stderr.strip()}")
+    raise BackupError(
+        f"no pg_restore here can read {dump}; the newest said: {refusals[-1]}. A dump written"
+        " by a newer pg_dump needs a pg_restore at least as new."
     )
 
 
@@ -217,6 +251,11 @@ def restore(database_url: str, path: Path) -> Tool:
     """
     if not path.is_file():
         raise BackupError(f"{path} is not a file")
+    with path.open("rb") as dump:
+        if dump.read(len(CUSTOM_FORMAT_MAGIC)) != CUSTOM_FORMAT_MAGIC:
+            raise BackupError(
+                f"{path} is not a dump in pg_dump's custom format (what `roost backup` writes)"
+            )
     major = server_major(database_url)
     target = libpq_target(database_url)
     if tables := tables_in(database_url):
@@ -227,7 +266,7 @@ def restore(database_url: str, path: Path) -> Tool:
             " restored into an empty database only: create one (createdb, or CREATE DATABASE)"
             " and point DATABASE_URL at it"
         )
-    tool = choose("pg_restore", available("pg_restore"), major)
+    tool = choose_restorer(available("pg_restore"), major, path)
     _run(
         tool,
         [

@@ -5,22 +5,27 @@ import asyncio
 import os
 import secrets
 import stat
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from starlette.applications import Starlette
 
 from app.cli import main as roost
 from db import backups
 from db.backups import BackupError, Tool
 from db.database import Database
+from db.migrate import alembic_config
 from db.models import Base
 from tests.booking_helpers import a_place, booked, pay
 from tests.helpers import plain_url
 
+ROOT = Path(__file__).resolve().parent.parent
 # The tables whose every row is compared; every other table's rows are counted.
 CHECKED_TABLES = (
     "user_account",
@@ -139,6 +144,91 @@ async def test_restore_refuses_a_database_that_is_not_empty(
 
     assert await asyncio.to_thread(roost, ["restore", str(tmp_path / "missing.dump")]) == 2
     assert "is not a file" in capsys.readouterr().err
+    not_a_dump = tmp_path / "notes.txt"
+    not_a_dump.write_text("CREATE TABLE x ();\n")
+    assert await asyncio.to_thread(roost, ["restore", str(not_a_dump)]) == 2
+    assert "is not a dump in pg_dump's custom format" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("server_tools")
+async def test_a_dump_by_a_newer_pg_dump_is_restored_by_a_pg_restore_that_reads_it(
+    client: httpx.AsyncClient,
+    database: Database,
+    app: Starlette,
+    empty_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """As when the embedded server's pg_dump 16 backs up PostgreSQL 15: pg_restore 15, the
+    server's own version, cannot read the archive; a pg_restore as new as the dump's can."""
+    source = app.state.settings.database_url
+    server = await asyncio.to_thread(backups.server_major, source)
+    dumps = await asyncio.to_thread(backups.available, "pg_dump")
+    restorers = await asyncio.to_thread(backups.available, "pg_restore")
+    newest = max(dumps, key=lambda tool: tool.major)
+    if newest.major == server or not any(tool.major == server for tool in restorers):
+        pytest.skip("needs client tools of the server's version and of a newer one")
+    await a_few_paid_bookings(client)
+    before = await contents(source)
+
+    found = backups.available
+    monkeypatch.setattr(
+        backups,
+        "available",
+        lambda program: [newest] if program == "pg_dump" else found(program),
+    )
+    dump = tmp_path / "roost.dump"
+    monkeypatch.setenv("DATABASE_URL", source)
+    assert await asyncio.to_thread(roost, ["backup", str(dump)]) == 0
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    assert await asyncio.to_thread(roost, ["restore", str(dump)]) == 0
+    assert f"pg_restore {newest.major}." in capsys.readouterr().out
+    assert await contents(empty_database) == before
+
+
+def roost_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a `roost` that runs the embedded server in ``data_dir``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ROOST_ENV")}
+    env["ROOST_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def roost_command(arguments: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, "-m", "app.cli", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.usefixtures("server_tools")
+async def test_the_embedded_server_is_backed_up_with_its_own_pg_dump(
+    data_dir: Path, empty_database: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = roost_env(data_dir)
+    migrated = await asyncio.to_thread(roost_command, ["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    dump = tmp_path / "embedded.dump"
+    backed_up = await asyncio.to_thread(roost_command, ["backup", str(dump)], env)
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert "pginstall/bin/pg_dump" in backed_up.stdout  # the pgserver wheel's
+
+    # ... and it restores onto another server (here the tests' one).
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    assert await asyncio.to_thread(roost, ["restore", str(dump)]) == 0
+    connection = await asyncpg.connect(empty_database)
+    try:
+        version = await connection.fetchval("SELECT version_num FROM alembic_version")
+        amenities = await connection.fetchval("SELECT count(*) FROM amenity")
+    finally:
+        await connection.close()
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert amenities > 0  # reference rows the migrations wrote came along
 
 
 def tool(major: int, name: str = "pg_dump") -> Tool:
