@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import getpass
 import os
 import signal
 import sys
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from types import FrameType
 
 import httpx
@@ -36,14 +38,17 @@ from app.seed import (
 )
 from app.settings import ConfigurationError, Settings, load_settings
 from app.wiring import build_password_hasher, build_pubsub, build_worker
+from db import backups
+from db.backups import BackupError
 from db.database import Database
 from db.embedded import EmbeddedPostgres
 from db.migrate import SchemaBehind, ensure_schema_current, upgrade_to_head
 from db.states import Role
 from gateways.exchange_rates import EcbRates, RatesUnavailable
 from services import accounts
-from services.errors import NotFound
+from services.errors import Conflict, InvalidInput, NotFound
 from services.exchange_rates import store_rates
+from services.validation import normalize_email
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -188,17 +193,88 @@ def migrate(settings: Settings) -> None:
         asyncio.run(_migrate(url))
 
 
-async def _create_admin(url: str, email: str) -> None:
+class CommandFailed(Exception):
+    """A command cannot do what it was asked; the message says why, for the operator."""
+
+
+def _read_new_password() -> str:
+    """One line of standard input when it is not a terminal (a pipe, a file, a secret store's
+    output), else typed twice at a prompt that does not echo."""
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        line = stdin.readline() if stdin is not None else ""
+        password = line.removesuffix("\n").removesuffix("\r")
+        if not password:
+            raise CommandFailed(
+                "no password on standard input: pipe one line holding the new admin's password"
+            )
+        return password
+    password = getpass.getpass("Password for the new admin account: ")
+    if not password:
+        raise CommandFailed("no password given")
+    if getpass.getpass("The same password again: ") != password:
+        raise CommandFailed("the two passwords differ; nothing was changed")
+    return password
+
+
+def _problems(error: InvalidInput) -> str:
+    return "; ".join(f"{field} {problem}" for field, problem in error.fields.items())
+
+
+async def _create_admin(
+    settings: Settings, url: str, email: str, *, first_name: str, last_name: str
+) -> None:
     async with _maintenance_connection(url) as database:
+        async with database.read_session() as session:
+            exists = await accounts.find_by_email(session, email) is not None
+        if exists:
+            user = await database.transaction(
+                partial(accounts.grant_role, email=email, role=Role.ADMIN, now=datetime.now(UTC))
+            )
+            print(f"{user.email} is now an admin.")
+            return
+        password = _read_new_password()
+        try:
+            registration = await accounts.prepare_registration(
+                email=email,
+                password=password,
+                first_name=first_name,
+                last_name=last_name,
+                as_host=False,
+                passwords=build_password_hasher(settings),
+            )
+        except InvalidInput as error:
+            raise CommandFailed(f"no account was created: {_problems(error)}") from None
         user = await database.transaction(
-            partial(accounts.grant_role, email=email, role=Role.ADMIN, now=datetime.now(UTC))
+            partial(accounts.create_admin_account, registration=registration, now=datetime.now(UTC))
         )
-    print(f"{user.email} is now an admin.")
+    print(f"Created the admin account {user.email}; a link to confirm the address was queued.")
 
 
-def create_admin(settings: Settings, email: str) -> None:
+def create_admin(settings: Settings, email: str, *, first_name: str, last_name: str) -> None:
+    # Checked before anything starts: a typo should not cost a server start or a password prompt.
+    normalized = normalize_email(email)
+    if normalized is None:
+        raise CommandFailed(f"{email!r} is not a valid email address")
     with database_url(settings) as url:
-        asyncio.run(_create_admin(url, email))
+        asyncio.run(
+            _create_admin(settings, url, normalized, first_name=first_name, last_name=last_name)
+        )
+
+
+def backup(settings: Settings, path: Path) -> None:
+    with database_url(settings) as url:
+        tool = backups.back_up(url, path)
+    print(f"Wrote a backup to {path} ({tool.path} {tool.version}).")
+
+
+def restore(settings: Settings, path: Path) -> None:
+    with database_url(settings) as url:
+        tool = backups.restore(url, path)
+    print(
+        f"Restored {path} ({tool.path} {tool.version}). If this Roost is newer than the"
+        " backup, run `roost migrate` before serving."
+    )
 
 
 async def _update_rates(settings: Settings, url: str) -> None:
@@ -278,8 +354,22 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "update-rates", help="fetch today's exchange rates and reprice listings for search"
     )
-    admin_parser = commands.add_parser("create-admin", help="make a signed-up user an admin")
+    admin_parser = commands.add_parser(
+        "create-admin",
+        help="make a user an admin; a new address gets a new account, its password read from"
+        " standard input when that is not a terminal, else asked for twice",
+    )
     admin_parser.add_argument("email")
+    admin_parser.add_argument("--first-name", default="Roost", help="for a new account")
+    admin_parser.add_argument("--last-name", default="Admin", help="for a new account")
+    backup_parser = commands.add_parser(
+        "backup", help="write a dump of the database (pg_dump's custom format) to PATH"
+    )
+    backup_parser.add_argument("path", type=Path, metavar="PATH")
+    restore_parser = commands.add_parser(
+        "restore", help="load a dump written by `roost backup` into an empty database"
+    )
+    restore_parser.add_argument("path", type=Path, metavar="PATH")
     return parser
 
 
@@ -300,10 +390,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "seed":
             seed(settings, args.listings or 0)
         elif args.command == "create-admin":
-            create_admin(settings, args.email)
+            create_admin(settings, args.email, first_name=args.first_name, last_name=args.last_name)
         elif args.command == "update-rates":
             update_rates(settings)
+        elif args.command == "backup":
+            backup(settings, args.path)
+        elif args.command == "restore":
+            restore(settings, args.path)
     except (
+        BackupError,
+        CommandFailed,
+        Conflict,
         ConfigurationError,
         SchemaBehind,
         NotFound,

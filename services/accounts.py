@@ -240,6 +240,26 @@ async def keep_an_active_admin(session: AsyncSession, *, actor_id: int, losing: 
         )
 
 
+async def create_admin_account(
+    session: AsyncSession, registration: Registration, *, now: datetime
+) -> User:
+    """A new account, as sign-up makes it (and asks for its address to be confirmed), that is
+    an admin from the start: for an operator setting up a platform with no admin yet."""
+    user = await create_account(session, registration)
+    await _add_role(session, user, Role.ADMIN)
+    await request_email_verification(session, user_id=user.id, now=now)
+    await audit.record(
+        session,
+        actor_id=None,
+        action="user.create_admin",
+        subject=("User", user.id),
+        before=None,
+        after={"roles": sorted(user.roles)},
+        now=now,
+    )
+    return user
+
+
 async def grant_role(session: AsyncSession, *, email: str, role: str, now: datetime) -> User:
     """An operator, from the command line, gives an account a role (audited, without actor)."""
     normalized = normalize_email(email)

@@ -2,6 +2,8 @@
 admins read it; nobody edits or erases it, not even with the application's own credentials."""
 
 import asyncio
+import io
+import sys
 
 import httpx
 import pytest
@@ -113,6 +115,25 @@ async def test_an_operator_granting_admin_is_recorded_without_an_actor(
     assert entry["actor"] is None
     assert entry["subjectId"] == user["user"]["id"]
     assert entry["before"] == {"roles": ["GUEST"]}
+    assert entry["after"] == {"roles": ["ADMIN", "GUEST"]}
+
+
+async def test_an_operator_creating_an_admin_account_is_recorded(
+    app: Starlette,
+    client: httpx.AsyncClient,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    email = unique_email("brand-new-admin")
+    monkeypatch.setenv("DATABASE_URL", app.state.settings.database_url)
+    monkeypatch.setenv("ROOST_ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("ROOST_ARGON2_MEMORY_KIB", "8192")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a long and uncommon passphrase\n"))
+    assert await asyncio.to_thread(roost, ["create-admin", email]) == 0
+    admin = await an_admin(client, database)
+    created = await log_of(client, admin, action="user.create_admin")
+    [entry] = [edge["node"] for edge in created["edges"]]
+    assert (entry["actor"], entry["before"]) == (None, None)
     assert entry["after"] == {"roles": ["ADMIN", "GUEST"]}
 
 
