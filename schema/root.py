@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations, AccountQueries
+from resolvers.analytics import AnalyticsQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
@@ -51,6 +52,7 @@ class Query(
     PayoutQueries,
     MessageQueries,
     NotificationQueries,
+    AnalyticsQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
