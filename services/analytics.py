@@ -36,6 +36,9 @@ The rules, as the figures are computed:
 - **Months**: the same figures for each calendar month the period touches, cut to the period
   (a period from 15 January has a January of 17 nights); the period's totals are the sums of
   its months.
+
+At the 100,000-listing seed, a year for a host of 50 listings runs in about 4 ms in the database
+(``bench/host_analytics.py``).
 """
 
 import json
@@ -97,7 +100,9 @@ blocked AS (
     WHERE b.night BETWEEN :start AND :end
     GROUP BY 1
 ),
-stays AS (
+-- Materialized: inlined, each stay's sums and payments were read again for every use, and the
+-- plan's cost rose past PostgreSQL's JIT threshold (1.5 s of compiling for a 4 ms query).
+stays AS MATERIALIZED (
     SELECT b.id, b.status, b.check_in, b.night_prices_minor, b.cleaning_fee_minor,
            b.total_minor, s.currency, po.amount_minor AS payout_amount,
            po.host_fee_minor AS payout_fee, po.refunds_minor AS payout_refunds,
@@ -168,6 +173,14 @@ ratings AS (
       AND r.published_at IS NOT NULL AND r.hidden_at IS NULL
       AND (r.published_at AT TIME ZONE s.time_zone)::date BETWEEN :start AND :end
 ),
+money_by_month AS (
+    SELECT month, jsonb_agg(jsonb_build_object(
+               'currency', currency, 'nights_booked', nights_booked,
+               'room_revenue', room_revenue, 'gross', gross, 'fees', fees,
+               'refunds', refunds, 'net', net) ORDER BY currency) AS money
+    FROM money
+    GROUP BY month
+),
 rates AS (
     SELECT coalesce(jsonb_object_agg(currency, usd_per_unit::text), '{{}}') AS usd_per_unit
     FROM exchange_rate
@@ -177,19 +190,14 @@ SELECT m.month, m.days::int AS days, (SELECT count(*) FROM scope)::int AS listin
        coalesce(bl.nights, 0)::int AS blocked, coalesce(c.total, 0)::int AS canceled,
        coalesce(c.by_guest, 0)::int AS canceled_by_guest,
        coalesce(c.by_host, 0)::int AS canceled_by_host,
-       coalesce((
-           SELECT jsonb_agg(jsonb_build_object(
-               'currency', mo.currency, 'nights_booked', mo.nights_booked,
-               'room_revenue', mo.room_revenue, 'gross', mo.gross, 'fees', mo.fees,
-               'refunds', mo.refunds, 'net', mo.net) ORDER BY mo.currency)
-           FROM money mo WHERE mo.month = m.month
-       ), '[]')::text AS money,
+       coalesce(mm.money, '[]')::text AS money,
        ra.reviews::int AS reviews,
        {", ".join(f"ra.{name}" for name in RATING_CATEGORIES)},
        rates.usd_per_unit::text AS rates
 FROM months m
 LEFT JOIN blocked bl ON bl.month = m.month
 LEFT JOIN canceled c ON c.month = m.month
+LEFT JOIN money_by_month mm ON mm.month = m.month
 CROSS JOIN ratings ra
 CROSS JOIN rates
 ORDER BY m.month
