@@ -35,6 +35,7 @@ from graphql import (
     is_list_type,
 )
 
+from services.analytics import MAX_ANALYTICS_MONTHS, MAX_PRICED_CURRENCIES
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
 from services.money import known_currencies
 from services.receipts import MAX_LINES as MAX_RECEIPT_LINES
@@ -63,6 +64,8 @@ LIST_SIZES: Mapping[str, int] = {
     "UserConnection.edges": 1,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
+    "HostAnalytics.months": MAX_ANALYTICS_MONTHS,
+    "HostAnalyticsPeriod.byCurrency": MAX_PRICED_CURRENCIES,
 }
 UNLISTED_LIST_SIZE = 100
 

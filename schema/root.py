@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin_users import AdminUserMutations, AdminUserQueries
+from resolvers.analytics import AnalyticsQueries
 from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
@@ -56,6 +57,7 @@ class Query(
     NotificationQueries,
     AuditQueries,
     AdminUserQueries,
+    AnalyticsQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
