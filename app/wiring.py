@@ -6,6 +6,7 @@ import httpx
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from app.metrics import Metrics
 from app.settings import Settings
 from app.worker import Worker, WorkerConfig
 from auth.crypto import FieldCipher
@@ -219,6 +220,7 @@ def build_worker(
     services: Services | None = None,
     *,
     pubsub: PubSub | None = None,
+    metrics: Metrics | None = None,
 ) -> Worker:
     """The worker of an API process shares its services; `roost worker` builds only what it
     needs (it takes no requests, so no token secret; the field cipher reads phone numbers for
@@ -243,6 +245,7 @@ def build_worker(
         if services
         else FieldCipher(settings.require_field_encryption_key()),
         pubsub=services.pubsub if services else pubsub,
+        metrics=metrics,
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.metrics import Metrics
 from auth.crypto import FieldCipher
 from db.bell import OUTBOX_CHANNEL, Bell
 from db.database import Database
@@ -79,7 +80,9 @@ class Worker:
         texter: Texter | None = None,
         cipher: FieldCipher | None = None,
         pubsub: PubSub | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.pubsub = pubsub
         self.texter = texter or ConsoleTexter()
         self.cipher = cipher
@@ -133,6 +136,7 @@ class Worker:
                 try:
                     done = await self.run_once()
                 except Exception as error:  # the loop outlives a bad pass (a database restart)
+                    self._count_failure("pass")
                     if not note_if_unreachable(error):  # an outage is logged once, not each poll
                         log.exception("worker pass failed")
                     done = 0
@@ -272,10 +276,16 @@ class Worker:
             failures = await self._run_handlers(event_id)
         except Exception as error:
             log.exception("event %s failed", event_id)
+            self._count_failure("event")
             await self._failed(event_id, error)
             return
         if failures:
+            self._count_failure("event")
             await self._failed(event_id, next(iter(failures.values())), failures)
+
+    def _count_failure(self, stage: str) -> None:
+        if self.metrics is not None:
+            self.metrics.worker_failed(stage)
 
     async def _run_handlers(self, event_id: int) -> dict[str, Exception]:
         """Runs each handler of the event not yet done, each on its own, and marks the event
@@ -294,6 +304,7 @@ class Worker:
                 )
             except Exception as error:
                 log.exception("handler %s of event %s failed", name, event_id)
+                self._count_failure("handler")
                 failures[name] = error
         if not failures:
             await self.database.transaction(partial(self._processed, event_id=event_id))
