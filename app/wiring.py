@@ -1,12 +1,12 @@
 """Builds the collaborators that resolvers hand to services, from the settings."""
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from app.metrics import Metrics
 from app.settings import Settings
 from app.worker import Worker, WorkerConfig
 from auth.crypto import FieldCipher
@@ -40,6 +40,10 @@ from services.payouts import PayoutPolicy
 from services.pricing import FeePolicy
 from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
+
+# `roost worker` serves no /metrics: prometheus-client stays unloaded there.
+if TYPE_CHECKING:
+    from app.metrics import Metrics
 
 
 def build_password_hasher(settings: Settings) -> PasswordHasher:
@@ -220,7 +224,7 @@ def build_worker(
     services: Services | None = None,
     *,
     pubsub: PubSub | None = None,
-    metrics: Metrics | None = None,
+    metrics: "Metrics | None" = None,
 ) -> Worker:
     """The worker of an API process shares its services; `roost worker` builds only what it
     needs (it takes no requests, so no token secret; the field cipher reads phone numbers for

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.metrics import Metrics
 from auth.crypto import FieldCipher
 from db.bell import OUTBOX_CHANNEL, Bell
 from db.database import Database
@@ -43,6 +42,10 @@ from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
 from services.events import Event, decode
 from services.payments import Gateways, ProviderCall
 from services.payouts import PayoutPolicy
+
+# `roost worker` serves no /metrics: prometheus-client stays unloaded there.
+if TYPE_CHECKING:
+    from app.metrics import Metrics
 
 log = logging.getLogger("roost.worker")
 
@@ -80,7 +83,7 @@ class Worker:
         texter: Texter | None = None,
         cipher: FieldCipher | None = None,
         pubsub: PubSub | None = None,
-        metrics: Metrics | None = None,
+        metrics: "Metrics | None" = None,
     ) -> None:
         self.metrics = metrics
         self.pubsub = pubsub
