@@ -118,6 +118,7 @@ class RoostGraphQL(GraphQL[Context, None]):
                 )
                 for error in result.errors
             ]
+            request.state.graphql_error_code = (result.errors[0].extensions or {}).get("code")
         sub_response = kwargs["sub_response"]
         if _failed_for_an_outage(result):
             sub_response.status_code = 503

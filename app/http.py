@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import rest
 from app.graphql_view import RoostGraphQL
+from app.metrics import Metrics, metrics_endpoint
 from app.middleware import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -80,10 +81,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
     media_dir = settings.data_dir / "media"
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.metrics = metrics
         app.state.database = Database(
             database_url,
             statement_timeout_ms=settings.statement_timeout_ms,
@@ -110,7 +113,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # against an older one refuses to serve rather than fail request by request.
                 await ensure_schema_current(app.state.database.engine)
             if settings.worker_in_process:
-                worker = build_worker(settings, app.state.database, app.state.services)
+                worker = build_worker(
+                    settings, app.state.database, app.state.services, metrics=metrics
+                )
                 worker_loop = asyncio.create_task(worker.run_forever(stop_worker))
             # What startup built lives as long as the process: frozen out of the garbage
             # collector's walk (a full collection of it took 70 ms here, all that time holding
@@ -136,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/uploads", upload_image, methods=["POST"]),
             Route("/receipts/{payment_id}", receipt_pdf, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             *rest.routes,
             Mount("/media", MediaFiles(directory=media_dir, check_dir=False), name="media"),
         ],
@@ -143,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # The client address comes from X-Forwarded-For only behind a configured proxy.
             Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
             Middleware(SecurityHeadersMiddleware),
-            Middleware(RequestContextMiddleware),
+            Middleware(RequestContextMiddleware, metrics=metrics),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,

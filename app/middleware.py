@@ -13,6 +13,7 @@ from functools import lru_cache
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.metrics import Metrics, route_label
 from app.observability import request_id_var
 from app.rest import error_response
 from db.outages import note_if_unreachable
@@ -33,10 +34,12 @@ def logged_path(path: str) -> str:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (the client's ``X-Request-ID`` when sane) and logs it once."""
+    """Gives every request an id (the client's ``X-Request-ID`` when sane), logs it once, and
+    counts and times it in ``metrics``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -77,6 +80,7 @@ class RequestContextMiddleware:
                 response = error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
             await response(scope, receive, send_with_request_id)
         finally:
+            seconds = time.perf_counter() - started
             access_log.info(
                 "request",
                 extra={
@@ -84,10 +88,19 @@ class RequestContextMiddleware:
                     "client": (scope.get("client") or (None,))[0],
                     "path": logged_path(scope["path"]),
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                     "operation": state.get("graphql_operation"),
                 },
             )
+            # A websocket's time is its connection's life, not a request's: not timed.
+            if self.metrics is not None and scope["type"] == "http":
+                self.metrics.observe_request(
+                    route=route_label(scope.get("route")),
+                    operation=state.get("graphql_operation"),
+                    status=status,
+                    error_code=state.get("graphql_error_code"),
+                    seconds=seconds,
+                )
             request_id_var.reset(token)
 
 

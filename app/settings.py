@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         [], validation_alias="ROOST_TRUSTED_PROXIES"
     )
+    # Who may read /metrics: a bearer token, and/or addresses or networks (comma-separated).
+    # With neither, development answers loopback only and production nobody.
+    metrics_token: SecretStr | None = Field(None, validation_alias="ROOST_METRICS_TOKEN")
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        [], validation_alias="ROOST_METRICS_ALLOW"
+    )
     auth_attempts_per_minute_per_ip: int = Field(
         30, ge=1, validation_alias="ROOST_AUTH_ATTEMPTS_PER_MINUTE_PER_IP"
     )
@@ -256,7 +262,7 @@ class Settings(BaseSettings):
     # Touched after every pass and every event; `python -m app.healthcheck worker` reads it.
     worker_heartbeat_file: Path | None = Field(None, validation_alias="ROOST_WORKER_HEARTBEAT_FILE")
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "metrics_allow", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -270,7 +276,7 @@ class Settings(BaseSettings):
             return [secret.strip() for secret in value.split(",") if secret.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _check_proxies(cls, proxies: list[str]) -> list[str]:
         for proxy in proxies:

@@ -1,6 +1,7 @@
 """Builds the collaborators that resolvers hand to services, from the settings."""
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
@@ -39,6 +40,10 @@ from services.payouts import PayoutPolicy
 from services.pricing import FeePolicy
 from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
+
+# `roost worker` serves no /metrics: prometheus-client stays unloaded there.
+if TYPE_CHECKING:
+    from app.metrics import Metrics
 
 
 def build_password_hasher(settings: Settings) -> PasswordHasher:
@@ -219,6 +224,7 @@ def build_worker(
     services: Services | None = None,
     *,
     pubsub: PubSub | None = None,
+    metrics: "Metrics | None" = None,
 ) -> Worker:
     """The worker of an API process shares its services; `roost worker` builds only what it
     needs (it takes no requests, so no token secret; the field cipher reads phone numbers for
@@ -243,6 +249,7 @@ def build_worker(
         if services
         else FieldCipher(settings.require_field_encryption_key()),
         pubsub=services.pubsub if services else pubsub,
+        metrics=metrics,
     )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -42,6 +42,10 @@ from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
 from services.events import Event, decode
 from services.payments import Gateways, ProviderCall
 from services.payouts import PayoutPolicy
+
+# `roost worker` serves no /metrics: prometheus-client stays unloaded there.
+if TYPE_CHECKING:
+    from app.metrics import Metrics
 
 log = logging.getLogger("roost.worker")
 
@@ -79,7 +83,9 @@ class Worker:
         texter: Texter | None = None,
         cipher: FieldCipher | None = None,
         pubsub: PubSub | None = None,
+        metrics: "Metrics | None" = None,
     ) -> None:
+        self.metrics = metrics
         self.pubsub = pubsub
         self.texter = texter or ConsoleTexter()
         self.cipher = cipher
@@ -133,6 +139,7 @@ class Worker:
                 try:
                     done = await self.run_once()
                 except Exception as error:  # the loop outlives a bad pass (a database restart)
+                    self._count_failure("pass")
                     if not note_if_unreachable(error):  # an outage is logged once, not each poll
                         log.exception("worker pass failed")
                     done = 0
@@ -272,10 +279,16 @@ class Worker:
             failures = await self._run_handlers(event_id)
         except Exception as error:
             log.exception("event %s failed", event_id)
+            self._count_failure("event")
             await self._failed(event_id, error)
             return
         if failures:
+            self._count_failure("event")
             await self._failed(event_id, next(iter(failures.values())), failures)
+
+    def _count_failure(self, stage: str) -> None:
+        if self.metrics is not None:
+            self.metrics.worker_failed(stage)
 
     async def _run_handlers(self, event_id: int) -> dict[str, Exception]:
         """Runs each handler of the event not yet done, each on its own, and marks the event
@@ -294,6 +307,7 @@ class Worker:
                 )
             except Exception as error:
                 log.exception("handler %s of event %s failed", name, event_id)
+                self._count_failure("handler")
                 failures[name] = error
         if not failures:
             await self.database.transaction(partial(self._processed, event_id=event_id))

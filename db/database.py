@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
@@ -10,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from db.outages import DATABASE, outages
 
@@ -50,6 +52,16 @@ def _database_reached(*_: object) -> None:
 
 async def _connection_made(connection: asyncpg.Connection) -> None:
     _database_reached()
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    """One pool's connections at a moment: lent out, open (lent out or idle), and its limit."""
+
+    name: str
+    in_use: int
+    open: int
+    limit: int
 
 
 class Database:
@@ -101,6 +113,20 @@ class Database:
                         init=_connection_made,
                     )
         return self._reads
+
+    def pool_usage(self) -> list[PoolUsage]:
+        """Both pools as they stand (the reads pool only once made), for the metrics."""
+        pool = self.engine.pool
+        in_use = pool.checkedout() if isinstance(pool, QueuePool) else 0
+        idle = pool.checkedin() if isinstance(pool, QueuePool) else 0
+        # The sessions' pool may open as many again in overflow (see __init__).
+        usage = [PoolUsage("orm", in_use, in_use + idle, self._pool_size * 2)]
+        if self._reads is not None:
+            size = self._reads.get_size()
+            usage.append(
+                PoolUsage("reads", size - self._reads.get_idle_size(), size, self._pool_size)
+            )
+        return usage
 
     async def transaction(
         self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 3

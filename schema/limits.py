@@ -38,6 +38,7 @@ from graphql import (
 from services.analytics import MAX_ANALYTICS_MONTHS, MAX_PRICED_CURRENCIES
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
 from services.money import known_currencies
+from services.platform_metrics import MAX_DAYS as PLATFORM_METRICS_MAX_DAYS
 from services.receipts import MAX_LINES as MAX_RECEIPT_LINES
 from services.search import MAX_PAGE_SIZE
 
@@ -66,6 +67,10 @@ LIST_SIZES: Mapping[str, int] = {
     "Earnings.byCurrency": len(known_currencies()),
     "HostAnalytics.months": MAX_ANALYTICS_MONTHS,
     "HostAnalyticsPeriod.byCurrency": MAX_PRICED_CURRENCIES,
+    "PlatformMetrics.days": PLATFORM_METRICS_MAX_DAYS,
+    # One entry per currency booked in on the day: no hard bound below every currency there
+    # is, a handful in practice (and a year of days at that bound would cost too much).
+    "PlatformDay.grossBookingValue": 10,
 }
 UNLISTED_LIST_SIZE = 100
 

@@ -26,6 +26,7 @@ from resolvers.node import resolve_node
 from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
+from resolvers.platform_metrics import PlatformMetricsQueries
 from resolvers.reviews import ReviewMutations
 from resolvers.subscriptions import Subscription
 from schema.accounts import UserType
@@ -58,6 +59,7 @@ class Query(
     AuditQueries,
     AdminUserQueries,
     AnalyticsQueries,
+    PlatformMetricsQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,

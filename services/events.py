@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, ClassVar, Self, get_type_hints
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import OutboxEvent
@@ -76,6 +77,41 @@ def emit(
     if delay < timedelta(0):
         raise ValueError("an event cannot be due before it happened")
     session.add(OutboxEvent(kind=event.kind(), payload=event.payload(), available_at=now + delay))
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxBacklog:
+    """How far behind the workers are: the age of the oldest event due and waiting (0 when
+    none waits), how many are due, and how many were parked for a person to look at."""
+
+    oldest_due_seconds: float
+    due: int
+    parked: int
+
+
+async def outbox_backlog(session: AsyncSession, *, now: datetime) -> OutboxBacklog:
+    """One query. The waiting events are read through their partial index (ix_outbox_event_due);
+    parked ones have no index of their own, so counting them scans the table (kept small when
+    processed events are pruned; an index ``WHERE parked_at IS NOT NULL`` would make it free)."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT
+                    (SELECT min(available_at) FROM outbox_event
+                     WHERE processed_at IS NULL AND parked_at IS NULL AND available_at <= :now),
+                    (SELECT count(*) FROM outbox_event
+                     WHERE processed_at IS NULL AND parked_at IS NULL AND available_at <= :now),
+                    (SELECT count(*) FROM outbox_event
+                     WHERE parked_at IS NOT NULL AND processed_at IS NULL)
+                """
+            ),
+            {"now": now},
+        )
+    ).one()
+    oldest, due, parked = row
+    lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    return OutboxBacklog(oldest_due_seconds=lag, due=due, parked=parked)
 
 
 # Accounts. Their mail carries a one-time link, minted by the handler when it sends: a secret
