@@ -66,7 +66,6 @@ import itertools
 import os
 import random
 import resource
-import secrets
 import statistics
 import sys
 import tempfile
@@ -78,7 +77,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import psutil
@@ -86,10 +84,8 @@ import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.webhooks import SetupFailed, admin_url, free_port, with_database
+from bench.webhooks import SetupFailed, graphql, own_database, serve_roost, sign_up
 
-# Not a secret: the throwaway accounts' password.
-PASSWORD = "bench horse battery staple"  # noqa: S105
 PROTOCOL = "graphql-transport-ws"
 GUESTS = 4
 OPEN_AT_ONCE = 50
@@ -97,7 +93,6 @@ SETUP_AT_ONCE = 8
 ROUND_TIMEOUT_SECONDS = 10.0
 BOOKING_REQUESTED = "BOOKING_REQUESTED"
 
-REGISTER = "mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"
 CREATE_LISTING = "mutation($input: CreateListingInput!) { createListing(input: $input) { id } }"
 CREATE_BOOKING = "mutation($input: CreateBookingInput!) { createBooking(input: $input) { id } }"
 START_PAYMENT = """
@@ -175,18 +170,6 @@ class Crowd:
 # The server and its database.
 
 
-@asynccontextmanager
-async def own_database(url: str) -> AsyncIterator[str]:
-    name = f"roost_bench_subscriptions_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_url(url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(admin_url(url), name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 @dataclass
 class Server:
     url: str
@@ -207,7 +190,6 @@ async def roost_serving(
     database_url: str, redis_url: str | None, log: Path
 ) -> AsyncIterator[Server]:
     """`roost serve`, one process with its worker, on a free loopback port."""
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -225,62 +207,11 @@ async def roost_serving(
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
         env["ROOST_REDIS_PREFIX"] = f"roost-bench-subscriptions-{os.getpid()}:"
-    roost = Path(sys.executable).parent / "roost"
-    command = [str(roost), "serve", "--port", str(port), "--workers", "1"]
-    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        server = await asyncio.create_subprocess_exec(
-            *command, env=env, stdout=output, stderr=asyncio.subprocess.STDOUT
-        )
-    finally:
-        os.close(output)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(600):
-                if server.returncode is not None:
-                    raise SetupFailed(f"roost serve stopped; its output is in {log}")
-                try:
-                    if (await client.get(f"{url}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise SetupFailed("roost serve did not answer within a minute")
-        yield Server(url, server.pid)
-    finally:
-        if server.returncode is None:
-            server.terminate()  # its pid only
-            try:
-                async with asyncio.timeout(20):
-                    await server.wait()
-            except TimeoutError:
-                server.kill()
-                await server.wait()
+    async with serve_roost(env, workers=1, log=log) as (url, pid):
+        yield Server(url, pid)
 
 
 # Setup, through GraphQL.
-
-
-async def graphql(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str | None = None
-) -> dict[str, Any]:
-    response = await client.post(
-        "/graphql",
-        json={"query": query, "variables": variables},
-        headers={"Authorization": f"Bearer {token}"} if token else None,
-    )
-    body = response.json()
-    if response.status_code != 200 or "errors" in body:
-        raise SetupFailed(f"HTTP {response.status_code}: {response.text[:500]}")
-    return body["data"]
-
-
-async def sign_up(client: httpx.AsyncClient, email: str, role: str) -> str:
-    person = {"email": email, "password": PASSWORD, "firstName": "Bench", "lastName": role.title()}
-    data = await graphql(client, REGISTER, {"input": {**person, "role": role}})
-    return data["register"]["accessToken"]
 
 
 def listing_input(title: str) -> dict[str, Any]:
@@ -585,7 +516,7 @@ async def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.connections)), hard))
 
     with tempfile.TemporaryDirectory(prefix="roost-bench-subscriptions-") as workdir:
-        async with own_database(args.database_url) as database_url:
+        async with own_database(args.database_url, "subscriptions") as database_url:
             try:
                 return await run(args, database_url, Path(workdir))
             except SetupFailed as error:

@@ -136,8 +136,9 @@ def with_database(url: str, name: str) -> str:
 
 
 @asynccontextmanager
-async def own_database(url: str) -> AsyncIterator[str]:
-    name = f"roost_bench_webhooks_{os.getpid()}_{secrets.token_hex(4)}"
+async def own_database(url: str, bench: str = "webhooks") -> AsyncIterator[str]:
+    """A database of the bench's own on ``url``'s server, dropped at the end."""
+    name = f"roost_bench_{bench}_{os.getpid()}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(admin_url(url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -158,7 +159,6 @@ async def roost_serving(
     database_url: str, stripe_url: str, workers: int, log: Path
 ) -> AsyncIterator[str]:
     """`roost serve` (which migrates the database) on a free loopback port; its base URL."""
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -170,6 +170,17 @@ async def roost_serving(
         "ROOST_MAX_PENDING_BOOKINGS_PER_GUEST": "100000",
     }
     env.pop("REDIS_URL", None)  # limits and caches in the process: nothing shared with others
+    async with serve_roost(env, workers=workers, log=log) as (url, _):
+        yield url
+
+
+@asynccontextmanager
+async def serve_roost(
+    env: dict[str, str], *, workers: int, log: Path
+) -> AsyncIterator[tuple[str, int]]:
+    """`roost serve` with ``env`` on a free loopback port: its base URL and pid, once it
+    answers; stopped by that pid at the end."""
+    port = free_port()
     roost = Path(sys.executable).parent / "roost"
     command = [str(roost), "serve", "--port", str(port), "--workers", str(workers)]
     output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -193,7 +204,7 @@ async def roost_serving(
                 await asyncio.sleep(0.1)
             else:
                 raise SetupFailed("roost serve did not answer within a minute")
-        yield url
+        yield url, server.pid
     finally:
         if server.returncode is None:
             server.terminate()  # its pid only
