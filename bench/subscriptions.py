@@ -75,7 +75,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -84,7 +83,14 @@ import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.webhooks import SetupFailed, graphql, own_database, serve_roost, sign_up
+from bench.webhooks import (
+    SetupFailed,
+    graphql,
+    listing_input,
+    own_database,
+    serve_roost,
+    sign_up,
+)
 
 PROTOCOL = "graphql-transport-ws"
 GUESTS = 4
@@ -214,31 +220,11 @@ async def roost_serving(
 # Setup, through GraphQL.
 
 
-def listing_input(title: str) -> dict[str, Any]:
-    return {
-        "title": title,
-        "description": "A listing made by the subscription benchmark.",
-        "propertyType": "ENTIRE_PLACE",
-        "address": {"line1": "Rua da Bica 3", "city": "Lisboa", "country": "PT"},
-        "latitude": 38.7107,
-        "longitude": -9.1468,
-        "maxGuests": 4,
-        "bedrooms": 2,
-        "beds": 2,
-        "bathrooms": 1,
-        "nightlyPrice": {"amount": "80", "currency": "EUR"},
-        "cleaningFee": {"amount": "20", "currency": "EUR"},
-        "amenities": ["wifi"],
-        "instantBook": False,
-        "cancellationPolicy": "FLEXIBLE",
-        "minNights": 1,
-        "maxNights": 28,
-    }
-
-
 async def a_host(client: httpx.AsyncClient, name: str) -> Host:
     token = await sign_up(client, f"bench-{name}@example.com", "HOST")
-    made = await graphql(client, CREATE_LISTING, {"input": listing_input(f"Bench {name}")}, token)
+    made = await graphql(
+        client, CREATE_LISTING, {"input": listing_input(f"Bench {name}", instant=False)}, token
+    )
     return Host(name, token, made["createListing"]["id"])
 
 

@@ -242,7 +242,7 @@ async def sign_up(client: httpx.AsyncClient, email: str, role: str) -> str:
 def listing_input(title: str, instant: bool) -> dict:
     return {
         "title": title,
-        "description": "A listing made by the webhook benchmark.",
+        "description": "A listing made by a Roost benchmark.",
         "propertyType": "ENTIRE_PLACE",
         "address": {"line1": "Rua da Bica 3", "city": "Lisboa", "country": "PT"},
         "latitude": 38.7107,
