@@ -13,6 +13,7 @@ from db.rows import ListingRow
 from resolvers.currency import viewer_currency
 from resolvers.node import node_id, plain_input
 from resolvers.permissions import (
+    IsAdmin,
     IsAuthenticated,
     IsHost,
     can_see_listing,
@@ -196,6 +197,35 @@ async def delete_listing(info: Info, id: strawberry.ID) -> bool:
     return True
 
 
+async def suspend_listing(info: Info, id: strawberry.ID, reason: str) -> ListingType:
+    admin = await require_user(info)
+    listing_id = node_id(id, "Listing", "id")
+    await info.context.database.transaction(
+        partial(
+            listings_service.suspend,
+            admin=admin,
+            listing_id=listing_id,
+            reason=reason,
+            now=info.context.services.clock(),
+        )
+    )
+    return await _reloaded(info, listing_id)
+
+
+async def restore_listing(info: Info, id: strawberry.ID) -> ListingType:
+    admin = await require_user(info)
+    listing_id = node_id(id, "Listing", "id")
+    await info.context.database.transaction(
+        partial(
+            listings_service.restore,
+            admin=admin,
+            listing_id=listing_id,
+            now=info.context.services.clock(),
+        )
+    )
+    return await _reloaded(info, listing_id)
+
+
 From = Annotated[date, strawberry.argument(name="from", description="The first night.")]
 To = Annotated[date, strawberry.argument(description="The day after the last night.")]
 
@@ -254,6 +284,17 @@ class ListingQueries:
 
 @strawberry.type
 class ListingMutations:
+    suspend_listing: ListingType = strawberry.mutation(
+        resolver=suspend_listing,
+        permission_classes=[IsAdmin],
+        description="Takes a listing out of search and booking at once, with a reason (admins "
+        "only; audited); its host cannot republish it.",
+    )
+    restore_listing: ListingType = strawberry.mutation(
+        resolver=restore_listing,
+        permission_classes=[IsAdmin],
+        description="Publishes a suspended listing again (admins only; audited).",
+    )
     create_listing: ListingType = strawberry.mutation(
         resolver=create_listing, permission_classes=[IsHost], description="Hosts: a new listing."
     )

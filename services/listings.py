@@ -20,6 +20,7 @@ from db.catalogue import amenity_ids_by_code
 from db.models import BlockedNight, Booking, Listing, ListingPhoto, NightPrice, Upload
 from db.rows import Actor, ListingRow
 from db.states import ListingStatus
+from services import audit
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.exchange_rates import usd_per_minor_unit, usd_per_unit
 from services.money import to_minor
@@ -533,3 +534,62 @@ async def set_night_prices(
             [{"listing_id": listing_id, "night": night, "price_minor": minor} for night in nights]
         )
     )
+
+
+# Admins take a listing off the platform, and put it back.
+
+MAX_SUSPEND_REASON = 500
+
+
+async def suspend(
+    session: AsyncSession, *, admin: Actor, listing_id: int, reason: str, now: datetime
+) -> Listing:
+    """Out of search and unbookable at once; only an admin puts it back (its host cannot
+    republish it). Stays already booked are left to the admins' own cancellations."""
+    if not rules.is_admin(admin):
+        raise Forbidden("Only admins can suspend listings.")
+    text = reason.strip()
+    if not 1 <= len(text) <= MAX_SUSPEND_REASON or has_control_characters(text):
+        raise InvalidInput.field(
+            "reason", f"must be 1 to {MAX_SUSPEND_REASON} characters of plain text"
+        )
+    listing = await get_for_change(session, actor=admin, listing_id=listing_id)
+    if listing.status == ListingStatus.SUSPENDED:
+        raise Conflict("This listing is suspended already.")
+    before = listing.status
+    listing.status = ListingStatus.SUSPENDED
+    await session.flush()
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="listing.suspend",
+        subject=("Listing", listing.id),
+        before={"status": before},
+        after={"status": listing.status},
+        reason=text,
+        now=now,
+    )
+    return listing
+
+
+async def restore(
+    session: AsyncSession, *, admin: Actor, listing_id: int, now: datetime
+) -> Listing:
+    """A suspended listing published again."""
+    if not rules.is_admin(admin):
+        raise Forbidden("Only admins can restore listings.")
+    listing = await get_for_change(session, actor=admin, listing_id=listing_id)
+    if listing.status != ListingStatus.SUSPENDED:
+        raise Conflict("This listing is not suspended.")
+    listing.status = ListingStatus.PUBLISHED
+    await session.flush()
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="listing.restore",
+        subject=("Listing", listing.id),
+        before={"status": ListingStatus.SUSPENDED},
+        after={"status": listing.status},
+        now=now,
+    )
+    return listing
