@@ -12,7 +12,7 @@ import strawberry
 
 from resolvers.node import node_id
 from resolvers.payments import move_money
-from resolvers.permissions import IsAuthenticated, can_see_booking, require_user
+from resolvers.permissions import IsAdmin, IsAuthenticated, can_see_booking, require_user
 from schema.bookings import (
     BookingConnection,
     BookingEdge,
@@ -200,6 +200,35 @@ async def host_reservations(
     return _connection(info, page)
 
 
+async def bookings(
+    info: Info,
+    status: BookingStatus | None = None,
+    guest_id: strawberry.ID | None = None,
+    host_id: strawberry.ID | None = None,
+    listing_id: strawberry.ID | None = None,
+    from_: From = None,
+    to: To = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> BookingConnection:
+    async with info.context.database.read_session() as session:
+        page = await booking_lists.list_bookings(
+            session,
+            guest_id=node_id(guest_id, "User", "guestId") if guest_id else None,
+            host_id=node_id(host_id, "User", "hostId") if host_id else None,
+            where=BookingFilter(
+                status=status.value if status else None,
+                listing_id=node_id(listing_id, "Listing", "listingId") if listing_id else None,
+                start=from_,
+                end=to,
+            ),
+            first=20 if first is None else first,
+            after=after,
+            newest_first=True,
+        )
+    return _connection(info, page)
+
+
 @strawberry.type
 class BookingQueries:
     quote: PriceQuote = strawberry.field(
@@ -219,6 +248,12 @@ class BookingQueries:
         resolver=host_reservations,
         permission_classes=[IsAuthenticated],
         description="Bookings of the signed-in host's listings, earliest check-in first.",
+    )
+    bookings: BookingConnection = strawberry.field(
+        resolver=bookings,
+        permission_classes=[IsAdmin],
+        description="Every booking, latest check-in first (admins only): of a status, a guest, "
+        "a host, a listing, with a night within [from, to). first: 1 to 100.",
     )
 
 
