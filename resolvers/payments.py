@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.rows import BookingRow
 from db.states import ACTIVE_BOOKING
 from resolvers.node import node_id
-from resolvers.permissions import IsAuthenticated, current_user, require_user
+from resolvers.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from schema.accounts import phone_cipher_context
 from schema.context import Info
 from schema.listings import MoneyType
@@ -24,6 +24,7 @@ from schema.payments import (
     PaymentEdge,
     PaymentProvider,
     PaymentSession,
+    PaymentStatus,
     PaymentType,
 )
 from services import bookings as bookings_service
@@ -146,10 +147,49 @@ async def my_payments(
     info: Info, first: int | None = 20, after: str | None = None
 ) -> PaymentConnection:
     guest = await require_user(info)
+    return await _payments_page(info, guest_id=guest.id, first=first, after=after)
+
+
+async def payments(
+    info: Info,
+    status: PaymentStatus | None = None,
+    provider: PaymentProvider | None = None,
+    booking_id: strawberry.ID | None = None,
+    guest_id: strawberry.ID | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> PaymentConnection:
+    return await _payments_page(
+        info,
+        guest_id=node_id(guest_id, "User", "guestId") if guest_id else None,
+        status=status.value if status else None,
+        provider=provider.value if provider else None,
+        booking_id=node_id(booking_id, "Booking", "bookingId") if booking_id else None,
+        first=first,
+        after=after,
+    )
+
+
+async def _payments_page(
+    info: Info,
+    *,
+    guest_id: int | None,
+    first: int | None,
+    after: str | None,
+    status: str | None = None,
+    provider: str | None = None,
+    booking_id: int | None = None,
+) -> PaymentConnection:
     database = info.context.database
     async with database.read_session() as session:
         page = await payment_lists.list_payments(
-            session, guest_id=guest.id, first=20 if first is None else first, after=after
+            session,
+            guest_id=guest_id,
+            status=status,
+            provider=provider,
+            booking_id=booking_id,
+            first=20 if first is None else first,
+            after=after,
         )
 
     async def count() -> int:
@@ -173,6 +213,12 @@ class PaymentQueries:
         permission_classes=[IsAuthenticated],
         description="The signed-in user's payments as a guest (failed attempts too), newest "
         "first; at most 100 a page.",
+    )
+    payments: PaymentConnection = strawberry.field(
+        resolver=payments,
+        permission_classes=[IsAdmin],
+        description="Every payment, newest first (admins only): of a status, a provider, a "
+        "booking, a guest. first: 1 to 100.",
     )
 
 

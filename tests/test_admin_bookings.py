@@ -58,3 +58,40 @@ async def test_admins_find_bookings_by_status_people_listing_and_dates(
     wrong_kind = await gql(client, BOOKINGS, {"guest": lisbon.listing_id}, headers=admin)
     assert error_code(wrong_kind) == "BAD_USER_INPUT"
     assert error_code(await gql(client, BOOKINGS, headers=lisbon.as_host)) == "FORBIDDEN"
+
+
+PAYMENTS = """
+query($status: PaymentStatus, $provider: PaymentProvider, $booking: ID, $guest: ID) {
+  payments(status: $status, provider: $provider, bookingId: $booking, guestId: $guest) {
+    edges { node { id status } }
+    totalCount
+  }
+}
+"""
+
+
+async def payment_ids(
+    client: httpx.AsyncClient, admin: dict[str, str], **filters: object
+) -> list[str]:
+    body = await gql(client, PAYMENTS, filters, headers=admin)
+    assert "errors" not in body, body
+    return [edge["node"]["id"] for edge in body["data"]["payments"]["edges"]]
+
+
+async def test_admins_find_payments_by_status_provider_booking_and_guest(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    admin = await an_admin(client, database)
+    lisbon, porto = await a_place(client), await a_place(client)
+    first_booking = await booked(client, lisbon, 5, 7)
+    first = await pay(client, lisbon, first_booking["id"])
+    second = await pay(client, porto, (await booked(client, porto, 10, 12))["id"])
+    guest = (await gql(client, ME, headers=porto.as_guest))["data"]["me"]["id"]
+
+    assert await payment_ids(client, admin) == [second["id"], first["id"]]
+    assert await payment_ids(client, admin, guest=guest) == [second["id"]]
+    assert await payment_ids(client, admin, booking=first_booking["id"]) == [first["id"]]
+    assert await payment_ids(client, admin, provider="STRIPE") == []
+    assert await payment_ids(client, admin, status="FAILED") == []
+    assert len(await payment_ids(client, admin, provider="TEST", status="SUCCEEDED")) == 2
+    assert error_code(await gql(client, PAYMENTS, headers=porto.as_guest)) == "FORBIDDEN"
