@@ -173,6 +173,20 @@ From = Annotated[
 To = Annotated[date | None, strawberry.argument(description="Stays with a night before this date.")]
 
 
+def _filter(
+    status: BookingStatus | None,
+    listing_id: strawberry.ID | None,
+    start: date | None,
+    end: date | None,
+) -> BookingFilter:
+    return BookingFilter(
+        status=status.value if status else None,
+        listing_id=node_id(listing_id, "Listing", "listingId") if listing_id else None,
+        start=start,
+        end=end,
+    )
+
+
 async def host_reservations(
     info: Info,
     status: BookingStatus | None = None,
@@ -187,12 +201,7 @@ async def host_reservations(
         page = await booking_lists.list_bookings(
             session,
             host_id=host.id,
-            where=BookingFilter(
-                status=status.value if status else None,
-                listing_id=node_id(listing_id, "Listing", "listingId") if listing_id else None,
-                start=from_,
-                end=to,
-            ),
+            where=_filter(status, listing_id, from_, to),
             first=20 if first is None else first,
             after=after,
             newest_first=False,
@@ -216,12 +225,7 @@ async def bookings(
             session,
             guest_id=node_id(guest_id, "User", "guestId") if guest_id else None,
             host_id=node_id(host_id, "User", "hostId") if host_id else None,
-            where=BookingFilter(
-                status=status.value if status else None,
-                listing_id=node_id(listing_id, "Listing", "listingId") if listing_id else None,
-                start=from_,
-                end=to,
-            ),
+            where=_filter(status, listing_id, from_, to),
             first=20 if first is None else first,
             after=after,
             newest_first=True,
