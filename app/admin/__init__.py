@@ -1,0 +1,31 @@
+"""The admin web dashboard at /admin: server-rendered pages (Jinja templates) over the same
+services as the GraphQL admin operations. ``routes`` is mounted by app/http.py."""
+
+from starlette.routing import Route
+
+from app.admin import pages
+
+routes = [
+    Route("/admin", pages.home, methods=["GET"]),
+    Route("/admin/login", pages.sign_in_form, methods=["GET"]),
+    Route("/admin/login", pages.sign_in, methods=["POST"]),
+    Route("/admin/logout", pages.sign_out, methods=["POST"]),
+    Route("/admin/static/admin.css", pages.stylesheet, methods=["GET"]),
+    Route("/admin/users", pages.users, methods=["GET"]),
+    Route("/admin/users/{user_id:int}", pages.user, methods=["GET"]),
+    Route("/admin/users/{user_id:int}/status", pages.set_user_status, methods=["POST"]),
+    Route("/admin/users/{user_id:int}/roles", pages.set_user_role, methods=["POST"]),
+    Route(
+        "/admin/users/{user_id:int}/password-reset", pages.force_password_reset, methods=["POST"]
+    ),
+    Route("/admin/listings", pages.listings_page, methods=["GET"]),
+    Route("/admin/listings/{listing_id:int}", pages.listing, methods=["GET"]),
+    Route("/admin/listings/{listing_id:int}/suspend", pages.suspend_listing, methods=["POST"]),
+    Route("/admin/listings/{listing_id:int}/restore", pages.restore_listing, methods=["POST"]),
+    Route("/admin/bookings", pages.bookings_page, methods=["GET"]),
+    Route("/admin/payments", pages.payments_page, methods=["GET"]),
+    Route("/admin/audit", pages.audit_page, methods=["GET"]),
+]
+
+PUBLIC_PATHS = frozenset({"/admin/login", "/admin/static/admin.css"})
+"""Every other route is for signed-in admins only."""
