@@ -41,8 +41,14 @@ POLICY = "; ".join(
         "base-uri 'none'",
     ]
 )
-# What an admin's pages show is private: no cache, shared or not, keeps it.
-PAGE_HEADERS = {"Content-Security-Policy": POLICY, "Cache-Control": "no-store"}
+# What an admin's pages show is private: no cache, shared or not, keeps it. The referrer goes
+# to this origin only, never elsewhere; under the API's "no-referrer" a browser would send
+# "Origin: null" with the forms, and the Origin check could not tell them from a forgery.
+PAGE_HEADERS = {
+    "Content-Security-Policy": POLICY,
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _money(minor: int | None, currency: str) -> str:
