@@ -158,6 +158,7 @@ async def test_sign_in_spends_the_same_attempts_as_the_graphql_login(
     refused = await sign_in(client, email)  # the right password, too late
     assert refused.status_code == 429
     assert "Too many attempts" in refused.text
+    assert int(refused.headers["retry-after"]) > 0
     body = await gql(client, LOGIN, {"email": email, "password": PASSWORD})
     assert error_code(body) == "RATE_LIMITED"
 

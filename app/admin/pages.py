@@ -156,9 +156,12 @@ async def sign_in(request: Request) -> Response:
         if not rules.is_admin(authenticated.user):
             raise Unauthenticated(accounts.WRONG_CREDENTIALS)
     except (Unauthenticated, RateLimited) as error:
-        return _sign_in_page(
+        page = _sign_in_page(
             request, expected, email=email, error=error.message, status=error.http_status
         )
+        if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
+            page.headers["Retry-After"] = str(error.retry_after_seconds)
+        return page
     policy = SessionPolicy(
         access_tokens=state.session_policy.access_tokens, refresh_lifetime=SESSION_LIFETIME
     )
