@@ -301,11 +301,18 @@ async def _work(settings: Settings, url: str) -> None:
             loop.add_signal_handler(signum, stop.set)
         # Its live messages reach the API processes' subscribers only through Redis.
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        pubsub = build_pubsub(settings, redis)
+        worker = build_worker(settings, database, pubsub=pubsub)
+        # It hears the admins' changes of the platform's settings as the API processes do.
+        pubsub.start()
+        if worker.platform_settings is not None:
+            worker.platform_settings.start()
         try:
-            await build_worker(
-                settings, database, pubsub=build_pubsub(settings, redis)
-            ).run_forever(stop)
+            await worker.run_forever(stop)
         finally:
+            if worker.platform_settings is not None:
+                await worker.platform_settings.stop()
+            await pubsub.stop()
             if redis is not None:
                 await redis.aclose()
     finally:

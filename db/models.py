@@ -935,3 +935,34 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlatformSettingsRow(Base):
+    """What admins changed of the platform's settings: one row at most, a column per setting;
+    null keeps the value the environment gives (services/platform_settings.py)."""
+
+    __tablename__ = "platform_settings"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint(
+            "guest_service_fee_percent BETWEEN 0 AND 100"
+            " AND host_fee_percent BETWEEN 0 AND 100"
+            " AND occupancy_tax_percent BETWEEN 0 AND 100",
+            name="percents",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="1")
+    guest_service_fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    host_fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    occupancy_tax_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    # {"PT": "6.5", ...}: percents as strings, so no float ever holds one.
+    tax_percent_by_country: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    payment_window_minutes: Mapped[int | None] = mapped_column(Integer)
+    host_response_hours: Mapped[int | None] = mapped_column(Integer)
+    payout_delay_hours: Mapped[int | None] = mapped_column(Integer)
+    moderation_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="SET NULL")
+    )

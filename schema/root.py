@@ -27,6 +27,7 @@ from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
 from resolvers.platform_metrics import PlatformMetricsQueries
+from resolvers.platform_settings import PlatformSettingsMutations, PlatformSettingsQueries
 from resolvers.reviews import ReviewMutations
 from resolvers.subscriptions import Subscription
 from schema.accounts import UserType
@@ -60,6 +61,7 @@ class Query(
     AdminUserQueries,
     AnalyticsQueries,
     PlatformMetricsQueries,
+    PlatformSettingsQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -78,6 +80,7 @@ class Mutation(
     MessageMutations,
     NotificationMutations,
     AdminUserMutations,
+    PlatformSettingsMutations,
 ):
     pass
 
