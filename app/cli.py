@@ -86,7 +86,11 @@ async def _migrate(url: str) -> None:
 async def _seed(settings: Settings, url: str, listings: int) -> None:
     async with _maintenance_connection(url) as database:
         await upgrade_to_head(database.engine)
-        report = await seed_demo_data(database, build_password_hasher(settings))
+        report = await seed_demo_data(
+            database,
+            build_password_hasher(settings),
+            moderation_on=settings.listing_moderation,
+        )
         print(
             f"Demo data loaded: {report.users_added} users and {report.listings_added}"
             " listings added."
@@ -115,7 +119,11 @@ async def _prepare_for_serving(settings: Settings, url: str, *, embedded: bool) 
         await upgrade_to_head(database.engine)
         seeded = None
         if embedded and await is_empty(database):
-            seeded = await seed_demo_data(database, build_password_hasher(settings))
+            seeded = await seed_demo_data(
+                database,
+                build_password_hasher(settings),
+                moderation_on=settings.listing_moderation,
+            )
         return Prepared(seeded=seeded, demo_accounts=await demo_accounts_exist(database))
 
 

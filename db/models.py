@@ -36,6 +36,7 @@ from db.states import (
     LIVE_PAYMENT,
     BookingStatus,
     CancellationPolicy,
+    ListingModeration,
     ListingStatus,
     NotificationKind,
     OperationKind,
@@ -257,6 +258,15 @@ class Listing(Base):
         ),
         CheckConstraint("nightly_price_minor > 0", name="positive_price"),
         CheckConstraint("max_nights IS NULL OR max_nights >= min_nights", name="nights_range"),
+        CheckConstraint(f"moderation IN ({sql_list(ListingModeration)})", name="moderation"),
+        # The admins' queue: listings waiting (or flagged), oldest first.
+        Index(
+            "ix_listing_moderation_queue",
+            "moderation",
+            "moderation_since",
+            "id",
+            postgresql_where=text("moderation <> 'APPROVED' AND deleted_at IS NULL"),
+        ),
         # What the public sees: search reads only these rows, through these indexes.
         Index(
             "ix_listing_search_vector",
@@ -338,6 +348,18 @@ class Listing(Base):
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+    # The admins' review (services/moderation.py): guests see only APPROVED listings.
+    moderation: Mapped[str] = mapped_column(Text, server_default=ListingModeration.APPROVED)
+    # Why an admin flagged it; null otherwise.
+    moderation_reason: Mapped[str | None] = mapped_column(Text)
+    # Since when it is in its moderation state: the queue serves the longest waiting first.
+    moderation_since: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="SET NULL")
     )
 
 

@@ -22,6 +22,7 @@ from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
+from resolvers.moderation import ModerationMutations, ModerationQueries
 from resolvers.node import resolve_node
 from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
@@ -62,6 +63,7 @@ class Query(
     AnalyticsQueries,
     PlatformMetricsQueries,
     PlatformSettingsQueries,
+    ModerationQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -81,6 +83,7 @@ class Mutation(
     NotificationMutations,
     AdminUserMutations,
     PlatformSettingsMutations,
+    ModerationMutations,
 ):
     pass
 
