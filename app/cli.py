@@ -86,7 +86,11 @@ async def _migrate(url: str) -> None:
 async def _seed(settings: Settings, url: str, listings: int) -> None:
     async with _maintenance_connection(url) as database:
         await upgrade_to_head(database.engine)
-        report = await seed_demo_data(database, build_password_hasher(settings))
+        report = await seed_demo_data(
+            database,
+            build_password_hasher(settings),
+            moderation_on=settings.listing_moderation,
+        )
         print(
             f"Demo data loaded: {report.users_added} users and {report.listings_added}"
             " listings added."
@@ -115,7 +119,11 @@ async def _prepare_for_serving(settings: Settings, url: str, *, embedded: bool) 
         await upgrade_to_head(database.engine)
         seeded = None
         if embedded and await is_empty(database):
-            seeded = await seed_demo_data(database, build_password_hasher(settings))
+            seeded = await seed_demo_data(
+                database,
+                build_password_hasher(settings),
+                moderation_on=settings.listing_moderation,
+            )
         return Prepared(seeded=seeded, demo_accounts=await demo_accounts_exist(database))
 
 
@@ -301,11 +309,18 @@ async def _work(settings: Settings, url: str) -> None:
             loop.add_signal_handler(signum, stop.set)
         # Its live messages reach the API processes' subscribers only through Redis.
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        pubsub = build_pubsub(settings, redis)
+        worker = build_worker(settings, database, pubsub=pubsub)
+        # It hears the admins' changes of the platform's settings as the API processes do.
+        pubsub.start()
+        if worker.platform_settings is not None:
+            worker.platform_settings.start()
         try:
-            await build_worker(
-                settings, database, pubsub=build_pubsub(settings, redis)
-            ).run_forever(stop)
+            await worker.run_forever(stop)
         finally:
+            if worker.platform_settings is not None:
+                await worker.platform_settings.stop()
+            await pubsub.stop()
             if redis is not None:
                 await redis.aclose()
     finally:

@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         revoked_sessions.start()
         pubsub = app.state.services.pubsub
         pubsub.start()
+        app.state.services.platform_settings.start()
         app.state.live_connections = LiveConnections(revoked_sessions)
         try:
             if settings.is_production:
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_worker.set()
             if worker_loop is not None:
                 await worker_loop
+            await app.state.services.platform_settings.stop()
             await pubsub.stop()
             await revoked_sessions.stop()
             await app.state.database.dispose()

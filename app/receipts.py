@@ -210,7 +210,10 @@ async def receipt_pdf(request: Request) -> Response:
     if rules.can_see_payout(actor, host_id=sources.listing.host_id):
         services = request.app.state.services
         statement = await statements.statement_of(
-            loaders, payment, policy=services.payout_policy, gateways=services.payment_gateways
+            loaders,
+            payment,
+            policy=await services.current_payout_policy(),
+            gateways=services.payment_gateways,
         )
     content = await run_in_threadpool(render_pdf, receipt, statement)
     return Response(

@@ -126,7 +126,7 @@ async def stripe_webhook(request: Request) -> Response:
             stripe_webhooks.apply_event,
             event=event,
             now=clock(),
-            rules=state.services.booking_rules,
+            rules=await state.services.current_booking_rules(),
         )
     )
     return JSONResponse({"received": True, "outcome": outcome})
@@ -167,7 +167,7 @@ async def mpesa_callback(request: Request) -> Response:
             result=result,
             payload=body,
             now=clock(),
-            rules=state.services.booking_rules,
+            rules=await state.services.current_booking_rules(),
         )
     )
     return JSONResponse({"ResultCode": 0, "ResultDesc": "Accepted"})
@@ -244,7 +244,7 @@ async def paypal_webhook(request: Request) -> Response:
         return error_response(400, "BAD_SIGNATURE", "PayPal did not verify this delivery.")
     if not paypal_webhooks.well_formed(event):
         return error_response(400, "BAD_REQUEST", "The body is not a PayPal event.")
-    clock, rules = state.services.clock, state.services.booking_rules
+    clock, rules = state.services.clock, await state.services.current_booking_rules()
     outcome = await state.database.transaction(
         partial(paypal_webhooks.apply_event, event=event, now=clock(), rules=rules)
     )

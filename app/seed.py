@@ -15,7 +15,7 @@ from db.database import Database
 from db.models import Listing, User
 from db.states import UserStatus
 from gateways.payments import TestPaymentGateway
-from services import bookings, checkout, listings
+from services import bookings, checkout, listings, moderation
 from services.payments import Gateways
 
 DEMO_USERS = [
@@ -158,8 +158,11 @@ async def demo_accounts_exist(database: Database) -> bool:
     return found == len(DEMO_ACCOUNTS)
 
 
-async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedReport:
-    """Adds what is missing of the demo data; running it twice adds nothing the second time."""
+async def seed_demo_data(
+    database: Database, passwords: PasswordHasher, *, moderation_on: bool = False
+) -> SeedReport:
+    """Adds what is missing of the demo data; running it twice adds nothing the second time.
+    With ``moderation_on``, the last new listing waits for an admin's review."""
     password_hash = await passwords.hash(DEMO_PASSWORD)  # one hash will do for demo accounts
     rows = [
         {**user, "password_hash": password_hash, "email_verified_at": func.now()}
@@ -179,7 +182,7 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
         sample_user_id = await session.scalar(
             select(User.id).where(User.email == DEMO_USERS[0]["email"])
         )
-        listings_added, trip = await _seed_listings_and_a_trip(session)
+        listings_added, trip = await _seed_listings_and_a_trip(session, moderation_on)
         return SeedReport(
             users_added=users_added, sample_user_id=sample_user_id, listings_added=listings_added
         ), trip
@@ -191,7 +194,7 @@ async def seed_demo_data(database: Database, passwords: PasswordHasher) -> SeedR
 
 
 async def _seed_listings_and_a_trip(
-    session: AsyncSession,
+    session: AsyncSession, moderation_on: bool
 ) -> tuple[int, tuple[User, int] | None]:
     """The hosts' listings, unless they have some already, and a trip for Liam to pay."""
     users = {user.email: user for user in await session.scalars(select(User))}
@@ -202,6 +205,9 @@ async def _seed_listings_and_a_trip(
             continue
         for listing in fields:
             created.append(await listings.create_listing(session, host=host, fields=listing))
+    if moderation_on and len(created) > 1:  # the first keeps Liam's trip
+        moderation.send_for_review(created[-1], now=datetime.now(UTC))
+        await session.flush()
     guest = users.get(DEMO_ACCOUNTS["guest"])
     if created and guest is not None:
         # Through the same steps a guest takes: book, then pay (TEST), confirmed.

@@ -245,6 +245,8 @@ class Settings(BaseSettings):
         Decimal(3), ge=0, le=100, validation_alias="ROOST_HOST_FEE_PERCENT"
     )
     payout_delay_hours: float = Field(24, ge=0, validation_alias="ROOST_PAYOUT_DELAY_HOURS")
+    # Whether new and edited listings wait for an admin's approval before guests see them.
+    listing_moderation: bool = Field(False, validation_alias="ROOST_LISTING_MODERATION")
 
     # Stripe: offered to guests when the secret key is set (sk_test_... for Stripe's test mode).
     stripe_api_key: SecretStr | None = Field(None, validation_alias="STRIPE_API_KEY")

@@ -37,6 +37,7 @@ from schema.context import Services
 from services.bookings import BookingRules
 from services.payments import Gateways
 from services.payouts import PayoutPolicy
+from services.platform_settings import PlatformSettingsCache
 from services.pricing import FeePolicy
 from services.ratelimits import AttemptLimits
 from services.sessions import SessionPolicy
@@ -250,6 +251,10 @@ def build_worker(
         else FieldCipher(settings.require_field_encryption_key()),
         pubsub=services.pubsub if services else pubsub,
         metrics=metrics,
+        platform_settings=services.platform_settings
+        if services
+        else PlatformSettingsCache(database, pubsub=pubsub or LocalPubSub()),
+        listing_moderation=services.listing_moderation if services else settings.listing_moderation,
     )
 
 
@@ -274,6 +279,7 @@ def build_services(
         audience=settings.jwt_audience,
         lifetime=timedelta(minutes=settings.access_token_minutes),
     )
+    pubsub = build_pubsub(settings, redis)
     return Services(
         passwords=build_password_hasher(settings),
         session_policy=SessionPolicy(
@@ -303,7 +309,9 @@ def build_services(
         revoked_sessions=RevokedSessions(database, token_lifetime=access_tokens.lifetime),
         review_writes_per_minute=settings.review_writes_per_minute,
         messages_per_minute=settings.messages_per_minute,
-        pubsub=build_pubsub(settings, redis),
+        pubsub=pubsub,
+        platform_settings=PlatformSettingsCache(database, pubsub=pubsub),
+        listing_moderation=settings.listing_moderation,
         phone_codes_per_hour=settings.phone_codes_per_hour,
         message_email_delay=timedelta(seconds=settings.message_email_delay_seconds),
     )

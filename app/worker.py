@@ -42,6 +42,7 @@ from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
 from services.events import Event, decode
 from services.payments import Gateways, ProviderCall
 from services.payouts import PayoutPolicy
+from services.platform_settings import PlatformSettingsCache, defaults_of
 
 # `roost worker` serves no /metrics: prometheus-client stays unloaded there.
 if TYPE_CHECKING:
@@ -84,13 +85,18 @@ class Worker:
         cipher: FieldCipher | None = None,
         pubsub: PubSub | None = None,
         metrics: "Metrics | None" = None,
+        platform_settings: PlatformSettingsCache | None = None,
+        listing_moderation: bool = False,
     ) -> None:
         self.metrics = metrics
+        self.platform_settings = platform_settings
+        self.listing_moderation = listing_moderation
         self.pubsub = pubsub
         self.texter = texter or ConsoleTexter()
         self.cipher = cipher
-        self.rules = rules or BookingRules()
-        self.payout_policy = payout_policy or PayoutPolicy()
+        # The environment's: what admins changed is laid over them each pass (``refresh``).
+        self.base_rules = self.rules = rules or BookingRules()
+        self.base_payout_policy = self.payout_policy = payout_policy or PayoutPolicy()
         self.database = database
         self.clock = clock
         self.gateways = gateways
@@ -155,6 +161,7 @@ class Worker:
         released; stays that ended are completed. No provider is asked while a transaction
         of ours is open: each batch commits first, then each movement is settled."""
         now = self.clock()
+        await self.refresh_settings()
         checked = await self.check_waiting(now)
         unanswered = await self.database.transaction(partial(payments.claim_unanswered, now=now))
         expired, releases = await self.database.transaction(partial(checkout.expire_due, now=now))
@@ -164,6 +171,18 @@ class Worker:
         published = await self.database.transaction(partial(reviews.publish_due, now=now))
         paid = await self.pay_hosts(now)
         return checked + len(unanswered) + expired + completed + published + paid
+
+    async def refresh_settings(self) -> None:
+        """The platform's settings in force for this pass (an admin may have changed them)."""
+        if self.platform_settings is None:
+            return
+        settings = await self.platform_settings.current(
+            defaults_of(
+                self.base_rules, self.base_payout_policy, moderation_enabled=self.listing_moderation
+            )
+        )
+        self.rules = settings.booking_rules(self.base_rules)
+        self.payout_policy = settings.payout_policy(self.base_payout_policy)
 
     async def pay_hosts(self, now: datetime) -> int:
         """Payouts for stays completed long enough ago are written; then those due whose host

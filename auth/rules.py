@@ -9,7 +9,7 @@ only decide, so services, resolvers and schema types all ask the same question t
 from collections.abc import Collection
 from typing import Protocol
 
-from db.states import ListingStatus, Role
+from db.states import ListingModeration, ListingStatus, Role
 
 
 class Actor(Protocol):
@@ -39,17 +39,28 @@ def can_change_listing(actor: Actor | None, *, host_id: int) -> bool:
     return actor is not None and (actor.id == host_id or is_admin(actor))
 
 
-def listing_is_public(*, status: str, deleted: bool) -> bool:
-    """Published listings are everyone's to see, signed in or not."""
-    return status == ListingStatus.PUBLISHED and not deleted
+def listing_is_public(*, status: str, deleted: bool, moderation: str) -> bool:
+    """Published listings the admins approved are everyone's to see, signed in or not."""
+    return (
+        status == ListingStatus.PUBLISHED
+        and not deleted
+        and moderation == ListingModeration.APPROVED
+    )
 
 
-def can_see_listing(actor: Actor | None, *, host_id: int, status: str, deleted: bool) -> bool:
-    """Public listings, and the host's (and the admins') own drafts, unlisted and suspended
-    ones; a deleted listing is nobody's."""
-    return listing_is_public(status=status, deleted=deleted) or (
+def can_see_listing(
+    actor: Actor | None, *, host_id: int, status: str, deleted: bool, moderation: str
+) -> bool:
+    """Public listings, and the host's (and the admins') own drafts, unlisted, suspended and
+    unapproved ones; a deleted listing is nobody's."""
+    return listing_is_public(status=status, deleted=deleted, moderation=moderation) or (
         not deleted and can_change_listing(actor, host_id=host_id)
     )
+
+
+def can_see_moderation(actor: Actor | None, *, host_id: int) -> bool:
+    """Where a listing stands with the admins is for its host and the admins to know."""
+    return can_change_listing(actor, host_id=host_id)
 
 
 def can_publish_listing(actor: Actor | None, *, status: str) -> bool:

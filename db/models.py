@@ -36,6 +36,7 @@ from db.states import (
     LIVE_PAYMENT,
     BookingStatus,
     CancellationPolicy,
+    ListingModeration,
     ListingStatus,
     NotificationKind,
     OperationKind,
@@ -257,6 +258,15 @@ class Listing(Base):
         ),
         CheckConstraint("nightly_price_minor > 0", name="positive_price"),
         CheckConstraint("max_nights IS NULL OR max_nights >= min_nights", name="nights_range"),
+        CheckConstraint(f"moderation IN ({sql_list(ListingModeration)})", name="moderation"),
+        # The admins' queue: listings waiting (or flagged), oldest first.
+        Index(
+            "ix_listing_moderation_queue",
+            "moderation",
+            "moderation_since",
+            "id",
+            postgresql_where=text("moderation <> 'APPROVED' AND deleted_at IS NULL"),
+        ),
         # What the public sees: search reads only these rows, through these indexes.
         Index(
             "ix_listing_search_vector",
@@ -338,6 +348,18 @@ class Listing(Base):
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+    # The admins' review (services/moderation.py): guests see only APPROVED listings.
+    moderation: Mapped[str] = mapped_column(Text, server_default=ListingModeration.APPROVED)
+    # Why an admin flagged it; null otherwise.
+    moderation_reason: Mapped[str | None] = mapped_column(Text)
+    # Since when it is in its moderation state: the queue serves the longest waiting first.
+    moderation_since: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="SET NULL")
     )
 
 
@@ -935,3 +957,34 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlatformSettingsRow(Base):
+    """What admins changed of the platform's settings: one row at most, a column per setting;
+    null keeps the value the environment gives (services/platform_settings.py)."""
+
+    __tablename__ = "platform_settings"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint(
+            "guest_service_fee_percent BETWEEN 0 AND 100"
+            " AND host_fee_percent BETWEEN 0 AND 100"
+            " AND occupancy_tax_percent BETWEEN 0 AND 100",
+            name="percents",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="1")
+    guest_service_fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    host_fee_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    occupancy_tax_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    # {"PT": "6.5", ...}: percents as strings, so no float ever holds one.
+    tax_percent_by_country: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    payment_window_minutes: Mapped[int | None] = mapped_column(Integer)
+    host_response_hours: Mapped[int | None] = mapped_column(Integer)
+    payout_delay_hours: Mapped[int | None] = mapped_column(Integer)
+    moderation_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="SET NULL")
+    )

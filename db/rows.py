@@ -19,7 +19,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
-from db.models import User
+from db.models import Listing, User
 
 
 class UserRow(NamedTuple):
@@ -87,6 +87,16 @@ class ListingRow(NamedTuple):
     deleted_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    moderation: str
+    moderation_reason: str | None
+    moderation_since: datetime
+    reviewed_at: datetime | None
+    reviewed_by_id: int | None
+
+    @classmethod
+    def of(cls, listing: Listing) -> "ListingRow":
+        """The row of a listing entity read or changed in this unit of work."""
+        return cls._make(getattr(listing, name) for name in cls._fields)
 
 
 class PhotoRow(NamedTuple):

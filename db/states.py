@@ -33,6 +33,15 @@ class ListingStatus(StrEnum):
     SUSPENDED = "SUSPENDED"
 
 
+class ListingModeration(StrEnum):
+    """Where a listing stands with the admins, apart from its status (services/moderation.py):
+    only an APPROVED listing is in search and bookable."""
+
+    APPROVED = "APPROVED"
+    PENDING_REVIEW = "PENDING_REVIEW"
+    FLAGGED = "FLAGGED"
+
+
 class CancellationPolicy(StrEnum):
     FLEXIBLE = "FLEXIBLE"
     MODERATE = "MODERATE"
@@ -151,6 +160,8 @@ class NotificationKind(StrEnum):
     PAYOUT_SENT = "PAYOUT_SENT"
     REVIEW_RECEIVED = "REVIEW_RECEIVED"
     MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
+    LISTING_APPROVED = "LISTING_APPROVED"
+    LISTING_FLAGGED = "LISTING_FLAGGED"
 
 
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:

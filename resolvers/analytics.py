@@ -40,7 +40,7 @@ async def host_analytics(
             start=from_,
             end=to,
             listing_id=listing,
-            host_fee_percent=info.context.services.payout_policy.host_fee_percent,
+            host_fee_percent=(await info.context.services.current_payout_policy()).host_fee_percent,
             preferred_currency=host.currency,
         )
     return HostAnalyticsType.of(analytics)

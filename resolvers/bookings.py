@@ -38,7 +38,7 @@ async def quote(
             session,
             listing_id=node_id(listing_id, "Listing", "listingId"),
             stay=Stay(check_in, check_out, guests),
-            rules=services.booking_rules,
+            rules=await services.current_booking_rules(),
             now=services.clock(),
         )
     return PriceQuote.of(price)
@@ -69,7 +69,7 @@ async def create_booking(info: Info, input: CreateBookingInput) -> BookingType:
             listing_id=node_id(input.listing_id, "Listing", "listingId"),
             stay=Stay(input.check_in, input.check_out, input.guests),
             message=input.message,
-            rules=services.booking_rules,
+            rules=await services.current_booking_rules(),
             now=services.clock(),
         )
     )
@@ -125,7 +125,7 @@ async def modify_booking(
         id,
         checkout.modify_booking,
         stay=Stay(check_in, check_out, guests),
-        rules=info.context.services.booking_rules,
+        rules=await info.context.services.current_booking_rules(),
         gateways=info.context.services.payment_gateways,
     )
 

@@ -155,7 +155,8 @@ async def calendar(
     ]
 
 
-async def _reloaded(info: Info, listing_id: int) -> ListingType:
+async def reloaded(info: Info, listing_id: int) -> ListingType:
+    """The listing as a change just committed left it."""
     info.context.loaders.listing_by_id.clear(listing_id)
     info.context.loaders.photos_by_listing.clear(listing_id)
     return ListingType.from_row(await info.context.loaders.listing_by_id.load_existing(listing_id))
@@ -163,10 +164,17 @@ async def _reloaded(info: Info, listing_id: int) -> ListingType:
 
 async def create_listing(info: Info, input: CreateListingInput) -> ListingType:
     host = await require_user(info)
+    services = info.context.services
     created = await info.context.database.transaction(
-        partial(listings_service.create_listing, host=host, fields=_listing_fields(input))
+        partial(
+            listings_service.create_listing,
+            host=host,
+            fields=_listing_fields(input),
+            moderation_on=(await services.current_settings()).moderation_enabled,
+            now=services.clock(),
+        )
     )
-    return await _reloaded(info, created.id)
+    return await reloaded(info, created.id)
 
 
 async def update_listing(
@@ -176,15 +184,18 @@ async def update_listing(
 ) -> ListingType:
     actor = await require_user(info)
     listing_id = node_id(id, "Listing", "id")
+    services = info.context.services
     await info.context.database.transaction(
         partial(
             listings_service.update_listing,
             actor=actor,
             listing_id=listing_id,
             fields=_listing_fields(input),
+            moderation_on=(await services.current_settings()).moderation_enabled,
+            now=services.clock(),
         )
     )
-    return await _reloaded(info, listing_id)
+    return await reloaded(info, listing_id)
 
 
 async def delete_listing(info: Info, id: strawberry.ID) -> bool:
@@ -209,7 +220,7 @@ async def suspend_listing(info: Info, id: strawberry.ID, reason: str) -> Listing
             now=info.context.services.clock(),
         )
     )
-    return await _reloaded(info, listing_id)
+    return await reloaded(info, listing_id)
 
 
 async def restore_listing(info: Info, id: strawberry.ID) -> ListingType:
@@ -223,7 +234,7 @@ async def restore_listing(info: Info, id: strawberry.ID) -> ListingType:
             now=info.context.services.clock(),
         )
     )
-    return await _reloaded(info, listing_id)
+    return await reloaded(info, listing_id)
 
 
 From = Annotated[date, strawberry.argument(name="from", description="The first night.")]

@@ -106,7 +106,7 @@ async def confirm_test_payment(
             payment_id=payment_number,
             succeed=succeed,
             now=services.clock(),
-            rules=services.booking_rules,
+            rules=await services.current_booking_rules(),
         ),
     )
     return PaymentType.from_row(

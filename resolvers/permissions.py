@@ -38,13 +38,14 @@ async def can_see_listing(info: Info, row: ListingRow | None) -> bool:
     if row is None:
         return False
     deleted = row.deleted_at is not None
-    if rules.listing_is_public(status=row.status, deleted=deleted):
+    if rules.listing_is_public(status=row.status, deleted=deleted, moderation=row.moderation):
         return True  # without loading the viewer
     return rules.can_see_listing(
         await current_user(info),
         host_id=row.host_id,
         status=row.status,
         deleted=deleted,
+        moderation=row.moderation,
     )
 
 

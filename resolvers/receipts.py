@@ -27,6 +27,7 @@ async def host_statement(info: Info, payment: PaymentRow) -> HostStatement | Non
     if not rules.can_see_payout(await current_user(info), host_id=listing.host_id):
         return None
     services = info.context.services
+    policy = await services.current_payout_policy()
     return await statements.statement_of(
-        loaders, payment, policy=services.payout_policy, gateways=services.payment_gateways
+        loaders, payment, policy=policy, gateways=services.payment_gateways
     )

@@ -24,6 +24,7 @@ from gateways.storage import Storage
 from services.bookings import BookingRules
 from services.payments import Gateways
 from services.payouts import PayoutPolicy
+from services.platform_settings import PlatformSettings, PlatformSettingsCache, defaults_of
 from services.ratelimits import AttemptLimits
 from services.sessions import Client, SessionPolicy
 
@@ -49,6 +50,8 @@ class Services:
     """Now, as an aware datetime; tests drive it instead of sleeping."""
     revoked_sessions: RevokedSessions
     """Ended sessions, whose access tokens are refused; started with the app."""
+    platform_settings: PlatformSettingsCache
+    """What admins changed of the settings below; started with the app."""
     review_writes_per_minute: int = 10
     """Reviews, changes and answers one account may write in any 60 seconds."""
     messages_per_minute: int = 20
@@ -59,6 +62,25 @@ class Services:
     """Phone verification codes one account may have texted in any hour."""
     message_email_delay: timedelta = timedelta(minutes=5)
     """How long a message may stay unread before its recipient, away, is mailed about it."""
+    listing_moderation: bool = False
+    """Whether listings wait for an admin's review, unless an admin changed it."""
+
+    @property
+    def default_settings(self) -> PlatformSettings:
+        """The environment's settings (``booking_rules``, ``payout_policy`` and the above)."""
+        return defaults_of(
+            self.booking_rules, self.payout_policy, moderation_enabled=self.listing_moderation
+        )
+
+    async def current_settings(self) -> PlatformSettings:
+        """The settings in force: admins' changes over the environment's."""
+        return await self.platform_settings.current(self.default_settings)
+
+    async def current_booking_rules(self) -> BookingRules:
+        return (await self.current_settings()).booking_rules(self.booking_rules)
+
+    async def current_payout_policy(self) -> PayoutPolicy:
+        return (await self.current_settings()).payout_policy(self.payout_policy)
 
 
 @dataclass

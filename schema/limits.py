@@ -39,6 +39,8 @@ from services.analytics import MAX_ANALYTICS_MONTHS, MAX_PRICED_CURRENCIES
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
 from services.money import known_currencies
 from services.platform_metrics import MAX_DAYS as PLATFORM_METRICS_MAX_DAYS
+from services.platform_settings import MAX_COUNTRIES as MAX_TAX_COUNTRIES
+from services.platform_settings import SETTINGS as PLATFORM_SETTINGS
 from services.receipts import MAX_LINES as MAX_RECEIPT_LINES
 from services.search import MAX_PAGE_SIZE
 
@@ -71,6 +73,8 @@ LIST_SIZES: Mapping[str, int] = {
     # One entry per currency booked in on the day: no hard bound below every currency there
     # is, a handful in practice (and a year of days at that bound would cost too much).
     "PlatformDay.grossBookingValue": 10,
+    "PlatformSettings.taxPercentByCountry": MAX_TAX_COUNTRIES,
+    "PlatformSettings.changed": len(PLATFORM_SETTINGS),
 }
 UNLISTED_LIST_SIZE = 100
 

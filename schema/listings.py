@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Self
 import strawberry
 from strawberry import relay
 
+from auth import rules
 from db import states
 from db.rows import AmenityRow, ListingRow
 from resolvers.currency import converted_minor
-from resolvers.permissions import can_see_listing
+from resolvers.permissions import can_see_listing, current_user
 from schema.accounts import UserType
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
@@ -41,6 +42,12 @@ strawberry.enum(
 )
 ListingStatus = states.ListingStatus
 strawberry.enum(ListingStatus, description="Whether guests can find and book a listing.")
+ListingModeration = states.ListingModeration
+strawberry.enum(
+    ListingModeration,
+    description="Where a listing stands with the admins, apart from its status: only an "
+    "APPROVED listing is in search and bookable (see the API guide).",
+)
 ListingSort = Sort
 strawberry.enum(ListingSort, name="ListingSort", description="The order of search results.")
 
@@ -166,6 +173,23 @@ class ListingType(relay.Node):
     check_out_time: str = strawberry.field(description='Local time guests leave by, "11:00".')
     created_at: datetime
     _row: strawberry.Private[ListingRow]
+
+    @strawberry.field(
+        description="Its host and admins: APPROVED, PENDING_REVIEW (waiting for an admin) or "
+        "FLAGGED (an admin found a problem; see moderationReason). Null for everyone else."
+    )
+    async def moderation(self, info: Info) -> ListingModeration | None:
+        if not rules.can_see_moderation(await current_user(info), host_id=self._row.host_id):
+            return None
+        return ListingModeration(self._row.moderation)
+
+    @strawberry.field(
+        description="Its host and admins: why an admin flagged the listing; null otherwise."
+    )
+    async def moderation_reason(self, info: Info) -> str | None:
+        if not rules.can_see_moderation(await current_user(info), host_id=self._row.host_id):
+            return None
+        return self._row.moderation_reason
 
     @strawberry.field(description="Where the listing is.")
     def address(self) -> Address:

@@ -22,11 +22,13 @@ from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
+from resolvers.moderation import ModerationMutations, ModerationQueries
 from resolvers.node import resolve_node
 from resolvers.notifications import NotificationMutations, NotificationQueries
 from resolvers.payments import PaymentMutations, PaymentQueries
 from resolvers.payouts import PayoutMutations, PayoutQueries
 from resolvers.platform_metrics import PlatformMetricsQueries
+from resolvers.platform_settings import PlatformSettingsMutations, PlatformSettingsQueries
 from resolvers.reviews import ReviewMutations
 from resolvers.subscriptions import Subscription
 from schema.accounts import UserType
@@ -60,6 +62,8 @@ class Query(
     AdminUserQueries,
     AnalyticsQueries,
     PlatformMetricsQueries,
+    PlatformSettingsQueries,
+    ModerationQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -78,6 +82,8 @@ class Mutation(
     MessageMutations,
     NotificationMutations,
     AdminUserMutations,
+    PlatformSettingsMutations,
+    ModerationMutations,
 ):
     pass
 

@@ -20,7 +20,7 @@ from db.calendar import nights_taken
 from db.database import sqlstate
 from db.models import Booking, Listing, NightPrice
 from db.rows import Actor, BookingRow, ListingRow
-from db.states import ACTIVE_BOOKING, BookingStatus, ListingStatus, Party
+from db.states import ACTIVE_BOOKING, BookingStatus, ListingModeration, ListingStatus, Party
 from services.cancellation import refund_on_cancel
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.events import (
@@ -106,7 +106,11 @@ def check_text(value: str | None, name: str, limit: int) -> str | None:
     return text or None
 
 
-_BOOKABLE = (Listing.status == ListingStatus.PUBLISHED, Listing.deleted_at.is_(None))
+_BOOKABLE = (
+    Listing.status == ListingStatus.PUBLISHED,
+    Listing.deleted_at.is_(None),
+    Listing.moderation == ListingModeration.APPROVED,
+)
 
 
 async def _bookable_listing(session: AsyncSession, listing_id: int) -> Listing:

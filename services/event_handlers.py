@@ -38,6 +38,8 @@ from services.events import (
     BookingRequested,
     EmailVerificationRequested,
     Event,
+    ListingApproved,
+    ListingFlagged,
     MessageMailDue,
     MessageReceived,
     NotificationCreated,
@@ -426,6 +428,34 @@ async def mail_message_received(
     await _mail(context, news.recipient, "message_received", values, audience="recipient")
 
 
+async def _mail_host_of(
+    session: AsyncSession, context: HandlerContext, listing_id: int, template: str, reason: str
+) -> None:
+    listing = await session.get_one(Listing, listing_id)
+    host = await session.get_one(User, listing.host_id)
+    values: dict[str, object] = {
+        "first_name": host.first_name,
+        "title": listing.title,
+        "reason": reason,
+        "link": f"{context.frontend_url}/host/listings",
+    }
+    await _mail(context, host, template, values, audience="host")
+
+
+@HANDLERS.on(ListingApproved, "mail")
+async def mail_listing_approved(
+    session: AsyncSession, event: ListingApproved, context: HandlerContext
+) -> None:
+    await _mail_host_of(session, context, event.listing_id, "listing_approved", "")
+
+
+@HANDLERS.on(ListingFlagged, "mail")
+async def mail_listing_flagged(
+    session: AsyncSession, event: ListingFlagged, context: HandlerContext
+) -> None:
+    await _mail_host_of(session, context, event.listing_id, "listing_flagged", event.reason)
+
+
 # In-app notifications (services/notifications.py): one per event and recipient, however often
 # the event is handled.
 
@@ -545,6 +575,24 @@ async def notify_review_responded(
 ) -> None:
     await notifications.review_responded(
         session, review_id=event.review_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(ListingApproved, "notify")
+async def notify_listing_approved(
+    session: AsyncSession, event: ListingApproved, context: HandlerContext
+) -> None:
+    await notifications.listing_moderated(
+        session, listing_id=event.listing_id, reason=None, source=_source(context)
+    )
+
+
+@HANDLERS.on(ListingFlagged, "notify")
+async def notify_listing_flagged(
+    session: AsyncSession, event: ListingFlagged, context: HandlerContext
+) -> None:
+    await notifications.listing_moderated(
+        session, listing_id=event.listing_id, reason=event.reason, source=_source(context)
     )
 
 

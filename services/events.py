@@ -249,6 +249,26 @@ class ReviewResponded(Event):
     author_id: int
 
 
+# Listings.
+
+
+@dataclasses.dataclass(frozen=True)
+class ListingApproved(Event):
+    """An admin approved the listing: its host may be told."""
+
+    listing_id: int
+    host_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ListingFlagged(Event):
+    """An admin flagged the listing, out of search until approved: its host is told why."""
+
+    listing_id: int
+    host_id: int
+    reason: str
+
+
 # Messages.
 
 

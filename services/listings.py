@@ -20,7 +20,7 @@ from db.catalogue import amenity_ids_by_code
 from db.models import BlockedNight, Booking, Listing, ListingPhoto, NightPrice, Upload
 from db.rows import Actor, ListingRow
 from db.states import ListingStatus
-from services import audit
+from services import audit, moderation
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from services.exchange_rates import usd_per_minor_unit, usd_per_unit
 from services.money import to_minor
@@ -316,25 +316,36 @@ async def _check_prices(
         errors.check("cleaningFee", "give it again in the new currency")
 
 
-async def _replace_photos(
-    session: AsyncSession, listing_id: int, upload_ids: list[int], fields: Mapping[str, Any]
-) -> None:
-    """The listing's photos become these uploads, in this order, with their captions."""
+def _photos(upload_ids: list[int], fields: Mapping[str, Any]) -> list[tuple[int, str | None]]:
+    """These uploads, in this order, each with its caption."""
     # Captions come only with `photos`; `photoUploadIds: null` (no photos) has none.
     given = fields.get("photo_captions") or []
     captions = {
         upload_id: (caption or "").strip() or None
         for upload_id, caption in zip(fields.get("photo_upload_ids") or [], given, strict=False)
     }
+    return [(upload_id, captions.get(upload_id)) for upload_id in upload_ids]
+
+
+async def _photos_differ(
+    session: AsyncSession, listing_id: int, upload_ids: list[int], fields: Mapping[str, Any]
+) -> bool:
+    current = await session.execute(
+        select(ListingPhoto.upload_id, ListingPhoto.caption)
+        .where(ListingPhoto.listing_id == listing_id)
+        .order_by(ListingPhoto.position)
+    )
+    return [tuple(row) for row in current] != _photos(upload_ids, fields)
+
+
+async def _replace_photos(
+    session: AsyncSession, listing_id: int, upload_ids: list[int], fields: Mapping[str, Any]
+) -> None:
+    """The listing's photos become these uploads, in this order, with their captions."""
     await session.execute(delete(ListingPhoto).where(ListingPhoto.listing_id == listing_id))
     session.add_all(
-        ListingPhoto(
-            listing_id=listing_id,
-            upload_id=upload_id,
-            position=position,
-            caption=captions.get(upload_id),
-        )
-        for position, upload_id in enumerate(upload_ids)
+        ListingPhoto(listing_id=listing_id, upload_id=upload_id, position=position, caption=caption)
+        for position, (upload_id, caption) in enumerate(_photos(upload_ids, fields))
     )
 
 
@@ -354,8 +365,15 @@ _REQUIRED_ON_CREATE = {
 
 
 async def create_listing(
-    session: AsyncSession, *, host: Actor, fields: Mapping[str, Any]
+    session: AsyncSession,
+    *,
+    host: Actor,
+    fields: Mapping[str, Any],
+    moderation_on: bool = False,
+    now: datetime | None = None,
 ) -> Listing:
+    """A new listing; published at once unless ``publish`` is false, when it waits for an
+    admin's review if ``moderation_on`` (services/moderation.py)."""
     errors = FieldErrors()
     for field, api_name in _REQUIRED_ON_CREATE.items():
         if fields.get(field) is None:
@@ -374,6 +392,7 @@ async def create_listing(
         raise InvalidInput(fields=errors)
     draft.apply()
     listing.status = ListingStatus.PUBLISHED if fields.get("publish", True) else ListingStatus.DRAFT
+    moderation.after_create(listing, moderation_on=moderation_on, now=now or datetime.now(UTC))
     session.add(listing)
     await session.flush()
     if photo_ids:
@@ -397,9 +416,18 @@ async def get_for_change(session: AsyncSession, *, actor: Actor, listing_id: int
 
 
 async def update_listing(
-    session: AsyncSession, *, actor: Actor, listing_id: int, fields: Mapping[str, Any]
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    listing_id: int,
+    fields: Mapping[str, Any],
+    moderation_on: bool = False,
+    now: datetime | None = None,
 ) -> Listing:
+    """Changes the given fields; a change of content may send the listing for an admin's
+    review (services/moderation.py), the more so when ``moderation_on``."""
     listing = await get_for_change(session, actor=actor, listing_id=listing_id)
+    status_before = listing.status
     errors = FieldErrors()
     draft = _Draft(listing)
     photo_ids = await _check(session, draft, fields, errors)
@@ -412,7 +440,19 @@ async def update_listing(
             draft["status"] = ListingStatus.UNLISTED
     if errors:
         raise InvalidInput(fields=errors)
+    content_changed = any(
+        name in moderation.REVIEWED_FIELDS and value != getattr(listing, name)
+        for name, value in draft.values.items()
+    ) or (photo_ids is not None and await _photos_differ(session, listing.id, photo_ids, fields))
     draft.apply()
+    moderation.after_change(
+        listing,
+        actor=actor,
+        moderation_on=moderation_on,
+        status_before=status_before,
+        content_changed=content_changed,
+        now=now or datetime.now(UTC),
+    )
     if photo_ids is not None:
         await _replace_photos(session, listing.id, photo_ids, fields)
     await session.flush()

@@ -127,7 +127,9 @@ async def _target_thread(
     if target.listing_id is not None:
         listing = await session.get(Listing, target.listing_id)
         if listing is None or not rules.listing_is_public(
-            status=listing.status, deleted=listing.deleted_at is not None
+            status=listing.status,
+            deleted=listing.deleted_at is not None,
+            moderation=listing.moderation,
         ):
             raise NotFound("No such listing.")
         if not rules.can_start_thread_about_listing(sender, host_id=listing.host_id):

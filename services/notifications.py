@@ -425,6 +425,34 @@ async def review_responded(session: AsyncSession, *, review_id: int, source: Sou
     )
 
 
+async def listing_moderated(
+    session: AsyncSession, *, listing_id: int, reason: str | None, source: Source
+) -> None:
+    """Its host is told an admin approved the listing (``reason`` None) or flagged it."""
+    listing = await session.get_one(Listing, listing_id)
+    if reason is None:
+        kind = NotificationKind.LISTING_APPROVED
+        title = f"{listing.title} is approved"
+        body = "Guests can find and book it while it is published."
+    else:
+        kind = NotificationKind.LISTING_FLAGGED
+        title = f"{listing.title} is flagged by Roost"
+        body = (
+            f"It is out of search until an admin approves it. Why: {reason} "
+            "Edit the listing to send it for another review."
+        )
+    await notify(
+        session,
+        user_id=listing.host_id,
+        kind=kind,
+        title=title,
+        body=body,
+        booking_id=None,
+        event_id=source.event_id,
+        now=source.now,
+    )
+
+
 # Reading, and marking read.
 
 

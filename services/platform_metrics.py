@@ -72,7 +72,8 @@ _NEW_USERS_BY_DAY = text(
 _TOTALS = text(
     """
     SELECT
-        (SELECT count(*) FROM listing WHERE status = :published AND deleted_at IS NULL),
+        (SELECT count(*) FROM listing
+         WHERE status = :published AND deleted_at IS NULL AND moderation = 'APPROVED'),
         count(*) FILTER (WHERE status = :failed),
         count(*) FILTER (WHERE status <> :pending),
         count(*) FILTER (WHERE status IN :refunded),

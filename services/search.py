@@ -20,7 +20,7 @@ from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
 from db.rows import ListingRow
-from db.states import ListingStatus
+from db.states import ListingModeration, ListingStatus
 from services import cursors
 from services.errors import InvalidInput
 from services.exchange_rates import usd_per_unit
@@ -205,7 +205,11 @@ async def search_listings(
     """One page; with ``with_total``, the count of every match too, queried at the same time."""
     _check(search, sort, first)
     p = Parameters()
-    where = [f"l.status = '{ListingStatus.PUBLISHED}'", "l.deleted_at IS NULL"]
+    where = [
+        f"l.status = '{ListingStatus.PUBLISHED}'",
+        "l.deleted_at IS NULL",
+        f"l.moderation = '{ListingModeration.APPROVED}'",
+    ]
     text_query = distance = None
     if search.location:
         words = _text_query(search.location)
