@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Listing, User
-from db.states import ListingStatus
+from db.states import ListingModeration, ListingStatus
 from services import cursors
 from services.errors import InvalidInput, NotFound
 
@@ -25,6 +25,8 @@ class ListingSummary:
     city: str
     country: str
     status: str
+    moderation: str
+    moderation_reason: str | None
     currency: str
     nightly_price_minor: int
     deleted: bool
@@ -47,6 +49,8 @@ _COLUMNS = (
     Listing.city,
     Listing.country,
     Listing.status,
+    Listing.moderation,
+    Listing.moderation_reason,
     Listing.currency,
     Listing.nightly_price_minor,
     Listing.deleted_at.is_not(None),
@@ -64,12 +68,13 @@ async def search(
     *,
     text: str | None = None,
     status: ListingStatus | None = None,
+    moderation: ListingModeration | None = None,
     host_id: int | None = None,
     first: int = 20,
     after: str | None = None,
 ) -> ListingPage:
-    """Listings whose title or city holds ``text`` (any case), of a status, of a host, newest
-    first; deleted ones included, marked."""
+    """Listings whose title or city holds ``text`` (any case), of a status, in a moderation
+    state, of a host, newest first; deleted ones included, marked."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
     conditions: list[ColumnElement[bool]] = []
@@ -81,6 +86,8 @@ async def search(
         conditions.append(or_(Listing.title.ilike(pattern), Listing.city.ilike(pattern)))
     if status is not None:
         conditions.append(Listing.status == status)
+    if moderation is not None:
+        conditions.append(Listing.moderation == moderation)
     if host_id is not None:
         conditions.append(Listing.host_id == host_id)
     query = select(*_COLUMNS).join(User, User.id == Listing.host_id).where(*conditions)
@@ -88,7 +95,7 @@ async def search(
     if after:
         query = query.where(tuple_(*key) < cursors.unpack_moment(after))
     rows = (await session.execute(query.order_by(*(c.desc() for c in key)).limit(first + 1))).all()
-    page = [ListingSummary(*row) for row in rows[:first]]
+    page = [ListingSummary(*list(row)) for row in rows[:first]]
     return ListingPage(
         page,
         [cursors.pack_moment(listing.created_at, listing.id) for listing in page],
@@ -105,4 +112,4 @@ async def summary(session: AsyncSession, listing_id: int) -> ListingSummary:
     ).one_or_none()
     if row is None:
         raise NotFound("No such listing.")
-    return ListingSummary(*row)
+    return ListingSummary(*list(row))

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from db.database import Database
 from db.models import User
 from tests.accounts_helpers import PASSWORD, bearer, register, unique_email
-from tests.helpers import committed
+from tests.helpers import committed, gql
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
@@ -63,3 +63,15 @@ async def signed_in(app: Starlette, email: str) -> AsyncIterator[httpx.AsyncClie
         assert response.status_code == 303, response.text
         assert response.headers["location"] == "/admin"
         yield client
+
+
+MODERATION_ON = """
+mutation($on: Boolean!) { updatePlatformSettings(input: { moderationEnabled: $on }) {
+  moderationEnabled } }
+"""
+
+
+async def moderation_on(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    """New listings wait for review from now on."""
+    body = await gql(client, MODERATION_ON, {"on": True}, headers=admin)
+    assert "errors" not in body, body

@@ -15,7 +15,7 @@ import pytest
 from db.database import Database
 from tests.accounts_helpers import PASSWORD
 from tests.booking_helpers import a_place
-from tests.dashboard_helpers import an_admin_account
+from tests.dashboard_helpers import an_admin_account, moderation_on
 from tests.helpers import gql
 from tests.js_helpers import JS, chromium, node_with_modules
 from tests.live_helpers import Live, live_roost
@@ -63,6 +63,51 @@ async def found(client: httpx.AsyncClient) -> list[str]:
     body = await gql(client, SEARCH)
     assert "errors" not in body, body
     return [edge["node"]["id"] for edge in body["data"]["searchListings"]["edges"]]
+
+
+async def test_an_admin_signs_in_and_approves_a_waiting_listing_which_search_then_finds(
+    browser: tuple[str, str],
+    live: Live,
+    client: httpx.AsyncClient,
+    database: Database,
+    tmp_path: Path,
+) -> None:
+    email, api = await an_admin_account(client, database)
+    await moderation_on(client, api)
+    waiting = await a_place(client, title="Cabin waiting for review")
+    await a_place(client, title="Another cabin, also waiting")
+    assert await found(client) == []
+    steps = await drive(
+        browser,
+        tmp_path,
+        {
+            "base": live.http_url,
+            "email": email,
+            "password": PASSWORD,
+            "scenario": "moderate",
+            "listingTitle": "Cabin waiting for review",
+        },
+    )
+    assert steps["redirected"]["url"] == f"{live.http_url}/admin/login"
+    assert steps["signed-in"]["heading"] == "Dashboard"
+    assert steps["signed-in"]["cookie"] == {
+        "httpOnly": True,
+        "sameSite": "Strict",
+        "path": "/admin",
+        "secure": False,
+    }
+    assert steps["queue"]["found"] == 1
+    assert "2 found" in steps["queue"]["text"]
+    assert "The listing is approved" in steps["approved"]["message"]
+    assert "Cabin waiting for review" not in steps["approved"]["text"]
+    assert "1 found" in steps["approved"]["text"]
+    assert steps["signed-out"]["url"] == f"{live.http_url}/admin/login"
+    assert steps["done"]["violations"] == []
+
+    assert await found(client) == [waiting.listing_id]
+    audit = (await gql(client, AUDIT, headers=api))["data"]["auditLog"]["edges"]
+    assert audit[0]["node"]["action"] == "listing.approve"
+    assert audit[0]["node"]["subjectId"] == waiting.listing_id
 
 
 async def test_an_admin_signs_in_suspends_and_restores_a_listing_in_chromium(

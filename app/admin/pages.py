@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from app.admin import settings_form
 from app.admin.rendering import (
     PAGE_HEADERS,
     SIGN_IN,
@@ -41,7 +42,15 @@ from app.admin.session import (
 )
 from auth import rules
 from db.rows import AuditEntryRow
-from db.states import BookingStatus, ListingStatus, PaymentProvider, PaymentStatus, Role, UserStatus
+from db.states import (
+    BookingStatus,
+    ListingModeration,
+    ListingStatus,
+    PaymentProvider,
+    PaymentStatus,
+    Role,
+    UserStatus,
+)
 from services import (
     accounts,
     admin_users,
@@ -49,7 +58,9 @@ from services import (
     booking_lists,
     listing_lists,
     listings,
+    moderation,
     payment_lists,
+    platform_settings,
     sessions,
 )
 from services.errors import InvalidInput, RateLimited, Unauthenticated
@@ -67,6 +78,10 @@ DONE = {
     "password-reset": "The account is signed out, its password voided and a reset link mailed.",
     "listing-suspended": "The listing is suspended: out of search and booking.",
     "listing-restored": "The listing is published again.",
+    "listing-approved": "The listing is approved: once published, it is in search and bookable.",
+    "listing-flagged": "The listing is flagged: out of search and booking; its host is told why.",
+    "settings-saved": "The settings are saved: every server applies them from the next request.",
+    "settings-unchanged": "Nothing was different: nothing was saved.",
 }
 
 
@@ -345,6 +360,7 @@ async def listings_page(request: Request, admin: Admin) -> Response:
             session,
             text=field(query, "search"),
             status=choice(query, "status", ListingStatus),
+            moderation=choice(query, "moderation", ListingModeration),
             host_id=id_field(query, "host"),
             first=PAGE_SIZE,
             after=field(query, "after", limit=500),
@@ -359,6 +375,7 @@ async def listings_page(request: Request, admin: Admin) -> Response:
         first_url=page_url(request, after=None),
         query=query,
         statuses=list(ListingStatus),
+        moderation_states=list(ListingModeration),
     )
 
 
@@ -418,6 +435,133 @@ async def restore_listing(request: Request, admin: Admin) -> Response:
         )
     )
     return redirect(f"{PATH}/listings/{listing_id}?done=listing-restored")
+
+
+def _back_to(form: Any, listing_id: int, done: str) -> str:
+    # Where an action was taken from: the queue, or the listing (never a URL from the form).
+    if form.get("back") == "queue":
+        return f"{PATH}/moderation?done={done}"
+    return f"{PATH}/listings/{listing_id}?done={done}"
+
+
+@admin_only
+async def moderation_queue(request: Request, admin: Admin) -> Response:
+    query = request.query_params
+    state = choice(query, "state", ListingModeration) or ListingModeration.PENDING_REVIEW
+    async with request.app.state.database.read_session() as session:
+        page = await moderation.moderation_queue(
+            session,
+            admin=admin.user,
+            state=state,
+            first=PAGE_SIZE,
+            after=field(query, "after", limit=500),
+        )
+        waiting = [
+            {
+                "id": listing.id,
+                "title": listing.title,
+                "city": listing.city,
+                "country": listing.country,
+                "host_id": listing.host_id,
+                "status": listing.status,
+                "since": listing.moderation_since,
+                "reason": listing.moderation_reason,
+            }
+            for listing in page.listings
+        ]
+        hosts = await admin_users.emails(session, [listing.host_id for listing in page.listings])
+    return render(
+        request,
+        "moderation.html",
+        admin=admin,
+        listings=waiting,
+        hosts=hosts,
+        state=state,
+        states=list(ListingModeration),
+        total=await _count(request, page.count_query),
+        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
+        first_url=page_url(request, after=None),
+        query=query,
+        done=_done(request),
+    )
+
+
+@admin_only
+async def approve_listing(request: Request, admin: Admin) -> Response:
+    listing_id: int = request.path_params["listing_id"]
+    await request.app.state.database.transaction(
+        partial(
+            moderation.approve,
+            admin=admin.user,
+            listing_id=listing_id,
+            now=services(request).clock(),
+        )
+    )
+    return redirect(_back_to(await _form(request), listing_id, "listing-approved"))
+
+
+@admin_only
+async def flag_listing(request: Request, admin: Admin) -> Response:
+    listing_id: int = request.path_params["listing_id"]
+    form = await _form(request)
+    reason = form.get("reason")
+    await request.app.state.database.transaction(
+        partial(
+            moderation.flag,
+            admin=admin.user,
+            listing_id=listing_id,
+            reason=reason if isinstance(reason, str) else "",
+            now=services(request).clock(),
+        )
+    )
+    return redirect(_back_to(form, listing_id, "listing-flagged"))
+
+
+# Platform settings.
+
+
+@admin_only
+async def settings_page(request: Request, admin: Admin) -> Response:
+    async with request.app.state.database.read_session() as session:
+        # Read afresh, not from the cache: the admin sees what is stored this moment.
+        current = await platform_settings.current(
+            session, defaults=services(request).default_settings
+        )
+        editor = await admin_users.emails(
+            session, [current.updated_by_id] if current.updated_by_id else []
+        )
+    return render(
+        request,
+        "settings.html",
+        admin=admin,
+        settings=settings_form.shown(current),
+        changed=current.changed,
+        updated_at=current.updated_at,
+        updated_by=editor.get(current.updated_by_id or 0),
+        updated_by_id=current.updated_by_id,
+        done=_done(request),
+    )
+
+
+@admin_only
+async def save_settings(request: Request, admin: Admin) -> Response:
+    state = services(request)
+    async with request.app.state.database.read_session() as session:
+        current = await platform_settings.current(session, defaults=state.default_settings)
+    changes = settings_form.changes(await _form(request), current)
+    if not changes:
+        return redirect(f"{PATH}/settings?done=settings-unchanged")
+    await request.app.state.database.transaction(
+        partial(
+            platform_settings.update,
+            admin=admin.user,
+            changes=changes,
+            now=state.clock(),
+            defaults=state.default_settings,
+        )
+    )
+    await state.platform_settings.changed()
+    return redirect(f"{PATH}/settings?done=settings-saved")
 
 
 # Bookings and payments.

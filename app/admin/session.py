@@ -39,8 +39,8 @@ SIGN_IN_FORM_LIFETIME = timedelta(hours=1)
 _MAX_CREDENTIAL = 200
 _CSRF_PURPOSE = b"roost-admin-csrf"
 # Forms hold a few short fields: no files, nothing large.
-MAX_FIELDS = 20
-MAX_FIELD_BYTES = 4096
+MAX_FIELDS = 40
+MAX_FIELD_BYTES = 8192
 
 
 @dataclass(frozen=True)

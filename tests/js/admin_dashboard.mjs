@@ -66,7 +66,7 @@ try {
     await page.click(`a:has-text("${plan.listingTitle}")`);
     report("listing", { url: page.url(), status: await page.textContent("dd.status") });
     if (plan.scenario === "no-csrf") {
-      await page.fill('input[name="reason"]', "Posted without its token");
+      await page.fill('form[action$="/suspend"] input[name="reason"]', "Posted without its token");
       // What a forged form looks like: everything but the token.
       await page.evaluate(() => {
         document.querySelector('form[action$="/suspend"] input[name="csrf"]').remove();
@@ -77,7 +77,7 @@ try {
       ]);
       report("refused", { status: response.status(), text: await shown() });
     } else {
-      await page.fill('input[name="reason"]', "Photos of another property.");
+      await page.fill('form[action$="/suspend"] input[name="reason"]', "Photos of another property.");
       await Promise.all([page.waitForURL(/done=/), page.click('button:has-text("Suspend")')]);
       report("suspended", {
         message: await page.textContent(".done"),
