@@ -24,7 +24,14 @@ from db.models import AuditEntry, Listing, User
 from services.accounts import WRONG_CREDENTIALS
 from tests.accounts_helpers import LOGIN, PASSWORD, error_code, register
 from tests.booking_helpers import a_place, booked
-from tests.dashboard_helpers import an_admin_account, browser, csrf_in, sign_in, signed_in
+from tests.dashboard_helpers import (
+    an_admin_account,
+    browser,
+    csrf_in,
+    moderation_on,
+    sign_in,
+    signed_in,
+)
 from tests.helpers import committed, gql, http_client, running
 
 SUSPEND_USER = "mutation($id: ID!) { suspendUser(userId: $id) { id status } }"
@@ -414,3 +421,133 @@ async def test_pages_load_their_own_stylesheet_and_nothing_else(
     css = await admin_client.get("/admin/static/admin.css")
     assert css.status_code == 200
     assert css.headers["content-type"].startswith("text/css")
+
+
+APPROVE = "mutation($id: ID!) { approveListing(id: $id) { id } }"
+FLAG = "mutation($id: ID!, $reason: String!) { flagListing(id: $id, reason: $reason) { id } }"
+SETTINGS = """
+{ platformSettings { guestServiceFeePercent payoutDelayHours moderationEnabled
+  taxPercentByCountry { country percent } } }
+"""
+PAYOUT_DELAY = """
+mutation($hours: Int) { updatePlatformSettings(input: { payoutDelayHours: $hours }) {
+  payoutDelayHours } }
+"""
+
+
+async def test_moderation_and_settings_write_the_audit_entries_of_their_graphql_twins(
+    app: Starlette, client: httpx.AsyncClient, database: Database
+) -> None:
+    email, api = await an_admin_account(client, database)
+    await moderation_on(client, api)
+    by_api = number((await a_place(client)).listing_id)
+    by_page = number((await a_place(client, title="Second loft")).listing_id)
+    async with signed_in(app, email) as visitor:
+        queue = await visitor.get("/admin/moderation")
+        assert queue.status_code == 200
+        assert "2 found" in queue.text and "Second loft" in queue.text
+        token = csrf_in(queue.text)
+
+        assert "errors" not in await gql(client, APPROVE, {"id": _listing_gid(by_api)}, headers=api)
+        approved = await visitor.post(
+            f"/admin/listings/{by_page}/approve", data={"csrf": token, "back": "queue"}
+        )
+        assert approved.headers["location"] == "/admin/moderation?done=listing-approved"
+        reason = "Photos of another property."
+        flag = {"id": _listing_gid(by_api), "reason": reason}
+        assert "errors" not in await gql(client, FLAG, flag, headers=api)
+        flagged = await visitor.post(
+            f"/admin/listings/{by_page}/flag",
+            data={"csrf": token, "reason": reason, "back": "https://evil.example"},
+        )
+        # Back to the listing: the form names no place to go but the queue.
+        assert flagged.headers["location"] == f"/admin/listings/{by_page}?done=listing-flagged"
+        assert "FLAGGED" in (await visitor.get("/admin/moderation?state=FLAGGED")).text
+
+        body = await gql(client, PAYOUT_DELAY, {"hours": 48}, headers=api)
+        assert "errors" not in body, body
+        saved = await visitor.post(
+            "/admin/settings", data={"csrf": token, "payout_delay_hours": "72"}
+        )
+        assert saved.headers["location"] == "/admin/settings?done=settings-saved"
+
+    entries = (await _entries(database))[1:]  # after the switch that turned moderation on
+    assert [entry.action for entry in entries] == [
+        "listing.approve",
+        "listing.approve",
+        "listing.flag",
+        "listing.flag",
+        "settings.update",
+        "settings.update",
+    ]
+    for api_entry, page_entry in zip(entries[:4:2], entries[1:4:2], strict=True):
+        assert _shape(api_entry) == _shape(page_entry)
+        assert (api_entry.subject_id, page_entry.subject_id) == (by_api, by_page)
+    api_entry, page_entry = entries[4:]
+    assert api_entry.after == {"payout_delay_hours": 48}
+    assert page_entry.before == {"payout_delay_hours": 48}
+    assert page_entry.after == {"payout_delay_hours": 72}
+    assert page_entry.actor_id == api_entry.actor_id
+    assert (page_entry.subject_type, page_entry.subject_id) == ("PlatformSettings", 1)
+
+
+async def test_the_settings_page_saves_only_what_changed_and_refuses_what_is_out_of_bounds(
+    client: httpx.AsyncClient, database: Database, admin_client: httpx.AsyncClient
+) -> None:
+    page = await admin_client.get("/admin/settings")
+    assert page.status_code == 200
+    token = csrf_in(page.text)
+    shown = dict(re.findall(r'name="(\w+)" value="([^"]*)"', page.text))
+    assert "csrf" in shown and "guest_service_fee_percent" in shown
+    unchanged = {**shown, "moderation_enabled": "off", "tax_percent_by_country": ""}
+    kept = await admin_client.post("/admin/settings", data=unchanged)
+    assert kept.headers["location"] == "/admin/settings?done=settings-unchanged"
+    assert await _entries(database) == []
+
+    for wrong, field_name in (
+        ({"guest_service_fee_percent": "150"}, "guestServiceFeePercent"),
+        ({"payout_delay_hours": "soon"}, "payoutDelayHours"),
+        ({"payment_window_minutes": "0"}, "paymentWindowMinutes"),
+        ({"tax_percent_by_country": "XX 5"}, "taxPercentByCountry"),
+        ({"tax_percent_by_country": "PT"}, "taxPercentByCountry"),
+        ({"moderation_enabled": "maybe"}, "moderationEnabled"),
+    ):
+        refused = await admin_client.post("/admin/settings", data={"csrf": token, **wrong})
+        assert refused.status_code == 400, wrong
+        assert field_name in refused.text, wrong
+    assert await _entries(database) == []
+
+    changed = await admin_client.post(
+        "/admin/settings",
+        data={
+            "csrf": token,
+            "guest_service_fee_percent": "12.5",
+            "tax_percent_by_country": "pt 6.5\nES: 10\n",
+            "moderation_enabled": "on",
+        },
+    )
+    assert changed.headers["location"] == "/admin/settings?done=settings-saved"
+    _, api = await an_admin_account(client, database)
+    settings = (await gql(client, SETTINGS, headers=api))["data"]["platformSettings"]
+    assert settings["guestServiceFeePercent"] == "12.50"
+    assert settings["moderationEnabled"] is True
+    assert settings["taxPercentByCountry"] == [
+        {"country": "ES", "percent": "10.00"},
+        {"country": "PT", "percent": "6.50"},
+    ]
+    [entry] = await _entries(database)
+    assert entry.action == "settings.update"
+    assert set(entry.after) == {
+        "guest_service_fee_percent",
+        "tax_percent_by_country",
+        "moderation_enabled",
+    }
+
+    page = await admin_client.get("/admin/settings")
+    assert "set by an admin" in page.text
+    back = await admin_client.post(
+        "/admin/settings", data={"csrf": token, "default:guest_service_fee_percent": "on"}
+    )
+    assert back.headers["location"] == "/admin/settings?done=settings-saved"
+    settings = (await gql(client, SETTINGS, headers=api))["data"]["platformSettings"]
+    assert settings["guestServiceFeePercent"] == shown["guest_service_fee_percent"]

@@ -36,7 +36,7 @@ FIELDS = (
     ),
     Field("payment_window_minutes", "Payment hold: minutes a guest has to pay", "whole"),
     Field("host_response_hours", "Host response window (hours)", "whole"),
-    Field("payout_delay_hours", "Payout delay after check-in (hours)", "whole"),
+    Field("payout_delay_hours", "Payout delay after a stay ends (hours)", "whole"),
     Field("moderation_enabled", "New and edited listings wait for review", "switch"),
 )
 assert {f.name for f in FIELDS} == set(API_NAMES)  # noqa: S101 (a setting left off the page)
