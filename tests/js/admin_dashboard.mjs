@@ -14,8 +14,12 @@ import { chromium } from "playwright-core";
 
 const plan = JSON.parse(process.argv[2] ?? "{}");
 
-function report(step, fields = {}) {
+async function report(step, fields = {}) {
   process.stdout.write(`${JSON.stringify({ step, ...fields })}\n`);
+  // ROOST_SCREENSHOTS=dir keeps a picture of the page at each step, to look at by hand.
+  if (process.env.ROOST_SCREENSHOTS) {
+    await page.screenshot({ path: `${process.env.ROOST_SCREENSHOTS}/${step}.png`, fullPage: true });
+  }
 }
 
 // Chromium refuses to run as root with its sandbox on (containers, CI).
@@ -35,14 +39,14 @@ async function shown() {
 
 try {
   await page.goto(`${plan.base}/admin/users`);
-  report("redirected", { url: page.url() });
+  await report("redirected", { url: page.url() });
 
   await page.fill('input[name="email"]', plan.email);
   await page.fill('input[name="password"]', plan.password);
   await Promise.all([page.waitForURL(`${plan.base}/admin`), page.click('button[type="submit"]')]);
   const cookies = await page.context().cookies();
   const session = cookies.find((cookie) => cookie.name === "roost_admin_session");
-  report("signed-in", {
+  await report("signed-in", {
     url: page.url(),
     heading: await page.textContent("h1"),
     cookie: session && {
@@ -56,15 +60,15 @@ try {
   if (plan.scenario === "moderate") {
     await page.click('nav a:has-text("Moderation")');
     const row = page.locator("tr", { hasText: plan.listingTitle });
-    report("queue", { found: await row.count(), text: await shown() });
+    await report("queue", { found: await row.count(), text: await shown() });
     await Promise.all([page.waitForURL(/done=/), row.locator('button:has-text("Approve")').click()]);
-    report("approved", { message: await page.textContent(".done"), text: await shown() });
+    await report("approved", { message: await page.textContent(".done"), text: await shown() });
   } else {
     await page.click('nav a:has-text("Listings")');
     await page.fill('input[name="search"]', plan.listingTitle);
     await page.click('form.filters button[type="submit"]');
     await page.click(`a:has-text("${plan.listingTitle}")`);
-    report("listing", { url: page.url(), status: await page.textContent("dd.status") });
+    await report("listing", { url: page.url(), status: await page.textContent("dd.status") });
     if (plan.scenario === "no-csrf") {
       await page.fill('form[action$="/suspend"] input[name="reason"]', "Posted without its token");
       // What a forged form looks like: everything but the token.
@@ -75,16 +79,16 @@ try {
         page.waitForNavigation(),
         page.click('button:has-text("Suspend")'),
       ]);
-      report("refused", { status: response.status(), text: await shown() });
+      await report("refused", { status: response.status(), text: await shown() });
     } else {
       await page.fill('form[action$="/suspend"] input[name="reason"]', "Photos of another property.");
       await Promise.all([page.waitForURL(/done=/), page.click('button:has-text("Suspend")')]);
-      report("suspended", {
+      await report("suspended", {
         message: await page.textContent(".done"),
         status: await page.textContent("dd.status"),
       });
       await Promise.all([page.waitForURL(/done=listing-restored/), page.click('button:has-text("Restore")')]);
-      report("restored", {
+      await report("restored", {
         message: await page.textContent(".done"),
         status: await page.textContent("dd.status"),
       });
@@ -92,8 +96,8 @@ try {
   }
   await page.click('button:has-text("Sign out")');
   await page.waitForURL(`${plan.base}/admin/login`);
-  report("signed-out", { url: page.url() });
-  report("done", { violations });
+  await report("signed-out", { url: page.url() });
+  await report("done", { violations });
 } catch (error) {
   process.stderr.write(`${error.stack}\n\npage ${page.url()}:\n${await page.content()}\n`);
   process.exitCode = 1;
