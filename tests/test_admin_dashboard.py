@@ -384,7 +384,12 @@ async def test_pages_search_filter_and_page_through_with_everything_escaped(
     bookings = await admin_client.get(
         "/admin/bookings", params={"status": booking["status"], "listing": number(place.listing_id)}
     )
-    assert f"<td>{number(booking['id'])}</td>" in bookings.text
+    booking_id = number(booking["id"])
+    assert f'<a href="/admin/bookings/{booking_id}">{booking_id}</a>' in bookings.text
+    detail = await admin_client.get(f"/admin/bookings/{booking_id}")
+    assert detail.status_code == 200
+    assert booking["status"] in detail.text and "Alfama loft" in detail.text
+    assert (await admin_client.get("/admin/bookings/999999")).status_code == 404
     assert "1 found" in bookings.text
     assert (
         await admin_client.get("/admin/payments", params={"status": "FAILED"})

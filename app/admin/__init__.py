@@ -28,6 +28,7 @@ routes = [
     Route("/admin/settings", pages.settings_page, methods=["GET"]),
     Route("/admin/settings", pages.save_settings, methods=["POST"]),
     Route("/admin/bookings", pages.bookings_page, methods=["GET"]),
+    Route("/admin/bookings/{booking_id:int}", pages.booking, methods=["GET"]),
     Route("/admin/payments", pages.payments_page, methods=["GET"]),
     Route("/admin/audit", pages.audit_page, methods=["GET"]),
 ]

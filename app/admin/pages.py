@@ -41,6 +41,7 @@ from app.admin.session import (
     tokens_match,
 )
 from auth import rules
+from db.loaders import Loaders
 from db.rows import AuditEntryRow
 from db.states import (
     BookingStatus,
@@ -63,7 +64,7 @@ from services import (
     platform_settings,
     sessions,
 )
-from services.errors import InvalidInput, RateLimited, Unauthenticated
+from services.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
 from services.sessions import Client, SessionPolicy
 from services.validation import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 
@@ -596,6 +597,39 @@ async def bookings_page(request: Request, admin: Admin) -> Response:
         first_url=page_url(request, after=None),
         query=query,
         statuses=list(BookingStatus),
+    )
+
+
+@admin_only
+async def booking(request: Request, admin: Admin) -> Response:
+    booking_id: int = request.path_params["booking_id"]
+    loaders = Loaders(request.app.state.database)
+    found = await loaders.booking_by_id.load(booking_id)
+    if found is None:
+        raise NotFound("No such booking.")
+    payout = await loaders.payout_by_booking.load(booking_id)
+    async with request.app.state.database.read_session() as session:
+        place = await listing_lists.summary(session, found.listing_id)
+        payments = await payment_lists.list_payments(
+            session, guest_id=None, booking_id=booking_id, first=DETAIL_ROWS
+        )
+        guest = await admin_users.emails(session, [found.guest_id])
+        changes = await audit.list_entries(
+            session, first=DETAIL_ROWS, subject=("Booking", booking_id)
+        )
+        actors = await _actors(session, changes.entries)
+    return render(
+        request,
+        "booking.html",
+        admin=admin,
+        booking=found,
+        listing=place,
+        guest_email=guest.get(found.guest_id, ""),
+        payments=payments.payments,
+        payout=payout,
+        changes=changes.entries,
+        actors=actors,
+        done=_done(request),
     )
 
 
