@@ -185,7 +185,10 @@ async def test_the_sign_in_form_needs_its_own_token(
 
 
 async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
-    client: httpx.AsyncClient, database: Database, admin_client: httpx.AsyncClient
+    client: httpx.AsyncClient,
+    database: Database,
+    admin_client: httpx.AsyncClient,
+    settings: Settings,
 ) -> None:
     guest = await register(client)
     guest_id = number(guest["user"]["id"])
@@ -212,6 +215,11 @@ async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
     done = await admin_client.post(
         url, data={"status": "SUSPENDED", "csrf": token}, headers={"Origin": "http://testserver"}
     )
+    public = await admin_client.post(
+        url, data={"status": "ACTIVE", "csrf": token}, headers={"Origin": settings.public_url}
+    )
+    assert public.status_code == 303
+    done = await admin_client.post(url, data={"status": "SUSPENDED", "csrf": token})
     assert done.status_code == 303
     assert done.headers["location"] == f"/admin/users/{guest_id}?done=suspended"
     assert await status_of(database, guest_id) == "SUSPENDED"

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -89,8 +90,14 @@ def same_origin(request: Request) -> bool:
     says nothing, an old one or a script, is left to the CSRF token)."""
     origin = request.headers.get("origin")
     if origin is not None:
-        own = f"{request.url.scheme}://{request.url.netloc}"
-        return hmac.compare_digest(origin.encode(), own.encode())
+        # As this request reached us, or as the public URL names us (behind a proxy that
+        # terminates TLS without saying so, the request looks like plain HTTP).
+        public = urlsplit(request.app.state.settings.public_url)
+        allowed = (
+            f"{request.url.scheme}://{request.url.netloc}",
+            f"{public.scheme}://{public.netloc}",
+        )
+        return any(hmac.compare_digest(origin.encode(), own.encode()) for own in allowed)
     return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
 
 
