@@ -18,7 +18,7 @@ from resolvers.node import node_id
 from resolvers.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from schema.accounts import phone_cipher_context
 from schema.context import Info
-from schema.listings import MoneyType
+from schema.listings import MoneyInput, MoneyType
 from schema.payments import (
     PaymentConnection,
     PaymentEdge,
@@ -112,6 +112,30 @@ async def confirm_test_payment(
     return PaymentType.from_row(
         await info.context.loaders.payment_by_id.load_existing(payment_number)
     )
+
+
+async def refund_payment(
+    info: Info, id: strawberry.ID, amount: MoneyInput, reason: str
+) -> PaymentType:
+    payment_id = node_id(id, "Payment", "id")
+    admin = await require_user(info)
+    services = info.context.services
+    await move_money(
+        info,
+        partial(
+            checkout.refund_payment,
+            admin=admin,
+            payment_id=payment_id,
+            amount=amount.amount,
+            currency=amount.currency,
+            reason=reason,
+            gateways=services.payment_gateways,
+            now=services.clock(),
+        ),
+    )
+    loaders = info.context.loaders
+    loaders.payment_by_id.clear(payment_id)
+    return PaymentType.from_row(await loaders.payment_by_id.load_existing(payment_id))
 
 
 async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
@@ -228,6 +252,13 @@ class PaymentMutations:
         resolver=start_payment,
         permission_classes=[IsAuthenticated],
         description="The guest starts paying a PENDING booking with a provider.",
+    )
+    refund_payment: PaymentType = strawberry.mutation(
+        resolver=refund_payment,
+        permission_classes=[IsAdmin],
+        description="Admins only (audited): refunds part or all of a captured payment, with a "
+        "reason; more than 0, at most what was paid and not yet refunded. The booking stays "
+        "as it is. CONFLICT while another movement of its money waits for an answer.",
     )
     confirm_test_payment: PaymentType = strawberry.mutation(
         resolver=confirm_test_payment,
