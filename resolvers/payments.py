@@ -26,9 +26,13 @@ from schema.payments import (
     PaymentSession,
     PaymentStatus,
     PaymentType,
+    ProviderEventConnection,
+    ProviderEventEdge,
+    ProviderEventType,
 )
 from services import bookings as bookings_service
 from services import checkout, payment_lists
+from services import provider_events as provider_events_service
 from services.payments import ProviderCall
 
 
@@ -230,6 +234,41 @@ async def _payments_page(
     )
 
 
+async def provider_events(
+    info: Info,
+    provider: PaymentProvider | None = None,
+    payment_id: strawberry.ID | None = None,
+    payout_id: strawberry.ID | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> ProviderEventConnection:
+    admin = await require_user(info)
+    database = info.context.database
+    async with database.read_session() as session:
+        page = await provider_events_service.list_events(
+            session,
+            admin=admin,
+            provider=provider.value if provider else None,
+            payment_id=node_id(payment_id, "Payment", "paymentId") if payment_id else None,
+            payout_id=node_id(payout_id, "Payout", "payoutId") if payout_id else None,
+            first=20 if first is None else first,
+            after=after,
+        )
+
+    async def count() -> int:
+        async with database.read_session() as session:
+            return await session.scalar(page.count_query) or 0
+
+    return ProviderEventConnection.of(
+        [
+            ProviderEventEdge(cursor=cursor, node=ProviderEventType.from_row(row))
+            for row, cursor in zip(page.events, page.cursors, strict=True)
+        ],
+        has_next_page=page.has_next_page,
+        count=count,
+    )
+
+
 @strawberry.type
 class PaymentQueries:
     my_payments: PaymentConnection = strawberry.field(
@@ -243,6 +282,12 @@ class PaymentQueries:
         permission_classes=[IsAdmin],
         description="Every payment, newest first (admins only): of a status, a provider, a "
         "booking, a guest. first: 1 to 100.",
+    )
+    provider_events: ProviderEventConnection = strawberry.field(
+        resolver=provider_events,
+        permission_classes=[IsAdmin],
+        description="The providers' webhook events as received, newest first (admins only): "
+        "of a provider, or naming a payment or a payout. first: 1 to 100.",
     )
 
 

@@ -52,6 +52,7 @@ LIST_SIZES: Mapping[str, int] = {
     "ListingConnection.edges": 1,
     "BookingConnection.edges": 1,
     "PaymentConnection.edges": 1,
+    "ProviderEventConnection.edges": 1,
     "Receipt.lines": MAX_RECEIPT_LINES,
     # One per cancellation or shorter stay: no hard bound, a handful in practice.
     "Receipt.refunds": 10,
