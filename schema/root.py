@@ -20,6 +20,7 @@ from resolvers.admin_users import AdminUserMutations, AdminUserQueries
 from resolvers.analytics import AnalyticsQueries
 from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
+from resolvers.disputes import DisputeMutations, DisputeQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
 from resolvers.node import resolve_node
@@ -33,6 +34,7 @@ from schema.accounts import UserType
 from schema.audit import AuditEntryType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
+from schema.disputes import DisputeType
 from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
@@ -57,6 +59,7 @@ class Query(
     MessageQueries,
     NotificationQueries,
     AuditQueries,
+    DisputeQueries,
     AdminUserQueries,
     AnalyticsQueries,
     PlatformMetricsQueries,
@@ -77,6 +80,7 @@ class Mutation(
     ReviewMutations,
     MessageMutations,
     NotificationMutations,
+    DisputeMutations,
     AdminUserMutations,
 ):
     pass
@@ -119,6 +123,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             MessageType,
             NotificationType,
             AuditEntryType,
+            DisputeType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,

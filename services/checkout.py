@@ -846,18 +846,10 @@ async def refund_payment(
     payment = await payments.lock_payment(session, payment_id) if found else None
     if found is None or payment is None:
         raise NotFound("No such payment.")
-    await payments.refuse_in_flight(session, found[0].id)
-    if payment.status not in CAPTURED_PAYMENT:
-        raise Conflict(f"A {payment.status.lower()} payment has nothing to refund.")
-    minor = amount_of(amount, currency, expected=payment.currency, field="amount")
-    if minor == 0:
-        raise InvalidInput.field("amount", "must be more than 0")
-    balance = payments.captured_balance(payment)
-    _refund_bound(minor, balance, payment.currency, "amount")
-    step = gateways.amount_step(payment.provider, payment.currency)
-    minor = payments.refundable(minor, balance=balance, step=step)
-    key = await payments.next_key(session, payment, "admin-refund")
-    call = await payments.request_refund(session, payment, amount=minor, key=key, now=now)
+    minor, call = await _refund(
+        session, found[0], payment, amount=amount, currency=currency, gateways=gateways,
+        purpose="admin-refund", now=now,
+    )  # fmt: skip
     await audit.record(
         session,
         actor_id=admin.id,
@@ -869,3 +861,56 @@ async def refund_payment(
         now=now,
     )
     return call
+
+
+async def _refund(
+    session: AsyncSession,
+    booking: Booking,
+    payment: Payment,
+    *,
+    amount: Decimal,
+    currency: str,
+    gateways: Gateways | None,
+    purpose: str,
+    now: datetime,
+) -> tuple[int, ProviderCall | None]:
+    """A refund an admin decided, of a captured payment, under the locks of its booking and
+    payment: more than 0, at most what was paid and not yet refunded; CONFLICT while another
+    movement of the booking's money waits for its answer. Keyed by its place in the ledger."""
+    await payments.refuse_in_flight(session, booking.id)
+    if payment.status not in CAPTURED_PAYMENT:
+        raise Conflict(f"A {payment.status.lower()} payment has nothing to refund.")
+    minor = amount_of(amount, currency, expected=payment.currency, field="amount")
+    if minor == 0:
+        raise InvalidInput.field("amount", "must be more than 0")
+    balance = payments.captured_balance(payment)
+    _refund_bound(minor, balance, payment.currency, "amount")
+    step = gateways.amount_step(payment.provider, payment.currency) if gateways else 1
+    minor = payments.refundable(minor, balance=balance, step=step)
+    key = await payments.next_key(session, payment, purpose)
+    return minor, await payments.request_refund(session, payment, amount=minor, key=key, now=now)
+
+
+async def refund_booking(
+    session: AsyncSession,
+    *,
+    booking_id: int,
+    amount: Decimal,
+    currency: str,
+    gateways: Gateways | None,
+    purpose: str,
+    now: datetime,
+) -> tuple[int, ProviderCall | None]:
+    """(a) A refund of the booking's captured payment that an admin decided (a dispute's),
+    the booking left as it is: the amount refunded, and the movement to ask for. The caller
+    checked the admin."""
+    found = await bookings.lock_booking(session, booking_id)
+    if found is None:
+        raise NotFound("No such booking.")
+    payment = await payments.live_payment(session, booking_id, lock=True)
+    if payment is None:
+        raise Conflict("This booking has no payment to refund.")
+    return await _refund(
+        session, found[0], payment, amount=amount, currency=currency, gateways=gateways,
+        purpose=purpose, now=now,
+    )  # fmt: skip

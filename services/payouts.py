@@ -30,13 +30,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.rules import is_admin
-from db.models import Booking, Listing, Payment, PayoutAccount
+from db.models import Booking, Dispute, Listing, Payment, PayoutAccount
 from db.models import Payout as PayoutModel
 from db.rows import Actor, PayoutAccountRow, PayoutRow, UserRow
 from db.states import (
     CAPTURED_PAYMENT,
     UNPAID_PAYOUT,
     BookingStatus,
+    DisputeStatus,
     PaymentProvider,
     PayoutAccountStatus,
     PayoutStatus,
@@ -384,6 +385,12 @@ async def claim_due(
         select(PayoutModel)
         .where(
             PayoutModel.host_id.in_(ready),
+            # An open dispute holds the booking's payout until an admin resolves it.
+            ~select(Dispute.id)
+            .where(
+                Dispute.booking_id == PayoutModel.booking_id, Dispute.status == DisputeStatus.OPEN
+            )
+            .exists(),
             or_(
                 and_(
                     PayoutModel.status.in_((PayoutStatus.PENDING, PayoutStatus.FAILED)),
@@ -609,6 +616,33 @@ async def retry_payout(
         now=now,
     )
     return payout
+
+
+async def reduce_unsent(
+    session: AsyncSession, *, booking_id: int, amount: int, now: datetime
+) -> tuple[int, int]:
+    """The booking's payout, not yet sent (PENDING or FAILED), made ``amount`` smaller (an
+    admin's decision on a dispute); one brought to nothing is settled as ``create_due``
+    settles a payout of nothing. CONFLICT when there is none yet (made once the stay is over
+    and the payout delay has passed) or it is being sent or was sent; BAD_USER_INPUT past its
+    amount. Answers the amount before and after."""
+    payout = await session.scalar(
+        select(PayoutModel).where(PayoutModel.booking_id == booking_id).with_for_update()
+    )
+    if payout is None:
+        raise Conflict("This booking has no payout yet; adjust it once the stay's is made.")
+    if payout.status not in (PayoutStatus.PENDING, PayoutStatus.FAILED):
+        raise Conflict(f"This booking's payout is {payout.status.lower()}: it cannot change.")
+    if amount > payout.amount_minor:
+        raise InvalidInput.field("amount", "must be at most the payout's amount")
+    before = payout.amount_minor
+    payout.amount_minor -= amount
+    if payout.amount_minor == 0:
+        payout.status = PayoutStatus.PAID
+        payout.paid_at = now
+        payout.available_at = None
+    await session.flush()
+    return before, payout.amount_minor
 
 
 def _iso(moment: datetime | None) -> str | None:
