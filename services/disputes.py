@@ -7,7 +7,8 @@ payout is not sent (``payouts.claim_due`` skips it). Admins see the queue oldest
 notes that only admins read, and resolve it: a REFUND to the guest through the refunds' own
 path (bounded by what is left of the payment), a PAYOUT_ADJUSTMENT that makes the host's
 payout, not yet sent, smaller, or NO_ACTION. Both sides are told in the app when a dispute is
-opened and when it is resolved; every step is in the audit log.
+opened and when it is resolved (through the outbox: in the app, and by mail to those who take
+news by email); every step is in the audit log.
 
 A REFUND after the host's payout was made is Roost's to bear: the payout is not changed by it
 (``payouts.create_due`` counts only refunds made before the payout is).
@@ -29,12 +30,11 @@ from db.states import (
     BookingStatus,
     DisputeResolution,
     DisputeStatus,
-    NotificationKind,
     Party,
 )
-from services import audit, bookings, checkout, cursors, notifications, payouts
+from services import audit, bookings, checkout, cursors, payouts
 from services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.money import Money
+from services.events import DisputeOpened, DisputeResolved, emit
 from services.payments import Gateways, ProviderCall
 from services.validation import has_control_characters
 
@@ -79,30 +79,6 @@ async def _sides(session: AsyncSession, booking_id: int) -> tuple[Booking, Listi
     return row.Booking, row.Listing
 
 
-async def _tell_both(
-    session: AsyncSession,
-    booking: Booking,
-    listing: Listing,
-    kind: NotificationKind,
-    title: str,
-    body: str,
-    *,
-    now: datetime,
-) -> None:
-    """Written with the change itself (no outbox event to wait for): once, as it is."""
-    for user_id in (booking.guest_id, listing.host_id):
-        await notifications.notify(
-            session,
-            user_id=user_id,
-            kind=kind,
-            title=title,
-            body=body,
-            booking_id=booking.id,
-            event_id=None,
-            now=now,
-        )
-
-
 async def open_dispute(
     session: AsyncSession, *, actor: Actor, booking_id: int, message: str, now: datetime
 ) -> DisputeRow:
@@ -137,18 +113,7 @@ async def open_dispute(
             raise Conflict("This booking has an open dispute already.") from None
         raise
     dispute = await session.get_one(Dispute, dispute_id)
-    who = "guest" if party == Party.GUEST else "host"
-    await _tell_both(
-        session,
-        booking,
-        listing,
-        NotificationKind.DISPUTE_OPENED,
-        f"A dispute was opened about {listing.title}",
-        f"The {who} asked Roost to look into the stay "
-        f"{notifications.stay_dates(booking.check_in, booking.check_out)}. An admin will "
-        "be in touch.",
-        now=now,
-    )
+    emit(session, DisputeOpened(dispute.id, booking.id), now=now)
     await audit.record(
         session,
         actor_id=actor.id,
@@ -262,7 +227,7 @@ async def resolve(
     dispute = await _locked(session, dispute_id)
     if dispute.status != DisputeStatus.OPEN:
         raise Conflict("This dispute is resolved already.")
-    booking, listing = await _sides(session, dispute.booking_id)
+    booking, _ = await _sides(session, dispute.booking_id)
     call: ProviderCall | None = None
     minor: int | None = None
     after: dict[str, object] = {"status": DisputeStatus.RESOLVED, "resolution": resolution}
@@ -301,20 +266,7 @@ async def resolve(
     dispute.resolved_by = admin.id
     dispute.resolved_at = now
     await session.flush()
-    outcome = {
-        DisputeResolution.REFUND: "The guest is refunded {}.",
-        DisputeResolution.PAYOUT_ADJUSTMENT: "The host's payout is {} smaller.",
-        DisputeResolution.NO_ACTION: "No money moves.",
-    }[resolution].format(Money(minor or 0, booking.currency).formatted())
-    await _tell_both(
-        session,
-        booking,
-        listing,
-        NotificationKind.DISPUTE_RESOLVED,
-        f"The dispute about {listing.title} is resolved",
-        f"{outcome} {text}",
-        now=now,
-    )
+    emit(session, DisputeResolved(dispute.id, booking.id), now=now)
     await audit.record(
         session,
         actor_id=admin.id,

@@ -11,10 +11,11 @@ import pytest
 from starlette.applications import Starlette
 
 from db.database import Database
-from tests.accounts_helpers import bearer, error_code, register
+from tests.accounts_helpers import bearer, error_code, mails_to, register
 from tests.admin_helpers import audited, notified
 from tests.booking_helpers import CANCEL, Place, a_place, booked, pay, read
 from tests.helpers import FakeClock, gql
+from tests.messaging_helpers import choose, email_of
 from tests.payout_helpers import payout_stripe, payouts_in, ready_account, run_worker
 from tests.receipt_helpers import an_admin
 from tests.stripe_helpers import Stripe
@@ -167,6 +168,7 @@ async def test_resolving_with_a_refund_pays_the_guest_back_within_what_is_left(
     booking = await booked(client, place, 10, 12)
     payment = await pay(client, place, booking["id"])
     paid = Decimal(payment["amount"]["amount"])
+    await choose(client, place.guest, language="pt")
     dispute = await opened(client, place, booking["id"])
 
     async def resolve(resolution: str, amount: dict | None, note: str = "Photos agree.") -> dict:
@@ -197,6 +199,18 @@ async def test_resolving_with_a_refund_pays_the_guest_back_within_what_is_left(
     for side in (place.as_guest, place.as_host):
         told = [n for n in await notified(app, client, side) if n["kind"] == "DISPUTE_RESOLVED"]
         assert len(told) == 1 and "€40.00" in told[0]["body"], told
+    guest_mail = await mails_to(app, await email_of(client, place.guest), count=2)
+    host_mail = await mails_to(app, await email_of(client, place.host), count=2)
+    assert [m["Subject"] for m in guest_mail if "disputa" in m["Subject"]] == [
+        f"Foi aberta uma disputa sobre {after['listing']['title']}",
+        f"A disputa sobre {after['listing']['title']} foi resolvida",
+    ]
+    [resolved_mail] = [m for m in guest_mail if "resolvida" in m["Subject"]]
+    assert "Photos agree." in str(resolved_mail)
+    assert [m["Subject"] for m in host_mail if "dispute" in m["Subject"]] == [
+        f"A dispute was opened about {after['listing']['title']}",
+        f"The dispute about {after['listing']['title']} is resolved",
+    ]
     [entry] = await audited(client, admin, "dispute.resolve")
     assert entry["after"] == {
         "status": "RESOLVED", "resolution": "REFUND", "amount_minor": 4_000, "currency": "EUR"
