@@ -3,9 +3,11 @@ of a payment; bounded by what was paid and not refunded, audited, and moved once
 admins race."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
+import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
@@ -14,8 +16,9 @@ from db.models import PaymentOperation
 from tests.accounts_helpers import error_code
 from tests.admin_helpers import audited, notified
 from tests.booking_helpers import CANCEL, a_place, book, booked, pay, read
-from tests.helpers import gql
+from tests.helpers import FakeClock, gql
 from tests.receipt_helpers import an_admin
+from tests.stripe_helpers import Stripe, paid_in_browser, stripe_hooked
 
 ADMIN_CANCEL = """
 mutation($id: ID!, $refund: MoneyInput!, $reason: String!) {
@@ -179,3 +182,38 @@ async def test_racing_refunds_and_cancels_move_the_money_once(
     ), (refunds, bodies)
     assert len(refunds) == 1, bodies
     assert all(error_code(b) in ("CONFLICT", "BAD_USER_INPUT") for b in bodies if "errors" in b)
+
+
+@pytest.fixture
+async def hooked(app: Starlette, database: Database, clock: FakeClock) -> AsyncIterator[Stripe]:
+    async with stripe_hooked(app) as stripe:
+        yield stripe
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["refunded-at-once", "pending-first"])
+async def test_admins_racing_to_refund_a_stripe_payment_ask_stripe_once(
+    client: httpx.AsyncClient, database: Database, hooked: Stripe, pending: bool
+) -> None:
+    admin = await an_admin(client, database)
+    place = await a_place(client, cancellationPolicy="FIRM")
+    booking, intent = await paid_in_browser(client, hooked, place)
+    paid = await read(client, booking["id"], place.as_guest) or {}
+    payment_id, amount = paid["payment"]["id"], paid["payment"]["amount"]["amount"]
+    if pending:
+        hooked.fake.refunds_pending()
+    refund = {"id": payment_id, "amount": eur("25"), "reason": "Noisy street"}
+    cancel = {"id": booking["id"], "refund": eur(amount), "reason": "Noisy street"}
+    bodies = await asyncio.gather(
+        *(gql(client, REFUND, refund, headers=admin) for _ in range(4)),
+        gql(client, ADMIN_CANCEL, cancel, headers=admin),
+    )
+    won = [body for body in bodies if "errors" not in body]
+    assert len(won) == 1, bodies
+    assert all(error_code(b) == "CONFLICT" for b in bodies if "errors" in b), bodies
+    [asked] = hooked.fake.refunds.values()  # one refund at Stripe, of what the winner chose
+    expected = 2_500 if "refundPayment" in won[0]["data"] else int(Decimal(amount) * 100)
+    assert asked["amount"] == expected
+    assert asked["payment_intent"] == intent["id"]
+    if pending:
+        await hooked.fake.finish_refund(asked["id"])
+    assert await refunds_in_ledger(database) == [(expected, "SUCCEEDED")]

@@ -286,3 +286,23 @@ async def test_racing_sides_open_one_dispute(client: httpx.AsyncClient) -> None:
     assert sorted(error_code(b) if "errors" in b else "" for b in bodies) == [
         "", *["CONFLICT"] * 5
     ], bodies  # fmt: skip
+
+
+async def test_the_queue_goes_oldest_first_a_page_at_a_time(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    admin = await an_admin(client, database)
+    opened_ids = []
+    for _ in range(3):
+        place = await a_place(client)
+        booking = await booked(client, place, 10, 12)
+        await pay(client, place, booking["id"])
+        opened_ids.append((await opened(client, place, booking["id"]))["id"])
+    page = await gql(client, QUEUE, {"first": 2}, headers=admin)
+    first = page["data"]["disputes"]
+    assert [edge["node"]["id"] for edge in first["edges"]] == opened_ids[:2]
+    assert (first["totalCount"], first["pageInfo"]["hasNextPage"]) == (3, True)
+    after = first["pageInfo"]["endCursor"]
+    assert [d["id"] for d in await queue(client, admin, first=2, after=after)] == opened_ids[2:]
+    for bad in ({"first": 0}, {"first": 101}, {"after": "nonsense"}):
+        assert error_code(await gql(client, QUEUE, bad, headers=admin)) == "BAD_USER_INPUT"
