@@ -6,12 +6,13 @@ unique partial index has the last word on racing requests). While one is open th
 payout is not sent (``payouts.claim_due`` skips it). Admins see the queue oldest first, add
 notes that only admins read, and resolve it: a REFUND to the guest through the refunds' own
 path (bounded by what is left of the payment), a PAYOUT_ADJUSTMENT that makes the host's
-payout, not yet sent, smaller, or NO_ACTION. Both sides are told in the app when a dispute is
-opened and when it is resolved (through the outbox: in the app, and by mail to those who take
-news by email); every step is in the audit log.
+payout, not yet sent, smaller, or NO_ACTION. Both sides are told when a dispute is opened and
+when it is resolved (outbox events: in the app, and by mail to those who take news by email);
+every step is in the audit log.
 
-A REFUND after the host's payout was made is Roost's to bear: the payout is not changed by it
-(``payouts.create_due`` counts only refunds made before the payout is).
+The payout is still written on time (``payouts.create_due``), only its sending waits, so an
+adjustment has a payout to change. It counts the refunds made before it was written: a REFUND
+decided after that is Roost's to bear, a PAYOUT_ADJUSTMENT the host's.
 """
 
 from dataclasses import dataclass
