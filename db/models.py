@@ -630,6 +630,8 @@ class ProviderEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # What came of it (services/provider_events.Outcome), for the admins' event log.
+    outcome: Mapped[str | None] = mapped_column(Text)
 
 
 class PayoutAccount(Base):

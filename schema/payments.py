@@ -126,6 +126,11 @@ class ProviderEventType:
     processed_at: datetime | None = strawberry.field(
         description="When Roost applied it; null for a type Roost does not act on."
     )
+    outcome: str | None = strawberry.field(
+        description="What came of it: APPLIED; UNKNOWN_PAYMENT (about no payment or payout of "
+        "Roost's); IGNORED (a type Roost does not act on). Null for events kept before "
+        "outcomes were."
+    )
 
     @classmethod
     def from_row(cls, row: ProviderEventRow) -> Self:
@@ -136,6 +141,7 @@ class ProviderEventType:
             type=row.type,
             received_at=row.received_at,
             processed_at=row.processed_at,
+            outcome=row.outcome,
         )
 
 

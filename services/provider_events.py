@@ -70,6 +70,14 @@ async def processed(session: AsyncSession, recorded: int, *, now: datetime) -> N
     )
 
 
+async def noted(session: AsyncSession, recorded: int, outcome: Outcome) -> Outcome:
+    """Keeps what came of the event, for the admins' event log; answers it."""
+    await session.execute(
+        update(ProviderEvent).where(ProviderEvent.id == recorded).values(outcome=outcome)
+    )
+    return outcome
+
+
 async def apply_event(
     session: AsyncSession,
     *,
@@ -92,13 +100,13 @@ async def apply_event(
         return Outcome.REPLAYED
     handler = handlers.get(event_type)
     if handler is None:
-        return Outcome.IGNORED
+        return await noted(session, recorded, Outcome.IGNORED)
     known = await handler(session, resource, now, rules)
     await processed(session, recorded, now=now)
     if not known:
         log.warning("%s event %s (%s): no payment of ours", provider, event_id, event_type)
-        return Outcome.UNKNOWN_PAYMENT
-    return Outcome.APPLIED
+        return await noted(session, recorded, Outcome.UNKNOWN_PAYMENT)
+    return await noted(session, recorded, Outcome.APPLIED)
 
 
 # The log, for admins.
@@ -116,6 +124,7 @@ class ProviderEventRow(NamedTuple):
     type: str
     received_at: datetime
     processed_at: datetime | None
+    outcome: str | None
 
 
 @dataclass(frozen=True)
@@ -160,9 +169,10 @@ async def list_events(
     after: str | None = None,
 ) -> EventPage:
     """The providers' events as received, newest first: of a provider, and those naming a
-    payment or a payout (by our id in their metadata or the provider's ids for it: events
-    are kept as the provider sent them, so they are found by what they carry). An event
-    with no ``processed_at`` was of a type Roost does not act on."""
+        payment or a payout (by our id in their metadata or the provider's ids for it: events
+        are kept as the provider sent them, so they are found by what they carry). An event
+        with no ``processed_at`` was of a type Roost does not act on; its ``outcome`` says what came
+    of it (none for events recorded before outcomes were kept)."""
     if not is_admin(admin):
         raise Forbidden("Only admins read the providers' events.")
     if not 1 <= first <= MAX_PAGE_SIZE:

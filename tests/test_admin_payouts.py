@@ -37,7 +37,7 @@ EVENTS = """
 query($provider: PaymentProvider, $payment: ID, $payout: ID, $first: Int, $after: String) {
   providerEvents(provider: $provider, paymentId: $payment, payoutId: $payout, first: $first,
                  after: $after) {
-    edges { node { id provider eventId type receivedAt processedAt } }
+    edges { node { id provider eventId type receivedAt processedAt outcome } }
     pageInfo { hasNextPage endCursor }
     totalCount
   }
@@ -122,8 +122,11 @@ async def test_admins_search_payouts_retry_a_failed_one_and_read_the_event_log(
     # The event log: what Stripe sent, found by payout, never with its payload.
     body = await gql(client, EVENTS, {"payout": failed["id"]}, headers=admin)
     assert "errors" not in body, body
-    types = [edge["node"]["type"] for edge in body["data"]["providerEvents"]["edges"]]
-    assert types == ["transfer.created"]
+    [event] = [edge["node"] for edge in body["data"]["providerEvents"]["edges"]]
+    assert (event["type"], event["provider"], event["outcome"]) == (
+        "transfer.created", "STRIPE", "APPLIED"
+    )  # fmt: skip
+    assert event["processedAt"] is not None
     everything = await gql(client, EVENTS, {"provider": "STRIPE", "first": 100}, headers=admin)
     all_types = [e["node"]["type"] for e in everything["data"]["providerEvents"]["edges"]]
     assert all_types.count("transfer.created") == 2 and "account.updated" in all_types

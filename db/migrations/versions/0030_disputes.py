@@ -1,4 +1,5 @@
-"""disputes: a booking's guest or host asks admins to step in; admins' notes on them
+"""disputes: a booking's guest or host asks admins to step in; admins' notes on them; what
+came of each provider event
 
 Revision ID: 0030
 Revises: 0028
@@ -107,9 +108,11 @@ def upgrade() -> None:
     op.create_check_constraint(
         op.f("ck_notification_kind"), "notification", _kinds((*KINDS, *NEW_KINDS))
     )
+    op.add_column("provider_event", sa.Column("outcome", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("provider_event", "outcome")
     op.execute("DELETE FROM notification WHERE kind IN ('DISPUTE_OPENED', 'DISPUTE_RESOLVED')")
     op.drop_constraint(op.f("ck_notification_kind"), "notification", type_="check")
     op.create_check_constraint(op.f("ck_notification_kind"), "notification", _kinds(KINDS))
