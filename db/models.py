@@ -36,6 +36,8 @@ from db.states import (
     LIVE_PAYMENT,
     BookingStatus,
     CancellationPolicy,
+    DisputeResolution,
+    DisputeStatus,
     ListingModeration,
     ListingStatus,
     NotificationKind,
@@ -650,6 +652,8 @@ class ProviderEvent(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # What came of it (services/provider_events.Outcome), for the admins' event log.
+    outcome: Mapped[str | None] = mapped_column(Text)
 
 
 class PayoutAccount(Base):
@@ -988,3 +992,64 @@ class PlatformSettingsRow(Base):
     updated_by_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("user_account.id", ondelete="SET NULL")
     )
+
+
+MAX_DISPUTE_TEXT = 2_000
+
+
+class Dispute(Base):
+    """A guest or host of a booking asks Roost to step in; an admin resolves it with a refund
+    to the guest, a smaller payout to the host, or no action. One open dispute per booking
+    (a unique partial index); while it is open, the booking's payout is not sent."""
+
+    __tablename__ = "dispute"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_list(DisputeStatus)})", name="status"),
+        CheckConstraint(
+            f"resolution IS NULL OR resolution IN ({sql_list(DisputeResolution)})",
+            name="resolution",
+        ),
+        CheckConstraint(f"opened_as IN ('{Party.GUEST}', '{Party.HOST}')", name="opened_as"),
+        CheckConstraint(
+            f"char_length(message) BETWEEN 1 AND {MAX_DISPUTE_TEXT}", name="message_length"
+        ),
+        CheckConstraint("amount_minor IS NULL OR amount_minor > 0", name="amount"),
+        Index(
+            "uq_dispute_open_booking",
+            "booking_id",
+            unique=True,
+            postgresql_where=text(f"status = '{DisputeStatus.OPEN}'"),
+        ),
+        Index("ix_dispute_queue", "status", "id"),
+        Index("ix_dispute_booking", "booking_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("booking.id"))
+    opened_by: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    opened_as: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=DisputeStatus.OPEN)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(Text)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DisputeNote(Base):
+    """An admin's note on a dispute: for admins only, never shown to the booking's sides."""
+
+    __tablename__ = "dispute_note"
+    __table_args__ = (
+        CheckConstraint(f"char_length(body) BETWEEN 1 AND {MAX_DISPUTE_TEXT}", name="body_length"),
+        Index("ix_dispute_note_dispute", "dispute_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    dispute_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("dispute.id"))
+    author_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -302,3 +302,27 @@ class AuditEntryRow(NamedTuple):
     after: dict[str, Any] | None
     reason: str | None
     created_at: datetime
+
+
+class DisputeRow(NamedTuple):
+    id: int
+    booking_id: int
+    opened_by: int
+    opened_as: str
+    message: str
+    status: str
+    resolution: str | None
+    amount_minor: int | None
+    currency: str | None
+    resolution_note: str | None
+    resolved_by: int | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class DisputeNoteRow(NamedTuple):
+    id: int
+    dispute_id: int
+    author_id: int
+    body: str
+    created_at: datetime

@@ -158,6 +158,8 @@ class NotificationKind(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     PAYOUT_SENT = "PAYOUT_SENT"
+    DISPUTE_OPENED = "DISPUTE_OPENED"
+    DISPUTE_RESOLVED = "DISPUTE_RESOLVED"
     REVIEW_RECEIVED = "REVIEW_RECEIVED"
     MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
     LISTING_APPROVED = "LISTING_APPROVED"
@@ -167,3 +169,18 @@ class NotificationKind(StrEnum):
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:
     """``'A', 'B'``: the members for an ``IN (...)`` in a constraint or hand-written SQL."""
     return ", ".join(f"'{value}'" for value in values)
+
+
+class DisputeStatus(StrEnum):
+    """Where a dispute about a booking is: waiting for an admin, or decided."""
+
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+
+
+class DisputeResolution(StrEnum):
+    """How an admin decided a dispute."""
+
+    REFUND = "REFUND"  # money back to the guest, from the booking's payment
+    PAYOUT_ADJUSTMENT = "PAYOUT_ADJUSTMENT"  # the host's payout, not yet sent, made smaller
+    NO_ACTION = "NO_ACTION"

@@ -22,6 +22,7 @@ from schema.bookings import (
     PriceQuote,
 )
 from schema.context import Info
+from schema.listings import MoneyInput
 from services import booking_lists, checkout
 from services import bookings as bookings_service
 from services.booking_lists import BookingFilter
@@ -111,6 +112,28 @@ async def cancel_booking(
     return await _change_booking(
         info, id, checkout.cancel_booking, reason=reason, gateways=gateways
     )
+
+
+async def admin_cancel_booking(
+    info: Info, id: strawberry.ID, refund: MoneyInput, reason: str
+) -> BookingType:
+    booking_id = node_id(id, "Booking", "id")
+    admin = await require_user(info)
+    services = info.context.services
+    await move_money(
+        info,
+        partial(
+            checkout.admin_cancel_booking,
+            admin=admin,
+            booking_id=booking_id,
+            refund=refund.amount,
+            currency=refund.currency,
+            reason=reason,
+            gateways=services.payment_gateways,
+            now=services.clock(),
+        ),
+    )
+    return await _reloaded(info, booking_id)
 
 
 async def modify_booking(
@@ -282,6 +305,13 @@ class BookingMutations:
         resolver=cancel_booking,
         permission_classes=[IsAuthenticated],
         description="The guest (refund by policy) or the host (full refund) cancels.",
+    )
+    admin_cancel_booking: BookingType = strawberry.mutation(
+        resolver=admin_cancel_booking,
+        permission_classes=[IsAdmin],
+        description="Admins only (audited): cancels anyone's booking with a reason, refunding "
+        "`refund` (0 up to what was paid and not yet refunded, in the booking's currency) "
+        "whatever its policy gives; its guest and host are told.",
     )
     modify_booking: BookingType = strawberry.mutation(
         resolver=modify_booking,

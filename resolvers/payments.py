@@ -18,7 +18,7 @@ from resolvers.node import node_id
 from resolvers.permissions import IsAdmin, IsAuthenticated, current_user, require_user
 from schema.accounts import phone_cipher_context
 from schema.context import Info
-from schema.listings import MoneyType
+from schema.listings import MoneyInput, MoneyType
 from schema.payments import (
     PaymentConnection,
     PaymentEdge,
@@ -26,9 +26,13 @@ from schema.payments import (
     PaymentSession,
     PaymentStatus,
     PaymentType,
+    ProviderEventConnection,
+    ProviderEventEdge,
+    ProviderEventType,
 )
 from services import bookings as bookings_service
 from services import checkout, payment_lists
+from services import provider_events as provider_events_service
 from services.payments import ProviderCall
 
 
@@ -112,6 +116,30 @@ async def confirm_test_payment(
     return PaymentType.from_row(
         await info.context.loaders.payment_by_id.load_existing(payment_number)
     )
+
+
+async def refund_payment(
+    info: Info, id: strawberry.ID, amount: MoneyInput, reason: str
+) -> PaymentType:
+    payment_id = node_id(id, "Payment", "id")
+    admin = await require_user(info)
+    services = info.context.services
+    await move_money(
+        info,
+        partial(
+            checkout.refund_payment,
+            admin=admin,
+            payment_id=payment_id,
+            amount=amount.amount,
+            currency=amount.currency,
+            reason=reason,
+            gateways=services.payment_gateways,
+            now=services.clock(),
+        ),
+    )
+    loaders = info.context.loaders
+    loaders.payment_by_id.clear(payment_id)
+    return PaymentType.from_row(await loaders.payment_by_id.load_existing(payment_id))
 
 
 async def refund_preview(info: Info, booking: BookingRow) -> MoneyType | None:
@@ -206,6 +234,41 @@ async def _payments_page(
     )
 
 
+async def provider_events(
+    info: Info,
+    provider: PaymentProvider | None = None,
+    payment_id: strawberry.ID | None = None,
+    payout_id: strawberry.ID | None = None,
+    first: int | None = 20,
+    after: str | None = None,
+) -> ProviderEventConnection:
+    admin = await require_user(info)
+    database = info.context.database
+    async with database.read_session() as session:
+        page = await provider_events_service.list_events(
+            session,
+            admin=admin,
+            provider=provider.value if provider else None,
+            payment_id=node_id(payment_id, "Payment", "paymentId") if payment_id else None,
+            payout_id=node_id(payout_id, "Payout", "payoutId") if payout_id else None,
+            first=20 if first is None else first,
+            after=after,
+        )
+
+    async def count() -> int:
+        async with database.read_session() as session:
+            return await session.scalar(page.count_query) or 0
+
+    return ProviderEventConnection.of(
+        [
+            ProviderEventEdge(cursor=cursor, node=ProviderEventType.from_row(row))
+            for row, cursor in zip(page.events, page.cursors, strict=True)
+        ],
+        has_next_page=page.has_next_page,
+        count=count,
+    )
+
+
 @strawberry.type
 class PaymentQueries:
     my_payments: PaymentConnection = strawberry.field(
@@ -220,6 +283,12 @@ class PaymentQueries:
         description="Every payment, newest first (admins only): of a status, a provider, a "
         "booking, a guest. first: 1 to 100.",
     )
+    provider_events: ProviderEventConnection = strawberry.field(
+        resolver=provider_events,
+        permission_classes=[IsAdmin],
+        description="The providers' webhook events as received, newest first (admins only): "
+        "of a provider, or naming a payment or a payout. first: 1 to 100.",
+    )
 
 
 @strawberry.type
@@ -228,6 +297,13 @@ class PaymentMutations:
         resolver=start_payment,
         permission_classes=[IsAuthenticated],
         description="The guest starts paying a PENDING booking with a provider.",
+    )
+    refund_payment: PaymentType = strawberry.mutation(
+        resolver=refund_payment,
+        permission_classes=[IsAdmin],
+        description="Admins only (audited): refunds part or all of a captured payment, with a "
+        "reason; more than 0, at most what was paid and not yet refunded. The booking stays "
+        "as it is. CONFLICT while another movement of its money waits for an answer.",
     )
     confirm_test_payment: PaymentType = strawberry.mutation(
         resolver=confirm_test_payment,

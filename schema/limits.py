@@ -36,6 +36,7 @@ from graphql import (
 )
 
 from services.analytics import MAX_ANALYTICS_MONTHS, MAX_PRICED_CURRENCIES
+from services.disputes import MAX_NOTES as MAX_DISPUTE_NOTES
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
 from services.money import known_currencies
 from services.platform_metrics import MAX_DAYS as PLATFORM_METRICS_MAX_DAYS
@@ -54,6 +55,7 @@ LIST_SIZES: Mapping[str, int] = {
     "ListingConnection.edges": 1,
     "BookingConnection.edges": 1,
     "PaymentConnection.edges": 1,
+    "ProviderEventConnection.edges": 1,
     "Receipt.lines": MAX_RECEIPT_LINES,
     # One per cancellation or shorter stay: no hard bound, a handful in practice.
     "Receipt.refunds": 10,
@@ -65,6 +67,8 @@ LIST_SIZES: Mapping[str, int] = {
     "NotificationConnection.edges": 1,
     "AuditEntryConnection.edges": 1,
     "UserConnection.edges": 1,
+    "DisputeConnection.edges": 1,
+    "Dispute.notes": MAX_DISPUTE_NOTES,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
     "HostAnalytics.months": MAX_ANALYTICS_MONTHS,

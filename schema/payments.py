@@ -16,6 +16,7 @@ from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from schema.listings import MoneyType
 from schema.receipts import ReceiptType
+from services.provider_events import ProviderEventRow
 
 # The states' own enums, registered with strawberry (see schema/listings.py).
 PaymentStatus = states.PaymentStatus
@@ -108,3 +109,47 @@ class PaymentSession:
         description="For the provider's client library (Stripe.js, say)."
     )
     redirect_url: str | None = strawberry.field(description="Where to send the guest to pay.")
+
+
+@strawberry.type(
+    name="ProviderEvent",
+    description="A webhook event (or M-Pesa callback) a payment provider sent, as admins see "
+    "it in the providers' event log: what, when, and whether Roost acted on it. Its payload "
+    "is not shown.",
+)
+class ProviderEventType:
+    id: strawberry.ID = strawberry.field(description="Roost's number for the event.")
+    provider: PaymentProvider
+    event_id: str = strawberry.field(description="The provider's id for the event.")
+    type: str = strawberry.field(description='The provider\'s name for it: "charge.refunded".')
+    received_at: datetime
+    processed_at: datetime | None = strawberry.field(
+        description="When Roost applied it; null for a type Roost does not act on."
+    )
+    outcome: str | None = strawberry.field(
+        description="What came of it: APPLIED; UNKNOWN_PAYMENT (about no payment or payout of "
+        "Roost's); IGNORED (a type Roost does not act on). Null for events kept before "
+        "outcomes were."
+    )
+
+    @classmethod
+    def from_row(cls, row: ProviderEventRow) -> Self:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            provider=PaymentProvider(row.provider),
+            event_id=row.event_id,
+            type=row.type,
+            received_at=row.received_at,
+            processed_at=row.processed_at,
+            outcome=row.outcome,
+        )
+
+
+@strawberry.type(description="A provider event in a list, with the cursor to continue after it.")
+class ProviderEventEdge(Edge[ProviderEventType]):
+    pass
+
+
+@strawberry.type(description="A page of provider events.")
+class ProviderEventConnection(Connection[ProviderEventEdge]):
+    total_count: int = total_count("How many events match in all.")

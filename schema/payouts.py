@@ -127,7 +127,7 @@ class PayoutEdge(Edge[PayoutType]):
 
 @strawberry.type(description="A page of payouts.")
 class PayoutConnection(Connection[PayoutEdge]):
-    total_count: int = total_count("How many payouts the host has in all.")
+    total_count: int = total_count("How many payouts match in all.")
 
 
 @strawberry.type(name="CurrencyEarnings", description="A host's earnings in one currency.")

@@ -20,6 +20,7 @@ from resolvers.admin_users import AdminUserMutations, AdminUserQueries
 from resolvers.analytics import AnalyticsQueries
 from resolvers.audit import AuditQueries
 from resolvers.bookings import BookingMutations, BookingQueries
+from resolvers.disputes import DisputeMutations, DisputeQueries
 from resolvers.listings import ListingMutations, ListingQueries
 from resolvers.messages import MessageMutations, MessageQueries
 from resolvers.moderation import ModerationMutations, ModerationQueries
@@ -35,6 +36,7 @@ from schema.accounts import UserType
 from schema.audit import AuditEntryType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
+from schema.disputes import DisputeType
 from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
 from schema.execution import RoostExecutionContext
@@ -59,6 +61,7 @@ class Query(
     MessageQueries,
     NotificationQueries,
     AuditQueries,
+    DisputeQueries,
     AdminUserQueries,
     AnalyticsQueries,
     PlatformMetricsQueries,
@@ -81,6 +84,7 @@ class Mutation(
     ReviewMutations,
     MessageMutations,
     NotificationMutations,
+    DisputeMutations,
     AdminUserMutations,
     PlatformSettingsMutations,
     ModerationMutations,
@@ -125,6 +129,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             MessageType,
             NotificationType,
             AuditEntryType,
+            DisputeType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,

@@ -30,6 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -37,6 +38,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth.rules import is_admin
 from db.models import Booking, Listing, Payment, PaymentOperation
 from db.rows import Actor, BookingRow, ListingRow, PaymentRow
 from db.states import (
@@ -56,7 +58,7 @@ from gateways.payments import (
     ProviderUnavailable,
     Reported,
 )
-from services import bookings, exchange_rates, payments
+from services import audit, bookings, exchange_rates, payments
 from services.bookings import BookingRules, Stay
 from services.errors import (
     Conflict,
@@ -67,9 +69,10 @@ from services.errors import (
     PaymentFailed,
     ServiceUnavailable,
 )
+from services.money import Money, to_minor
 from services.payments import Gateways, ProviderCall
 from services.pricing import Price
-from services.validation import kenyan_msisdn
+from services.validation import has_control_characters, kenyan_msisdn
 
 log = logging.getLogger("roost.checkout")
 
@@ -734,3 +737,180 @@ async def settle(
         refusal = refusal or outcome.refusal
     if refusal is not None:
         raise refusal
+
+
+# Admins: a cancellation with a refund of their choosing, and refunds of a payment.
+
+MAX_ADMIN_REASON = 500
+
+
+def admin_reason(reason: str) -> str:
+    """An admin's reason for moving money: required, plain text, kept in the audit log."""
+    text = reason.strip()
+    if not 1 <= len(text) <= MAX_ADMIN_REASON or has_control_characters(text):
+        raise InvalidInput.field(
+            "reason", f"must be 1 to {MAX_ADMIN_REASON} characters of plain text"
+        )
+    return text
+
+
+def amount_of(amount: Decimal, currency: str, *, expected: str, field: str) -> int:
+    """An amount an admin typed, in minor units of ``expected`` (the payment's currency)."""
+    if currency.upper() != expected:
+        raise InvalidInput.field(field, f"must be in {expected}, the payment's currency")
+    try:
+        minor = to_minor(amount, expected)
+    except ValueError as problem:
+        raise InvalidInput.field(field, str(problem)) from None
+    if minor < 0:
+        raise InvalidInput.field(field, "must not be negative")
+    return minor
+
+
+def _refund_bound(minor: int, balance: int, currency: str, field: str) -> None:
+    if minor > balance:
+        most = Money(balance, currency).formatted()
+        raise InvalidInput.field(
+            field, f"must be at most {most}: what was paid and not yet refunded"
+        )
+
+
+async def admin_cancel_booking(
+    session: AsyncSession,
+    *,
+    admin: Actor,
+    booking_id: int,
+    refund: Decimal,
+    currency: str,
+    reason: str,
+    gateways: Gateways,
+    now: datetime,
+) -> ProviderCall | None:
+    """(a) An admin cancels anyone's booking, refunding ``refund`` (0 up to what the guest
+    paid and has not had back), whatever the policy would give; both sides are told, the
+    nights are freed, and the refund goes as any cancellation's (``payments.let_go``, under
+    the payment's one cancel-refund key, so it is asked for once)."""
+    if not is_admin(admin):
+        raise Forbidden("Only admins cancel on anyone's behalf.")
+    text = admin_reason(reason)
+    found = await bookings.lock_booking(session, booking_id)
+    if found is None:
+        raise NotFound("No such booking.")
+    booking, _ = found
+    if booking.status not in ACTIVE_BOOKING:
+        raise Conflict(f"A {booking.status.lower()} booking cannot be canceled.")
+    await payments.refuse_in_flight(session, booking.id)
+    payment = await payments.live_payment(session, booking.id, lock=True)
+    minor = amount_of(refund, currency, expected=booking.currency, field="refund")
+    balance = payments.captured_balance(payment)
+    _refund_bound(minor, balance, booking.currency, "refund")
+    if payment is not None and minor:
+        minor = payments.refundable(
+            minor, balance=balance, step=gateways.amount_step(payment.provider, payment.currency)
+        )
+    before = booking.status
+    await bookings.cancel(session, booking, by=Party.ADMIN, reason=text, refund=minor, now=now)
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="booking.admin_cancel",
+        subject=("Booking", booking.id),
+        before={"status": before},
+        after={"status": booking.status, "refund_minor": minor, "currency": booking.currency},
+        reason=text,
+        now=now,
+    )
+    return await payments.let_go(session, payment, refund=minor, now=now)
+
+
+async def refund_payment(
+    session: AsyncSession,
+    *,
+    admin: Actor,
+    payment_id: int,
+    amount: Decimal,
+    currency: str,
+    reason: str,
+    gateways: Gateways,
+    now: datetime,
+) -> ProviderCall | None:
+    """(a) An admin refunds part or all of a captured payment, its booking left as it is:
+    more than 0, at most what was paid and not yet refunded. Recorded REQUESTED under a key
+    of its place in the ledger and settled like every refund; a second refund while one waits
+    for its answer is refused (CONFLICT), so racing admins move the money once."""
+    if not is_admin(admin):
+        raise Forbidden("Only admins refund payments.")
+    text = admin_reason(reason)
+    booking_id = await session.scalar(select(Payment.booking_id).where(Payment.id == payment_id))
+    found = await bookings.lock_booking(session, booking_id) if booking_id is not None else None
+    payment = await payments.lock_payment(session, payment_id) if found else None
+    if found is None or payment is None:
+        raise NotFound("No such payment.")
+    minor, call = await _refund(
+        session, found[0], payment, amount=amount, currency=currency, gateways=gateways,
+        purpose="admin-refund", now=now,
+    )  # fmt: skip
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="payment.refund",
+        subject=("Payment", payment.id),
+        before={"refunded_minor": payment.refunded_minor},
+        after={"refund_minor": minor, "currency": payment.currency},
+        reason=text,
+        now=now,
+    )
+    return call
+
+
+async def _refund(
+    session: AsyncSession,
+    booking: Booking,
+    payment: Payment,
+    *,
+    amount: Decimal,
+    currency: str,
+    gateways: Gateways | None,
+    purpose: str,
+    now: datetime,
+) -> tuple[int, ProviderCall | None]:
+    """A refund an admin decided, of a captured payment, under the locks of its booking and
+    payment: more than 0, at most what was paid and not yet refunded; CONFLICT while another
+    movement of the booking's money waits for its answer. Keyed by its place in the ledger."""
+    await payments.refuse_in_flight(session, booking.id)
+    if payment.status not in CAPTURED_PAYMENT:
+        raise Conflict(f"A {payment.status.lower()} payment has nothing to refund.")
+    minor = amount_of(amount, currency, expected=payment.currency, field="amount")
+    if minor == 0:
+        raise InvalidInput.field("amount", "must be more than 0")
+    balance = payments.captured_balance(payment)
+    _refund_bound(minor, balance, payment.currency, "amount")
+    step = gateways.amount_step(payment.provider, payment.currency) if gateways else 1
+    minor = payments.refundable(minor, balance=balance, step=step)
+    key = await payments.next_key(session, payment, purpose)
+    return minor, await payments.request_refund(session, payment, amount=minor, key=key, now=now)
+
+
+async def refund_booking(
+    session: AsyncSession,
+    *,
+    booking_id: int,
+    amount: Decimal,
+    currency: str,
+    gateways: Gateways | None,
+    purpose: str,
+    now: datetime,
+) -> tuple[int, ProviderCall | None]:
+    """(a) A refund of the booking's captured payment that an admin decided (a dispute's),
+    the booking left as it is: the amount refunded, and the movement to ask for. The caller
+    checked the admin."""
+    found = await bookings.lock_booking(session, booking_id)
+    if found is None:
+        raise NotFound("No such booking.")
+    payment = await payments.live_payment(session, booking_id, lock=True)
+    if payment is None:
+        raise Conflict("This booking has no payment to refund.")
+    return await _refund(
+        session, found[0], payment, amount=amount, currency=currency, gateways=gateways,
+        purpose=purpose, now=now,
+    )  # fmt: skip

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from auth.crypto import FieldCipher
-from db.models import Booking, Listing, User
+from db.models import Booking, Dispute, Listing, User
 from gateways.email import Email, Mailer, Undeliverable
 from gateways.pubsub import PubSub
 from gateways.sms import Sms, Texter
@@ -36,6 +36,8 @@ from services.events import (
     BookingCreated,
     BookingModified,
     BookingRequested,
+    DisputeOpened,
+    DisputeResolved,
     EmailVerificationRequested,
     Event,
     ListingApproved,
@@ -551,6 +553,67 @@ async def notify_payout_sent(
         currency=event.currency,
         source=_source(context),
     )
+
+
+@HANDLERS.on(DisputeOpened, "notify")
+async def notify_dispute_opened(
+    session: AsyncSession, event: DisputeOpened, context: HandlerContext
+) -> None:
+    await notifications.dispute_opened(
+        session, dispute_id=event.dispute_id, booking_id=event.booking_id, source=_source(context)
+    )
+
+
+@HANDLERS.on(DisputeResolved, "notify")
+async def notify_dispute_resolved(
+    session: AsyncSession, event: DisputeResolved, context: HandlerContext
+) -> None:
+    await notifications.dispute_resolved(
+        session, dispute_id=event.dispute_id, booking_id=event.booking_id, source=_source(context)
+    )
+
+
+async def _mail_dispute(
+    session: AsyncSession,
+    event: DisputeOpened | DisputeResolved,
+    context: HandlerContext,
+    template: str,
+    *,
+    to_host: bool,
+) -> None:
+    stay = await _stay(session, event.booking_id)
+    user = stay.host if to_host else stay.guest
+    dispute = await session.get_one(Dispute, event.dispute_id)
+    values = {**_stay_values(stay, user, context), "reason": dispute.resolution_note or ""}
+    await _mail(context, user, template, values, audience="host" if to_host else "guest")
+
+
+@HANDLERS.on(DisputeOpened, "mail")
+async def mail_dispute_opened(
+    session: AsyncSession, event: DisputeOpened, context: HandlerContext
+) -> None:
+    await _mail_dispute(session, event, context, "dispute_opened", to_host=False)
+
+
+@HANDLERS.on(DisputeOpened, "mail_host")
+async def mail_dispute_opened_to_host(
+    session: AsyncSession, event: DisputeOpened, context: HandlerContext
+) -> None:
+    await _mail_dispute(session, event, context, "dispute_opened", to_host=True)
+
+
+@HANDLERS.on(DisputeResolved, "mail")
+async def mail_dispute_resolved(
+    session: AsyncSession, event: DisputeResolved, context: HandlerContext
+) -> None:
+    await _mail_dispute(session, event, context, "dispute_resolved", to_host=False)
+
+
+@HANDLERS.on(DisputeResolved, "mail_host")
+async def mail_dispute_resolved_to_host(
+    session: AsyncSession, event: DisputeResolved, context: HandlerContext
+) -> None:
+    await _mail_dispute(session, event, context, "dispute_resolved", to_host=True)
 
 
 @HANDLERS.on(ReviewReceived, "notify")

@@ -222,6 +222,25 @@ class PayoutSent(Event):
     currency: str
 
 
+# Disputes.
+
+
+@dataclasses.dataclass(frozen=True)
+class DisputeOpened(Event):
+    """A booking's guest or host opened a dispute: both sides are told."""
+
+    dispute_id: int
+    booking_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DisputeResolved(Event):
+    """An admin resolved a dispute: both sides are told how."""
+
+    dispute_id: int
+    booking_id: int
+
+
 # Reviews.
 
 

@@ -63,7 +63,7 @@ async def apply_callback(
             "M-Pesa callback for %s (ResultCode %s, receipt %s): no payment of ours",
             result.checkout_request_id, result.result_code, result.receipt,
         )  # fmt: skip
-        return Outcome.UNKNOWN_PAYMENT
+        return await provider_events.noted(session, recorded, Outcome.UNKNOWN_PAYMENT)
     # A prompt answered after Roost let its payment go (the hold lapsed) is refunded in full
     # by ``provider_says``, to the number that paid.
     call = await checkout.provider_says(
@@ -71,7 +71,7 @@ async def apply_callback(
     )
     if call is not None:
         log.info("payment %s: operation %s left to a worker", payment_id, call.operation_id)
-    return Outcome.APPLIED
+    return await provider_events.noted(session, recorded, Outcome.APPLIED)
 
 
 async def apply_refund_result(
@@ -102,7 +102,7 @@ async def apply_refund_result(
             "M-Pesa %s for B2C %s / %s (ResultCode %s, receipt %s): no refund of ours",
             type, key, result.conversation_id, result.result_code, result.transaction_id,
         )  # fmt: skip
-        return Outcome.UNKNOWN_PAYMENT
+        return await provider_events.noted(session, recorded, Outcome.UNKNOWN_PAYMENT)
     if result.outcome == RefundOutcome.WAITING:
         # A timeout usually means M-Pesa never processed it: if the worker's status queries
         # keep finding nothing, a person pays it (the same key cannot be sent again).
@@ -110,7 +110,7 @@ async def apply_refund_result(
             "M-Pesa refund %s of payment %s: %s says nothing final (%s %s); asked again later",
             key, entry.payment_id, type, result.result_code, result.result_desc,
         )  # fmt: skip
-        return Outcome.APPLIED
+        return await provider_events.noted(session, recorded, Outcome.APPLIED)
     if result.outcome == RefundOutcome.SUCCEEDED:
         answer = payments.Answer(reference=result.transaction_id or result.conversation_id)
     else:
@@ -128,4 +128,4 @@ async def apply_refund_result(
         answer=answer,
         now=now,
     )
-    return Outcome.APPLIED
+    return await provider_events.noted(session, recorded, Outcome.APPLIED)

@@ -20,6 +20,7 @@ from db.models import (
     MAX_NOTIFICATION_BODY,
     MAX_NOTIFICATION_TITLE,
     Booking,
+    Dispute,
     Listing,
     Message,
     MessageThread,
@@ -30,7 +31,14 @@ from db.models import (
     User,
 )
 from db.rows import NotificationRow
-from db.states import NotificationKind, OperationKind, OperationStatus, Party, ReviewKind
+from db.states import (
+    DisputeResolution,
+    NotificationKind,
+    OperationKind,
+    OperationStatus,
+    Party,
+    ReviewKind,
+)
 from services import cursors, events
 from services.errors import InvalidInput
 from services.events import emit
@@ -333,6 +341,48 @@ async def payout_sent(
         f"{stay.dates}.",
         stay=stay,
     )
+
+
+async def dispute_opened(
+    session: AsyncSession, *, dispute_id: int, booking_id: int, source: Source
+) -> None:
+    """Both sides hear of it, the one who opened it too (their receipt of it)."""
+    stay = await _stay(session, booking_id)
+    dispute = await session.get_one(Dispute, dispute_id)
+    who = "guest" if dispute.opened_as == Party.GUEST else "host"
+    for user in (stay.guest, stay.host):
+        await _tell(
+            session,
+            source,
+            user,
+            NotificationKind.DISPUTE_OPENED,
+            f"A dispute was opened about {stay.listing.title}",
+            f"The {who} asked Roost to look into the stay {stay.dates}. An admin will be in touch.",
+            stay=stay,
+        )
+
+
+async def dispute_resolved(
+    session: AsyncSession, *, dispute_id: int, booking_id: int, source: Source
+) -> None:
+    stay = await _stay(session, booking_id)
+    dispute = await session.get_one(Dispute, dispute_id)
+    amount = Money(dispute.amount_minor or 0, dispute.currency or stay.booking.currency)
+    outcome = {
+        DisputeResolution.REFUND: f"The guest is refunded {amount.formatted()}.",
+        DisputeResolution.PAYOUT_ADJUSTMENT: f"The host's payout is {amount.formatted()} smaller.",
+        DisputeResolution.NO_ACTION: "No money moves.",
+    }.get(DisputeResolution(dispute.resolution or DisputeResolution.NO_ACTION), "")
+    for user in (stay.guest, stay.host):
+        await _tell(
+            session,
+            source,
+            user,
+            NotificationKind.DISPUTE_RESOLVED,
+            f"The dispute about {stay.listing.title} is resolved",
+            f"{outcome} {dispute.resolution_note or ''}".strip(),
+            stay=stay,
+        )
 
 
 async def message_received(

@@ -25,17 +25,19 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Booking, Listing, Payment, PayoutAccount
+from auth.rules import is_admin
+from db.models import Booking, Dispute, Listing, Payment, PayoutAccount
 from db.models import Payout as PayoutModel
-from db.rows import PayoutAccountRow, PayoutRow, UserRow
+from db.rows import Actor, PayoutAccountRow, PayoutRow, UserRow
 from db.states import (
     CAPTURED_PAYMENT,
     UNPAID_PAYOUT,
     BookingStatus,
+    DisputeStatus,
     PaymentProvider,
     PayoutAccountStatus,
     PayoutStatus,
@@ -43,9 +45,16 @@ from db.states import (
 from gateways.payments import PaymentDeclined, ProviderUnavailable
 from gateways.payouts import AccountState, OnboardingLink, PayoutGateway
 from gateways.stripe import account_state, from_stripe
-from services import cursors
+from services import audit, cursors
 from services.checkout import Transaction
-from services.errors import Conflict, InvalidInput, PaymentFailed, ServiceUnavailable
+from services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PaymentFailed,
+    ServiceUnavailable,
+)
 from services.events import PayoutSent, emit
 from services.payments import Gateways, in_flight
 from services.pricing import host_payout
@@ -376,6 +385,12 @@ async def claim_due(
         select(PayoutModel)
         .where(
             PayoutModel.host_id.in_(ready),
+            # An open dispute holds the booking's payout until an admin resolves it.
+            ~select(Dispute.id)
+            .where(
+                Dispute.booking_id == PayoutModel.booking_id, Dispute.status == DisputeStatus.OPEN
+            )
+            .exists(),
             or_(
                 and_(
                     PayoutModel.status.in_((PayoutStatus.PENDING, PayoutStatus.FAILED)),
@@ -572,6 +587,68 @@ async def _transfer_of(gateway: PayoutGateway, call: PayoutCall, group: str) -> 
     return found
 
 
+async def retry_payout(
+    session: AsyncSession, *, admin: Actor, payout_id: int, now: datetime
+) -> PayoutModel:
+    """An admin puts a FAILED payout (refused by the provider, perhaps too often to be tried
+    again) back for the next worker pass: PENDING and due now. Its key stays the one its
+    last refusal gave it (``transfer_key``): nothing moved under the old one, and a worker
+    that claims it twice asks under the same key, so the host is paid once. CONFLICT for
+    any other state: a payout SENDING or PAID may have moved money already."""
+    if not is_admin(admin):
+        raise Forbidden("Only admins retry payouts.")
+    payout = await session.get(PayoutModel, payout_id, with_for_update=True)
+    if payout is None:
+        raise NotFound("No such payout.")
+    if payout.status != PayoutStatus.FAILED:
+        raise Conflict(f"Only a failed payout is retried; this one is {payout.status.lower()}.")
+    before = {"status": payout.status, "available_at": _iso(payout.available_at)}
+    payout.status = PayoutStatus.PENDING
+    payout.available_at = now
+    await session.flush()
+    await audit.record(
+        session,
+        actor_id=admin.id,
+        action="payout.retry",
+        subject=("Payout", payout.id),
+        before=before,
+        after={"status": payout.status, "available_at": _iso(now)},
+        now=now,
+    )
+    return payout
+
+
+async def reduce_unsent(
+    session: AsyncSession, *, booking_id: int, amount: int, now: datetime
+) -> tuple[int, int]:
+    """The booking's payout, not yet sent (PENDING or FAILED), made ``amount`` smaller (an
+    admin's decision on a dispute); one brought to nothing is settled as ``create_due``
+    settles a payout of nothing. CONFLICT when there is none yet (made once the stay is over
+    and the payout delay has passed) or it is being sent or was sent; BAD_USER_INPUT past its
+    amount. Answers the amount before and after."""
+    payout = await session.scalar(
+        select(PayoutModel).where(PayoutModel.booking_id == booking_id).with_for_update()
+    )
+    if payout is None:
+        raise Conflict("This booking has no payout yet; adjust it once the stay's is made.")
+    if payout.status not in (PayoutStatus.PENDING, PayoutStatus.FAILED):
+        raise Conflict(f"This booking's payout is {payout.status.lower()}: it cannot change.")
+    if amount > payout.amount_minor:
+        raise InvalidInput.field("amount", "must be at most the payout's amount")
+    before = payout.amount_minor
+    payout.amount_minor -= amount
+    if payout.amount_minor == 0:
+        payout.status = PayoutStatus.PAID
+        payout.paid_at = now
+        payout.available_at = None
+    await session.flush()
+    return before, payout.amount_minor
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
 # Stripe's word on accounts and transfers (services/stripe_webhooks.py).
 
 
@@ -648,31 +725,49 @@ class PayoutPage:
     payouts: list[PayoutRow]
     cursors: list[str]
     has_next_page: bool
-    host_id: int
+    count_query: Select[int]
+
+
+@dataclass(frozen=True)
+class PayoutFilter:
+    status: str | None = None
+    start: date | None = None  # earned on or after this day
+    end: date | None = None  # earned on or before this day
 
 
 async def list_payouts(
-    session: AsyncSession, *, host_id: int, first: int, after: str | None
+    session: AsyncSession,
+    *,
+    host_id: int | None,
+    where: PayoutFilter = PayoutFilter(),
+    first: int,
+    after: str | None,
 ) -> PayoutPage:
-    """A host's payouts, newest first."""
+    """A host's payouts, or everyone's (``host_id`` None: for admins), newest first, by id:
+    ids are given in the order payouts are made and never repeat."""
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
-    query = select(*_ROW).where(PayoutModel.host_id == host_id)
+    if where.start and where.end and where.end < where.start:
+        raise InvalidInput.field("to", "must be on or after from")
+    conditions: list[ColumnElement[bool]] = []
+    if host_id is not None:
+        conditions.append(PayoutModel.host_id == host_id)
+    if where.status is not None:
+        conditions.append(PayoutModel.status == where.status)
+    if where.start is not None:
+        conditions.append(PayoutModel.earned_on >= where.start)
+    if where.end is not None:
+        conditions.append(PayoutModel.earned_on <= where.end)
+    query = select(*_ROW).where(*conditions)
     if after:
         (before,) = cursors.unpack(after, size=1, problem="is not a cursor of this list")
-        if not isinstance(before, int):
+        if not isinstance(before, int) or isinstance(before, bool):
             raise InvalidInput.field("after", "is not a cursor of this list")
         query = query.where(PayoutModel.id < before)
     rows = (await session.execute(query.order_by(PayoutModel.id.desc()).limit(first + 1))).all()
     page = [PayoutRow._make(row) for row in rows[:first]]
-    return PayoutPage(page, [cursors.pack(row.id) for row in page], len(rows) > first, host_id)
-
-
-async def count_payouts(session: AsyncSession, *, host_id: int) -> int:
-    count = await session.scalar(
-        select(func.count()).select_from(PayoutModel).where(PayoutModel.host_id == host_id)
-    )
-    return count or 0
+    total = select(func.count()).select_from(PayoutModel).where(*conditions)
+    return PayoutPage(page, [cursors.pack(row.id) for row in page], len(rows) > first, total)
 
 
 async def payouts_by_id(session: AsyncSession, ids: list[int]) -> dict[int, PayoutRow]:
