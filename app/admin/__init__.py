@@ -3,7 +3,7 @@ services as the GraphQL admin operations. ``routes`` is mounted by app/http.py."
 
 from starlette.routing import Route
 
-from app.admin import pages
+from app.admin import money_pages, pages
 
 routes = [
     Route("/admin", pages.home, methods=["GET"]),
@@ -29,7 +29,20 @@ routes = [
     Route("/admin/settings", pages.save_settings, methods=["POST"]),
     Route("/admin/bookings", pages.bookings_page, methods=["GET"]),
     Route("/admin/bookings/{booking_id:int}", pages.booking, methods=["GET"]),
+    Route("/admin/bookings/{booking_id:int}/cancel", money_pages.cancel_booking, methods=["POST"]),
     Route("/admin/payments", pages.payments_page, methods=["GET"]),
+    Route("/admin/payments/{payment_id:int}/refund", money_pages.refund_payment, methods=["POST"]),
+    Route("/admin/payouts", money_pages.payouts_page, methods=["GET"]),
+    Route("/admin/payouts/{payout_id:int}/retry", money_pages.retry_payout, methods=["POST"]),
+    Route("/admin/events", money_pages.events_page, methods=["GET"]),
+    Route("/admin/disputes", money_pages.disputes_page, methods=["GET"]),
+    Route("/admin/disputes/{dispute_id:int}", money_pages.dispute, methods=["GET"]),
+    Route("/admin/disputes/{dispute_id:int}/notes", money_pages.add_dispute_note, methods=["POST"]),
+    Route(
+        "/admin/disputes/{dispute_id:int}/resolve",
+        money_pages.resolve_dispute,
+        methods=["POST"],
+    ),
     Route("/admin/audit", pages.audit_page, methods=["GET"]),
 ]
 

@@ -83,10 +83,15 @@ DONE = {
     "listing-flagged": "The listing is flagged: out of search and booking; its host is told why.",
     "settings-saved": "The settings are saved: every server applies them from the next request.",
     "settings-unchanged": "Nothing was different: nothing was saved.",
+    "booking-canceled": "The booking is canceled; the refund is on its way to the guest.",
+    "payment-refunded": "The refund is made.",
+    "payout-retried": "The payout is due again: the next worker pass sends it.",
+    "note-added": "The note is added.",
+    "dispute-resolved": "The dispute is resolved; both sides are told.",
 }
 
 
-def _done(request: Request) -> str | None:
+def done_message(request: Request) -> str | None:
     return DONE.get(request.query_params.get("done", ""))
 
 
@@ -97,12 +102,12 @@ def _client(request: Request) -> Client:
     )
 
 
-async def _count(request: Request, query: Any) -> int:
+async def count_of(request: Request, query: Any) -> int:
     async with request.app.state.database.read_session() as session:
         return int(await session.scalar(query) or 0)
 
 
-async def _actors(session: AsyncSession, entries: list[AuditEntryRow]) -> dict[int, str]:
+async def actors_of(session: AsyncSession, entries: list[AuditEntryRow]) -> dict[int, str]:
     return await admin_users.emails(
         session, [entry.actor_id for entry in entries if entry.actor_id is not None]
     )
@@ -209,7 +214,7 @@ async def sign_out(request: Request, admin: Admin) -> Response:
 
 @admin_only
 async def home(request: Request, admin: Admin) -> Response:
-    return render(request, "home.html", admin=admin, done=_done(request))
+    return render(request, "home.html", admin=admin, done=done_message(request))
 
 
 # Users.
@@ -243,7 +248,7 @@ async def users(request: Request, admin: Admin) -> Response:
         "users.html",
         admin=admin,
         users=found,
-        total=await _count(request, page.count_query),
+        total=await count_of(request, page.count_query),
         next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
         first_url=page_url(request, after=None),
         query=query,
@@ -273,7 +278,7 @@ async def user(request: Request, admin: Admin) -> Response:
         payments = await payment_lists.list_payments(session, guest_id=user_id, first=DETAIL_ROWS)
         hosted = await listing_lists.search(session, host_id=user_id, first=DETAIL_ROWS)
         changes = await audit.list_entries(session, first=DETAIL_ROWS, subject=("User", user_id))
-        actors = await _actors(session, changes.entries)
+        actors = await actors_of(session, changes.entries)
     return render(
         request,
         "user.html",
@@ -284,18 +289,18 @@ async def user(request: Request, admin: Admin) -> Response:
         listings=hosted.listings,
         changes=changes.entries,
         actors=actors,
-        done=_done(request),
+        done=done_message(request),
     )
 
 
-async def _form(request: Request) -> Any:
+async def posted_form(request: Request) -> Any:
     return await request.form()  # parsed and checked already by admin_only
 
 
 @admin_only
 async def set_user_status(request: Request, admin: Admin) -> Response:
     user_id: int = request.path_params["user_id"]
-    status = choice(await _form(request), "status", UserStatus)
+    status = choice(await posted_form(request), "status", UserStatus)
     if status is None:
         raise InvalidInput.field("status", "choose ACTIVE or SUSPENDED")
     await request.app.state.database.transaction(
@@ -316,7 +321,7 @@ async def set_user_status(request: Request, admin: Admin) -> Response:
 @admin_only
 async def set_user_role(request: Request, admin: Admin) -> Response:
     user_id: int = request.path_params["user_id"]
-    form = await _form(request)
+    form = await posted_form(request)
     role = choice(form, "role", Role)
     held = field(form, "held", limit=5)
     if role is None or held not in ("true", "false"):
@@ -371,7 +376,7 @@ async def listings_page(request: Request, admin: Admin) -> Response:
         "listings.html",
         admin=admin,
         listings=page.listings,
-        total=await _count(request, page.count_query),
+        total=await count_of(request, page.count_query),
         next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
         first_url=page_url(request, after=None),
         query=query,
@@ -394,7 +399,7 @@ async def listing(request: Request, admin: Admin) -> Response:
         changes = await audit.list_entries(
             session, first=DETAIL_ROWS, subject=("Listing", listing_id)
         )
-        actors = await _actors(session, changes.entries)
+        actors = await actors_of(session, changes.entries)
     return render(
         request,
         "listing.html",
@@ -403,14 +408,14 @@ async def listing(request: Request, admin: Admin) -> Response:
         bookings=bookings.bookings,
         changes=changes.entries,
         actors=actors,
-        done=_done(request),
+        done=done_message(request),
     )
 
 
 @admin_only
 async def suspend_listing(request: Request, admin: Admin) -> Response:
     listing_id: int = request.path_params["listing_id"]
-    form = await _form(request)
+    form = await posted_form(request)
     reason = form.get("reason")
     await request.app.state.database.transaction(
         partial(
@@ -479,11 +484,11 @@ async def moderation_queue(request: Request, admin: Admin) -> Response:
         hosts=hosts,
         state=state,
         states=list(ListingModeration),
-        total=await _count(request, page.count_query),
+        total=await count_of(request, page.count_query),
         next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
         first_url=page_url(request, after=None),
         query=query,
-        done=_done(request),
+        done=done_message(request),
     )
 
 
@@ -498,13 +503,13 @@ async def approve_listing(request: Request, admin: Admin) -> Response:
             now=services(request).clock(),
         )
     )
-    return redirect(_back_to(await _form(request), listing_id, "listing-approved"))
+    return redirect(_back_to(await posted_form(request), listing_id, "listing-approved"))
 
 
 @admin_only
 async def flag_listing(request: Request, admin: Admin) -> Response:
     listing_id: int = request.path_params["listing_id"]
-    form = await _form(request)
+    form = await posted_form(request)
     reason = form.get("reason")
     await request.app.state.database.transaction(
         partial(
@@ -540,7 +545,7 @@ async def settings_page(request: Request, admin: Admin) -> Response:
         updated_at=current.updated_at,
         updated_by=editor.get(current.updated_by_id or 0),
         updated_by_id=current.updated_by_id,
-        done=_done(request),
+        done=done_message(request),
     )
 
 
@@ -549,7 +554,7 @@ async def save_settings(request: Request, admin: Admin) -> Response:
     state = services(request)
     async with request.app.state.database.read_session() as session:
         current = await platform_settings.current(session, defaults=state.default_settings)
-    changes = settings_form.changes(await _form(request), current)
+    changes = settings_form.changes(await posted_form(request), current)
     if not changes:
         return redirect(f"{PATH}/settings?done=settings-unchanged")
     await request.app.state.database.transaction(
@@ -592,7 +597,7 @@ async def bookings_page(request: Request, admin: Admin) -> Response:
         "bookings.html",
         admin=admin,
         bookings=page.bookings,
-        total=await _count(request, page.count_query),
+        total=await count_of(request, page.count_query),
         next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
         first_url=page_url(request, after=None),
         query=query,
@@ -617,7 +622,7 @@ async def booking(request: Request, admin: Admin) -> Response:
         changes = await audit.list_entries(
             session, first=DETAIL_ROWS, subject=("Booking", booking_id)
         )
-        actors = await _actors(session, changes.entries)
+        actors = await actors_of(session, changes.entries)
     return render(
         request,
         "booking.html",
@@ -629,7 +634,7 @@ async def booking(request: Request, admin: Admin) -> Response:
         payout=payout,
         changes=changes.entries,
         actors=actors,
-        done=_done(request),
+        done=done_message(request),
     )
 
 
@@ -653,7 +658,7 @@ async def payments_page(request: Request, admin: Admin) -> Response:
         "payments.html",
         admin=admin,
         payments=page.payments,
-        total=await _count(request, page.count_query),
+        total=await count_of(request, page.count_query),
         next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
         first_url=page_url(request, after=None),
         query=query,
@@ -686,14 +691,14 @@ async def audit_page(request: Request, admin: Admin) -> Response:
             actor_id=id_field(query, "actor"),
             subject=subject,
         )
-        actors = await _actors(session, page.entries)
+        actors = await actors_of(session, page.entries)
     return render(
         request,
         "audit.html",
         admin=admin,
         entries=page.entries,
         actors=actors,
-        total=await _count(request, page.count_query),
+        total=await count_of(request, page.count_query),
         next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
         first_url=page_url(request, after=None),
         query=query,
