@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app import rest
+from app import admin, rest
 from app.graphql_view import RoostGraphQL
 from app.metrics import Metrics, metrics_endpoint
 from app.middleware import (
@@ -145,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/receipts/{payment_id}", receipt_pdf, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *rest.routes,
+            *admin.routes,
             Mount("/media", MediaFiles(directory=media_dir, check_dir=False), name="media"),
         ],
         middleware=[

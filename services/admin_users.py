@@ -78,6 +78,22 @@ async def search(
     )
 
 
+async def account(session: AsyncSession, user_id: int) -> User:
+    """One account, whatever its status, as an admin looks it up."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def emails(session: AsyncSession, user_ids: list[int]) -> dict[int, str]:
+    """The addresses of these accounts, to name who did what."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.email).where(User.id.in_(set(user_ids))))
+    return {row.id: row.email for row in rows}
+
+
 async def _locked_user(session: AsyncSession, user_id: int) -> User:
     user = await session.scalar(
         select(User)

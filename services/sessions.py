@@ -149,6 +149,30 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> bool:
     return cast(CursorResult[Any], result).rowcount > 0
 
 
+async def holder(session: AsyncSession, *, refresh_token: str) -> User | None:
+    """The active account whose live session ``refresh_token`` names, without rotating it.
+
+    For a client that keeps the token itself as its credential (the admin dashboard's cookie):
+    it asks on every request, so a sign-out, a suspension or a password reset, which revoke
+    the session, end it at the next request."""
+    sibling = aliased(RefreshToken)
+    found: User | None = await session.scalar(
+        select(User)
+        .join(RefreshToken, RefreshToken.user_id == User.id)
+        .where(
+            RefreshToken.token_hash == token_digest(refresh_token),
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > datetime.now(UTC),
+            ~exists().where(
+                sibling.family_id == RefreshToken.family_id, sibling.revoked_at.is_not(None)
+            ),
+            User.status == UserStatus.ACTIVE,
+        )
+    )
+    return found
+
+
 async def end(session: AsyncSession, *, refresh_token: str) -> bool:
     """Signs out the session ``refresh_token`` belongs to; False when there was none to end."""
     family_id = await session.scalar(

@@ -5,12 +5,8 @@ period, and the client carries on only by reconnecting with a fresh token."""
 
 import asyncio
 import base64
-import fcntl
-import hashlib
 import json
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,9 +20,9 @@ import pytest
 from db.database import Database
 from tests.booking_helpers import Place, a_place, booked, pay
 from tests.helpers import gql
+from tests.js_helpers import JS, node_with_modules
 from tests.live_helpers import Live, live_roost
 
-JS = Path(__file__).parent / "js"
 GRACE = 0.5
 SLACK = 2.0
 NOTIFICATIONS = "subscription { notifications { id kind booking { id status } } }"
@@ -35,27 +31,7 @@ NOTIFICATIONS = "subscription { notifications { id kind booking { id status } } 
 @pytest.fixture(scope="session")
 def node() -> str:
     """node, with tests/js's modules installed as package-lock.json pins them."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are not installed: the graphql-ws client cannot run")
-    lock = (JS / "package-lock.json").read_bytes()
-    stamp = JS / "node_modules" / ".roost-installed"
-    wanted = hashlib.sha256(lock).hexdigest()
-    # The test processes of pytest-xdist install into one directory: one at a time.
-    with (JS / ".npm-install.lock").open("w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        if not stamp.is_file() or stamp.read_text() != wanted:
-            installed = subprocess.run(  # noqa: S603
-                [npm, "ci", "--no-audit", "--no-fund"],
-                cwd=JS,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=300,
-            )
-            assert installed.returncode == 0, installed.stderr
-            stamp.write_text(wanted)
-    return node
+    return node_with_modules()
 
 
 class Client:
