@@ -13,7 +13,8 @@ import secrets
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,6 +25,12 @@ GENERATED_SECRETS = ("jwt_secret", "field_encryption_key")
 
 class ConfigurationError(Exception):
     """The environment does not describe a Roost that can start."""
+
+
+class CloudinaryAccount(NamedTuple):
+    cloud_name: str
+    api_key: str
+    api_secret: SecretStr
 
 
 class Settings(BaseSettings):
@@ -186,7 +193,7 @@ class Settings(BaseSettings):
     mpesa_b2c_shortcode: str | None = Field(None, validation_alias="MPESA_B2C_SHORTCODE")
 
     # File storage for uploads.
-    storage_backend: Literal["local", "s3"] = Field(
+    storage_backend: Literal["local", "s3", "cloudinary"] = Field(
         "local", validation_alias="ROOST_STORAGE_BACKEND"
     )
     s3_bucket: str | None = Field(None, validation_alias="S3_BUCKET")
@@ -195,6 +202,19 @@ class Settings(BaseSettings):
     s3_public_url: str | None = Field(None, validation_alias="S3_PUBLIC_URL")
     s3_access_key_id: str | None = Field(None, validation_alias="S3_ACCESS_KEY_ID")
     s3_secret_access_key: SecretStr | None = Field(None, validation_alias="S3_SECRET_ACCESS_KEY")
+    # Cloudinary: CLOUDINARY_URL as its console gives it (cloudinary://<key>:<secret>@<cloud>),
+    # or the three parts apart (they win over the URL's). The bases are Cloudinary's own
+    # unless tests point them at a stand-in.
+    cloudinary_url: SecretStr | None = Field(None, validation_alias="CLOUDINARY_URL")
+    cloudinary_cloud_name: str | None = Field(None, validation_alias="CLOUDINARY_CLOUD_NAME")
+    cloudinary_api_key: str | None = Field(None, validation_alias="CLOUDINARY_API_KEY")
+    cloudinary_api_secret: SecretStr | None = Field(None, validation_alias="CLOUDINARY_API_SECRET")
+    cloudinary_api_base: str = Field(
+        "https://api.cloudinary.com", validation_alias="CLOUDINARY_API_BASE"
+    )
+    cloudinary_delivery_base: str = Field(
+        "https://res.cloudinary.com", validation_alias="CLOUDINARY_DELIVERY_BASE"
+    )
 
     # Email.
     email_backend: Literal["console", "file", "smtp", "sendgrid", "mailgun"] = Field(
@@ -338,6 +358,37 @@ class Settings(BaseSettings):
     def pg_data_dir(self) -> Path:
         return self.data_dir / "pg"
 
+    def cloudinary_account(self) -> CloudinaryAccount:
+        """The cloud name, key and secret from the separate settings, else from CLOUDINARY_URL;
+        raises ConfigurationError (never echoing the secret) when any is missing."""
+        cloud_name, api_key = self.cloudinary_cloud_name, self.cloudinary_api_key
+        api_secret = self.cloudinary_api_secret
+        if self.cloudinary_url is not None:
+            parts = urlsplit(self.cloudinary_url.get_secret_value().strip())
+            if parts.scheme != "cloudinary" or not parts.hostname:
+                raise ConfigurationError(
+                    "CLOUDINARY_URL must read cloudinary://<api_key>:<api_secret>@<cloud_name>."
+                )
+            cloud_name = cloud_name or parts.hostname
+            api_key = api_key or (unquote(parts.username) if parts.username else None)
+            if api_secret is None and parts.password:
+                api_secret = SecretStr(unquote(parts.password))
+        missing = [
+            name
+            for name, value in (
+                ("CLOUDINARY_CLOUD_NAME", cloud_name),
+                ("CLOUDINARY_API_KEY", api_key),
+                ("CLOUDINARY_API_SECRET", api_secret and api_secret.get_secret_value()),
+            )
+            if not value
+        ]
+        if missing or cloud_name is None or api_key is None or api_secret is None:
+            raise ConfigurationError(
+                f"ROOST_STORAGE_BACKEND=cloudinary needs CLOUDINARY_URL "
+                f"(cloudinary://<api_key>:<api_secret>@<cloud_name>) or {', '.join(missing)}."
+            )
+        return CloudinaryAccount(cloud_name, api_key, api_secret)
+
     def require_jwt_secret(self) -> str:
         return _require(self.jwt_secret, "JWT_SECRET")
 
@@ -403,6 +454,8 @@ def load_settings() -> Settings:
     _check_field_encryption_key(settings.require_field_encryption_key())
     if settings.storage_backend == "s3" and not settings.s3_bucket:
         raise ConfigurationError("ROOST_STORAGE_BACKEND=s3 needs S3_BUCKET.")
+    if settings.storage_backend == "cloudinary":
+        settings.cloudinary_account()
     _check_messaging(settings)
     return settings
 

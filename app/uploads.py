@@ -36,15 +36,19 @@ async def upload_image(request: Request) -> Response:
         data = await file.read(uploads.MAX_UPLOAD_BYTES + 1)
 
     clean, image_key, thumbnail_key = await uploads.store_image(services.storage, data)
-    upload = await database.transaction(
-        partial(
-            uploads.record_upload,
-            owner_id=user.id,
-            clean=clean,
-            image_key=image_key,
-            thumbnail_key=thumbnail_key,
+    try:
+        upload = await database.transaction(
+            partial(
+                uploads.record_upload,
+                owner_id=user.id,
+                clean=clean,
+                image_key=image_key,
+                thumbnail_key=thumbnail_key,
+            )
         )
-    )
+    except Exception:
+        await uploads.discard_image(services.storage, image_key, thumbnail_key)
+        raise
     return JSONResponse(
         {
             "id": to_base64("Upload", upload.id),

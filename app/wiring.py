@@ -31,7 +31,7 @@ from gateways.paypal import PayPalGateway
 from gateways.pubsub import LocalPubSub, PubSub, RedisPubSub
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateways.sms import ConsoleTexter, Texter, TwilioTexter
-from gateways.storage import LocalStorage, S3Storage, Storage
+from gateways.storage import CloudinaryStorage, LocalStorage, S3Storage, Storage
 from gateways.stripe import StripeGateway
 from schema.context import Services
 from services.bookings import BookingRules
@@ -98,7 +98,18 @@ def build_texter(settings: Settings, http: httpx.AsyncClient | None = None) -> T
     return ConsoleTexter()
 
 
-def build_storage(settings: Settings) -> Storage:
+def build_storage(settings: Settings, http: httpx.AsyncClient | None = None) -> Storage:
+    """``http`` is the process's client; without one, Cloudinary gets its own."""
+    if settings.storage_backend == "cloudinary":
+        account = settings.cloudinary_account()
+        return CloudinaryStorage(
+            http or httpx.AsyncClient(timeout=30),
+            cloud_name=account.cloud_name,
+            api_key=account.api_key,
+            api_secret=account.api_secret.get_secret_value(),
+            api_base=settings.cloudinary_api_base,
+            delivery_base=settings.cloudinary_delivery_base,
+        )
     if settings.storage_backend == "s3":
         bucket = settings.s3_bucket or ""
         endpoint = settings.s3_endpoint_url
@@ -293,7 +304,7 @@ def build_services(
             per_account=settings.auth_attempts_per_minute_per_account,
         ),
         mailer=build_mailer(settings, http),
-        storage=build_storage(settings),
+        storage=build_storage(settings, http),
         oauth_providers=build_oauth_providers(settings, http),
         amenities=AmenityCatalogue(database),
         response_cache=(

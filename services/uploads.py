@@ -2,11 +2,12 @@
 
 Every image is decoded and encoded anew, which drops its metadata (EXIF with its GPS position,
 comments, colour profiles) and anything hidden after the pixels; it is turned upright first,
-bounded in size, and given a thumbnail.
+bounded in size, and given a thumbnail (made here, or by a store that resizes on delivery).
 """
 
 import asyncio
 import io
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,8 +17,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Upload
-from gateways.storage import Storage
-from services.errors import DomainError
+from gateways.storage import Storage, StorageUnavailable
+from services.errors import DomainError, ServiceUnavailable
+
+log = logging.getLogger("roost.uploads")
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_SOURCE_PIXELS = 50_000_000  # refuses decompression bombs before decoding them
@@ -44,12 +47,16 @@ class UploadTooLarge(DomainError):
     default_message = f"An upload may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
 
 
+class StorageDown(ServiceUnavailable):
+    default_message = "The image could not be stored right now; try again shortly."
+
+
 @dataclass(frozen=True)
 class CleanImage:
     content_type: str
     extension: str
     image: bytes
-    thumbnail: bytes
+    thumbnail: bytes | None  # None when the store makes its own
     width: int
     height: int
 
@@ -64,8 +71,9 @@ def _encode(image: Image.Image, pillow_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def clean_image(data: bytes) -> CleanImage:
-    """Decodes, checks and re-encodes one image; raises UnsupportedImage for anything else."""
+def clean_image(data: bytes, *, thumbnail: bool = True) -> CleanImage:
+    """Decodes, checks and re-encodes one image, with a thumbnail if asked; raises
+    UnsupportedImage for anything else."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise UploadTooLarge()
     try:
@@ -83,27 +91,54 @@ def clean_image(data: bytes) -> CleanImage:
     if upright.mode not in ("RGB", "RGBA", "L", "LA"):
         upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
     upright.thumbnail((MAX_SIDE, MAX_SIDE))
-    thumbnail = upright.copy()
-    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    small = None
+    if thumbnail:
+        small = upright.copy()
+        small.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
     content_type, extension, _ = _FORMATS[pillow_format]
     return CleanImage(
         content_type=content_type,
         extension=extension,
         image=_encode(upright, pillow_format),
-        thumbnail=_encode(thumbnail, pillow_format),
+        thumbnail=_encode(small, pillow_format) if small is not None else None,
         width=upright.width,
         height=upright.height,
     )
 
 
 async def store_image(storage: Storage, data: bytes) -> tuple[CleanImage, str, str]:
-    """Cleans the image off the event loop and stores it; answers it with its two keys."""
-    clean = await asyncio.to_thread(clean_image, data)
+    """Cleans the image off the event loop and stores it; answers it with its two keys.
+
+    A store that derives thumbnails itself gets the image alone. Either all is stored or,
+    when the store fails, what was stored is taken back and ``StorageDown`` raised."""
+    clean = await asyncio.to_thread(clean_image, data, thumbnail=not storage.derives_thumbnails)
     stem = f"uploads/{datetime.now(UTC):%Y/%m}/{uuid.uuid4().hex}"
-    image_key, thumbnail_key = f"{stem}.{clean.extension}", f"{stem}-thumb.{clean.extension}"
-    await storage.save(image_key, clean.image, clean.content_type)
-    await storage.save(thumbnail_key, clean.thumbnail, clean.content_type)
+    image_key = f"{stem}.{clean.extension}"
+    derived = storage.derived_thumbnail_key(image_key, THUMBNAIL_SIDE)
+    thumbnail_key = derived or f"{stem}-thumb.{clean.extension}"
+    try:
+        await storage.save(image_key, clean.image, clean.content_type)
+        if clean.thumbnail is not None and derived is None:
+            await storage.save(thumbnail_key, clean.thumbnail, clean.content_type)
+    except StorageUnavailable as error:
+        log.warning("an upload was not stored: %s", error)
+        # A timed-out upload may still have landed.
+        await discard_image(storage, image_key, thumbnail_key)
+        raise StorageDown() from None
     return clean, image_key, thumbnail_key
+
+
+async def discard_image(storage: Storage, image_key: str, thumbnail_key: str) -> None:
+    """Removes what ``store_image`` stored, when no upload row will name it. Best effort: a
+    store that is down now leaves an orphan file, never an upload row without its image."""
+    derived = storage.derived_thumbnail_key(image_key, THUMBNAIL_SIDE)
+    for key in (image_key, thumbnail_key):
+        if key == derived:
+            continue  # nothing of its own to remove: it goes with the image
+        try:
+            await storage.delete(key)
+        except Exception as error:  # any store's failure: logged, never raised
+            log.warning("an orphaned upload %s stays in storage: %s", key, error)
 
 
 async def record_upload(

@@ -4,6 +4,7 @@ import asyncio
 import io
 import os
 import uuid
+from pathlib import Path
 
 import boto3
 import httpx
@@ -13,7 +14,8 @@ from PIL import ExifTags, Image
 from starlette.applications import Starlette
 
 from db.database import Database
-from gateways.storage import S3Storage
+from gateways.storage import LocalStorage, S3Storage, StorageUnavailable
+from services import uploads
 from tests.accounts_helpers import bearer, register
 from tests.helpers import free_port, gql
 from tests.upload_helpers import image_bytes, upload
@@ -150,5 +152,26 @@ async def test_s3_storage_puts_the_object_in_the_bucket(app: Starlette) -> None:
         assert stored["Body"].read() == b"jpeg bytes"
         assert stored["ContentType"] == "image/jpeg"
         assert storage.url("uploads/a.jpg") == f"{endpoint}/{bucket}/uploads/a.jpg"
+        await storage.delete("uploads/a.jpg")
+        listed = await asyncio.to_thread(admin.list_objects_v2, Bucket=bucket)
+        assert listed.get("KeyCount") == 0
+        missing = S3Storage(
+            bucket=f"{bucket}-missing",
+            public_base_url=endpoint,
+            endpoint_url=endpoint,
+            access_key_id="test",
+            secret_access_key="test",
+        )
+        with pytest.raises(StorageUnavailable, match="NoSuchBucket"):
+            await missing.save("uploads/a.jpg", b"jpeg bytes", "image/jpeg")
     finally:
         server.stop()
+
+
+async def test_a_discarded_local_upload_leaves_no_file(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path, "http://media.example")
+    _, image_key, thumbnail_key = await uploads.store_image(storage, image_bytes())
+    assert storage.path(image_key).exists() and storage.path(thumbnail_key).exists()
+    await uploads.discard_image(storage, image_key, thumbnail_key)
+    assert not storage.path(image_key).exists()
+    assert not storage.path(thumbnail_key).exists()
