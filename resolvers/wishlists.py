@@ -2,6 +2,7 @@
 token for anyone. The rules are services/wishlists.py's."""
 
 from functools import partial
+from typing import TypeVar
 
 import strawberry
 from strawberry import relay
@@ -24,7 +25,14 @@ from schema.wishlists import (
     WishlistType,
 )
 from services import wishlists as wishlists_service
-from services.errors import NotFound
+from services.errors import InvalidInput, NotFound
+
+T = TypeVar("T")
+
+
+def _given(value: T | None) -> T | None:
+    """None for a field left out (UNSET) as for one given as null."""
+    return None if value is strawberry.UNSET else value
 
 
 def _wishlist_id(value: strawberry.ID, field: str = "id") -> int:
@@ -146,16 +154,19 @@ async def update_wishlist(
     info: Info, id: strawberry.ID, input: UpdateWishlistInput
 ) -> WishlistType:
     user = await require_user(info)
-    given = [input.check_in, input.check_out, input.guests]
-    stay = None
-    if any(value is not strawberry.UNSET for value in given):
-        check_in, check_out, guests = (
-            None if value is strawberry.UNSET else value for value in given
-        )
-        stay = wishlists_service.StayChange(check_in, check_out, guests)  # type: ignore[arg-type]
+    if input.name is None:
+        raise InvalidInput.field("name", "must not be null")
     name = None if input.name is strawberry.UNSET else input.name
-    if name is None and input.name is not strawberry.UNSET:
-        name = ""  # null is no name: refused as too short
+    stay = None
+    # Any of the three given sets the stay from them: one left out is none.
+    if any(
+        value is not strawberry.UNSET for value in (input.check_in, input.check_out, input.guests)
+    ):
+        stay = wishlists_service.StayChange(
+            check_in=_given(input.check_in),
+            check_out=_given(input.check_out),
+            guests=_given(input.guests),
+        )
     row = await info.context.database.transaction(
         partial(
             wishlists_service.update_wishlist,

@@ -138,6 +138,11 @@ async def test_a_user_creates_renames_pages_and_deletes_lists(
     assert wishlist["name"] == "Beach" and not wishlist["shared"]
     assert wishlist["items"]["edges"] == [] and wishlist["items"]["totalCount"] == 0
 
+    updated = await ok(client, UPDATE, {"id": first, "input": {"name": "Coast"}}, ana)
+    assert updated["updateWishlist"]["name"] == "Coast"
+    body = await gql(client, UPDATE, {"id": first, "input": {"name": None}}, headers=ana)
+    assert error_code(body) == "BAD_USER_INPUT"
+
     assert (await ok(client, DELETE, {"id": second}, ana))["deleteWishlist"] == second
     body = await gql(client, WISHLIST, {"id": second}, headers=ana)
     assert error_code(body) == "NOT_FOUND"
