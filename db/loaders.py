@@ -85,6 +85,14 @@ SELECT {columns(LedgerRow._fields, "o")} FROM payment_operation o
 WHERE o.payment_id = ANY($1::bigint[]) AND o.status = '{OperationStatus.SUCCEEDED}'
 ORDER BY o.payment_id, o.completed_at, o.id
 """
+# Which (user, listing) pairs a user saved in any of their wishlists.
+SAVED_BY_USER = """
+SELECT DISTINCT k.user_id, k.listing_id
+FROM unnest($1::bigint[], $2::bigint[]) AS k(user_id, listing_id)
+WHERE EXISTS (
+    SELECT 1 FROM wishlist_item i WHERE i.user_id = k.user_id AND i.listing_id = k.listing_id
+)
+"""
 
 
 class _Identified(Protocol):
@@ -204,6 +212,24 @@ class LastMessageByThreadLoader(DataLoader[int, MessageRow | None]):
         return [by_thread.get(thread_id) for thread_id in thread_ids]
 
 
+class SavedByUserLoader(DataLoader[tuple[int, int], bool]):
+    """Whether a user saved a listing, keyed (user id, listing id)."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__()
+        self.database = database
+
+    async def batch_load_fn(self, keys: Sequence[tuple[int, int]]) -> list[bool]:
+        records = await fetch(
+            self.database,
+            SAVED_BY_USER,
+            [user_id for user_id, _ in keys],
+            [listing_id for _, listing_id in keys],
+        )
+        saved = {(record["user_id"], record["listing_id"]) for record in records}
+        return [key in saved for key in keys]
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another."""
 
@@ -223,3 +249,4 @@ class Loaders:
         self.thread_by_id = RowByIdLoader(database, THREADS_BY_ID, MessageThreadRow._make)
         self.message_by_id = RowByIdLoader(database, MESSAGES_BY_ID, MessageRow._make)
         self.last_message_by_thread = LastMessageByThreadLoader(database)
+        self.saved_by_user = SavedByUserLoader(database)

@@ -1053,3 +1053,58 @@ class DisputeNote(Base):
     author_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("user_account.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+MAX_WISHLIST_NAME = 100
+
+
+class Wishlist(Base):
+    """A user's named list of places. Private to its owner unless shared: then anyone holding
+    the link's token may read it; only the token's SHA-256 is kept, so the table cannot give a
+    working link away."""
+
+    __tablename__ = "wishlist"
+    __table_args__ = (
+        CheckConstraint(f"char_length(name) BETWEEN 1 AND {MAX_WISHLIST_NAME}", name="name_length"),
+        CheckConstraint(
+            "(check_in IS NULL) = (check_out IS NULL)"
+            " AND (check_out IS NULL OR check_out > check_in)",
+            name="stay",
+        ),
+        CheckConstraint("guests IS NULL OR guests BETWEEN 1 AND 50", name="guests"),
+        Index("ix_wishlist_user_newest", "user_id", "created_at", "id"),
+        Index("uq_wishlist_share_token", "share_token_hash", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(Text)
+    check_in: Mapped[date | None] = mapped_column(Date)
+    check_out: Mapped[date | None] = mapped_column(Date)
+    guests: Mapped[int | None] = mapped_column(SmallInteger)
+    share_token_hash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WishlistItem(Base):
+    """A place saved in a wishlist, once per list. ``user_id`` repeats the list's owner, so
+    ``Listing.savedByMe`` and the per-user cap are one index probe each."""
+
+    __tablename__ = "wishlist_item"
+    __table_args__ = (
+        Index("ix_wishlist_item_newest", "wishlist_id", "saved_at", "listing_id"),
+        Index("ix_wishlist_item_user_listing", "user_id", "listing_id"),
+    )
+
+    wishlist_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("wishlist.id", ondelete="CASCADE"), primary_key=True
+    )
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("user_account.id", ondelete="CASCADE")
+    )
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -326,3 +326,14 @@ class DisputeNoteRow(NamedTuple):
     author_id: int
     body: str
     created_at: datetime
+
+
+class WishlistRow(NamedTuple):
+    id: int
+    user_id: int
+    name: str
+    check_in: date | None
+    check_out: date | None
+    guests: int | None
+    shared: bool
+    created_at: datetime

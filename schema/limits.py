@@ -69,6 +69,8 @@ LIST_SIZES: Mapping[str, int] = {
     "UserConnection.edges": 1,
     "DisputeConnection.edges": 1,
     "Dispute.notes": MAX_DISPUTE_NOTES,
+    "WishlistConnection.edges": 1,
+    "SavedPlaceConnection.edges": 1,
     # One entry per currency a host was paid in: at most every currency there is.
     "Earnings.byCurrency": len(known_currencies()),
     "HostAnalytics.months": MAX_ANALYTICS_MONTHS,

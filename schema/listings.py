@@ -216,6 +216,16 @@ class ListingType(relay.Node):
         user = await info.context.loaders.user_by_id.load_existing(self._row.host_id)
         return UserType.from_row(user)
 
+    @strawberry.field(
+        description="Whether the signed-in viewer saved it in any of their wishlists; false "
+        "when signed out."
+    )
+    async def saved_by_me(self, info: Info) -> bool:
+        user_id = info.context.viewer.user_id
+        if user_id is None:
+            return False
+        return await info.context.loaders.saved_by_user.load((user_id, self.listing_id))
+
     @strawberry.field(description="What the place offers.")
     async def amenities(self, info: Info) -> list[AmenityType]:
         catalogue = await info.context.services.amenities.by_id()

@@ -32,6 +32,7 @@ from resolvers.platform_metrics import PlatformMetricsQueries
 from resolvers.platform_settings import PlatformSettingsMutations, PlatformSettingsQueries
 from resolvers.reviews import ReviewMutations
 from resolvers.subscriptions import Subscription
+from resolvers.wishlists import WishlistMutations, WishlistQueries
 from schema.accounts import UserType
 from schema.audit import AuditEntryType
 from schema.authentication import RefuseUnauthenticated
@@ -49,6 +50,7 @@ from schema.payments import PaymentType
 from schema.payouts import PayoutType
 from schema.reviews import ReviewType
 from schema.scalars import SCALAR_MAP
+from schema.wishlists import WishlistType
 
 
 @strawberry.type(description="What can be read.")
@@ -67,6 +69,7 @@ class Query(
     PlatformMetricsQueries,
     PlatformSettingsQueries,
     ModerationQueries,
+    WishlistQueries,
 ):
     node: relay.Node | None = strawberry.field(
         resolver=resolve_node,
@@ -88,6 +91,7 @@ class Mutation(
     AdminUserMutations,
     PlatformSettingsMutations,
     ModerationMutations,
+    WishlistMutations,
 ):
     pass
 
@@ -130,6 +134,7 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
             NotificationType,
             AuditEntryType,
             DisputeType,
+            WishlistType,
             *SCALAR_MAP.keys(),
         ],
         extensions=extensions,
