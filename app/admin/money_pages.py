@@ -12,14 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.admin.pages import DETAIL_ROWS, PAGE_SIZE, actors_of, count_of, done_message, posted_form
+from app.admin.pages import DETAIL_ROWS, PAGE_SIZE, actors_of, done_message, paging, posted_form
 from app.admin.rendering import (
     admin_only,
     choice,
     date_field,
     field,
     id_field,
-    page_url,
     redirect,
     render,
 )
@@ -126,9 +125,7 @@ async def payouts_page(request: Request, admin: Admin) -> Response:
         admin=admin,
         payouts=page.payouts,
         hosts=hosts,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         statuses=list(PayoutStatus),
         done=done_message(request),
@@ -168,9 +165,7 @@ async def events_page(request: Request, admin: Admin) -> Response:
         "events.html",
         admin=admin,
         events=page.events,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         providers=list(PaymentProvider),
     )
@@ -199,9 +194,7 @@ async def disputes_page(request: Request, admin: Admin) -> Response:
         people=people,
         wanted=wanted,
         statuses=[*DisputeStatus, "ALL"],
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         done=done_message(request),
     )

@@ -3,7 +3,7 @@ call, with the same arguments, so the rules and the audit entries are the same w
 an admin uses."""
 
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -102,9 +102,26 @@ def _client(request: Request) -> Client:
     )
 
 
-async def count_of(request: Request, query: Any) -> int:
+class Page(Protocol):
+    """What every service's page of results has, whatever it lists."""
+
+    @property
+    def cursors(self) -> list[str]: ...
+    @property
+    def has_next_page(self) -> bool: ...
+    @property
+    def count_query(self) -> Any: ...
+
+
+async def paging(request: Request, page: Page) -> dict[str, Any]:
+    """A list page's count and its links: to the next page, and back to the first."""
     async with request.app.state.database.read_session() as session:
-        return int(await session.scalar(query) or 0)
+        total = int(await session.scalar(page.count_query) or 0)
+    return {
+        "total": total,
+        "next_url": page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
+        "first_url": page_url(request, after=None),
+    }
 
 
 async def actors_of(session: AsyncSession, entries: list[AuditEntryRow]) -> dict[int, str]:
@@ -248,9 +265,7 @@ async def users(request: Request, admin: Admin) -> Response:
         "users.html",
         admin=admin,
         users=found,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         roles=list(Role),
         statuses=list(UserStatus),
@@ -376,9 +391,7 @@ async def listings_page(request: Request, admin: Admin) -> Response:
         "listings.html",
         admin=admin,
         listings=page.listings,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         statuses=list(ListingStatus),
         moderation_states=list(ListingModeration),
@@ -484,9 +497,7 @@ async def moderation_queue(request: Request, admin: Admin) -> Response:
         hosts=hosts,
         state=state,
         states=list(ListingModeration),
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         done=done_message(request),
     )
@@ -597,9 +608,7 @@ async def bookings_page(request: Request, admin: Admin) -> Response:
         "bookings.html",
         admin=admin,
         bookings=page.bookings,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         statuses=list(BookingStatus),
     )
@@ -658,9 +667,7 @@ async def payments_page(request: Request, admin: Admin) -> Response:
         "payments.html",
         admin=admin,
         payments=page.payments,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         statuses=list(PaymentStatus),
         providers=list(PaymentProvider),
@@ -698,9 +705,7 @@ async def audit_page(request: Request, admin: Admin) -> Response:
         admin=admin,
         entries=page.entries,
         actors=actors,
-        total=await count_of(request, page.count_query),
-        next_url=page_url(request, after=page.cursors[-1]) if page.has_next_page else None,
-        first_url=page_url(request, after=None),
+        **await paging(request, page),
         query=query,
         subject_types=SUBJECT_TYPES,
     )
