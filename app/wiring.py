@@ -325,4 +325,5 @@ def build_services(
         listing_moderation=settings.listing_moderation,
         phone_codes_per_hour=settings.phone_codes_per_hour,
         message_email_delay=timedelta(seconds=settings.message_email_delay_seconds),
+        public_url=settings.public_url,
     )

@@ -389,6 +389,23 @@ class BlockedNight(Base):
     night: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
+class CalendarFeed(Base):
+    """A listing's secret iCalendar feed: whoever holds the token reads its booked and closed
+    nights (and nothing else), so other sites can keep their calendars in step."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (
+        CheckConstraint("char_length(token) BETWEEN 32 AND 100", name="token_length"),
+        UniqueConstraint("token"),
+    )
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+
 class NightPrice(Base):
     """A price for one night that overrides the listing's nightly price."""
 

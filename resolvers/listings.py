@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
+from auth import rules
 from db.rows import ListingRow
 from resolvers.currency import viewer_currency
 from resolvers.node import node_id, plain_input
@@ -17,6 +18,7 @@ from resolvers.permissions import (
     IsAuthenticated,
     IsHost,
     can_see_listing,
+    current_user,
     require_user,
 )
 from schema.connections import Counter
@@ -34,6 +36,7 @@ from schema.listings import (
     UpdateListingInput,
     amenity_type,
 )
+from services import calendar_sync
 from services import listings as listings_service
 from services import search as search_service
 
@@ -153,6 +156,29 @@ async def calendar(
         CalendarNight(date=night, available=available, price=MoneyType.of(price, listing.currency))
         for night, available, price in nights
     ]
+
+
+async def calendar_export_url(info: Info, listing: ListingRow) -> str | None:
+    """``Listing.calendarExportUrl``: its host's and admins' to see, null for everyone else."""
+    if not rules.can_change_listing(await current_user(info), host_id=listing.host_id):
+        return None
+    token = await info.context.database.transaction(
+        partial(calendar_sync.export_token, listing_id=listing.id)
+    )
+    return calendar_sync.feed_url(info.context.services.public_url, token)
+
+
+async def rotate_calendar_export_url(info: Info, listing_id: strawberry.ID) -> str:
+    actor = await require_user(info)
+    token = await info.context.database.transaction(
+        partial(
+            calendar_sync.rotate_export_token,
+            actor=actor,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            now=info.context.services.clock(),
+        )
+    )
+    return calendar_sync.feed_url(info.context.services.public_url, token)
 
 
 async def reloaded(info: Info, listing_id: int) -> ListingType:
@@ -328,6 +354,12 @@ class ListingMutations:
         resolver=unblock_dates,
         permission_classes=[IsAuthenticated],
         description="Opens the nights [from, to) again.",
+    )
+    rotate_calendar_export_url: str = strawberry.mutation(
+        resolver=rotate_calendar_export_url,
+        permission_classes=[IsAuthenticated],
+        description="Its host or an admin: a new secret calendar feed URL for the listing; the "
+        "old one stops working at once. Answers the new URL.",
     )
     set_night_prices: bool = strawberry.mutation(
         resolver=set_night_prices,

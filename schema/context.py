@@ -64,6 +64,8 @@ class Services:
     """How long a message may stay unread before its recipient, away, is mailed about it."""
     listing_moderation: bool = False
     """Whether listings wait for an admin's review, unless an admin changed it."""
+    public_url: str = "http://127.0.0.1:8000"
+    """Where this API is reached from outside (ROOST_PUBLIC_URL): calendar feed URLs."""
 
     @property
     def default_settings(self) -> PlatformSettings:

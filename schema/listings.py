@@ -255,6 +255,16 @@ class ListingType(relay.Node):
         return await calendar(info, self._row, start=from_, end=to)
 
     @strawberry.field(
+        description="Its host and admins: the secret URL of the listing's iCalendar feed of "
+        "booked and closed nights, for other sites to import (rotateCalendarExportUrl makes a "
+        "new one). Null for everyone else."
+    )
+    async def calendar_export_url(self, info: Info) -> str | None:
+        from resolvers.listings import calendar_export_url
+
+        return await calendar_export_url(info, self._row)
+
+    @strawberry.field(
         description="Reviews of stays here, newest first: published ones, the viewer's own, "
         "and for admins hidden ones too (marked)."
     )
