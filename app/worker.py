@@ -179,20 +179,22 @@ class Worker:
         return checked + len(unanswered) + expired + completed + published + paid + synced
 
     async def sync_calendars(self, now: datetime) -> int:
-        """Imported calendars due are claimed (committed), then each fetched and applied on
-        its own: see services/calendar_imports.py."""
+        """Imported calendars due are claimed (committed), then fetched side by side, each
+        applied on its own: see services/calendar_imports.py. A pass waits at most one fetch's
+        timeout, however slow the feeds."""
         due = await self.database.transaction(
             partial(calendar_imports.claim_due, now=now, every=self.calendar_import_every)
         )
-        for feed in due:
+
+        async def sync(feed: calendar_imports.Due) -> None:
             try:
                 await calendar_imports.fetch_and_apply(
                     self.database.transaction, self.calendar_feeds, feed, now=self.clock()
                 )
             except Exception:
-                log.exception(
-                    "calendar import %s: not applied; fetched again later", feed.import_id
-                )
+                log.exception("calendar import %s: not applied; tried again later", feed.import_id)
+
+        await asyncio.gather(*(sync(feed) for feed in due))
         return len(due)
 
     async def refresh_settings(self) -> None:

@@ -41,7 +41,7 @@ MAX_NAME_LENGTH = 100
 MAX_URL_LENGTH = 2000
 IMPORT_DAYS = 730  # nights further ahead than this are not closed
 MAX_ERROR_LENGTH = 300
-CLAIM_BATCH = 20
+CLAIM_BATCH = 10  # fetched side by side: a pass waits for the slowest, at most its timeout
 
 
 def checked_input(url: str, name: str) -> tuple[str, str]:
@@ -161,10 +161,11 @@ async def claim_due(
     rows = (
         await session.scalars(
             select(CalendarImport)
-            .where(CalendarImport.next_fetch_at <= now)
+            .join(Listing, Listing.id == CalendarImport.listing_id)
+            .where(CalendarImport.next_fetch_at <= now, Listing.deleted_at.is_(None))
             .order_by(CalendarImport.next_fetch_at, CalendarImport.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=CalendarImport, skip_locked=True)
         )
     ).all()
     for row in rows:

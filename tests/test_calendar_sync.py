@@ -608,3 +608,26 @@ async def test_only_the_host_and_admins_see_add_or_remove_imports(
     assert [i["id"] for i in seen["data"]["listing"]["calendarImports"]] == [added["id"]]
     removed = await gql(client, REMOVE, {"id": added["id"]}, headers=admin)
     assert removed["data"] == {"removeCalendarImport": True}
+
+
+@pytest.mark.usefixtures("allow_local_feeds")
+async def test_timed_events_durations_and_cancelled_ones(
+    app: Starlette, client: httpx.AsyncClient, elsewhere: FeedServer
+) -> None:
+    place = await a_place(client)  # in Lisbon: UTC in winter
+    elsewhere.feeds["a"] = ics(
+        "DTSTART:20270120T150000Z|DTEND:20270122T100000Z",  # nights of the 20th and 21st
+        f"DTSTART;VALUE=DATE:{TODAY + timedelta(days=13):%Y%m%d}|DURATION:P2D",
+        # 22:00 to 09:00 in New York is 03:00 to 14:00 on the 26th in Lisbon: that night.
+        "DTSTART;TZID=America/New_York:20270125T220000|DTEND;TZID=America/New_York:20270126T090000",
+        f"{all_day(20, 22)}|STATUS:CANCELLED",
+        f"{all_day(23, 24)}|TRANSP:TRANSPARENT",
+        "DTSTART;VALUE=DATE:20261201|DTEND;VALUE=DATE:20261205",  # past
+    )
+    await add(client, place, elsewhere.url("/feeds/a"))
+
+    await run_worker(app)
+
+    [status], closed = await imports(client, place)
+    assert status["lastError"] is None
+    assert closed == offsets((9, 11), (13, 16))
