@@ -12,7 +12,9 @@ trickles is cut off too.
 
 import asyncio
 import ipaddress
+import logging
 import socket
+from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -20,6 +22,21 @@ import httpx
 
 USER_AGENT = "Roost-Calendar-Sync/1.0"
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+# A feed's URL is a bearer secret of the other site (Airbnb's carry a token): httpx logs each
+# request's URL, so while a feed is fetched its line names no URL.
+_fetching: ContextVar[bool] = ContextVar("calendar_feed_fetching", default=False)
+
+
+class _FeedUrlsHidden(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _fetching.get() and isinstance(record.args, tuple) and len(record.args) >= 2:
+            record.args = (record.args[0], "<a calendar feed>", *record.args[2:])
+        return True
+
+
+logging.getLogger("httpx").addFilter(_FeedUrlsHidden())
 
 
 class FeedUnavailable(Exception):
@@ -82,6 +99,7 @@ class FeedFetcher:
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> Feed:
+        hidden = _fetching.set(True)
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 return await self._fetch(url, etag=etag, last_modified=last_modified)
@@ -89,6 +107,8 @@ class FeedFetcher:
             raise FeedUnavailable(
                 f"The feed did not arrive within {self.timeout_seconds:g} seconds."
             ) from None
+        finally:
+            _fetching.reset(hidden)
 
     async def _fetch(self, url: str, *, etag: str | None, last_modified: str | None) -> Feed:
         headers = {"User-Agent": USER_AGENT, "Accept": "text/calendar, */*;q=0.5"}

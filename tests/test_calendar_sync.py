@@ -2,6 +2,7 @@
 other sites' feeds a listing imports, served here by a local HTTP server."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import date, timedelta
@@ -361,8 +362,13 @@ async def imports(client: httpx.AsyncClient, place: Place) -> tuple[list[dict], 
 
 @pytest.mark.usefixtures("allow_local_feeds")
 async def test_an_imported_feed_closes_its_nights_and_follows_its_edits(
-    app: Starlette, client: httpx.AsyncClient, clock: FakeClock, elsewhere: FeedServer
+    app: Starlette,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    elsewhere: FeedServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     place = await a_place(client)
     stay = {"checkIn": day(4), "checkOut": day(5)}
     assert place.listing_id in await found_by_search(client, stay)  # and cached
@@ -376,6 +382,8 @@ async def test_an_imported_feed_closes_its_nights_and_follows_its_edits(
     [status], closed = await imports(client, place)
     assert closed == offsets((3, 6), (10, 11))
     assert status["nights"] == 4 and status["lastError"] is None
+    assert "GET <a calendar feed>" in caplog.text  # the fetch is logged, its URL is not
+    assert "/feeds/a" not in caplog.text
     assert status["lastSuccessAt"] is not None and status["conflicts"] == []
     refused = await book(client, place, 4, 5)
     assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
