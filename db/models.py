@@ -440,6 +440,9 @@ class CalendarImport(Base):
     wanted: Mapped[list[date]] = mapped_column(ARRAY(Date), server_default="{}")
     # Nights the feed showed that are booked on Roost: never closed, shown to the host.
     conflicts: Mapped[list[date]] = mapped_column(ARRAY(Date), server_default="{}")
+    # The feed's validators at its last fetch, sent back to ask whether it changed.
+    feed_etag: Mapped[str | None] = mapped_column(Text)
+    feed_last_modified: Mapped[str | None] = mapped_column(Text)
     next_fetch_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

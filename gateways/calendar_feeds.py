@@ -21,6 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 USER_AGENT = "Roost-Calendar-Sync/1.0"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -138,14 +139,14 @@ class FeedFetcher:
                 except httpx.HTTPError as error:
                     raise FeedUnavailable(f"The feed could not be reached ({error}).") from None
                 try:
-                    if response.is_redirect:
+                    if response.status_code == 304:
+                        return Feed(b"", etag, last_modified, not_modified=True)
+                    if response.status_code in _REDIRECTS:
                         location = response.headers.get("location")
                         if not location:
                             raise FeedUnavailable("The feed redirected nowhere.")
                         url = urljoin(url, location)
                         continue
-                    if response.status_code == 304:
-                        return Feed(b"", etag, last_modified, not_modified=True)
                     if response.status_code != 200:
                         raise FeedUnavailable(f"The feed answered HTTP {response.status_code}.")
                     body = await self._read(response)

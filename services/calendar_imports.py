@@ -27,7 +27,7 @@ from auth import rules
 from db.calendar import overlapping_stays
 from db.models import BlockedNight, Booking, CalendarImport, Listing
 from db.rows import Actor
-from gateways.calendar_feeds import AddressRefused, FeedFetcher, FeedUnavailable
+from gateways.calendar_feeds import AddressRefused, Feed, FeedFetcher, FeedUnavailable
 from services import audit, events
 from services import listings as listings_service
 from services.checkout import Transaction
@@ -41,6 +41,7 @@ MAX_NAME_LENGTH = 100
 MAX_URL_LENGTH = 2000
 IMPORT_DAYS = 730  # nights further ahead than this are not closed
 MAX_ERROR_LENGTH = 300
+MAX_VALIDATOR_LENGTH = 200  # a feed's ETag or Last-Modified kept for a conditional fetch
 CLAIM_BATCH = 10  # fetched side by side: a pass waits for the slowest, at most its timeout
 
 
@@ -152,6 +153,8 @@ async def imports_of(session: AsyncSession, *, listing_id: int) -> list[Calendar
 class Due:
     import_id: int
     url: str
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 async def claim_due(
@@ -172,35 +175,38 @@ async def claim_due(
         row.next_fetch_at = now + every
         row.last_fetched_at = now
     await session.flush()
-    return [Due(row.id, row.url) for row in rows]
+    return [Due(row.id, row.url, row.feed_etag, row.feed_last_modified) for row in rows]
 
 
 async def fetch_and_apply(
     transaction: Transaction, feeds: FeedFetcher, due: Due, *, now: datetime
 ) -> None:
-    """Fetches one feed and applies what it shows (or records why it could not)."""
-    body: bytes | None = None
+    """Fetches one feed (conditionally, when it named a version last time) and applies what
+    it shows, or records why it could not."""
+    feed: Feed | None = None
     error: str | None = None
     try:
-        body = (await feeds.fetch(due.url)).body
+        feed = await feeds.fetch(due.url, etag=due.etag, last_modified=due.last_modified)
     except FeedUnavailable as unavailable:
         error = str(unavailable)
     except Exception:
         log.exception("calendar import %s: fetch failed", due.import_id)
         error = "The feed could not be read."
-    await transaction(partial(apply_feed, import_id=due.import_id, body=body, error=error, now=now))
+    await transaction(partial(apply_feed, import_id=due.import_id, feed=feed, error=error, now=now))
 
 
 async def apply_feed(
     session: AsyncSession,
     *,
     import_id: int,
-    body: bytes | None,
+    feed: Feed | None,
     error: str | None = None,
     now: datetime,
 ) -> None:
-    """Makes the listing's closed nights follow the feed's ``body``, under the listing's lock;
-    a fetch that failed (``error``) or a body that is no calendar changes no night."""
+    """Makes the listing's closed nights follow the ``feed``, under the listing's lock; one
+    not modified since the last fetch shows what it showed then (applied again: today and
+    Roost's bookings may have moved); a fetch that failed (``error``) or a body that is no
+    calendar changes no night."""
     listing_id = await session.scalar(
         select(CalendarImport.listing_id).where(CalendarImport.id == import_id)
     )
@@ -215,11 +221,18 @@ async def apply_feed(
     today = now.astimezone(ZoneInfo(listing.time_zone)).date()
     until = today + timedelta(days=IMPORT_DAYS)
     shown: set[date] | None = None
-    if error is None and body is not None:
+    if error is None and feed is not None and feed.not_modified:
+        shown = {night for night in row.wanted if today <= night < until}
+    elif error is None and feed is not None:
         try:
-            shown = nights_shown(body, start=today, end=until, zone=ZoneInfo(listing.time_zone))
+            shown = nights_shown(
+                feed.body, start=today, end=until, zone=ZoneInfo(listing.time_zone)
+            )
         except ValueError as bad:
             error = str(bad)
+        else:
+            row.feed_etag = _version(feed.etag)
+            row.feed_last_modified = _version(feed.last_modified)
     if shown is None:
         row.last_error = (error or "The feed could not be read.")[:MAX_ERROR_LENGTH]
         await session.flush()
@@ -249,6 +262,13 @@ async def apply_feed(
             ),
             now=now,
         )
+
+
+def _version(value: str | None) -> str | None:
+    """A validator worth sending back: a sane length, printable."""
+    if value is None or len(value) > MAX_VALIDATOR_LENGTH or has_control_characters(value):
+        return None
+    return value
 
 
 async def _booked_nights(

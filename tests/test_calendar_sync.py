@@ -2,6 +2,7 @@
 other sites' feeds a listing imports, served here by a local HTTP server."""
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -270,6 +271,7 @@ class FeedServer:
     def __init__(self) -> None:
         self.feeds: dict[str, bytes] = {}
         self.modes: dict[str, str] = {}
+        self.answers: list[int] = []
         self.base = ""
 
     async def feed(self, request: Request) -> Response:
@@ -284,7 +286,12 @@ class FeedServer:
         body = self.feeds.get(name)
         if body is None or mode == "gone":
             return Response(status_code=404)
-        return Response(body, media_type="text/calendar")
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("if-none-match") == etag:
+            self.answers.append(304)
+            return Response(status_code=304, headers={"ETag": etag})
+        self.answers.append(200)
+        return Response(body, media_type="text/calendar", headers={"ETag": etag})
 
     async def _huge(self) -> AsyncIterator[bytes]:
         yield ics(all_day(1, 3))[: -len(b"END:VCALENDAR\r\n")]
@@ -639,3 +646,24 @@ async def test_timed_events_durations_and_cancelled_ones(
     [status], closed = await imports(client, place)
     assert status["lastError"] is None
     assert closed == offsets((9, 11), (13, 16))
+
+
+@pytest.mark.usefixtures("allow_local_feeds")
+async def test_an_unchanged_feed_is_not_sent_again_and_still_applied(
+    app: Starlette, client: httpx.AsyncClient, clock: FakeClock, elsewhere: FeedServer
+) -> None:
+    place = await a_place(client)
+    elsewhere.feeds["a"] = ics(all_day(3, 6))
+    await add(client, place, elsewhere.url("/feeds/a"))
+    await run_worker(app)
+    [first], _ = await imports(client, place)
+    booking = await booked(client, place, 8, 9)  # not in the feed
+    clock.advance(days=4)  # the feed's first night is past now
+
+    await run_worker(app)
+
+    [status], closed = await imports(client, place)
+    assert elsewhere.answers == [200, 304]
+    assert status["lastSuccessAt"] != first["lastSuccessAt"] and status["lastError"] is None
+    assert closed >= offsets((4, 6)) and status["nights"] == 2
+    assert booking["status"] in ("PENDING", "CONFIRMED")

@@ -75,6 +75,8 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("wanted", postgresql.ARRAY(sa.Date()), nullable=False, server_default="{}"),
         sa.Column("conflicts", postgresql.ARRAY(sa.Date()), nullable=False, server_default="{}"),
+        sa.Column("feed_etag", sa.Text(), nullable=True),
+        sa.Column("feed_last_modified", sa.Text(), nullable=True),
         sa.Column("next_fetch_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_fetched_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
@@ -112,6 +114,8 @@ def downgrade() -> None:
     op.execute("DELETE FROM notification WHERE kind = 'CALENDAR_CONFLICT'")
     op.drop_constraint(op.f("ck_notification_kind"), "notification", type_="check")
     op.create_check_constraint(op.f("ck_notification_kind"), "notification", _kinds(KINDS))
+    # Nights only another site's calendar closed were never the host's: they open.
+    op.execute("DELETE FROM blocked_night WHERE import_id IS NOT NULL")
     op.drop_index("ix_blocked_night_import_id", table_name="blocked_night")
     op.drop_column("blocked_night", "import_id")
     op.drop_table("calendar_import")
