@@ -22,8 +22,8 @@ from services.errors import ServiceUnavailable
 access_log = logging.getLogger("roost.access")
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# Paths that carry a secret (M-Pesa's callback URL), logged without it.
-_SECRET_PATHS = ("/webhooks/mpesa/",)
+# Paths that carry a secret (M-Pesa's callback URL, calendar feeds), logged without it.
+_SECRET_PATHS = ("/webhooks/mpesa/", "/calendar/")
 
 
 def logged_path(path: str) -> str:

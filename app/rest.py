@@ -7,8 +7,11 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
@@ -19,11 +22,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from db.outages import note_if_unreachable
+from gateways.cache import Cache
 from gateways.mpesa import B2cResult, b2c_result, b2c_timeout, status_result, stk_callback
 from gateways.payments import ProviderUnavailable
 from gateways.paypal import PayPalGateway
 from gateways.stripe import BadSignature, verify_signature
-from services import mpesa_callbacks, paypal_webhooks, stripe_webhooks
+from services import calendar_sync, mpesa_callbacks, paypal_webhooks, stripe_webhooks
 from services.errors import DomainError, Unauthenticated
 from services.provider_events import Outcome
 
@@ -263,6 +267,85 @@ async def paypal_webhook(request: Request) -> Response:
     )
 
 
+CALENDAR_FEED_READS_PER_MINUTE = 30  # importers poll every few hours; this is generous
+_FEED_SINCE_DAYS = 30
+
+
+async def calendar_feed(request: Request) -> Response:
+    """A listing's nights as an iCalendar feed (services/calendar_sync.py), for other sites'
+    importers. The token in the URL is the only credential; an unknown one is a 404. Answers
+    ``ETag`` and ``Last-Modified`` and honours ``If-None-Match`` and ``If-Modified-Since``."""
+    state = request.app.state
+    token = request.path_params["token"]
+    if not 32 <= len(token) <= 100:
+        return error_response(404, "NOT_FOUND", "No such calendar.")
+    now = state.services.clock()
+    domain = urlsplit(state.settings.public_url).hostname or "roost"
+    async with state.database.read_session() as session:
+        feed = await calendar_sync.feed_for_token(session, token=token, now=now, domain=domain)
+    if feed is None:
+        return error_response(404, "NOT_FOUND", "No such calendar.")
+    wait = await state.services.attempt_limits.limiter.hit(
+        f"calendar-feed:{feed.listing_id}",
+        limit=CALENDAR_FEED_READS_PER_MINUTE,
+        window_seconds=60,
+    )
+    if wait is not None:
+        return error_response(
+            429, "RATE_LIMITED", "Too many reads of this calendar.", {"Retry-After": str(wait)}
+        )
+    etag = f'"{feed.etag}"'
+    since = await _feed_changed_at(state.services.response_cache, feed, now)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(since, usegmt=True),
+        "Cache-Control": "private, max-age=300",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if _not_modified(request, etag, since):
+        return Response(status_code=304, headers=headers)
+    return Response(
+        calendar_sync.render(feed, stamp=since),
+        media_type="text/calendar; charset=utf-8",
+        headers=headers,
+    )
+
+
+async def _feed_changed_at(cache: Cache, feed: calendar_sync.Feed, now: datetime) -> datetime:
+    """When the feed first read as it reads now. Nothing stores when a night was unblocked,
+    so the time a new version is first served stands for it; a cache that forgot only moves
+    Last-Modified later, which makes importers read once more, never miss a change."""
+    key = f"calendar-feed:{feed.listing_id}"
+    stored = await cache.get(key)
+    if stored is not None:
+        etag, _, seen = stored.decode().partition(" ")
+        if etag == feed.etag:
+            return datetime.fromtimestamp(int(seen), UTC)
+    seen_at = now.astimezone(UTC).replace(microsecond=0)
+    value = f"{feed.etag} {int(seen_at.timestamp())}".encode()
+    await cache.set(key, value, ttl_seconds=_FEED_SINCE_DAYS * 86_400)
+    return seen_at
+
+
+def _not_modified(request: Request, etag: str, since: datetime) -> bool:
+    """RFC 9110 section 13.2.2: If-None-Match, when sent, decides; else If-Modified-Since."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since is None:
+        return False
+    try:
+        given = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
+    if given.tzinfo is None:
+        return False
+    return since <= given
+
+
 async def on_http_exception(request: Request, exc: HTTPException) -> Response:
     code = _CODES_BY_STATUS.get(exc.status_code, "BAD_REQUEST")
     return error_response(exc.status_code, code, exc.detail, headers=exc.headers)
@@ -307,6 +390,7 @@ routes = [
         methods=["POST"],
     ),
     Route("/webhooks/paypal", paypal_webhook, methods=["POST"]),
+    Route("/calendar/{token:str}.ics", calendar_feed, methods=["GET"]),
 ]
 
 exception_handlers: dict[type[Exception], Callable[..., Awaitable[Response]]] = {

@@ -276,6 +276,15 @@ class Settings(BaseSettings):
     )
     stripe_api_base: str = Field("https://api.stripe.com", validation_alias="STRIPE_API_BASE")
 
+    # Calendar sync: how often each imported calendar is fetched again, and whether its URL may
+    # point at private, loopback or link-local addresses (for tests against a local server
+    # only: imported URLs are typed by hosts, and these would let them reach our network).
+    calendar_import_minutes: int = Field(
+        30, ge=1, le=24 * 60, validation_alias="ROOST_CALENDAR_IMPORT_MINUTES"
+    )
+    calendar_import_allow_private: bool = Field(
+        False, validation_alias="ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE"
+    )
     # Workers: `roost worker`, and the one loop `roost serve` runs in development.
     run_worker_in_process: bool | None = Field(None, validation_alias="ROOST_RUN_WORKER_IN_PROCESS")
     worker_poll_seconds: float = Field(1.0, gt=0, validation_alias="ROOST_WORKER_POLL_SECONDS")

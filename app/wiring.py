@@ -17,6 +17,7 @@ from auth.tokens import AccessTokens
 from db.catalogue import AmenityCatalogue
 from db.database import Database
 from gateways.cache import MemoryCache, RedisCache
+from gateways.calendar_feeds import FeedFetcher
 from gateways.email import (
     ConsoleMailer,
     FileMailer,
@@ -224,6 +225,10 @@ def _revealed(secret: SecretStr | None) -> str:
     return secret.get_secret_value() if secret is not None else ""
 
 
+def build_calendar_feeds(settings: Settings) -> FeedFetcher:
+    return FeedFetcher(allow_private=settings.calendar_import_allow_private)
+
+
 def build_pubsub(settings: Settings, redis: Redis | None) -> PubSub:
     if redis is None:
         return LocalPubSub()
@@ -266,6 +271,10 @@ def build_worker(
         if services
         else PlatformSettingsCache(database, pubsub=pubsub or LocalPubSub()),
         listing_moderation=services.listing_moderation if services else settings.listing_moderation,
+        calendar_feeds=services.calendar_feeds if services else build_calendar_feeds(settings),
+        calendar_import_every=services.calendar_import_every
+        if services
+        else timedelta(minutes=settings.calendar_import_minutes),
     )
 
 
@@ -325,4 +334,7 @@ def build_services(
         listing_moderation=settings.listing_moderation,
         phone_codes_per_hour=settings.phone_codes_per_hour,
         message_email_delay=timedelta(seconds=settings.message_email_delay_seconds),
+        public_url=settings.public_url,
+        calendar_feeds=build_calendar_feeds(settings),
+        calendar_import_every=timedelta(minutes=settings.calendar_import_minutes),
     )

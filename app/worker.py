@@ -31,11 +31,12 @@ from db.bell import OUTBOX_CHANNEL, Bell
 from db.database import Database
 from db.models import OutboxDelivery, OutboxEvent
 from db.outages import note_if_unreachable
+from gateways.calendar_feeds import FeedFetcher
 from gateways.email import Mailer
 from gateways.payments import PaymentLookup
 from gateways.pubsub import PubSub
 from gateways.sms import ConsoleTexter, Texter
-from services import bookings, checkout, payments, payouts, reviews
+from services import bookings, calendar_imports, checkout, payments, payouts, reviews
 from services.bookings import BookingRules
 from services.errors import DomainError
 from services.event_handlers import HANDLERS, Handler, HandlerContext, Handlers
@@ -87,7 +88,11 @@ class Worker:
         metrics: "Metrics | None" = None,
         platform_settings: PlatformSettingsCache | None = None,
         listing_moderation: bool = False,
+        calendar_feeds: FeedFetcher | None = None,
+        calendar_import_every: timedelta = timedelta(minutes=30),
     ) -> None:
+        self.calendar_feeds = calendar_feeds or FeedFetcher()
+        self.calendar_import_every = calendar_import_every
         self.metrics = metrics
         self.platform_settings = platform_settings
         self.listing_moderation = listing_moderation
@@ -170,7 +175,27 @@ class Worker:
         completed = await self.database.transaction(partial(bookings.complete_due, now=now))
         published = await self.database.transaction(partial(reviews.publish_due, now=now))
         paid = await self.pay_hosts(now)
-        return checked + len(unanswered) + expired + completed + published + paid
+        synced = await self.sync_calendars(now)
+        return checked + len(unanswered) + expired + completed + published + paid + synced
+
+    async def sync_calendars(self, now: datetime) -> int:
+        """Imported calendars due are claimed (committed), then fetched side by side, each
+        applied on its own: see services/calendar_imports.py. A pass waits at most one fetch's
+        timeout, however slow the feeds."""
+        due = await self.database.transaction(
+            partial(calendar_imports.claim_due, now=now, every=self.calendar_import_every)
+        )
+
+        async def sync(feed: calendar_imports.Due) -> None:
+            try:
+                await calendar_imports.fetch_and_apply(
+                    self.database.transaction, self.calendar_feeds, feed, now=self.clock()
+                )
+            except Exception:
+                log.exception("calendar import %s: not applied; tried again later", feed.import_id)
+
+        await asyncio.gather(*(sync(feed) for feed in due))
+        return len(due)
 
     async def refresh_settings(self) -> None:
         """The platform's settings in force for this pass (an admin may have changed them)."""

@@ -379,14 +379,75 @@ class ListingPhoto(Base):
 
 
 class BlockedNight(Base):
-    """A night the host closed; one row a night, so blocking and unblocking are exact."""
+    """A night the host closed, or another site's feed did (``import_id``); one row a night,
+    so blocking and unblocking are exact."""
 
     __tablename__ = "blocked_night"
+    __table_args__ = (
+        Index(
+            "ix_blocked_night_import_id",
+            "import_id",
+            postgresql_where=text("import_id IS NOT NULL"),
+        ),
+    )
 
     listing_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
     )
     night: Mapped[date] = mapped_column(Date, primary_key=True)
+    import_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("calendar_import.id", ondelete="CASCADE")
+    )
+
+
+class CalendarFeed(Base):
+    """A listing's secret iCalendar feed: whoever holds the token reads its booked and closed
+    nights (and nothing else), so other sites can keep their calendars in step."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (
+        CheckConstraint("char_length(token) BETWEEN 32 AND 100", name="token_length"),
+        UniqueConstraint("token"),
+    )
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class CalendarImport(Base):
+    """Another site's iCalendar feed of a listing's taken nights, fetched now and then; the
+    nights it shows close on Roost (BlockedNight.import_id), save those booked here, which
+    are its conflicts."""
+
+    __tablename__ = "calendar_import"
+    __table_args__ = (
+        CheckConstraint("char_length(url) BETWEEN 1 AND 2000", name="url_length"),
+        CheckConstraint("char_length(name) BETWEEN 1 AND 100", name="name_length"),
+        Index("ix_calendar_import_due", "next_fetch_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    # The nights the feed showed last (from today on): owned nights pass to another import
+    # that wants them when this one lets them go.
+    wanted: Mapped[list[date]] = mapped_column(ARRAY(Date), server_default="{}")
+    # Nights the feed showed that are booked on Roost: never closed, shown to the host.
+    conflicts: Mapped[list[date]] = mapped_column(ARRAY(Date), server_default="{}")
+    # The feed's validators at its last fetch, sent back to ask whether it changed.
+    feed_etag: Mapped[str | None] = mapped_column(Text)
+    feed_last_modified: Mapped[str | None] = mapped_column(Text)
+    next_fetch_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
 
 
 class NightPrice(Base):

@@ -164,6 +164,7 @@ class NotificationKind(StrEnum):
     MESSAGE_RECEIVED = "MESSAGE_RECEIVED"
     LISTING_APPROVED = "LISTING_APPROVED"
     LISTING_FLAGGED = "LISTING_FLAGGED"
+    CALENDAR_CONFLICT = "CALENDAR_CONFLICT"
 
 
 def sql_list(values: tuple[StrEnum, ...] | type[StrEnum]) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
 
+from auth import rules
 from db.rows import ListingRow
 from resolvers.currency import viewer_currency
 from resolvers.node import node_id, plain_input
@@ -17,8 +18,10 @@ from resolvers.permissions import (
     IsAuthenticated,
     IsHost,
     can_see_listing,
+    current_user,
     require_user,
 )
+from schema.calendar_sync import CalendarImportType
 from schema.connections import Counter
 from schema.context import Info
 from schema.listings import (
@@ -34,6 +37,8 @@ from schema.listings import (
     UpdateListingInput,
     amenity_type,
 )
+from services import calendar_imports as calendar_imports_service
+from services import calendar_sync
 from services import listings as listings_service
 from services import search as search_service
 
@@ -153,6 +158,71 @@ async def calendar(
         CalendarNight(date=night, available=available, price=MoneyType.of(price, listing.currency))
         for night, available, price in nights
     ]
+
+
+async def calendar_export_url(info: Info, listing: ListingRow) -> str | None:
+    """``Listing.calendarExportUrl``: its host's and admins' to see, null for everyone else."""
+    if not rules.can_change_listing(await current_user(info), host_id=listing.host_id):
+        return None
+    token = await info.context.database.transaction(
+        partial(calendar_sync.export_token, listing_id=listing.id)
+    )
+    return calendar_sync.feed_url(info.context.services.public_url, token)
+
+
+async def rotate_calendar_export_url(info: Info, listing_id: strawberry.ID) -> str:
+    actor = await require_user(info)
+    token = await info.context.database.transaction(
+        partial(
+            calendar_sync.rotate_export_token,
+            actor=actor,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            now=info.context.services.clock(),
+        )
+    )
+    return calendar_sync.feed_url(info.context.services.public_url, token)
+
+
+async def calendar_imports(info: Info, listing: ListingRow) -> list[CalendarImportType] | None:
+    """``Listing.calendarImports``: its host's and admins' to see, null for everyone else."""
+    if not rules.can_change_listing(await current_user(info), host_id=listing.host_id):
+        return None
+    async with info.context.database.read_session() as session:
+        rows = await calendar_imports_service.imports_of(session, listing_id=listing.id)
+    return [CalendarImportType.from_model(row) for row in rows]
+
+
+async def add_calendar_import(
+    info: Info, listing_id: strawberry.ID, url: str, name: str
+) -> CalendarImportType:
+    actor = await require_user(info)
+    services = info.context.services
+    url, name = calendar_imports_service.checked_input(url, name)
+    await calendar_imports_service.check_address(services.calendar_feeds, url)
+    row = await info.context.database.transaction(
+        partial(
+            calendar_imports_service.add_import,
+            actor=actor,
+            listing_id=node_id(listing_id, "Listing", "listingId"),
+            url=url,
+            name=name,
+            now=services.clock(),
+        )
+    )
+    return CalendarImportType.from_model(row)
+
+
+async def remove_calendar_import(info: Info, id: strawberry.ID) -> bool:
+    actor = await require_user(info)
+    await info.context.database.transaction(
+        partial(
+            calendar_imports_service.remove_import,
+            actor=actor,
+            import_id=node_id(id, "CalendarImport", "id"),
+            now=info.context.services.clock(),
+        )
+    )
+    return True
 
 
 async def reloaded(info: Info, listing_id: int) -> ListingType:
@@ -327,7 +397,27 @@ class ListingMutations:
     unblock_dates: bool = strawberry.mutation(
         resolver=unblock_dates,
         permission_classes=[IsAuthenticated],
-        description="Opens the nights [from, to) again.",
+        description="Opens the nights [from, to) the host closed; a night an imported calendar "
+        "still shows stays closed by it.",
+    )
+    rotate_calendar_export_url: str = strawberry.mutation(
+        resolver=rotate_calendar_export_url,
+        permission_classes=[IsAuthenticated],
+        description="Its host or an admin: a new secret calendar feed URL for the listing; the "
+        "old one stops working at once. Answers the new URL.",
+    )
+    add_calendar_import: CalendarImportType = strawberry.mutation(
+        resolver=add_calendar_import,
+        permission_classes=[IsAuthenticated],
+        description="Its host or an admin: imports another site's iCalendar feed (an http or "
+        "https URL; at most 5 a listing; name: 1 to 100 characters). It is fetched at once and "
+        "then every 30 minutes or so; the nights it shows close, save those booked on Roost.",
+    )
+    remove_calendar_import: bool = strawberry.mutation(
+        resolver=remove_calendar_import,
+        permission_classes=[IsAuthenticated],
+        description="Its listing's host or an admin: stops importing the calendar; the nights "
+        "only it closed open again.",
     )
     set_night_prices: bool = strawberry.mutation(
         resolver=set_night_prices,

@@ -18,6 +18,7 @@ from db.catalogue import AmenityCatalogue
 from db.database import Database
 from db.loaders import Loaders
 from gateways.cache import Cache
+from gateways.calendar_feeds import FeedFetcher
 from gateways.email import Mailer
 from gateways.pubsub import LocalPubSub, PubSub
 from gateways.storage import Storage
@@ -64,6 +65,12 @@ class Services:
     """How long a message may stay unread before its recipient, away, is mailed about it."""
     listing_moderation: bool = False
     """Whether listings wait for an admin's review, unless an admin changed it."""
+    public_url: str = "http://127.0.0.1:8000"
+    """Where this API is reached from outside (ROOST_PUBLIC_URL): calendar feed URLs."""
+    calendar_feeds: FeedFetcher = field(default_factory=FeedFetcher)
+    """Fetches other sites' calendars, refusing private addresses unless told otherwise."""
+    calendar_import_every: timedelta = timedelta(minutes=30)
+    """How often each imported calendar is fetched again."""
 
     @property
     def default_settings(self) -> PlatformSettings:

@@ -36,6 +36,7 @@ from graphql import (
 )
 
 from services.analytics import MAX_ANALYTICS_MONTHS, MAX_PRICED_CURRENCIES
+from services.calendar_imports import IMPORT_DAYS, MAX_IMPORTS_PER_LISTING
 from services.disputes import MAX_NOTES as MAX_DISPUTE_NOTES
 from services.listings import MAX_AMENITIES, MAX_CALENDAR_NIGHTS, MAX_PHOTOS
 from services.money import known_currencies
@@ -52,6 +53,9 @@ LIST_SIZES: Mapping[str, int] = {
     "Listing.amenities": MAX_AMENITIES,
     "Listing.photos": MAX_PHOTOS,
     "Listing.calendar": MAX_CALENDAR_NIGHTS,
+    "Listing.calendarImports": MAX_IMPORTS_PER_LISTING,
+    # Runs of nights within the two years a feed is read for: at most one night in two.
+    "CalendarImport.conflicts": IMPORT_DAYS // 2,
     "ListingConnection.edges": 1,
     "BookingConnection.edges": 1,
     "PaymentConnection.edges": 1,

@@ -23,6 +23,7 @@ from services.reviews import MIN_REVIEWS_FOR_RATING
 from services.search import Sort
 
 if TYPE_CHECKING:
+    from schema.calendar_sync import CalendarImportType
     from schema.reviews import RatingCategories, ReviewConnection
 
 
@@ -263,6 +264,27 @@ class ListingType(relay.Node):
         from resolvers.listings import calendar
 
         return await calendar(info, self._row, start=from_, end=to)
+
+    @strawberry.field(
+        description="Its host and admins: the secret URL of the listing's iCalendar feed of "
+        "booked and closed nights, for other sites to import (rotateCalendarExportUrl makes a "
+        "new one). Null for everyone else."
+    )
+    async def calendar_export_url(self, info: Info) -> str | None:
+        from resolvers.listings import calendar_export_url
+
+        return await calendar_export_url(info, self._row)
+
+    @strawberry.field(
+        description="Its host and admins: other sites' calendars the listing imports, oldest "
+        "first. Null for everyone else."
+    )
+    async def calendar_imports(
+        self, info: Info
+    ) -> list[Annotated["CalendarImportType", strawberry.lazy("schema.calendar_sync")]] | None:
+        from resolvers.listings import calendar_imports
+
+        return await calendar_imports(info, self._row)
 
     @strawberry.field(
         description="Reviews of stays here, newest first: published ones, the viewer's own, "

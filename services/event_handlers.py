@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from auth.crypto import FieldCipher
-from db.models import Booking, Dispute, Listing, User
+from db.models import Booking, CalendarImport, Dispute, Listing, User
 from gateways.email import Email, Mailer, Undeliverable
 from gateways.pubsub import PubSub
 from gateways.sms import Sms, Texter
@@ -36,6 +36,8 @@ from services.events import (
     BookingCreated,
     BookingModified,
     BookingRequested,
+    CalendarConflicted,
+    CalendarImportAdded,
     DisputeOpened,
     DisputeResolved,
     EmailVerificationRequested,
@@ -656,6 +658,28 @@ async def notify_listing_flagged(
 ) -> None:
     await notifications.listing_moderated(
         session, listing_id=event.listing_id, reason=event.reason, source=_source(context)
+    )
+
+
+# Committed, it rings the worker, whose pass fetches the feeds due (this new one among them)
+# outside any transaction: nothing is left for a handler to do.
+HANDLERS.nobody_listens_yet(CalendarImportAdded)
+
+
+@HANDLERS.on(CalendarConflicted, "notify")
+async def notify_calendar_conflicted(
+    session: AsyncSession, event: CalendarConflicted, context: HandlerContext
+) -> None:
+    name = await session.scalar(
+        select(CalendarImport.name).where(CalendarImport.id == event.import_id)
+    )
+    await notifications.calendar_conflicted(
+        session,
+        listing_id=event.listing_id,
+        import_name=name or "another calendar",
+        first_night=event.first_night,
+        nights=event.nights,
+        source=_source(context),
     )
 
 

@@ -288,6 +288,28 @@ class ListingFlagged(Event):
     reason: str
 
 
+# Calendar sync.
+
+
+@dataclasses.dataclass(frozen=True)
+class CalendarImportAdded(Event):
+    """A host added another site's calendar: committing it rings the worker, whose pass
+    fetches every feed due, this one first (services/calendar_imports.py)."""
+
+    import_id: int
+    listing_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CalendarConflicted(Event):
+    """An imported calendar shows nights booked on Roost: they stay booked, its host is told."""
+
+    import_id: int
+    listing_id: int
+    first_night: date
+    nights: int
+
+
 # Messages.
 
 

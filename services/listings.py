@@ -2,7 +2,7 @@
 
 import math
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache
@@ -10,14 +10,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import rules
 from db.calendar import blocked_nights, overlapping_stays
 from db.catalogue import amenity_ids_by_code
-from db.models import BlockedNight, Booking, Listing, ListingPhoto, NightPrice, Upload
+from db.models import (
+    BlockedNight,
+    Booking,
+    CalendarImport,
+    Listing,
+    ListingPhoto,
+    NightPrice,
+    Upload,
+)
 from db.rows import Actor, ListingRow
 from db.states import ListingStatus
 from services import audit, moderation
@@ -488,17 +496,26 @@ async def block_nights(
     nights = _check_range(start, end)
     await get_for_change(session, actor=actor, listing_id=listing_id)
     await _refuse_booked(session, listing_id, start, end)
+    # The host's from now on, nights an imported calendar closed too: they stay closed when
+    # that calendar frees them.
+    statement = insert(BlockedNight).values(
+        [{"listing_id": listing_id, "night": night} for night in nights]
+    )
     await session.execute(
-        insert(BlockedNight)
-        .values([{"listing_id": listing_id, "night": night} for night in nights])
-        .on_conflict_do_nothing()
+        statement.on_conflict_do_update(
+            index_elements=[BlockedNight.listing_id, BlockedNight.night],
+            set_={"import_id": None},
+            where=BlockedNight.import_id.is_not(None),
+        )
     )
 
 
 async def unblock_nights(
     session: AsyncSession, *, actor: Actor, listing_id: int, start: date, end: date
 ) -> None:
-    _check_range(start, end)
+    """Opens the nights of [start, end) the host closed; those an imported calendar still
+    shows stay closed, by that calendar (services/calendar_imports.py)."""
+    nights = _check_range(start, end)
     await get_for_change(session, actor=actor, listing_id=listing_id)
     await _refuse_booked(session, listing_id, start, end)
     await session.execute(
@@ -507,6 +524,32 @@ async def unblock_nights(
             BlockedNight.night >= start,
             BlockedNight.night < end,
         )
+    )
+    await hand_back(session, listing_id=listing_id, nights=nights)
+
+
+async def hand_back(session: AsyncSession, *, listing_id: int, nights: Collection[date]) -> None:
+    """Closes again those of ``nights`` (just opened, the listing locked) that one of the
+    listing's imported calendars still shows, as that calendar's."""
+    if not nights:
+        return
+    shown = (
+        select(
+            CalendarImport.id.label("import_id"),
+            func.unnest(CalendarImport.wanted).label("night"),
+        )
+        .where(CalendarImport.listing_id == listing_id)
+        .subquery()
+    )
+    await session.execute(
+        insert(BlockedNight)
+        .from_select(
+            ["listing_id", "night", "import_id"],
+            select(literal(listing_id), shown.c.night, shown.c.import_id).where(
+                shown.c.night.in_(list(nights))
+            ),
+        )
+        .on_conflict_do_nothing()
     )
 
 

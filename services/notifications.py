@@ -503,6 +503,31 @@ async def listing_moderated(
     )
 
 
+async def calendar_conflicted(
+    session: AsyncSession,
+    *,
+    listing_id: int,
+    import_name: str,
+    first_night: date,
+    nights: int,
+    source: Source,
+) -> None:
+    """Its host is told another site's calendar shows nights that are booked on Roost."""
+    listing = await session.get_one(Listing, listing_id)
+    counted = "1 night" if nights == 1 else f"{nights} nights"
+    await notify(
+        session,
+        user_id=listing.host_id,
+        kind=NotificationKind.CALENDAR_CONFLICT,
+        title=f"{listing.title}: {import_name} shows nights booked on Roost",
+        body=f"{counted} from {first_night:%d %b %Y} are booked on Roost and stay booked; "
+        f"the calendar {import_name} shows them taken too. Check the other site.",
+        booking_id=None,
+        event_id=source.event_id,
+        now=source.now,
+    )
+
+
 # Reading, and marking read.
 
 
