@@ -6,7 +6,7 @@ the import that closed it (null: its host did), so a later fetch of that feed ca
 nights it no longer shows and leave the host's alone.
 
 Revision ID: 0032
-Revises: 0030 (0031, wishlists, is built on another branch; the merge re-chains this onto it)
+Revises: 0031
 Create Date: 2026-11-26
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0032"
-down_revision: str | None = "0030"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
