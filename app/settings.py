@@ -458,6 +458,11 @@ def load_settings() -> Settings:
             )
         if len(settings.require_jwt_secret()) < 32:
             raise ConfigurationError("JWT_SECRET must be at least 32 characters long.")
+        if settings.calendar_import_allow_private:
+            # Fetching hosts' feed URLs from inside the network is a request forgery surface.
+            raise ConfigurationError(
+                "ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE is for tests; production refuses it."
+            )
     else:
         settings = _complete_development_secrets(settings)
     _check_field_encryption_key(settings.require_field_encryption_key())

@@ -59,6 +59,18 @@ def test_production_with_its_secrets_starts(clean_env: pytest.MonkeyPatch, tmp_p
     assert not (tmp_path / "data" / "secrets.json").exists()
 
 
+def test_production_refuses_calendar_imports_from_private_addresses(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("ROOST_ENV", "production")
+    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
+    clean_env.setenv("JWT_SECRET", "s" * 40)
+    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
+    clean_env.setenv("ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE", "true")
+    with pytest.raises(ConfigurationError, match="ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE"):
+        load_settings()
+
+
 def test_development_generates_its_secret_once_and_keeps_it(
     clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
