@@ -21,7 +21,7 @@ from schema.accounts import (
     phone_cipher_context,
 )
 from schema.context import Info
-from services import accounts, oauth, phone_verification, sessions
+from services import accounts, oauth, phone_verification, sessions, uploads
 from services.errors import InvalidInput, Refusal, Unauthenticated
 from services.sessions import IssuedTokens
 
@@ -290,6 +290,16 @@ async def reinstate_user(info: Info, user_id: strawberry.ID) -> UserType:
     return await _set_status(info, user_id, UserStatus.ACTIVE)
 
 
+async def delete_upload(info: Info, id: strawberry.ID) -> bool:
+    user = await require_user(info)
+    upload_id = node_id(id, "Upload", "id")
+    image_key, thumbnail_key = await info.context.database.transaction(
+        partial(uploads.delete_upload, actor=user, upload_id=upload_id)
+    )
+    await uploads.discard_image(info.context.services.storage, image_key, thumbnail_key)
+    return True
+
+
 @strawberry.type
 class AccountQueries:
     me: UserType | None = strawberry.field(
@@ -362,6 +372,14 @@ class AccountMutations:
             "Confirms the phone number with the code texted to it. A wrong code is "
             "BAD_USER_INPUT with reason CODE_WRONG; after 5 wrong tries, or 10 minutes, the code "
             "is void (reason CODE_EXPIRED) and a new one must be asked for."
+        ),
+    )
+    delete_upload: bool = strawberry.mutation(
+        resolver=delete_upload,
+        permission_classes=[IsAuthenticated],
+        description=(
+            "Removes one of the signed-in user's uploads and its files from storage; an avatar "
+            "made of it is cleared. CONFLICT while a listing shows it; NOT_FOUND for another's."
         ),
     )
     become_host: UserType = strawberry.mutation(

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Upload
+from db.models import ListingPhoto, Upload
+from db.rows import Actor
 from gateways.storage import Storage, StorageUnavailable
-from services.errors import DomainError, ServiceUnavailable
+from services.errors import Conflict, DomainError, NotFound, ServiceUnavailable
 
 log = logging.getLogger("roost.uploads")
 
@@ -156,3 +158,18 @@ async def record_upload(
     session.add(upload)
     await session.flush()
     return upload
+
+
+async def delete_upload(session: AsyncSession, *, actor: Actor, upload_id: int) -> tuple[str, str]:
+    """The owner's upload forgotten, unless a listing shows it (an avatar made of it is
+    cleared). Answers its image and thumbnail keys, for ``discard_image`` once this commits:
+    the files go only when no row can name them any more."""
+    # Locked: a listing taking the photo meanwhile waits on its foreign key, then fails.
+    upload = await session.get(Upload, upload_id, with_for_update=True)
+    if upload is None or upload.owner_id != actor.id:
+        raise NotFound("No such upload.")
+    if await session.scalar(select(exists().where(ListingPhoto.upload_id == upload_id))):
+        raise Conflict("A listing shows this photo: take it off the listing first.")
+    await session.delete(upload)
+    await session.flush()
+    return upload.storage_key, upload.thumbnail_key

@@ -168,6 +168,23 @@ async def test_the_avatar_is_the_transformation_of_the_upload(
     assert (await http.get(avatar)).status_code == 200
 
 
+async def test_deleting_an_upload_destroys_its_asset(
+    client: httpx.AsyncClient, on_cloudinary: FakeCloudinary, database: Database
+) -> None:
+    owner = await register(client)
+    body = (await upload(client, image_bytes(), token=owner["accessToken"])).json()
+    assert len(on_cloudinary.assets) == 1
+    deleted = await gql(
+        client,
+        "mutation($id: ID!) { deleteUpload(id: $id) }",
+        {"id": body["id"]},
+        headers=bearer(owner["accessToken"]),
+    )
+    assert deleted == {"data": {"deleteUpload": True}}
+    assert on_cloudinary.assets == {}
+    assert await uploads_stored(database) == 0
+
+
 async def test_delete_removes_the_asset(
     fake: FakeCloudinary, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:

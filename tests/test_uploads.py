@@ -18,6 +18,7 @@ from gateways.storage import LocalStorage, S3Storage, StorageUnavailable
 from services import uploads
 from tests.accounts_helpers import bearer, register
 from tests.helpers import free_port, gql
+from tests.listing_helpers import create, host_token
 from tests.upload_helpers import image_bytes, upload
 
 SET_AVATAR = """
@@ -128,6 +129,44 @@ async def test_an_upload_becomes_the_avatar_of_its_owner_only(
     }
     cleared = await gql(client, SET_AVATAR, {"id": None}, headers=bearer(owner["accessToken"]))
     assert cleared["data"]["updateProfile"]["avatarUrl"] is None
+
+
+DELETE_UPLOAD = "mutation($id: ID!) { deleteUpload(id: $id) }"
+AVATAR = "{ me { avatarUrl } }"
+
+
+async def test_its_owner_deletes_an_upload_and_its_files_go(
+    client: httpx.AsyncClient, app: Starlette
+) -> None:
+    owner = await register(client)
+    headers = bearer(owner["accessToken"])
+    body = (await upload(client, image_bytes(), token=owner["accessToken"])).json()
+    await gql(client, SET_AVATAR, {"id": body["id"]}, headers=headers)
+
+    stranger = await register(client)
+    refused = await gql(
+        client, DELETE_UPLOAD, {"id": body["id"]}, headers=bearer(stranger["accessToken"])
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert (await client.get(httpx.URL(body["url"]).path)).status_code == 200
+
+    deleted = await gql(client, DELETE_UPLOAD, {"id": body["id"]}, headers=headers)
+    assert deleted == {"data": {"deleteUpload": True}}
+    for url in (body["url"], body["thumbnailUrl"]):
+        assert (await client.get(httpx.URL(url).path)).status_code == 404
+    assert (await gql(client, AVATAR, headers=headers))["data"]["me"]["avatarUrl"] is None
+    again = await gql(client, DELETE_UPLOAD, {"id": body["id"]}, headers=headers)
+    assert again["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_photo_a_listing_shows_is_not_deleted(client: httpx.AsyncClient) -> None:
+    token = await host_token(client)
+    body = (await upload(client, image_bytes(), token=token)).json()
+    await create(client, token, photoUploadIds=[body["id"]])
+
+    refused = await gql(client, DELETE_UPLOAD, {"id": body["id"]}, headers=bearer(token))
+    assert refused["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert (await client.get(httpx.URL(body["url"]).path)).status_code == 200
 
 
 async def test_s3_storage_puts_the_object_in_the_bucket(app: Starlette) -> None:
