@@ -271,7 +271,7 @@ async def wrk_mix(
 
 
 def wrk_round(
-    url: str, bodies: list[bytes], args: argparse.Namespace
+    url: str, bodies: list[bytes], args: argparse.Namespace, seconds: int
 ) -> tuple[float, list[float], str]:
     """(req/s, [p50, p90, p95, p99] in ms, errors) of one wrk round."""
     lua = ", ".join(f"[==[{body.decode()}]==]" for body in bodies)
@@ -279,7 +279,7 @@ def wrk_round(
         script.write(WRK_SCRIPT % lua)
         script.flush()
         out = subprocess.run(  # noqa: S603 -- our own wrk and script
-            [args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+            [args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
              "--latency", "-s", script.name, url],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
@@ -297,13 +297,13 @@ async def compare_with_wrk(args: argparse.Namespace) -> None:
     sides = {"Roost": (args.url, roost), "reference": (args.reference_url, reference)}
     # Warm both (plans, caches, pools) before the measured rounds.
     for url, bodies in sides.values():
-        wrk_round(url, bodies, argparse.Namespace(**{**vars(args), "duration": 3}))
+        wrk_round(url, bodies, args, seconds=3)
     results: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in sides}
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, alternating rounds")
     print(f"{'round':<14}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for n in range(args.rounds):
         for name, (url, bodies) in sides.items():
-            rps, (p50, p90, p95, p99), errors = wrk_round(url, bodies, args)
+            rps, (p50, p90, p95, p99), errors = wrk_round(url, bodies, args, args.duration)
             results[name].append((rps, [p50, p90, p95, p99]))
             print(
                 f"{name + ' ' + str(n + 1):<14}{rps:>9.1f}{p50:>9.1f}{p90:>9.1f}{p95:>9.1f}"
