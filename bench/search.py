@@ -4,6 +4,26 @@
     ROOST_DATA_DIR=.bench uv run roost serve --workers 2 &
     uv run python bench/search.py --database-url 'postgresql://postgres@/postgres?host=.bench/pg'
 
+With ``--wrk``, against the hand-written reference endpoint instead (bench/search_reference.py),
+both driven by wrk, a C load generator (``apt-get install wrk``: Python clients were themselves
+the bottleneck), in alternating rounds on the same database:
+
+    export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/roost_bench
+    uv run roost seed --listings 100000            # once, into that database
+    ROOST_SEARCH_CACHE_SECONDS=0 ROOST_DATA_DIR=/tmp/sb \
+        uv run roost serve --workers 2 --port 8765 &      # REDIS_URL unset
+    REFERENCE_DATABASE_URL=$DATABASE_URL REFERENCE_MEDIA_URL=http://127.0.0.1:8765/media \
+        uv run uvicorn --app-dir bench search_reference:app --workers 2 --port 8777 \
+        --no-access-log &
+    uv run python bench/search.py --wrk --url http://127.0.0.1:8765/graphql \
+        --reference-url http://127.0.0.1:8777/search --rounds 3 --duration 15
+
+The request mix (the first pages of the searches below, and the later pages of the deep ones,
+their cursors taken from the reference, which makes Roost's own) is checked once against both
+servers: every page must be an answer without errors, and the script says how many are
+byte-identical. Each wrk round (2 threads, 8 connections) POSTs the bodies round-robin; the
+script prints each side's req/s, p50, p95 and p99 (median of the rounds) and the ratios.
+
 A mix of realistic searches (city + dates + guests; near + price; amenities; deep pages), each a
 20-listing page with host, photos and amenities, is run for a bounded number of requests at the
 given concurrency, first through the GraphQL endpoint, then as hand-written SQL. It prints
@@ -12,98 +32,17 @@ p50/p95/p99 latency and requests per second for both, and their ratio.
 
 import argparse
 import asyncio
-import math
-import random
+import re
 import statistics
+import subprocess
+import tempfile
 import time
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import asyncpg
 import httpx
 import orjson
-
-CITIES = {
-    "Lisbon": (38.7223, -9.1393), "Paris": (48.8566, 2.3522), "London": (51.5072, -0.1276),
-    "New York": (40.7128, -74.0060), "Tokyo": (35.6762, 139.6503), "Barcelona": (41.3874, 2.1686),
-    "Rome": (41.9028, 12.4964), "Sydney": (-33.8688, 151.2093), "Mexico City": (19.4326, -99.1332),
-    "Cape Town": (-33.9249, 18.4241), "Berlin": (52.52, 13.405), "Bangkok": (13.7563, 100.5018),
-}  # fmt: skip
-AMENITY_SETS = [["wifi", "pool"], ["kitchen", "washer", "free_parking"], ["wifi", "workspace"]]
-# A results page as a frontend shows it: about 500 fields for 20 listings.
-PAGE_FIELDS = """
-  totalCount
-  pageInfo { hasNextPage endCursor }
-  edges { node {
-    id title propertyType rating reviewCount
-    nightlyPrice { amount currency formatted }
-    address { city country }
-    host { firstName avatarUrl }
-    photos { url }
-    amenities { code }
-  } }
-"""
-QUERY = f"""
-query Search($filter: ListingFilter, $sort: ListingSort, $after: String) {{
-  searchListings(filter: $filter, sort: $sort, first: 20, after: $after) {{ {PAGE_FIELDS} }}
-}}
-"""
-
-
-@dataclass(frozen=True)
-class Search:
-    kind: str
-    filter: dict[str, Any]
-    sort: str
-    pages: int = 1  # deep searches walk this many pages
-
-
-def searches(count: int, seed: int = 11) -> list[Search]:
-    rng = random.Random(seed)
-    today = date.today()
-    made = []
-    for i in range(count):
-        city, (lat, lng) = rng.choice(list(CITIES.items()))
-        kind = ["city+dates+guests", "near+price", "amenities", "deep pages"][i % 4]
-        if kind == "city+dates+guests":
-            check_in = today + timedelta(days=rng.randint(5, 300))
-            made.append(
-                Search(
-                    kind,
-                    {
-                        "location": city,
-                        "checkIn": check_in.isoformat(),
-                        "checkOut": (check_in + timedelta(days=rng.randint(2, 5))).isoformat(),
-                        "guests": rng.randint(1, 4),
-                    },
-                    "RELEVANCE",
-                )
-            )
-        elif kind == "near+price":
-            made.append(
-                Search(
-                    kind,
-                    {
-                        "near": {
-                            "latitude": lat,
-                            "longitude": lng,
-                            "radiusKm": rng.choice([3, 8, 15]),
-                        },
-                        "minPrice": "40",
-                        "maxPrice": str(rng.choice([120, 200, 350])),
-                        "currency": rng.choice(["USD", "EUR"]),
-                    },
-                    "PRICE_ASC",
-                )
-            )
-        elif kind == "amenities":
-            made.append(
-                Search(kind, {"location": city, "amenities": rng.choice(AMENITY_SETS)}, "RATING")
-            )
-        else:
-            made.append(Search(kind, {"location": city}, "NEWEST", pages=5))
-    return made
+from search_sql import QUERY, Search, searches, sql_for
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float, float]:
@@ -151,87 +90,6 @@ async def run_graphql(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies, failures
-
-
-# The same searches in plain SQL: what a hand-written endpoint would send.
-LISTING_COLUMNS = """
-  l.id, l.title, l.property_type, l.latitude, l.longitude, l.max_guests, l.bedrooms, l.beds,
-  l.bathrooms, l.rating_avg, l.review_count, l.instant_book, l.nightly_price_minor, l.currency,
-  l.city, l.region, l.country, l.host_id, l.amenity_ids, l.created_at
-"""
-PUBLISHED = "l.status = 'PUBLISHED' AND l.deleted_at IS NULL"
-
-
-def tsquery(text: str) -> str:
-    return " & ".join(f"{word.lower()}:*" for word in text.split())
-
-
-def sql_for(search: Search, after: tuple | None) -> tuple[str, str, list[Any]]:
-    """(page SQL, count SQL, parameters) for one page of a search."""
-    f = search.filter
-    where, params = [PUBLISHED], []
-
-    def param(value: Any) -> str:
-        params.append(value)
-        return f"${len(params)}"
-
-    if "location" in f:
-        where.append(f"l.search_vector @@ to_tsquery('simple', {param(tsquery(f['location']))})")
-    if "checkIn" in f:
-        ci, co = date.fromisoformat(f["checkIn"]), date.fromisoformat(f["checkOut"])
-        p_in, p_out = param(ci), param(co)
-        nights = param((co - ci).days)
-        where += [
-            f"l.max_guests >= {param(f['guests'])}",
-            f"l.min_nights <= {nights}",
-            f"(l.max_nights IS NULL OR l.max_nights >= {nights})",
-            f"NOT EXISTS (SELECT 1 FROM blocked_night b WHERE b.listing_id = l.id"
-            f" AND b.night >= {p_in} AND b.night < {p_out})",
-            f"NOT EXISTS (SELECT 1 FROM booking k WHERE k.listing_id = l.id AND k.status IN"
-            f" ('PENDING', 'CONFIRMED') AND k.check_in < {p_out} AND k.check_out > {p_in})",
-        ]
-    if "near" in f:
-        near = f["near"]
-        lat, lng, radius = near["latitude"], near["longitude"], near["radiusKm"]
-        dlat, dlng = radius / 111.32, radius / (111.32 * math.cos(math.radians(lat)))
-        where.append(
-            f"point(l.longitude, l.latitude) <@ box(point({param(lng - dlng)}, {param(lat - dlat)}),"
-            f" point({param(lng + dlng)}, {param(lat + dlat)}))"
-        )
-        p_lat, p_lng = param(lat), param(lng)
-        where.append(
-            f"2 * 6371.0088 * asin(sqrt(least(power(sin((radians(l.latitude) - radians({p_lat})) / 2), 2)"
-            f" + cos(radians({p_lat})) * cos(radians(l.latitude))"
-            f" * power(sin((radians(l.longitude) - radians({p_lng})) / 2), 2), 1))) <= {param(float(radius))}"
-        )
-    if "minPrice" in f:
-        rate = f"(SELECT usd_per_unit FROM exchange_rate WHERE currency = {param(f['currency'])})"
-        where.append(f"l.nightly_price_usd >= {param(float(f['minPrice']))}::numeric * {rate}")
-        where.append(f"l.nightly_price_usd <= {param(float(f['maxPrice']))}::numeric * {rate}")
-    if "amenities" in f:
-        where.append(
-            "l.amenity_ids @> (SELECT array_agg(id ORDER BY id) FROM amenity"
-            f" WHERE code = ANY({param(f['amenities'])}::text[]))"
-        )
-    count_sql = f"SELECT count(*) FROM listing l WHERE {' AND '.join(where)}"
-    count_params = list(params)
-    key = {
-        "RELEVANCE": "ts_rank(l.search_vector, to_tsquery('simple', $1))::float8",
-        "PRICE_ASC": "l.nightly_price_usd",
-        # As Listing.rating: no rating below 3 published reviews.
-        "RATING": "coalesce(CASE WHEN l.review_count >= 3 THEN l.rating_avg END, -1)",
-        "NEWEST": "l.created_at",
-    }[search.sort]
-    ascending = search.sort == "PRICE_ASC"
-    if after is not None:
-        op = ">" if ascending else "<"
-        where.append(f"({key}, l.id) {op} ({param(after[0])}, {param(after[1])})")
-    direction = "ASC" if ascending else "DESC"
-    page_sql = (
-        f"SELECT {LISTING_COLUMNS}, {key} AS sort_key FROM listing l WHERE {' AND '.join(where)}"
-        f" ORDER BY sort_key {direction}, l.id {direction} LIMIT 21"
-    )
-    return page_sql, count_sql, (params, count_params)  # type: ignore[return-value]
 
 
 async def run_sql(
@@ -368,17 +226,130 @@ def report(name: str, latencies: list[float], elapsed: float, failures: int) -> 
     return rps
 
 
+WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("PERCENTILES_US %%d %%d %%d %%d\\n", latency:percentile(50),
+    latency:percentile(90), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+async def wrk_mix(
+    reference_url: str, roost_url: str, count: int
+) -> tuple[list[bytes], list[bytes]]:
+    """The request bodies for Roost and for the reference: the mix's pages, walked through the
+    reference; each page checked on both sides once."""
+    roost: list[bytes] = []
+    reference: list[bytes] = []
+    identical = 0
+    headers = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=120, headers=headers) as client:
+        for search in searches(count):
+            after = None
+            for _ in range(search.pages):
+                variables = {"filter": search.filter, "sort": search.sort, "after": after}
+                reference.append(orjson.dumps(variables))
+                roost.append(orjson.dumps({"query": QUERY, "variables": variables}))
+                ours = await client.post(reference_url, content=reference[-1])
+                theirs = await client.post(roost_url, content=roost[-1])
+                body = orjson.loads(theirs.content)
+                if ours.status_code != 200 or theirs.status_code != 200 or "errors" in body:
+                    raise SystemExit(f"{search}: {theirs.status_code} {theirs.text[:300]}")
+                identical += ours.content == theirs.content
+                page = orjson.loads(ours.content)["data"]["searchListings"]["pageInfo"]
+                if not page["hasNextPage"]:
+                    break
+                after = page["endCursor"]
+    print(f"{len(roost)} pages in the mix, {identical} byte-identical between the two servers")
+    return roost, reference
+
+
+def wrk_round(
+    url: str, bodies: list[bytes], args: argparse.Namespace, seconds: int
+) -> tuple[float, list[float], str]:
+    """(req/s, [p50, p90, p95, p99] in ms, errors) of one wrk round."""
+    lua = ", ".join(f"[==[{body.decode()}]==]" for body in bodies)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT % lua)
+        script.flush()
+        out = subprocess.run(  # noqa: S603 -- our own wrk and script
+            [args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
+             "--latency", "-s", script.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    found = re.search(r"PERCENTILES_US (\d+) (\d+) (\d+) (\d+)", out)
+    percents = [int(v) / 1000 for v in found.groups()]  # type: ignore[union-attr]
+    errors = "; ".join(
+        line.strip() for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line
+    )
+    return rps, percents, errors
+
+
+async def compare_with_wrk(args: argparse.Namespace) -> None:
+    roost, reference = await wrk_mix(args.reference_url, args.url, args.searches)
+    sides = {"Roost": (args.url, roost), "reference": (args.reference_url, reference)}
+    # Warm both (plans, caches, pools) before the measured rounds.
+    for url, bodies in sides.values():
+        wrk_round(url, bodies, args, seconds=3)
+    results: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in sides}
+    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, alternating rounds")
+    print(f"{'round':<14}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    for n in range(args.rounds):
+        for name, (url, bodies) in sides.items():
+            rps, (p50, p90, p95, p99), errors = wrk_round(url, bodies, args, args.duration)
+            results[name].append((rps, [p50, p90, p95, p99]))
+            print(
+                f"{name + ' ' + str(n + 1):<14}{rps:>9.1f}{p50:>9.1f}{p90:>9.1f}{p95:>9.1f}"
+                f"{p99:>9.1f}  {errors}"
+            )
+    median = {
+        name: (
+            statistics.median(r for r, _ in runs),
+            [statistics.median(p[i] for _, p in runs) for i in range(4)],
+        )
+        for name, runs in results.items()
+    }
+    for name, (rps, (p50, _, p95, p99)) in median.items():
+        print(
+            f"{name:<10} median: {rps:.1f} req/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms"
+        )
+    (roost_rps, roost_p), (ref_rps, ref_p) = median["Roost"], median["reference"]
+    print(
+        f"| hand-written endpoint | Roost | ratio | Roost p95 vs hand-written p95 |\n"
+        f"| {ref_rps:.0f} rps | {roost_rps:.0f} rps | {roost_rps / ref_rps:.2f} |"
+        f" {roost_p[2]:.0f} ms vs {ref_p[2]:.0f} ms ({roost_p[2] / ref_p[2]:.2f}x) |"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql")
-    parser.add_argument(
-        "--database-url", required=True, help="the server's database, for the SQL run"
-    )
-    parser.add_argument("--searches", type=int, default=400)
+    parser.add_argument("--database-url", help="the server's database, for the SQL run")
+    parser.add_argument("--searches", type=int, help="400; with --wrk, 40")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--wrk", nargs="?", const="wrk", help="compare with the reference by wrk")
+    parser.add_argument("--reference-url", default="http://127.0.0.1:8777/search")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=15, help="seconds a wrk round")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args()
+    if args.wrk:
+        args.searches = args.searches or 40
+        await compare_with_wrk(args)
+        return
+    if not args.database_url:
+        parser.error("--database-url is needed without --wrk")
+    args.searches = args.searches or 400
 
     plan = searches(args.searches)
     warmup = searches(40, seed=99)
