@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.admin.pages import DETAIL_ROWS, PAGE_SIZE, actors_of, done_message, paging, posted_form
+from app.admin.pages import (
+    DETAIL_ROWS,
+    PAGE_SIZE,
+    actors_of,
+    done_message,
+    paging,
+    posted_form,
+    posted_text,
+)
 from app.admin.rendering import (
     admin_only,
     choice,
@@ -52,11 +60,6 @@ def _amount(form: Any, name: str) -> Decimal:
     return value
 
 
-def _text(form: Any, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
 @admin_only
 async def cancel_booking(request: Request, admin: Admin) -> Response:
     booking_id: int = request.path_params["booking_id"]
@@ -69,8 +72,8 @@ async def cancel_booking(request: Request, admin: Admin) -> Response:
             admin=admin.user,
             booking_id=booking_id,
             refund=_amount(form, "refund"),
-            currency=_text(form, "currency"),
-            reason=_text(form, "reason"),
+            currency=posted_text(form, "currency"),
+            reason=posted_text(form, "reason"),
             gateways=state.payment_gateways,
             now=state.clock(),
         ),
@@ -91,8 +94,8 @@ async def refund_payment(request: Request, admin: Admin) -> Response:
             admin=admin.user,
             payment_id=payment_id,
             amount=_amount(form, "amount"),
-            currency=_text(form, "currency"),
-            reason=_text(form, "reason"),
+            currency=posted_text(form, "currency"),
+            reason=posted_text(form, "reason"),
             gateways=state.payment_gateways,
             now=state.clock(),
         ),
@@ -245,7 +248,7 @@ async def add_dispute_note(request: Request, admin: Admin) -> Response:
             disputes.add_note,
             admin=admin.user,
             dispute_id=dispute_id,
-            body=_text(form, "body"),
+            body=posted_text(form, "body"),
             now=services(request).clock(),
         )
     )
@@ -261,7 +264,7 @@ async def resolve_dispute(request: Request, admin: Admin) -> Response:
         raise InvalidInput.field("resolution", "choose how the dispute is resolved")
     amount = None
     if resolution != DisputeResolution.NO_ACTION or field(form, "amount", limit=40):
-        amount = disputes.Amount(_amount(form, "amount"), _text(form, "currency"))
+        amount = disputes.Amount(_amount(form, "amount"), posted_text(form, "currency"))
     state = services(request)
     database = request.app.state.database
     _, call = await database.transaction(
@@ -271,7 +274,7 @@ async def resolve_dispute(request: Request, admin: Admin) -> Response:
             dispute_id=dispute_id,
             resolution=resolution,
             amount=amount,
-            note=_text(form, "note"),
+            note=posted_text(form, "note"),
             now=state.clock(),
             gateways=state.payment_gateways,
         )

@@ -312,6 +312,12 @@ async def posted_form(request: Request) -> Any:
     return await request.form()  # parsed and checked already by admin_only
 
 
+def posted_text(form: Any, name: str) -> str:
+    """A text field of a posted form; empty when it is missing (the service says what it needs)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
 @admin_only
 async def set_user_status(request: Request, admin: Admin) -> Response:
     user_id: int = request.path_params["user_id"]
@@ -429,13 +435,12 @@ async def listing(request: Request, admin: Admin) -> Response:
 async def suspend_listing(request: Request, admin: Admin) -> Response:
     listing_id: int = request.path_params["listing_id"]
     form = await posted_form(request)
-    reason = form.get("reason")
     await request.app.state.database.transaction(
         partial(
             listings.suspend,
             admin=admin.user,
             listing_id=listing_id,
-            reason=reason if isinstance(reason, str) else "",
+            reason=posted_text(form, "reason"),
             now=services(request).clock(),
         )
     )
@@ -521,13 +526,12 @@ async def approve_listing(request: Request, admin: Admin) -> Response:
 async def flag_listing(request: Request, admin: Admin) -> Response:
     listing_id: int = request.path_params["listing_id"]
     form = await posted_form(request)
-    reason = form.get("reason")
     await request.app.state.database.transaction(
         partial(
             moderation.flag,
             admin=admin.user,
             listing_id=listing_id,
-            reason=reason if isinstance(reason, str) else "",
+            reason=posted_text(form, "reason"),
             now=services(request).clock(),
         )
     )
