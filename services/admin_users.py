@@ -31,7 +31,12 @@ class UserPage:
     count_query: Select[int]
 
 
-def _like(text: str) -> str:
+def search_pattern(text: str) -> str:
+    """An admin's search words as an ILIKE pattern that finds them anywhere in a column,
+    LIKE's wildcards taken literally; BAD_USER_INPUT when they are empty or too long."""
+    text = text.strip()
+    if not 1 <= len(text) <= MAX_SEARCH:
+        raise InvalidInput.field("search", f"must be 1 to {MAX_SEARCH} characters")
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -50,10 +55,7 @@ async def search(
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
     conditions = []
     if text is not None:
-        text = text.strip()
-        if not 1 <= len(text) <= MAX_SEARCH:
-            raise InvalidInput.field("search", f"must be 1 to {MAX_SEARCH} characters")
-        pattern = _like(text)
+        pattern = search_pattern(text)
         conditions.append(
             or_(
                 User.email.ilike(pattern),

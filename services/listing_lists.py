@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import Listing, User
 from db.states import ListingModeration, ListingStatus
 from services import cursors
+from services.admin_users import search_pattern
 from services.errors import InvalidInput, NotFound
 
 MAX_PAGE_SIZE = 100
-MAX_SEARCH = 100
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,6 @@ _COLUMNS = (
 )
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def search(
     session: AsyncSession,
     *,
@@ -79,10 +74,7 @@ async def search(
         raise InvalidInput.field("first", f"must be between 1 and {MAX_PAGE_SIZE}")
     conditions: list[ColumnElement[bool]] = []
     if text is not None:
-        text = text.strip()
-        if not 1 <= len(text) <= MAX_SEARCH:
-            raise InvalidInput.field("search", f"must be 1 to {MAX_SEARCH} characters")
-        pattern = _like(text)
+        pattern = search_pattern(text)
         conditions.append(or_(Listing.title.ilike(pattern), Listing.city.ilike(pattern)))
     if status is not None:
         conditions.append(Listing.status == status)
