@@ -1,10 +1,13 @@
 """Structured JSON logs, one object per line, each carrying the request id it belongs to."""
 
+import atexit
 import logging
+import queue
 import sys
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 
 import orjson
 
@@ -43,10 +46,30 @@ def _record_with_request_id(*args: object, **kwargs: object) -> logging.LogRecor
     return record
 
 
+_writer: QueueListener | None = None
+
+
+def _stop_writer() -> None:
+    """Writes out what is queued (at exit, and before a new configuration replaces it)."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
+
+
 def configure_logging(level: str) -> None:
+    """JSON lines on standard error. Records are formatted where they are logged (while their
+    request's context is current) and written by a thread of their own: a write blocks for as
+    long as whatever reads standard error (a terminal, a pipe to a log collector) is behind,
+    and on the event loop that wait would hold every request of the process."""
+    global _writer
     logging.setLogRecordFactory(_record_with_request_id)
-    handler = logging.StreamHandler(sys.stderr)
+    _stop_writer()
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = QueueHandler(lines)
     handler.setFormatter(JsonFormatter())
+    _writer = QueueListener(lines, logging.StreamHandler(sys.stderr))
+    _writer.start()
     root = logging.getLogger()
     # Called again (by each worker, by tests), it replaces its own handler and no other.
     root.handlers[:] = [h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)] + [
@@ -60,3 +83,6 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+atexit.register(_stop_writer)
