@@ -239,25 +239,26 @@ class _CostMeter:
 
     def local(self, selection_set: SelectionSetNode, parent: Any) -> _Local:
         cost = _Local()
-
-        def visit(selections: SelectionSetNode, parent: Any, times: int) -> None:
-            for selection in selections.selections:
-                if isinstance(selection, FieldNode):
-                    cost.value += times
-                    if selection.selection_set is not None:
-                        definition = _field(parent, selection.name.value)
-                        inner = get_named_type(definition.type) if definition else None
-                        multiplier = self.multiplier(parent, selection, definition)
-                        visit(selection.selection_set, inner, times * multiplier)
-                elif isinstance(selection, InlineFragmentNode):
-                    condition = selection.type_condition
-                    inner = self.schema.get_type(condition.name.value) if condition else parent
-                    visit(selection.selection_set, inner, times)
-                elif isinstance(selection, FragmentSpreadNode):
-                    cost.spreads.append((times, selection.name.value))
-
-        visit(selection_set, parent, 1)
+        # A method, not a nested function calling itself: that would be a reference cycle
+        # for the garbage collector to free after every document.
+        self._visit(cost, selection_set, parent, 1)
         return cost
+
+    def _visit(self, cost: _Local, selections: SelectionSetNode, parent: Any, times: int) -> None:
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                cost.value += times
+                if selection.selection_set is not None:
+                    definition = _field(parent, selection.name.value)
+                    inner = get_named_type(definition.type) if definition else None
+                    multiplier = self.multiplier(parent, selection, definition)
+                    self._visit(cost, selection.selection_set, inner, times * multiplier)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self.schema.get_type(condition.name.value) if condition else parent
+                self._visit(cost, selection.selection_set, inner, times)
+            elif isinstance(selection, FragmentSpreadNode):
+                cost.spreads.append((times, selection.name.value))
 
     def multiplier(self, parent: Any, node: FieldNode, definition: Any) -> int:
         if definition is None or parent.name.startswith("__") or node.name.value.startswith("__"):
