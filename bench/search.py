@@ -10,13 +10,17 @@ the bottleneck), in alternating rounds on the same database:
 
     export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/roost_bench
     uv run roost seed --listings 100000            # once, into that database
-    ROOST_SEARCH_CACHE_SECONDS=0 ROOST_DATA_DIR=/tmp/sb \
+    ROOST_SEARCH_CACHE_SECONDS=0 ROOST_RUN_WORKER_IN_PROCESS=0 ROOST_DATA_DIR=/tmp/sb \
         uv run roost serve --workers 2 --port 8765 &      # REDIS_URL unset
     REFERENCE_DATABASE_URL=$DATABASE_URL REFERENCE_MEDIA_URL=http://127.0.0.1:8765/media \
         uv run uvicorn --app-dir bench search_reference:app --workers 2 --port 8777 \
         --no-access-log &
     uv run python bench/search.py --wrk --url http://127.0.0.1:8765/graphql \
         --reference-url http://127.0.0.1:8777/search --rounds 3 --duration 15
+
+The search cache is off (every request is searched), and so is the job loop that `roost serve`
+runs in each process in development (in production it is a process of its own, `roost worker`):
+its sweep every second would be work the reference does not do.
 
 The request mix (the first pages of the searches below, and the later pages of the deep ones,
 their cursors taken from the reference, which makes Roost's own) is checked once against both
