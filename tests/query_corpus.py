@@ -9,7 +9,8 @@ test suite's own source (tests/*.py string literals).
 import ast
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -309,18 +310,22 @@ class Generator:
         decorate: Callable[[str], str] | None = None,
         fragments: dict[str, str] | None = None,
         alias: str = "",
+        clashing: frozenset[str] = frozenset(),
     ) -> str:
         """Fields of ``type_``: every leaf, and objects while ``depth`` lasts; ``alias``
         prefixes the names of the top level's fields (fragments on several types of one
         interface may not answer one name with different types)."""
         if isinstance(type_, GraphQLInterfaceType):
-            inner = " ".join(
-                f"... on {possible.name} "
-                f"{{ {self.selection(possible, depth, subset=True, alias=possible.name)} }}"
-                for possible in self.schema.get_possible_types(type_)
-                if self.rng.random() < 0.35
-            )
-            return f"__typename id {inner}"
+            possible_types = self.schema.get_possible_types(type_)
+            clashing = self._clashing_fields(possible_types)
+            fragments_on = []
+            for possible in possible_types:
+                if self.rng.random() < 0.35:
+                    inner = self.selection(
+                        possible, depth, subset=True, alias=possible.name, clashing=clashing
+                    )
+                    fragments_on.append(f"... on {possible.name} {{ {inner} }}")
+            return f"__typename id {' '.join(fragments_on)}"
         assert isinstance(type_, GraphQLObjectType)
         parts: list[str] = []
         for name, definition in type_.fields.items():
@@ -328,7 +333,8 @@ class Generator:
                 continue
             named = get_named_type(definition.type)
             args = self._nested_args(name, definition) if definition.args else ""
-            head = f"{alias}_{name}: {name}{args}" if alias else f"{name}{args}"
+            aliased = alias and name in clashing
+            head = f"{alias}_{name}: {name}{args}" if aliased else f"{name}{args}"
             head = decorate(head) if decorate else head
             if is_leaf_type(named):
                 parts.append(head)
@@ -352,6 +358,23 @@ class Generator:
         if not parts:
             parts.append("__typename")
         return " ".join(parts)
+
+    @staticmethod
+    def _clashing_fields(types: Sequence[GraphQLObjectType]) -> frozenset[str]:
+        """Names that fragments on several of ``types`` may not share in one place: of
+        different types, or objects whose selections (and their arguments) differ."""
+        seen: dict[str, set[str]] = {}
+        for type_ in types:
+            for name, definition in type_.fields.items():
+                seen.setdefault(name, set()).add(str(definition.type))
+
+        def objects_in_several(name: str) -> bool:
+            having = [t for t in types if name in t.fields]
+            return len(having) > 1 and not is_leaf_type(get_named_type(having[0].fields[name].type))
+
+        return frozenset(
+            name for name, kinds in seen.items() if len(kinds) > 1 or objects_in_several(name)
+        )
 
     # Documents -------------------------------------------------------------------------
 
@@ -547,9 +570,13 @@ def _imported_names(path: Path) -> dict[str, str]:
     return found
 
 
-def suite_documents(schema: GraphQLSchema) -> dict[str, tuple[str, str]]:
-    """Query documents of the test suite: text -> (file, constant or line), deduplicated."""
+def suite_documents(
+    schema: GraphQLSchema, skipped: Counter[str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Query documents of the test suite: text -> (file, constant or line), deduplicated;
+    ``skipped`` counts the GraphQL documents left out, by why."""
     found: dict[str, tuple[str, str]] = {}
+    skipped = Counter() if skipped is None else skipped
     for path in sorted(TESTS.glob("*.py")):
         if path.name in ("query_corpus.py", "test_execution_corpus.py"):
             continue
@@ -562,10 +589,15 @@ def suite_documents(schema: GraphQLSchema) -> dict[str, tuple[str, str]]:
             except GraphQLSyntaxError:
                 continue
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-            if not operations or any(o.operation != OperationType.QUERY for o in operations):
+            if not operations:
+                continue
+            if any(o.operation != OperationType.QUERY for o in operations):
+                skipped["mutation or subscription"] += 1
                 continue
             if validate(schema, document):
-                continue  # a test of refused documents; the validation is shared anyway
+                # A test of refused documents (or of an old schema): validation is shared.
+                skipped["invalid against the schema"] += 1
+                continue
             found[text] = (path.name, name)
     return found
 
@@ -580,12 +612,11 @@ def variables_of(document_text: str) -> list[VariableDefinitionNode]:
     ]
 
 
-def suite_cases(schema: GraphQLSchema, generator: Generator) -> tuple[list[Case], int]:
-    """The suite's query documents with variables filled from our data; how many were skipped."""
-    made, skipped = [], 0
-    query = schema.query_type
-    assert query is not None
-    for text, (file, name) in suite_documents(schema).items():
+def suite_cases(schema: GraphQLSchema, generator: Generator) -> tuple[list[Case], Counter[str]]:
+    """The suite's query documents with variables filled from our data; what was left out."""
+    made: list[Case] = []
+    skipped: Counter[str] = Counter()
+    for text, (file, name) in suite_documents(schema, skipped).items():
         variables: dict[str, Any] = {}
         fillable = True
         document = parse(text)
@@ -606,7 +637,7 @@ def suite_cases(schema: GraphQLSchema, generator: Generator) -> tuple[list[Case]
                 continue
             variables[var_name] = value
         if not fillable:
-            skipped += 1
+            skipped["variables we cannot fill"] += 1
             continue
         made.append(Case(f"tests/{file}", name, text, variables or None, None))
     return made, skipped

@@ -54,9 +54,10 @@ CITY = "Lisbon"
 def ordinary_schema() -> RoostSchema:
     """The schema on graphql-core's executor: ``compiled_queries=False`` once build_schema
     offers the choice, and until then the only schema there is."""
+    options: dict[str, Any] = {}
     if "compiled_queries" in inspect.signature(build_schema).parameters:
-        return build_schema(compiled_queries=False)  # type: ignore[call-arg]
-    return build_schema()
+        options["compiled_queries"] = False
+    return build_schema(**options)
 
 
 @dataclass
@@ -251,6 +252,8 @@ class Comparison:
     mismatches: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    codes: Counter[str] = field(default_factory=Counter)
+    """How often graphql-core answered each error code (and a null ``data``)."""
     allowed: dict[str, list[str]] = field(default_factory=dict)
     """Root field -> the viewers it answered without refusing them."""
 
@@ -286,6 +289,11 @@ async def compare(
         if not refused:
             done.allowed.setdefault(case.field, []).append(viewer)
         done.outcomes["with errors" if b'"errors"' in expected else "clean"] += 1
+        answer = orjson.loads(expected)
+        for error in answer.get("errors", []):
+            done.codes[(error.get("extensions") or {}).get("code", "no code")] += 1
+        if answer.get("errors") and answer.get("data") is None:
+            done.codes["(data null)"] += 1
     return done
 
 
@@ -388,12 +396,13 @@ def graphql_view(app: Starlette) -> RoostGraphQL:
 def all_cases(schema: RoostSchema, seed: Seed) -> tuple[list[Case], Counter[str], list[str]]:
     generator = Generator(schema._schema, seed.values)
     generated = generator.corpus()
-    suite, _skipped = suite_cases(schema._schema, generator)
+    suite, skipped = suite_cases(schema._schema, generator)
     cases = [*generated, *search_cases(CITY, seed.values.today), *suite]
     sources = Counter(
         case.source if not case.source.startswith("tests/") else "tests/*.py" for case in cases
     )
-    return cases, sources, generator.uncovered
+    left_out = [f"suite documents left out: {dict(skipped)}", *generator.uncovered]
+    return cases, sources, left_out
 
 
 async def test_compiled_queries_answer_as_graphql_core(
@@ -411,6 +420,7 @@ async def test_compiled_queries_answer_as_graphql_core(
     plan = first + second
     done.mismatches += more.mismatches
     done.outcomes += more.outcomes
+    done.codes += more.codes
     for source, spent in more.seconds.items():
         done.seconds[source] += spent
     viewers = Counter(viewer for _, viewer in plan)
@@ -418,12 +428,14 @@ async def test_compiled_queries_answer_as_graphql_core(
     print(
         f"\n{len(cases)} documents {dict(sources)}; {len(plan)} executions each way"
         f" {dict(viewers)}; {dict(done.outcomes)}; {elapsed:.1f} s ({cpu:.1f} s of CPU) {seconds};"
-        f" not generated: {uncovered}"
+        f" error codes: {dict(done.codes)}; {uncovered}"
     )
     found = done.mismatches
     assert not found, f"{len(found)} of {len(plan)} answers differ:\n\n" + "\n\n".join(found[:5])
     # The corpus reaches both sides of the error convention, not only one.
     assert done.outcomes["clean"] > 100 and done.outcomes["with errors"] > 50
+    for code in ("BAD_USER_INPUT", "NOT_FOUND", "FORBIDDEN", "UNAUTHENTICATED", "(data null)"):
+        assert done.codes[code] > 0, code
 
 
 def altered_schema() -> RoostSchema:
