@@ -24,6 +24,7 @@ from graphql import (
     GraphQLError,
     GraphQLInterfaceType,
     GraphQLObjectType,
+    GraphQLScalarType,
     OperationDefinitionNode,
     parse,
 )
@@ -438,8 +439,8 @@ async def test_compiled_queries_answer_as_graphql_core(
         assert done.codes[code] > 0, code
 
 
-def altered_schema() -> RoostSchema:
-    """The ordinary schema with one field changed: a listing's title comes out upper-cased."""
+def shouting_titles() -> RoostSchema:
+    """The ordinary schema with one resolver changed: a listing's title comes out upper-cased."""
     schema = ordinary_schema()
     listing = schema._schema.type_map["Listing"]
     assert isinstance(listing, GraphQLObjectType)
@@ -454,17 +455,39 @@ def altered_schema() -> RoostSchema:
     return schema
 
 
-async def test_a_changed_field_is_reported(
+def exclaiming_instants() -> RoostSchema:
+    """The ordinary schema with one completer changed: every DateTime gains a "!"."""
+    schema = ordinary_schema()
+    date_time = schema._schema.type_map["DateTime"]
+    assert isinstance(date_time, GraphQLScalarType)
+    original = date_time.coerce_output_value
+    date_time.coerce_output_value = lambda value: f"{original(value)}!"
+    return schema
+
+
+async def test_a_changed_resolver_is_reported(
     corpus_world: tuple[Runner, Seed, RoostSchema],
 ) -> None:
     runner, seed, ordinary = corpus_world
     cases, _, _ = all_cases(ordinary, seed)
-    searches = [case for case in cases if case.source == "bench/search_sql.py"]
-    plan = [(case, "anonymous") for case in searches]
-    found = (await compare(runner, ordinary, altered_schema(), plan)).mismatches
+    plan = [(case, "anonymous") for case in cases if case.source == "bench/search_sql.py"]
+    found = (await compare(runner, ordinary, shouting_titles(), plan)).mismatches
     assert found, "an upper-cased title went unnoticed"
     report = found[0]
     assert re.match(r"\[bench/search_sql.py\] [a-z+ ]+ #\d+ as anonymous\n", report), report
     at = "at /data/searchListings/edges/0/node/title: ordinary 'Rosa flat' vs compiled 'ROSA FLAT'"
     assert at in report, report
     assert "document: query Search(" in report
+
+
+async def test_a_changed_serializer_is_reported(
+    corpus_world: tuple[Runner, Seed, RoostSchema],
+) -> None:
+    runner, seed, ordinary = corpus_world
+    cases, _, _ = all_cases(ordinary, seed)
+    me = next(case for case in cases if case.name == "me: full")
+    done = await compare(runner, ordinary, exclaiming_instants(), [(me, "guest")])
+    assert len(done.mismatches) == 1
+    report = done.mismatches[0]
+    assert report.startswith("[generated] me: full as guest\n"), report
+    assert re.search(r"at /data/me/[\w/]+: ordinary '([^']+)' vs compiled '\1!'", report), report
