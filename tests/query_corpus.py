@@ -662,20 +662,25 @@ def _variable_uses(
         def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
             input_fields.clear()
 
-        def enter_variable(self, node: VariableNode, *_: Any) -> None:
-            argument = info.get_argument()
+        def enter_variable(self, node: VariableNode, key: Any, parent: Any, *_: Any) -> None:
             field_def = info.get_field_def()
             input_type = info.get_input_type()
-            parent = info.get_parent_type()
             name = node.name.value
-            if argument is None or field_def is None or input_type is None or name in uses:
+            if field_def is None or input_type is None or name in uses:
                 return
             if input_fields:
                 arg_name = input_fields[-1]
+            elif isinstance(parent, ArgumentNode):
+                arg_name = parent.name.value  # of the field, or of @skip/@include
             else:
-                arg_name = next(n for n, a in field_def.args.items() if a is argument)
+                return  # inside a list: named by the argument that holds it
             field_name = next(
-                (n for n, f in getattr(parent, "fields", {}).items() if f is field_def), ""
+                (
+                    n
+                    for n, f in getattr(info.get_parent_type(), "fields", {}).items()
+                    if f is field_def
+                ),
+                "",
             )
             uses[name] = (field_name, arg_name, input_type, get_named_type(field_def.type))
 

@@ -7,12 +7,13 @@ response must be the same bytes a client would receive: data and errors (message
 locations, extensions), after the app's own presentation of errors.
 """
 
+import importlib
 import inspect
 import re
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -214,6 +215,17 @@ class Runner:
         return orjson.dumps(process_result(result))
 
 
+def plan_totals() -> Counter[str]:
+    """How the compiled path's executions went so far (planned, or left to graphql-core), where
+    the compiled path reports it (schema/compiled.py); empty before it exists."""
+    try:
+        module = importlib.import_module("schema.compiled")
+    except ImportError:
+        return Counter()
+    totals: Callable[[], dict[str, int]] | None = getattr(module, "totals", None)
+    return Counter(totals()) if totals is not None else Counter()
+
+
 def first_difference(a: Any, b: Any, path: str = "") -> str:
     """Where two decoded responses first differ, and how."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -412,12 +424,13 @@ async def test_compiled_queries_answer_as_graphql_core(
     runner, seed, ordinary = corpus_world
     compiled = build_schema()
     cases, sources, uncovered = all_cases(ordinary, seed)
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, executed = time.perf_counter(), time.process_time(), plan_totals()
     first = first_plan(cases)
     done = await compare(runner, ordinary, compiled, first)
     second = second_plan(cases, done.allowed)
     more = await compare(runner, ordinary, compiled, second)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    executed = plan_totals() - executed
     plan = first + second
     done.mismatches += more.mismatches
     done.outcomes += more.outcomes
@@ -429,7 +442,7 @@ async def test_compiled_queries_answer_as_graphql_core(
     print(
         f"\n{len(cases)} documents {dict(sources)}; {len(plan)} executions each way"
         f" {dict(viewers)}; {dict(done.outcomes)}; {elapsed:.1f} s ({cpu:.1f} s of CPU) {seconds};"
-        f" error codes: {dict(done.codes)}; {uncovered}"
+        f" error codes: {dict(done.codes)}; compiled path: {dict(executed)}; {uncovered}"
     )
     found = done.mismatches
     assert not found, f"{len(found)} of {len(plan)} answers differ:\n\n" + "\n\n".join(found[:5])
