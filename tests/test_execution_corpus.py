@@ -478,11 +478,12 @@ def exclaiming_instants() -> RoostSchema:
     return schema
 
 
-async def test_a_changed_resolver_is_reported(
+async def test_a_changed_resolver_or_completer_is_reported(
     corpus_world: tuple[Runner, Seed, RoostSchema],
 ) -> None:
     runner, seed, ordinary = corpus_world
     cases, _, _ = all_cases(ordinary, seed)
+
     plan = [(case, "anonymous") for case in cases if case.source == "bench/search_sql.py"]
     found = (await compare(runner, ordinary, shouting_titles(), plan)).mismatches
     assert found, "an upper-cased title went unnoticed"
@@ -492,15 +493,9 @@ async def test_a_changed_resolver_is_reported(
     assert at in report, report
     assert "document: query Search(" in report
 
-
-async def test_a_changed_serializer_is_reported(
-    corpus_world: tuple[Runner, Seed, RoostSchema],
-) -> None:
-    runner, seed, ordinary = corpus_world
-    cases, _, _ = all_cases(ordinary, seed)
     me = next(case for case in cases if case.name == "me: full")
-    done = await compare(runner, ordinary, exclaiming_instants(), [(me, "guest")])
-    assert len(done.mismatches) == 1
-    report = done.mismatches[0]
+    found = (await compare(runner, ordinary, exclaiming_instants(), [(me, "guest")])).mismatches
+    assert len(found) == 1
+    report = found[0]
     assert report.startswith("[generated] me: full as guest\n"), report
     assert re.search(r"at /data/me/[\w/]+: ordinary '([^']+)' vs compiled '\1!'", report), report
