@@ -46,6 +46,7 @@ from graphql import (
 )
 from strawberry.relay import to_base64
 
+from bench import documents as bench_documents
 from bench.search_sql import CITIES, QUERY, searches
 from schema.limits import DocumentLimits, query_cost
 
@@ -519,6 +520,14 @@ def search_cases(city: str, today: date) -> list[Case]:
             )
         )
     return made
+
+
+def hostile_cases() -> list[Case]:
+    """bench/documents.py's worst documents (most refused before they run, some run)."""
+    return [
+        Case("bench/documents.py", name, query)
+        for name, query in bench_documents.documents().items()
+    ]
 
 
 def _string_literals(path: Path) -> Iterator[tuple[str, str]]:
