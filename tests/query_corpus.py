@@ -489,6 +489,22 @@ class Generator:
                     variables,
                 )
 
+    def next_page(self, field_name: str, variables: dict[str, Any] | None, cursor: str) -> Case:
+        """The page after ``cursor`` of a root connection, with the first page's arguments."""
+        query = self.schema.query_type
+        assert query is not None
+        definition = query.fields[field_name]
+        given = {**(variables or {}), "after": cursor, "first": 1}
+        defs = [f"${name}: {definition.args[name].type}" for name in given]
+        args = [f"{name}: ${name}" for name in given]
+        body = (
+            "totalCount edges { cursor node { __typename id } } "
+            "pageInfo { hasNextPage hasPreviousPage startCursor endCursor }"
+        )
+        call = f"{field_name}({', '.join(args)})"
+        query_text = f"query Q_{field_name}({', '.join(defs)}) {{ {call} {{ {body} }} }}"
+        return Case("generated", f"{field_name}: next page", query_text, given)
+
     def corpus(self) -> list[Case]:
         query = self.schema.query_type
         assert query is not None

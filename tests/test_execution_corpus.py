@@ -277,6 +277,8 @@ class Comparison:
     """How often graphql-core answered each error code (and a null ``data``)."""
     allowed: dict[str, list[str]] = field(default_factory=dict)
     """Root field -> the viewers it answered without refusing them."""
+    cursors: list[tuple[Case, str, str]] = field(default_factory=list)
+    """(case, viewer, the end cursor of the root connection's first page) to read on from."""
 
 
 async def compare(
@@ -307,6 +309,8 @@ async def compare(
         else:
             done.mismatches.append(mismatch(case, viewer, expected, actual))
         refused = any(code in expected for code in (b'"UNAUTHENTICATED"', b'"FORBIDDEN"'))
+        if (cursor := _end_cursor(expected, case.field)) is not None:
+            done.cursors.append((case, viewer, cursor))
         if not refused:
             done.allowed.setdefault(case.field, []).append(viewer)
         done.outcomes["with errors" if b'"errors"' in expected else "clean"] += 1
@@ -361,6 +365,16 @@ def _only_root_field(query: str, response_name: object) -> str | None:
             start, end = selection.loc.start, selection.loc.end
             blanked = blanked[:start] + " " * (end - start) + blanked[end:]
     return blanked if kept else None
+
+
+def _end_cursor(answer: bytes, root_field: str) -> str | None:
+    if b'"endCursor"' not in answer:
+        return None
+    page = (orjson.loads(answer).get("data") or {}).get(root_field)
+    if not isinstance(page, dict) or not isinstance(page.get("pageInfo"), dict):
+        return None
+    cursor = page["pageInfo"].get("endCursor")
+    return cursor if isinstance(cursor, str) else None
 
 
 def _pick(options: Sequence[str], case: Case) -> str:
@@ -433,10 +447,18 @@ async def test_compiled_queries_answer_as_graphql_core(
     runner, seed, ordinary = corpus_world
     compiled = build_schema()
     cases, sources, uncovered = all_cases(ordinary, seed)
+    generator = Generator(ordinary._schema, seed.values)
     started, cpu, executed = time.perf_counter(), time.process_time(), plan_totals()
     first = first_plan(cases)
     done = await compare(runner, ordinary, compiled, first)
     second = second_plan(cases, done.allowed)
+    # Pages after the first: each whole-depth document that gave a cursor, read on from it.
+    second += [
+        (generator.next_page(case.field, case.variables, cursor), viewer)
+        for case, viewer, cursor in done.cursors
+        if case.name.endswith(": full")
+    ]
+    cases += [case for case, _ in second if case.name.endswith(": next page")]
     more = await compare(runner, ordinary, compiled, second)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     executed = plan_totals() - executed
@@ -447,6 +469,7 @@ async def test_compiled_queries_answer_as_graphql_core(
     for source, spent in more.seconds.items():
         done.seconds[source] += spent
     viewers = Counter(viewer for _, viewer in plan)
+    sources["generated"] = sum(case.source == "generated" for case in cases)
     seconds = {source: round(value, 1) for source, value in done.seconds.items()}
     print(
         f"\n{len(cases)} documents {dict(sources)}; {len(plan)} executions each way"
