@@ -28,7 +28,13 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import (
+    ARRAY,
+    DATEMULTIRANGE,
+    JSONB,
+    TSVECTOR,
+    ExcludeConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.states import (
@@ -397,6 +403,22 @@ class BlockedNight(Base):
     night: Mapped[date] = mapped_column(Date, primary_key=True)
     import_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("calendar_import.id", ondelete="CASCADE")
+    )
+
+
+class ListingCalendar(Base):
+    """A listing's taken nights as search reads them: its closed nights and the stays of its
+    PENDING and CONFIRMED bookings, as one multirange. Database triggers on booking and
+    blocked_night recompute it in the writer's transaction (migration 0033); nothing else
+    writes it, and the bookings themselves stay the guard against double booking."""
+
+    __tablename__ = "listing_calendar"
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    taken_nights: Mapped[Any] = mapped_column(
+        DATEMULTIRANGE, server_default=text("'{}'::datemultirange")
     )
 
 
