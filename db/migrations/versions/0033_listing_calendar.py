@@ -14,6 +14,10 @@ booking before the listing is ever touched, while others lock the listing first
 order. This row is only ever locked by the triggers, after the search generation shard of the
 same listing, which every such writer already takes at that point.
 
+Indexes for the common sorts: ix_listing_location carries every column a search filters or
+sorts by (an index-only scan pages a search near a point, and the page then reads its 20 rows),
+and words and amenities share one GIN index.
+
 Revision ID: 0033
 Revises: 0032
 Create Date: 2026-11-27
@@ -142,7 +146,43 @@ def _triggers() -> list[tuple[str, str, str, str]]:
     return triggers
 
 
+# Frozen copy of db.models.LOCATION_INCLUDES as of this revision.
+LOCATION_INCLUDES = (
+    "id, latitude, longitude, moderation, nightly_price_usd, max_guests, min_nights,"
+    " max_nights, instant_book, property_type, amenity_ids, rating_avg, review_count, created_at"
+)
+PUBLIC = "status = 'PUBLISHED' AND deleted_at IS NULL"
+
+
+def _indexes_for_sorts() -> None:
+    """A search near a point pages in ix_listing_location alone (index-only), and a city with
+    amenities is narrowed by words and amenities in one GIN index, not by reading the city."""
+    op.execute("DROP INDEX ix_listing_location")
+    op.execute(
+        "CREATE INDEX ix_listing_location ON listing USING gist (point(longitude, latitude))"
+        f" INCLUDE ({LOCATION_INCLUDES}) WHERE {PUBLIC}"
+    )
+    op.execute("DROP INDEX ix_listing_amenity_ids")
+    op.execute(
+        "CREATE INDEX ix_listing_search_vector_amenity_ids ON listing"
+        f" USING gin (search_vector, amenity_ids) WHERE {PUBLIC}"
+    )
+
+
+def _indexes_as_before() -> None:
+    op.execute("DROP INDEX ix_listing_search_vector_amenity_ids")
+    op.execute(
+        f"CREATE INDEX ix_listing_amenity_ids ON listing USING gin (amenity_ids) WHERE {PUBLIC}"
+    )
+    op.execute("DROP INDEX ix_listing_location")
+    op.execute(
+        "CREATE INDEX ix_listing_location ON listing USING gist (point(longitude, latitude))"
+        f" WHERE {PUBLIC}"
+    )
+
+
 def upgrade() -> None:
+    _indexes_for_sorts()
     op.execute(
         "CREATE TABLE listing_calendar ("
         " listing_id bigint NOT NULL,"
@@ -172,6 +212,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _indexes_as_before()
     for name, table, _, _ in _triggers():
         op.execute(f"DROP TRIGGER {name} ON {table}")
     op.drop_table("listing_calendar")
