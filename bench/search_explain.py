@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from search_sql import Search, searches
+from search_sql import Search, searches, sql_for
 
 import services.search as search_service
 from db.database import Database
@@ -49,6 +49,9 @@ async def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--searches", type=int, default=24)
     parser.add_argument("--show", action="store_true", help="print one plan of each kind")
+    parser.add_argument(
+        "--reference", action="store_true", help="bench/search_sql.py's SQL instead of Roost's"
+    )
     args = parser.parse_args()
     database = Database(args.database_url)
     sent: list[tuple[str, str, list[Any]]] = []
@@ -64,7 +67,18 @@ async def main() -> None:
         row["code"]: row["id"] for row in await pool.fetch("SELECT id, code FROM amenity")
     }
     current = ""
-    for search in searches(args.searches):
+    for search in searches(args.searches) if args.reference else []:
+        after = None
+        for page_number in range(search.pages):
+            page_sql, count_sql, (params, count_params) = sql_for(search, after)
+            rows = await pool.fetch(page_sql, *params)
+            sent.append((search.kind, page_sql, params))
+            if page_number == 0:
+                sent.append((search.kind, count_sql, count_params))
+            if len(rows) <= 20:
+                break
+            after = (rows[19]["sort_key"], rows[19]["id"])
+    for search in [] if args.reference else searches(args.searches):
         current = search.kind
         after = None
         for _ in range(search.pages):
@@ -85,7 +99,7 @@ async def main() -> None:
     shown: set[tuple[str, str]] = set()
     async with pool.acquire() as connection:
         for kind, sql, values in sent:
-            if "exchange_rate" in sql:
+            if "exchange_rate" in sql and "SELECT usd_per_unit" not in sql:
                 continue
             what = "count" if sql.startswith("SELECT count") else "page"
             [(plan,)] = await connection.fetch(

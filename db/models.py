@@ -325,10 +325,12 @@ class Listing(Base):
             "id",
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
         ),
+        # With the words: the newest listings of a city are found in the index alone.
         Index(
             "ix_listing_newest",
             "created_at",
             "id",
+            postgresql_include=["search_vector", "moderation"],
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
         ),
     )

@@ -275,12 +275,13 @@ async def search_listings(
         f" WHERE {' AND '.join(where)}"
         f" ORDER BY sort_key {direction}, l.id {direction} LIMIT {p(first + 1)}"
     )
-    if search.near is None:
+    if search.near is None and sort != Sort.NEWEST:
         page_sql = f"SELECT {LISTING_SELECT}, {key} AS sort_key FROM listing l{ranked}"
     else:
-        # Near a point, every filter and sort column is in ix_listing_location: the page's ids
-        # come from the index alone, then only their rows are read, not every match's (a
-        # tenth of the buffers; elsewhere the matches are read anyway, so this only adds).
+        # Near a point every filter and sort column is in ix_listing_location, and the newest
+        # of a place are in ix_listing_newest with their words: the page's ids come from the
+        # index alone, then only their rows are read, not every candidate's (a tenth of the
+        # buffers, or less). Other sorts read the matches anyway, so there it would only add.
         page_sql = (
             f"SELECT {LISTING_SELECT}, top.sort_key FROM ("
             f"SELECT l.id, {key} AS sort_key FROM listing l{ranked}"
