@@ -5,7 +5,10 @@
 For each kind of search it runs services.search.search_listings (page and count) against the
 database, records every statement with its parameters, then explains each one on a connection
 with Roost's settings and prints the mean execution time and shared buffers (hit + read) per
-statement kind (page, count). Run it twice: the first run warms the cache.
+statement kind (page, count). Run it twice: the first run warms the cache. With ``--reference``,
+the hand-written endpoint's SQL (bench/search_sql.py) for the same mix instead, on the same
+database. After ``roost migrate`` to 0033, ``VACUUM ANALYZE listing, listing_calendar`` (or
+autovacuum) sets the visibility map that the index-only scans of near and newest pages need.
 """
 
 import argparse
