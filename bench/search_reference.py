@@ -6,7 +6,7 @@
 
 ``POST /search`` takes the variables of bench/search.py's GraphQL document (``filter``, ``sort``,
 ``after``; 20 a page) and answers what Roost answers for that document: ``{"data":
-{"searchListings": {totalCount, pageInfo, edges}}}`` with the same fields, ids, cursors, money
+{"searchListings": {totalCount, totalCountIsExact, pageInfo, edges}}}`` with the same fields, ids, cursors, money
 formatting and photo URLs (``REFERENCE_MEDIA_URL`` should be the Roost server's media base so the
 URLs are as long). It runs the SQL of bench/search_sql.py: the page and the count at the same
 time on two connections, as Roost does, then the hosts and the photos of the page. No validation
@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 import orjson
 from babel.numbers import format_currency, get_currency_precision
-from search_sql import Search, sql_for
+from search_sql import COUNT_CAP, Search, sql_for
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -80,7 +80,7 @@ async def search(request: Request) -> Response:
         query, uncursor(after, query.sort) if after else None
     )
     pool: asyncpg.Pool = state["pool"]
-    rows, total = await asyncio.gather(
+    rows, counted = await asyncio.gather(
         pool.fetch(page_sql, *params), pool.fetchval(count_sql, *count_params)
     )
     rows, has_next = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
@@ -132,7 +132,8 @@ async def search(request: Request) -> Response:
     ]
     last = rows[-1] if rows else None
     page = {
-        "totalCount": total,
+        "totalCount": min(counted, COUNT_CAP),
+        "totalCountIsExact": counted <= COUNT_CAP,
         "pageInfo": {
             "hasNextPage": has_next,
             "endCursor": cursor(query.sort, last["sort_key"], last["id"]) if last else None,

@@ -17,9 +17,10 @@ CITIES = {
     "Cape Town": (-33.9249, 18.4241), "Berlin": (52.52, 13.405), "Bangkok": (13.7563, 100.5018),
 }  # fmt: skip
 AMENITY_SETS = [["wifi", "pool"], ["kitchen", "washer", "free_parking"], ["wifi", "workspace"]]
-# A results page as a frontend shows it: about 500 fields for 20 listings.
+# A results page as a frontend shows it: about 500 fields for 20 listings ("1,000+ places" when
+# the count stopped at its cap).
 PAGE_FIELDS = """
-  totalCount
+  totalCount totalCountIsExact
   pageInfo { hasNextPage endCursor }
   edges { node {
     id title propertyType rating reviewCount
@@ -99,6 +100,8 @@ LISTING_COLUMNS = """
   l.city, l.region, l.country, l.host_id, l.amenity_ids, l.created_at
 """
 PUBLISHED = "l.status = 'PUBLISHED' AND l.deleted_at IS NULL AND l.moderation = 'APPROVED'"
+# totalCount is exact up to this many matches; past it, this many and totalCountIsExact false.
+COUNT_CAP = 1000
 
 
 def tsquery(text: str) -> str:
@@ -106,7 +109,7 @@ def tsquery(text: str) -> str:
 
 
 def sql_for(search: Search, after: tuple | None) -> tuple[str, str, list[Any]]:
-    """(page SQL, count SQL, parameters) for one page of a search."""
+    """(page SQL, count SQL, parameters) for one page of a search; the count is capped."""
     f = search.filter
     where, params = [PUBLISHED], []
 
@@ -152,7 +155,11 @@ def sql_for(search: Search, after: tuple | None) -> tuple[str, str, list[Any]]:
             "l.amenity_ids @> (SELECT array_agg(id ORDER BY id) FROM amenity"
             f" WHERE code = ANY({param(f['amenities'])}::text[]))"
         )
-    count_sql = f"SELECT count(*) FROM listing l WHERE {' AND '.join(where)}"
+    # Counts one past the cap, which says there are more.
+    count_sql = (
+        f"SELECT count(*) FROM (SELECT 1 FROM listing l WHERE {' AND '.join(where)}"
+        f" LIMIT {COUNT_CAP + 1}) AS capped"
+    )
     count_params = list(params)
     key = {
         "RELEVANCE": "ts_rank(l.search_vector, to_tsquery('simple', $1))::float8",

@@ -1,19 +1,21 @@
 """A listing's calendar as stored: the stays that hold its nights and the nights its host closed.
 
 Each question is defined once, as a SQLAlchemy query, and compiled from that same definition into
-the SQL text that search (which writes its SQL by hand, for asyncpg) embeds.
+the SQL text that search (which writes its SQL by hand, for asyncpg) embeds. Writers and their
+checks read booking and blocked_night; search reads listing_calendar, the union of both that
+database triggers keep for it (migration 0033), one row a listing instead of two probes.
 """
 
 from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select
 from sqlalchemy.dialects import registry
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import aliased
 
-from db.models import BlockedNight, Booking
+from db.models import BlockedNight, Booking, ListingCalendar
 from db.states import ACTIVE_BOOKING
 
 
@@ -83,3 +85,26 @@ def blocked_night_sql(listing_id: str, start: str, end: str) -> str:
         b, literal_column(listing_id), literal_column(start), literal_column(end)
     )
     return _sql_text(select(literal_column("1")).select_from(b).where(closed))
+
+
+@cache
+def taken_night_sql(listing_id: str, check_in: str, check_out: str) -> str:
+    """SQL text, true when a night of [check_in, check_out) is closed or held by a stay, as
+    listing_calendar has it: ``nights_taken`` (without ``except_booking``) read from one row.
+    The arguments are SQL expressions (a column of the outer query, ``$1`` placeholders).
+
+    A scalar subquery, not ``EXISTS``: PostgreSQL keeps it a probe of the listing's row for
+    each candidate, where it turned ``NOT EXISTS`` into a hash anti join that read every row
+    of the table (100,000 here) to answer a city's 2,000 candidates."""
+    c = aliased(ListingCalendar, name="c")
+    taken = (
+        select(c.taken_nights)
+        .where(c.listing_id == literal_column(listing_id))
+        .scalar_subquery()
+        .op("&&")(func.daterange(literal_column(check_in), literal_column(check_out)))
+    )
+    return str(
+        func.coalesce(taken, false()).compile(
+            dialect=_POSTGRESQL, compile_kwargs={"literal_binds": True}
+        )
+    )

@@ -28,7 +28,13 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import (
+    ARRAY,
+    DATEMULTIRANGE,
+    JSONB,
+    TSVECTOR,
+    ExcludeConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.states import (
@@ -241,6 +247,25 @@ class Amenity(Base):
     category: Mapped[str] = mapped_column(Text)
 
 
+# The columns ix_listing_location carries besides the point (migration 0033).
+LOCATION_INCLUDES = (
+    "id",
+    "latitude",
+    "longitude",
+    "moderation",
+    "nightly_price_usd",
+    "max_guests",
+    "min_nights",
+    "max_nights",
+    "instant_book",
+    "property_type",
+    "amenity_ids",
+    "rating_avg",
+    "review_count",
+    "created_at",
+)
+
+
 class Listing(Base):
     """A place to stay. Deleting one only marks it, so its bookings keep their history."""
 
@@ -276,14 +301,20 @@ class Listing(Base):
             postgresql_using="gin",
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
         ),
+        # Holds every column a search filters or sorts by, so a search near a point finds its
+        # page in the index alone (an index-only scan) and reads only the rows it shows.
         Index(
             "ix_listing_location",
             text("point(longitude, latitude)"),
             postgresql_using="gist",
+            postgresql_include=list(LOCATION_INCLUDES),
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
         ),
+        # Words and amenities together: a city's listings with wifi and a pool are found in
+        # the index, not by reading every listing of the city.
         Index(
-            "ix_listing_amenity_ids",
+            "ix_listing_search_vector_amenity_ids",
+            "search_vector",
             "amenity_ids",
             postgresql_using="gin",
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
@@ -294,10 +325,12 @@ class Listing(Base):
             "id",
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
         ),
+        # With the words: the newest listings of a city are found in the index alone.
         Index(
             "ix_listing_newest",
             "created_at",
             "id",
+            postgresql_include=["search_vector", "moderation"],
             postgresql_where=text("status = 'PUBLISHED' AND deleted_at IS NULL"),
         ),
     )
@@ -397,6 +430,22 @@ class BlockedNight(Base):
     night: Mapped[date] = mapped_column(Date, primary_key=True)
     import_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("calendar_import.id", ondelete="CASCADE")
+    )
+
+
+class ListingCalendar(Base):
+    """A listing's taken nights as search reads them: its closed nights and the stays of its
+    PENDING and CONFIRMED bookings, as one multirange. Database triggers on booking and
+    blocked_night recompute it in the writer's transaction (migration 0033); nothing else
+    writes it, and the bookings themselves stay the guard against double booking."""
+
+    __tablename__ = "listing_calendar"
+
+    listing_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("listing.id", ondelete="CASCADE"), primary_key=True
+    )
+    taken_nights: Mapped[Any] = mapped_column(
+        DATEMULTIRANGE, server_default=text("'{}'::datemultirange")
     )
 
 

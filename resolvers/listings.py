@@ -113,13 +113,18 @@ async def search_listings(
         first=first,
         after=after or None,
         amenity_ids=await info.context.services.amenities.ids_by_code(),
-        with_total=_selects(info.selected_fields[0].selections, "totalCount"),
+        with_total=any(
+            _selects(info.selected_fields[0].selections, name)
+            for name in ("totalCount", "totalCountIsExact")
+        ),
     )
 
     async def count() -> int:
         return page.total_count or 0
 
-    return _page(page, count)
+    connection = _page(page, count)
+    connection.total_count_is_exact = page.total_count_is_exact
+    return connection
 
 
 def _selects(selections: list[Selection], name: str) -> bool:

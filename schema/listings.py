@@ -20,7 +20,7 @@ from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from services.money import Money
 from services.reviews import MIN_REVIEWS_FOR_RATING
-from services.search import Sort
+from services.search import COUNT_CAP, Sort
 
 if TYPE_CHECKING:
     from schema.calendar_sync import CalendarImportType
@@ -363,7 +363,18 @@ class ListingEdge(Edge[ListingType]):
 
 @strawberry.type(description="A page of listings.")
 class ListingConnection(Connection[ListingEdge]):
-    total_count: int = total_count("How many listings match in all.")
+    total_count: int = total_count(
+        f"How many listings match in all. searchListings counts exactly up to {COUNT_CAP:,}"
+        f" matches; past that it answers {COUNT_CAP:,} and totalCountIsExact is false."
+    )
+    total_count_is_exact: bool = strawberry.field(
+        default=True,
+        description=(
+            "Whether totalCount is the exact number of matches. False only when searchListings"
+            f" stopped counting at {COUNT_CAP:,}: there are more, so show"
+            f' "{COUNT_CAP:,}+ places". The other lists of listings always count them all.'
+        ),
+    )
 
 
 @strawberry.input(description="A photo for a listing, with its caption.")

@@ -26,6 +26,7 @@ from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from tests.helpers import (
     START,
     FakeClock,
+    calendar_drift,
     http_client,
     make_settings,
     plain_url,
@@ -160,6 +161,8 @@ async def database(app: Starlette, emptying: str) -> AsyncIterator[Database]:
     services.platform_settings.forget()
     await services.platform_settings.stored()
     yield database
+    # Whatever the test wrote through whichever path, search's copy of the calendar followed.
+    assert await calendar_drift(database) == [], "listing_calendar is out of step"
 
 
 @pytest.fixture

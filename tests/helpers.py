@@ -177,3 +177,28 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
         if process.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
             found.append(process)
     return found
+
+
+# Each listing whose listing_calendar row is not what booking and blocked_night say (a missing
+# row too): the truth computed here on its own, not by the migration's function.
+CALENDAR_DRIFT = """
+SELECT l.id, c.taken_nights::text AS stored, truth.nights::text AS truth
+FROM listing l
+LEFT JOIN listing_calendar c ON c.listing_id = l.id
+CROSS JOIN LATERAL (
+    SELECT coalesce(range_agg(nights), '{}'::datemultirange) AS nights FROM (
+        SELECT daterange(k.check_in, k.check_out) AS nights FROM booking k
+        WHERE k.listing_id = l.id AND k.status IN ('PENDING', 'CONFIRMED')
+        UNION ALL
+        SELECT daterange(b.night, b.night + 1) FROM blocked_night b WHERE b.listing_id = l.id
+    ) AS taken
+) AS truth
+WHERE c.taken_nights IS DISTINCT FROM truth.nights
+ORDER BY l.id
+"""
+
+
+async def calendar_drift(database: Database) -> list[tuple[int, str | None, str]]:
+    """The listings whose taken nights, as search reads them, are out of step (none, always)."""
+    async with (await database.reads()).acquire() as connection:
+        return [tuple(row) for row in await connection.fetch(CALENDAR_DRIFT)]
