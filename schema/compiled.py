@@ -62,6 +62,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetails, collect_fields, collect_subfields
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
+from graphql.type.scalars import serialize_string
 
 if TYPE_CHECKING:
     from graphql.execution import Executor
@@ -135,7 +136,7 @@ class _FieldPlan:
         self.has_args = bool(field_def and (field_def.args or nodes[0].arguments))
 
 
-class _ObjectPlan:
+class ObjectPlan:
     """The fields selected on one concrete object type, in response order."""
 
     __slots__ = ("fields", "is_type_of", "type")
@@ -160,7 +161,7 @@ class _Template:
     """What a document's operation needs compiled per variable set."""
 
     skip_variables: tuple[str, ...]
-    variants: dict[tuple[Any, ...], "_ObjectPlan | None"] = field(default_factory=dict)
+    variants: dict[tuple[Any, ...], "ObjectPlan | None"] = field(default_factory=dict)
 
 
 class Plans:
@@ -176,7 +177,7 @@ class Plans:
         self.reran = 0  # planned executions that failed and were answered by graphql-core
         self.unplanned = 0  # executions a plan did not cover
 
-    def plan_for(self, executor: "Executor[Any]") -> _ObjectPlan | None:
+    def plan_for(self, executor: "Executor[Any]") -> ObjectPlan | None:
         """The plan for this execution, or None when graphql-core must execute it."""
         operation = executor.operation
         if operation.operation != OperationType.QUERY or operation.loc is None:
@@ -203,7 +204,7 @@ class Plans:
                 variant = None
             if len(template.variants) < MAX_VARIANTS:
                 template.variants[values] = variant
-        return cast("_ObjectPlan | None", variant)
+        return cast("ObjectPlan | None", variant)
 
     def _keep(self, key: tuple[str, str | None], template: _Template | None) -> None:
         self._templates[key] = template
@@ -281,10 +282,11 @@ class _Compiler:
     def __init__(self, executor: "Executor[Any]") -> None:
         self.executor = executor
         self.schema = executor.schema
-        # Object plans per (type, field group): a selection reached twice shares one plan.
-        self._objects: dict[tuple[str, int], _ObjectPlan] = {}
+        # Object plans per (type, field group): a selection reached twice shares one plan. The
+        # group is kept with its plan: its id is the key, and must not be reused meanwhile.
+        self._objects: dict[tuple[str, int], tuple[list[FieldDetails], ObjectPlan]] = {}
 
-    def root_plan(self) -> _ObjectPlan:
+    def root_plan(self) -> ObjectPlan:
         executor = self.executor
         root_type = self.schema.query_type
         if root_type is None:
@@ -303,8 +305,8 @@ class _Compiler:
 
     def _object_plan(
         self, type_: GraphQLObjectType, grouped: dict[str, list[FieldDetails]]
-    ) -> _ObjectPlan:
-        plan = _ObjectPlan(type_)
+    ) -> ObjectPlan:
+        plan = ObjectPlan(type_)
         for key, details in grouped.items():
             if any(d.defer_usage is not None or d.fragment_variable_values for d in details):
                 raise _Uncompilable
@@ -335,10 +337,10 @@ class _Compiler:
             plan.fields.append(field_plan)
         return plan
 
-    def _sub_plan(self, type_: GraphQLObjectType, details: list[FieldDetails]) -> _ObjectPlan:
+    def _sub_plan(self, type_: GraphQLObjectType, details: list[FieldDetails]) -> ObjectPlan:
         key = (type_.name, id(details))
-        plan = self._objects.get(key)
-        if plan is None:
+        known = self._objects.get(key)
+        if known is None:
             grouped, defer_usages, _ = collect_subfields(
                 self.schema,
                 self.executor.fragments,
@@ -350,8 +352,8 @@ class _Compiler:
             )
             if defer_usages:
                 raise _Uncompilable
-            plan = self._objects[key] = self._object_plan(type_, grouped)
-        return plan
+            known = self._objects[key] = (details, self._object_plan(type_, grouped))
+        return known[1]
 
     def _completer(
         self,
@@ -402,7 +404,16 @@ def _leaf(coerce: Callable[[Any], Any]) -> Complete:
             raise _Failed
         return coerced
 
-    return complete
+    if coerce is not serialize_string:
+        return complete
+
+    # Most leaves of a page are texts, which graphql-core's String passes through as is.
+    def complete_text(run: "_Run", value: Any, path: Path | None) -> Any:
+        if type(value) is str:
+            return value
+        return complete(run, value, path)
+
+    return complete_text
 
 
 def _list(item: Complete, needs_path: bool) -> Complete:
@@ -428,7 +439,7 @@ def _list(item: Complete, needs_path: bool) -> Complete:
     return complete
 
 
-def _object(plan: _ObjectPlan) -> Complete:
+def _object(plan: ObjectPlan) -> Complete:
     # Typed as taking no info: only strawberry's own, which ignores it, is called.
     is_type_of = cast("Callable[[Any, None], Any] | None", plan.is_type_of)
     plain_check = is_type_of is not None and _ignores_info(is_type_of)
@@ -449,7 +460,7 @@ def _object(plan: _ObjectPlan) -> Complete:
 
 def _abstract(
     abstract_type: GraphQLAbstractType,
-    plans: dict[str, _ObjectPlan],
+    plans: dict[str, ObjectPlan],
     field_def: GraphQLField,
     nodes: list[FieldNode],
     parent_type: GraphQLObjectType,
@@ -477,6 +488,9 @@ def _abstract(
     return complete
 
 
+# Never awaitable, as strawberry's is_awaitable knows too: no need to ask.
+_NEVER_AWAITABLE: Final = frozenset({type(None), bool, int, float, str, list, tuple, dict})
+
 # An awaitable a resolver returned, and where its completed value goes.
 _Pending: TypeAlias = tuple[Any, Complete, Path | None, Any, str | int]
 
@@ -495,7 +509,7 @@ class _Run:
         # Arguments coerced once per field of the plan, not once per object.
         self.arguments: dict[int, dict[str, Any]] = {}
 
-    def execute_object(self, plan: _ObjectPlan, source: Any, path: Path | None) -> dict[str, Any]:
+    def execute_object(self, plan: ObjectPlan, source: Any, path: Path | None) -> dict[str, Any]:
         result: dict[str, Any] = {}
         type_ = plan.type
         type_name = type_.name
@@ -522,7 +536,7 @@ class _Run:
                     value = field_plan.resolve(  # type: ignore[misc]
                         source, info, **self._arguments(field_plan)
                     )
-                if is_awaitable(value):
+                if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
                     result[key] = None
                     self.pending.append((value, field_plan.complete, field_path, result, key))  # type: ignore[arg-type]
                 else:
@@ -552,6 +566,7 @@ class _Run:
         ask for is awaited together in the next (dataloaders batch across the whole wave)."""
         while self.pending:
             wave, self.pending = self.pending, []
+            # Completions run only after a wave settled: a cancelled wave leaves nothing unstarted.
             if len(wave) == 1:
                 try:
                     values: list[Any] = [await wave[0][0]]
@@ -572,7 +587,7 @@ class _Run:
 
 
 def execute_plan(
-    executor: "Executor[Any]", plan: _ObjectPlan
+    executor: "Executor[Any]", plan: ObjectPlan
 ) -> "dict[str, Any] | None | Awaitable[dict[str, Any] | None]":
     """The data of a planned execution, or None when it failed (graphql-core answers it)."""
     run = _Run(executor)
