@@ -98,7 +98,9 @@ class _Failed(Exception):
     """A plan cannot answer this execution exactly: graphql-core answers it instead."""
 
 
-_TYPENAME, _ATTRIBUTE, _DEFAULT, _RESOLVER = range(4)
+# How a field's value is got: its type's name; an attribute; strawberry's resolve function
+# for a plain field; a resolver of ours called directly; the field's resolve function.
+_TYPENAME, _ATTRIBUTE, _DEFAULT, _DIRECT, _RESOLVER = range(5)
 
 
 class _FieldPlan:
@@ -106,6 +108,7 @@ class _FieldPlan:
 
     __slots__ = (
         "complete",
+        "direct",
         "field_def",
         "get",
         "has_args",
@@ -132,6 +135,7 @@ class _FieldPlan:
         self.complete = complete
         self.needs_path = needs_path
         self.get: Callable[[Any], Any] | None = None
+        self.direct: _DirectCall | None = None
         self.resolve: Callable[..., Any] | None = field_def.resolve if field_def else None
         self.has_args = bool(field_def and (field_def.args or nodes[0].arguments))
 
@@ -150,6 +154,52 @@ class ObjectPlan:
 def _ignores_info(function: Callable[..., Any]) -> bool:
     # strawberry's generated is_type_of (for types with interfaces) never reads its info.
     return function.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of")
+
+
+class _DirectCall:
+    """A resolver of ours called as strawberry would call it, without strawberry's wrappers.
+
+    For a field with a resolver but no arguments, no field extensions (permission classes
+    are extensions) and no exception handlers, strawberry's resolve function converts no
+    argument and runs no extension: it builds an ``Info``, hands the resolver the source
+    (as ``self``, ``root`` or ``parent``) and the ``Info`` where its signature asks for them,
+    and (for an async resolver) wraps its coroutine in one more. This does the same."""
+
+    __slots__ = ("field", "info_class", "info_name", "pass_self", "source_names", "wrapped")
+
+    def __init__(self, field: Any, info_class: type[Any]) -> None:
+        resolver = field.base_resolver
+        self.field = field
+        self.info_class = info_class
+        self.wrapped: Callable[..., Any] = resolver.wrapped_func
+        self.pass_self = resolver.self_parameter is not None
+        self.source_names = tuple(
+            parameter.name
+            for parameter in (resolver.parent_parameter, resolver.root_parameter)
+            if parameter is not None
+        )
+        info = resolver.info_parameter
+        self.info_name: str | None = info.name if info is not None else None
+
+
+def _direct_call(
+    schema: GraphQLSchema, field_def: GraphQLField, nodes: list[FieldNode]
+) -> _DirectCall | None:
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    field = field_def.extensions.get("strawberry-definition")
+    if (
+        strawberry_schema is None
+        or field is None
+        or field_def.args
+        or nodes[0].arguments
+        or getattr(field, "extensions", None)
+        or getattr(field, "arguments", None)
+        or getattr(field, "base_resolver", None) is None
+        or not callable(field.base_resolver.wrapped_func)
+        or strawberry_schema.schema_converter._exception_handler_specs
+    ):
+        return None
+    return _DirectCall(field, strawberry_schema.config.info_class)
 
 
 class _Uncompilable(Exception):
@@ -333,7 +383,10 @@ class _Compiler:
                 else:
                     field_plan = _FieldPlan(key, _DEFAULT, field_def, nodes, complete, needs_path)
             else:
-                field_plan = _FieldPlan(key, _RESOLVER, field_def, nodes, complete, True)
+                direct = _direct_call(self.schema, field_def, nodes)
+                kind = _RESOLVER if direct is None else _DIRECT
+                field_plan = _FieldPlan(key, kind, field_def, nodes, complete, True)
+                field_plan.direct = direct
             plan.fields.append(field_plan)
         return plan
 
@@ -526,6 +579,26 @@ class _Run:
                     value = field_plan.get(source)  # type: ignore[misc]
                 elif kind == _DEFAULT:
                     value = field_plan.resolve(source, None)  # type: ignore[misc]
+                elif kind == _DIRECT:
+                    direct = field_plan.direct
+                    kwargs: dict[str, Any] = {}
+                    if direct.info_name is not None:  # type: ignore[union-attr]
+                        info = self.executor.build_resolve_info(
+                            field_plan.field_def,  # type: ignore[arg-type]
+                            field_plan.nodes,
+                            type_,
+                            field_path,  # type: ignore[arg-type]
+                        )
+                        kwargs[direct.info_name] = direct.info_class(  # type: ignore[union-attr]
+                            _raw_info=info,
+                            _field=direct.field,  # type: ignore[union-attr]
+                        )
+                    for name in direct.source_names:  # type: ignore[union-attr]
+                        kwargs[name] = source
+                    if direct.pass_self:  # type: ignore[union-attr]
+                        value = direct.wrapped(source, **kwargs)  # type: ignore[union-attr]
+                    else:
+                        value = direct.wrapped(**kwargs)  # type: ignore[union-attr]
                 else:
                     info = self.executor.build_resolve_info(
                         field_plan.field_def,  # type: ignore[arg-type]
