@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_aliases=settings.max_aliases,
             max_cost=settings.max_query_cost,
         ),
+        execution_shadow=settings.execution_shadow,
     )
     graphql = RoostGraphQL(
         schema,

@@ -285,6 +285,9 @@ class Settings(BaseSettings):
     calendar_import_allow_private: bool = Field(
         False, validation_alias="ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE"
     )
+    # Tests only: every query a compiled plan answers is executed by graphql-core too, and a
+    # difference fails the request (schema/compiled.py). Twice the work; production refuses it.
+    execution_shadow: bool = Field(False, validation_alias="ROOST_EXECUTION_SHADOW")
     # Workers: `roost worker`, and the one loop `roost serve` runs in development.
     run_worker_in_process: bool | None = Field(None, validation_alias="ROOST_RUN_WORKER_IN_PROCESS")
     worker_poll_seconds: float = Field(1.0, gt=0, validation_alias="ROOST_WORKER_POLL_SECONDS")
@@ -463,6 +466,8 @@ def load_settings() -> Settings:
             raise ConfigurationError(
                 "ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE is for tests; production refuses it."
             )
+        if settings.execution_shadow:
+            raise ConfigurationError("ROOST_EXECUTION_SHADOW is for tests; production refuses it.")
     else:
         settings = _complete_development_secrets(settings)
     _check_field_encryption_key(settings.require_field_encryption_key())

@@ -33,6 +33,7 @@ from resolvers.platform_settings import PlatformSettingsMutations, PlatformSetti
 from resolvers.reviews import ReviewMutations
 from resolvers.subscriptions import Subscription
 from resolvers.wishlists import WishlistMutations, WishlistQueries
+from schema import compiled
 from schema.accounts import UserType
 from schema.audit import AuditEntryType
 from schema.authentication import RefuseUnauthenticated
@@ -106,7 +107,16 @@ class RoostSchema(strawberry.Schema):
         log_unexpected_errors(errors, operation)
 
 
-def build_schema(*, production: bool = False, limits: DocumentLimits | None = None) -> RoostSchema:
+def build_schema(
+    *,
+    production: bool = False,
+    limits: DocumentLimits | None = None,
+    compiled_queries: bool = True,
+    execution_shadow: bool = False,
+) -> RoostSchema:
+    """``compiled_queries``: queries run by compiled plans (schema/compiled.py); off, every
+    operation takes graphql-core's ordinary path. ``execution_shadow`` (tests only): each
+    planned query is executed by graphql-core too, and a difference fails the request."""
     limits = limits or DocumentLimits()
     rules: tuple[type[ASTValidationRule], ...] = specified_rules
     if production:
@@ -143,4 +153,6 @@ def build_schema(*, production: bool = False, limits: DocumentLimits | None = No
         config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),  # type: ignore[arg-type]
     )
     schema.documents = Documents(schema._schema, limits, rules)
+    if compiled_queries:
+        compiled.enable(schema._schema, shadow=execution_shadow)
     return schema

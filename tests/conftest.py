@@ -23,6 +23,7 @@ from db.embedded import EmbeddedPostgres
 from db.migrate import upgrade_to_head
 from db.models import Base
 from gateways.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from schema.compiled import shadow_mismatches
 from tests.helpers import (
     START,
     FakeClock,
@@ -178,3 +179,13 @@ def clock(app: Starlette) -> Iterator[FakeClock]:
     app.state.services = replace(services, clock=clock)
     yield clock
     app.state.services = replace(app.state.services, clock=services.clock)
+
+
+@pytest.fixture(autouse=True)
+def compiled_plans_agree_with_graphql_core() -> Iterator[None]:
+    """Every test runs its queries in shadow mode (tests/helpers.py make_settings): a compiled
+    plan whose answer differs from graphql-core's fails the test that sent the query, even
+    where the failed request's own answer went unchecked."""
+    before = len(shadow_mismatches)
+    yield
+    assert shadow_mismatches[before:] == [], "a compiled plan answered differently (see the log)"

@@ -71,6 +71,16 @@ def test_production_refuses_calendar_imports_from_private_addresses(
         load_settings()
 
 
+def test_production_refuses_the_execution_shadow(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ROOST_ENV", "production")
+    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
+    clean_env.setenv("JWT_SECRET", "s" * 40)
+    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
+    clean_env.setenv("ROOST_EXECUTION_SHADOW", "1")
+    with pytest.raises(ConfigurationError, match="ROOST_EXECUTION_SHADOW"):
+        load_settings()
+
+
 def test_development_generates_its_secret_once_and_keeps_it(
     clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

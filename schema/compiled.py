@@ -1,0 +1,691 @@
+"""Compiled execution of queries: a validated operation is turned once into a plan, and a
+plan walks the data instead of the document.
+
+graphql-core executes every field of every object by the same generic route: it builds a
+resolve-info object, looks the field up, dispatches on its type (non-null? list? leaf?
+abstract? object?), collects sub-fields (memoised per field group) and wraps each awaitable
+in a coroutine of its own. A search page is some 500 fields, and that route is most of the
+time Roost spends on it. A plan does all of that once per document text: for each selection
+on each concrete object type it keeps the merged response keys (fragments, type conditions
+and ``@skip``/``@include`` resolved for the variable values read by those directives), how
+to get each value (an attribute, strawberry's default resolver, or the field's resolve
+function with arguments coerced once per execution) and a completer built for the field's
+type. Executing it makes no info object for a plain field, dispatches on no type, and awaits
+what resolvers return in waves, one ``asyncio.gather`` per wave for the whole operation.
+
+Errors are rare on the pages that matter, and their exact form (messages, paths, locations,
+order, null propagation) is graphql-core's to define. So a plan does not reproduce them: a
+field that raises, a null in a non-null position, a value a serializer refuses or anything
+unexpected marks the execution as failed, the plan's partial answer is thrown away, and
+graphql-core executes the whole operation again, with the same dataloaders (whose cached
+rows make the second run cheap and consistent). Whatever a plan does not cover (field
+middleware, introspection fields other than ``__typename``, directives other than
+``@skip``/``@include``, fragment variables, an abstract type resolved asynchronously)
+falls back to graphql-core for the whole operation, decided when the plan is compiled or,
+for what only the data shows, when it runs.
+
+A test-only shadow mode (``ROOST_EXECUTION_SHADOW``) executes every planned query a second
+time by graphql-core on fresh dataloaders and fails loudly when the answers differ.
+"""
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
+from weakref import WeakKeyDictionary
+
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLAbstractType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    VariableNode,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import FieldDetails, collect_fields, collect_subfields
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path, is_iterable
+from graphql.type.scalars import serialize_string
+
+if TYPE_CHECKING:
+    from graphql.execution import Executor
+
+log = logging.getLogger(__name__)
+
+# Documents longer than this are executed by graphql-core: a plan keeps its document's nodes
+# alive, and the garbage collector walks every object kept (see schema/documents.py).
+MAX_PLANNED_CHARS: Final = 20_000
+# Texts of planned documents kept, in characters (most recently used first out last).
+PLAN_BUDGET_CHARS: Final = 400_000
+# Plans kept per document for distinct values of the variables @skip/@include read.
+MAX_VARIANTS: Final = 16
+
+# True while the shadow execution of test runs: tests/helpers.py's StatementCounter ignores
+# the statements it sends, so statement-count tests keep counting one execution.
+in_shadow_execution: ContextVar[bool] = ContextVar("in_shadow_execution", default=False)
+
+
+class ShadowMismatch(AssertionError):
+    """A planned execution answered differently from graphql-core's (shadow mode only)."""
+
+
+# Every mismatch the shadow mode found in this process: the test suite fails on any.
+shadow_mismatches: list[str] = []
+
+
+# What a completer gets: the run, the value a field (or list item) resolved to, its path.
+Complete: TypeAlias = Callable[["_Run", Any, Path | None], Any]
+
+
+class _Failed(Exception):
+    """A plan cannot answer this execution exactly: graphql-core answers it instead."""
+
+
+# How a field's value is got: its type's name; an attribute; strawberry's resolve function
+# for a plain field; a resolver of ours called directly; the field's resolve function.
+_TYPENAME, _ATTRIBUTE, _DEFAULT, _DIRECT, _RESOLVER = range(5)
+
+
+class _FieldPlan:
+    """One response key of a selection on one concrete object type."""
+
+    __slots__ = (
+        "complete",
+        "direct",
+        "field_def",
+        "get",
+        "has_args",
+        "key",
+        "kind",
+        "needs_path",
+        "nodes",
+        "resolve",
+    )
+
+    def __init__(
+        self,
+        key: str,
+        kind: int,
+        field_def: GraphQLField | None,
+        nodes: list[FieldNode],
+        complete: Complete | None,
+        needs_path: bool,
+    ) -> None:
+        self.key = key
+        self.kind = kind
+        self.field_def = field_def
+        self.nodes = nodes
+        self.complete = complete
+        self.needs_path = needs_path
+        self.get: Callable[[Any], Any] | None = None
+        self.direct: _DirectCall | None = None
+        self.resolve: Callable[..., Any] | None = field_def.resolve if field_def else None
+        self.has_args = bool(field_def and (field_def.args or nodes[0].arguments))
+
+
+class ObjectPlan:
+    """The fields selected on one concrete object type, in response order."""
+
+    __slots__ = ("fields", "is_type_of", "type")
+
+    def __init__(self, type_: GraphQLObjectType) -> None:
+        self.type = type_
+        self.fields: list[_FieldPlan] = []
+        self.is_type_of = type_.is_type_of
+
+
+def _ignores_info(function: Callable[..., Any]) -> bool:
+    # strawberry's generated is_type_of (for types with interfaces) never reads its info.
+    return function.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of")
+
+
+class _DirectCall:
+    """A resolver of ours called as strawberry would call it, without strawberry's wrappers.
+
+    For a field with a resolver but no arguments, no field extensions (permission classes
+    are extensions) and no exception handlers, strawberry's resolve function converts no
+    argument and runs no extension: it builds an ``Info``, hands the resolver the source
+    (as ``self``, ``root`` or ``parent``) and the ``Info`` where its signature asks for them,
+    and (for an async resolver) wraps its coroutine in one more. This does the same."""
+
+    __slots__ = ("field", "info_class", "info_name", "pass_self", "source_names", "wrapped")
+
+    def __init__(self, field: Any, info_class: type[Any]) -> None:
+        resolver = field.base_resolver
+        self.field = field
+        self.info_class = info_class
+        self.wrapped: Callable[..., Any] = resolver.wrapped_func
+        self.pass_self = resolver.self_parameter is not None
+        self.source_names = tuple(
+            parameter.name
+            for parameter in (resolver.parent_parameter, resolver.root_parameter)
+            if parameter is not None
+        )
+        info = resolver.info_parameter
+        self.info_name: str | None = info.name if info is not None else None
+
+
+def _direct_call(
+    schema: GraphQLSchema, field_def: GraphQLField, nodes: list[FieldNode]
+) -> _DirectCall | None:
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    field = field_def.extensions.get("strawberry-definition")
+    if (
+        strawberry_schema is None
+        or field is None
+        or field_def.args
+        or nodes[0].arguments
+        or getattr(field, "extensions", None)
+        or getattr(field, "arguments", None)
+        or getattr(field, "base_resolver", None) is None
+        or not callable(field.base_resolver.wrapped_func)
+        or strawberry_schema.schema_converter._exception_handler_specs
+    ):
+        return None
+    return _DirectCall(field, strawberry_schema.config.info_class)
+
+
+class _Uncompilable(Exception):
+    """The operation uses something a plan does not cover."""
+
+
+@dataclass
+class _Template:
+    """What a document's operation needs compiled per variable set."""
+
+    skip_variables: tuple[str, ...]
+    variants: dict[tuple[Any, ...], "ObjectPlan | None"] = field(default_factory=dict)
+
+
+class Plans:
+    """The compiled plans of one schema, per document text and operation name."""
+
+    def __init__(self, schema: GraphQLSchema, *, shadow: bool = False) -> None:
+        self.schema = schema
+        self.shadow = shadow
+        self._templates: OrderedDict[tuple[str, str | None], _Template | None] = OrderedDict()
+        self._chars = 0
+        # Counters for tests and benchmarks.
+        self.planned = 0  # executions answered by a plan
+        self.reran = 0  # planned executions that failed and were answered by graphql-core
+        self.unplanned = 0  # executions a plan did not cover
+
+    def plan_for(self, executor: "Executor[Any]") -> ObjectPlan | None:
+        """The plan for this execution, or None when graphql-core must execute it."""
+        operation = executor.operation
+        if operation.operation != OperationType.QUERY or operation.loc is None:
+            return None
+        text = operation.loc.source.body
+        if len(text) > MAX_PLANNED_CHARS:
+            return None
+        key = (text, operation.name.value if operation.name else None)
+        template = self._templates.get(key, _ABSENT)
+        if template is _ABSENT:
+            template = _template_of(operation, executor)
+            self._keep(key, template)
+        else:
+            self._templates.move_to_end(key)
+        if template is None:
+            return None
+        coerced = executor.variable_values.coerced
+        values = tuple(coerced.get(name) for name in template.skip_variables)
+        variant = template.variants.get(values, _ABSENT)
+        if variant is _ABSENT:
+            try:
+                variant = _Compiler(executor).root_plan()
+            except _Uncompilable:
+                variant = None
+            if len(template.variants) < MAX_VARIANTS:
+                template.variants[values] = variant
+        return cast("ObjectPlan | None", variant)
+
+    def _keep(self, key: tuple[str, str | None], template: _Template | None) -> None:
+        self._templates[key] = template
+        self._chars += len(key[0])
+        while self._chars > PLAN_BUDGET_CHARS and self._templates:
+            (text, _), _ = self._templates.popitem(last=False)
+            self._chars -= len(text)
+
+
+_ABSENT: Final[Any] = object()
+_plans: "WeakKeyDictionary[GraphQLSchema, Plans]" = WeakKeyDictionary()
+
+
+def enable(schema: GraphQLSchema, *, shadow: bool = False) -> Plans:
+    """Queries on ``schema`` are executed by plans from now on."""
+    plans = _plans[schema] = Plans(schema, shadow=shadow)
+    return plans
+
+
+def plans_of(schema: GraphQLSchema) -> Plans | None:
+    return _plans.get(schema)
+
+
+def totals() -> dict[str, int]:
+    """How executions went, over every schema of this process (for tests and benchmarks)."""
+    every = list(_plans.values())
+    return {
+        "planned": sum(plans.planned for plans in every),
+        "reran": sum(plans.reran for plans in every),
+        "unplanned": sum(plans.unplanned for plans in every),
+    }
+
+
+def _template_of(operation: OperationDefinitionNode, executor: "Executor[Any]") -> _Template | None:
+    """Which variables decide the shape of a plan; None when no plan can cover the operation."""
+    if operation.directives:
+        return None  # @experimental_disableErrorPropagation and the like
+    skip_variables: set[str] = set()
+    seen_fragments: set[str] = set()
+    stack: list[SelectionSetNode] = [operation.selection_set]
+    while stack:
+        for selection in stack.pop().selections:
+            for directive in selection.directives or ():
+                if directive.name.value not in ("skip", "include"):
+                    return None
+                for argument in directive.arguments or ():
+                    if isinstance(argument.value, VariableNode):
+                        skip_variables.add(argument.value.name.value)
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                if name.startswith("__") and name != "__typename":
+                    return None  # introspection: rare, and graphql-core's business
+                if selection.selection_set is not None:
+                    stack.append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                if selection.arguments:
+                    return None  # fragment arguments (experimental)
+                fragment_name = selection.name.value
+                if fragment_name not in seen_fragments:
+                    seen_fragments.add(fragment_name)
+                    fragment = executor.fragment_definitions.get(fragment_name)
+                    if fragment is None or fragment.variable_definitions:
+                        return None
+                    if fragment.directives:
+                        return None
+                    stack.append(fragment.selection_set)
+    return _Template(tuple(sorted(skip_variables)))
+
+
+class _Compiler:
+    """Builds the plans of one operation for one set of @skip/@include values."""
+
+    def __init__(self, executor: "Executor[Any]") -> None:
+        self.executor = executor
+        self.schema = executor.schema
+        # Object plans per (type, field group): a selection reached twice shares one plan. The
+        # group is kept with its plan: its id is the key, and must not be reused meanwhile.
+        self._objects: dict[tuple[str, int], tuple[list[FieldDetails], ObjectPlan]] = {}
+
+    def root_plan(self) -> ObjectPlan:
+        executor = self.executor
+        root_type = self.schema.query_type
+        if root_type is None:
+            raise _Uncompilable
+        grouped, defer_usages, _ = collect_fields(
+            self.schema,
+            executor.fragments,
+            executor.variable_values,
+            root_type,
+            executor.operation,
+            executor.hide_suggestions,
+        )
+        if defer_usages:
+            raise _Uncompilable
+        return self._object_plan(root_type, grouped)
+
+    def _object_plan(
+        self, type_: GraphQLObjectType, grouped: dict[str, list[FieldDetails]]
+    ) -> ObjectPlan:
+        plan = ObjectPlan(type_)
+        for key, details in grouped.items():
+            if any(d.defer_usage is not None or d.fragment_variable_values for d in details):
+                raise _Uncompilable
+            nodes = [d.node for d in details]
+            name = nodes[0].name.value
+            if name == "__typename":
+                plan.fields.append(_FieldPlan(key, _TYPENAME, None, nodes, None, False))
+                continue
+            field_def = type_.fields.get(name)
+            if field_def is None:
+                raise _Uncompilable
+            complete, needs_path = self._completer(field_def.type, details, type_, field_def)
+            resolve = field_def.resolve
+            if resolve is None:
+                raise _Uncompilable  # graphql-core's default resolver: not in this schema
+            if getattr(resolve, "_is_default", False):
+                strawberry_field = field_def.extensions.get("strawberry-definition")
+                if (
+                    strawberry_field is not None
+                    and getattr(strawberry_field, "default_resolver", None) is getattr
+                ):
+                    field_plan = _FieldPlan(key, _ATTRIBUTE, field_def, nodes, complete, needs_path)
+                    field_plan.get = attrgetter(strawberry_field.python_name)
+                else:
+                    field_plan = _FieldPlan(key, _DEFAULT, field_def, nodes, complete, needs_path)
+            else:
+                direct = _direct_call(self.schema, field_def, nodes)
+                kind = _RESOLVER if direct is None else _DIRECT
+                field_plan = _FieldPlan(key, kind, field_def, nodes, complete, True)
+                field_plan.direct = direct
+            plan.fields.append(field_plan)
+        return plan
+
+    def _sub_plan(self, type_: GraphQLObjectType, details: list[FieldDetails]) -> ObjectPlan:
+        key = (type_.name, id(details))
+        known = self._objects.get(key)
+        if known is None:
+            grouped, defer_usages, _ = collect_subfields(
+                self.schema,
+                self.executor.fragments,
+                self.executor.variable_values,
+                self.executor.operation,
+                type_,
+                details,
+                self.executor.hide_suggestions,
+            )
+            if defer_usages:
+                raise _Uncompilable
+            known = self._objects[key] = (details, self._object_plan(type_, grouped))
+        return known[1]
+
+    def _completer(
+        self,
+        type_: GraphQLOutputType,
+        details: list[FieldDetails],
+        parent_type: GraphQLObjectType,
+        field_def: GraphQLField,
+    ) -> tuple[Complete, bool]:
+        """How to complete a value of ``type_``, and whether that needs the value's path."""
+        if isinstance(type_, GraphQLNonNull):
+            inner, needs_path = self._completer(type_.of_type, details, parent_type, field_def)
+            return _non_null(inner), needs_path
+        if isinstance(type_, GraphQLList):
+            inner, needs_path = self._completer(type_.of_type, details, parent_type, field_def)
+            return _list(inner, needs_path), needs_path
+        if is_leaf_type(type_):
+            return _leaf(type_.coerce_output_value), False
+        if isinstance(type_, GraphQLObjectType):
+            return _object(self._sub_plan(type_, details)), True
+        if isinstance(type_, GraphQLInterfaceType | GraphQLUnionType):
+            plans = {
+                possible.name: self._sub_plan(possible, details)
+                for possible in self.schema.get_possible_types(type_)
+            }
+            nodes = [d.node for d in details]
+            return _abstract(type_, plans, field_def, nodes, parent_type), True
+        raise _Uncompilable
+
+
+def _non_null(inner: Complete) -> Complete:
+    def complete(run: "_Run", value: Any, path: Path | None) -> Any:
+        completed = inner(run, value, path)
+        if completed is None:
+            raise _Failed
+        return completed
+
+    return complete
+
+
+def _leaf(coerce: Callable[[Any], Any]) -> Complete:
+    def complete(run: "_Run", value: Any, path: Path | None) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if isinstance(value, Exception):
+            raise _Failed
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _Failed
+        return coerced
+
+    if coerce is not serialize_string:
+        return complete
+
+    # Most leaves of a page are texts, which graphql-core's String passes through as is.
+    def complete_text(run: "_Run", value: Any, path: Path | None) -> Any:
+        if type(value) is str:
+            return value
+        return complete(run, value, path)
+
+    return complete_text
+
+
+def _list(item: Complete, needs_path: bool) -> Complete:
+    def complete(run: "_Run", value: Any, path: Path | None) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if isinstance(value, Exception) or not is_iterable(value):
+            raise _Failed
+        if run.is_async_iterable(value):
+            raise _Failed
+        is_awaitable = run.is_awaitable
+        completed: list[Any] = []
+        append = completed.append
+        for index, element in enumerate(value):
+            element_path = Path(path, index, None) if needs_path else None
+            if is_awaitable(element):
+                append(None)
+                run.pending.append((element, item, element_path, completed, index))
+            else:
+                append(item(run, element, element_path))
+        return completed
+
+    return complete
+
+
+def _object(plan: ObjectPlan) -> Complete:
+    # Typed as taking no info: only strawberry's own, which ignores it, is called.
+    is_type_of = cast("Callable[[Any, None], Any] | None", plan.is_type_of)
+    plain_check = is_type_of is not None and _ignores_info(is_type_of)
+
+    def complete(run: "_Run", value: Any, path: Path | None) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if isinstance(value, Exception):
+            raise _Failed
+        if is_type_of is not None and not plain_check:
+            raise _Failed  # an is_type_of of our own would need an info object
+        if is_type_of is not None and not is_type_of(value, None):
+            raise _Failed
+        return run.execute_object(plan, value, path)
+
+    return complete
+
+
+def _abstract(
+    abstract_type: GraphQLAbstractType,
+    plans: dict[str, ObjectPlan],
+    field_def: GraphQLField,
+    nodes: list[FieldNode],
+    parent_type: GraphQLObjectType,
+) -> Complete:
+    resolve_type = abstract_type.resolve_type
+    completers = {name: _object(plan) for name, plan in plans.items()}
+
+    def complete(run: "_Run", value: Any, path: Path | None) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if isinstance(value, Exception) or resolve_type is None or path is None:
+            raise _Failed
+        info = run.executor.build_resolve_info(field_def, nodes, parent_type, path)
+        runtime_name = resolve_type(value, info, abstract_type)
+        if not isinstance(runtime_name, str):
+            close = getattr(runtime_name, "close", None)
+            if close is not None:
+                close()  # a coroutine never awaited: graphql-core resolves it again
+            raise _Failed
+        object_complete = completers.get(runtime_name)
+        if object_complete is None:
+            raise _Failed
+        return object_complete(run, value, path)
+
+    return complete
+
+
+# Never awaitable, as strawberry's is_awaitable knows too: no need to ask.
+_NEVER_AWAITABLE: Final = frozenset({type(None), bool, int, float, str, list, tuple, dict})
+
+# An awaitable a resolver returned, and where its completed value goes.
+_Pending: TypeAlias = tuple[Any, Complete, Path | None, Any, str | int]
+
+
+class _Run:
+    """One execution of a plan."""
+
+    __slots__ = ("arguments", "executor", "failed", "is_async_iterable", "is_awaitable", "pending")
+
+    def __init__(self, executor: "Executor[Any]") -> None:
+        self.executor = executor
+        self.is_awaitable = executor.is_awaitable
+        self.is_async_iterable = executor.is_async_iterable
+        self.pending: list[_Pending] = []
+        self.failed = False
+        # Arguments coerced once per field of the plan, not once per object.
+        self.arguments: dict[int, dict[str, Any]] = {}
+
+    def execute_object(self, plan: ObjectPlan, source: Any, path: Path | None) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        type_ = plan.type
+        type_name = type_.name
+        is_awaitable = self.is_awaitable
+        for field_plan in plan.fields:
+            key = field_plan.key
+            kind = field_plan.kind
+            if kind == _TYPENAME:
+                result[key] = type_name
+                continue
+            field_path = Path(path, key, type_name) if field_plan.needs_path else None
+            try:
+                if kind == _ATTRIBUTE:
+                    value = field_plan.get(source)  # type: ignore[misc]
+                elif kind == _DEFAULT:
+                    value = field_plan.resolve(source, None)  # type: ignore[misc]
+                elif kind == _DIRECT:
+                    direct = field_plan.direct
+                    kwargs: dict[str, Any] = {}
+                    if direct.info_name is not None:  # type: ignore[union-attr]
+                        info = self.executor.build_resolve_info(
+                            field_plan.field_def,  # type: ignore[arg-type]
+                            field_plan.nodes,
+                            type_,
+                            field_path,  # type: ignore[arg-type]
+                        )
+                        kwargs[direct.info_name] = direct.info_class(  # type: ignore[union-attr]
+                            _raw_info=info,
+                            _field=direct.field,  # type: ignore[union-attr]
+                        )
+                    for name in direct.source_names:  # type: ignore[union-attr]
+                        kwargs[name] = source
+                    if direct.pass_self:  # type: ignore[union-attr]
+                        value = direct.wrapped(source, **kwargs)  # type: ignore[union-attr]
+                    else:
+                        value = direct.wrapped(**kwargs)  # type: ignore[union-attr]
+                else:
+                    info = self.executor.build_resolve_info(
+                        field_plan.field_def,  # type: ignore[arg-type]
+                        field_plan.nodes,
+                        type_,
+                        field_path,  # type: ignore[arg-type]
+                    )
+                    value = field_plan.resolve(  # type: ignore[misc]
+                        source, info, **self._arguments(field_plan)
+                    )
+                if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
+                    result[key] = None
+                    self.pending.append((value, field_plan.complete, field_path, result, key))  # type: ignore[arg-type]
+                else:
+                    result[key] = field_plan.complete(self, value, field_path)  # type: ignore[misc]
+            except Exception:
+                self.failed = True
+                result[key] = None
+        return result
+
+    def _arguments(self, field_plan: _FieldPlan) -> dict[str, Any]:
+        if not field_plan.has_args:
+            return {}
+        arguments = self.arguments.get(id(field_plan))
+        if arguments is None:
+            executor = self.executor
+            arguments = self.arguments[id(field_plan)] = get_argument_values(
+                field_plan.field_def,  # type: ignore[arg-type]
+                field_plan.nodes[0],
+                executor.variable_values,
+                None,
+                executor.hide_suggestions,
+            )
+        return arguments
+
+    async def settle(self) -> None:
+        """Awaits what resolvers returned, wave after wave: everything one wave's completions
+        ask for is awaited together in the next (dataloaders batch across the whole wave)."""
+        while self.pending:
+            wave, self.pending = self.pending, []
+            # Completions run only after a wave settled: a cancelled wave leaves nothing unstarted.
+            if len(wave) == 1:
+                try:
+                    values: list[Any] = [await wave[0][0]]
+                except Exception as error:
+                    values = [error]
+            else:
+                values = await asyncio.gather(*(p[0] for p in wave), return_exceptions=True)
+            for (_, complete, path, container, key), value in zip(wave, values, strict=True):
+                if isinstance(value, BaseException):
+                    if not isinstance(value, Exception):
+                        raise value
+                    self.failed = True
+                    continue
+                try:
+                    container[key] = complete(self, value, path)
+                except Exception:
+                    self.failed = True
+
+
+def execute_plan(
+    executor: "Executor[Any]", plan: ObjectPlan
+) -> "dict[str, Any] | None | Awaitable[dict[str, Any] | None]":
+    """The data of a planned execution, or None when it failed (graphql-core answers it)."""
+    run = _Run(executor)
+    data = run.execute_object(plan, executor.root_value, None)
+    if not run.pending:
+        return None if run.failed else data
+
+    async def settled() -> dict[str, Any] | None:
+        await run.settle()
+        return None if run.failed else data
+
+    return settled()
+
+
+def same_answers(
+    planned: tuple[Any, Iterable[GraphQLError] | None],
+    ordinary: tuple[Any, Iterable[GraphQLError] | None],
+) -> bool:
+    import orjson
+
+    def dump(answer: tuple[Any, Iterable[GraphQLError] | None]) -> bytes:
+        data, errors = answer
+        return orjson.dumps(
+            {"data": data, "errors": [error.formatted for error in errors or ()]},
+            default=repr,
+        )
+
+    return dump(planned) == dump(ordinary)

@@ -1,0 +1,131 @@
+"""Queries run by compiled plans (schema/compiled.py) answer exactly what graphql-core answers.
+
+The whole suite runs in shadow mode (tests/helpers.py make_settings): every planned query is
+executed by graphql-core too and a difference fails the test. These tests check that plans
+are actually taken, that a broken plan is caught, and the cases plans hand back.
+"""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from db.database import Database
+from db.models import ListingPhoto, Upload
+from schema import compiled
+from tests.factories import make_listing, make_user
+from tests.helpers import committed, gql
+
+PAGE = """
+query Page($first: Int, $withHost: Boolean!, $skipPhotos: Boolean = false) {
+  searchListings(first: $first, sort: NEWEST) {
+    __typename
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node {
+      ...Card
+      alias: title
+      host @include(if: $withHost) { __typename firstName avatarUrl }
+      photos @skip(if: $skipPhotos) { url width }
+      ... on Listing { amenities { code name } }
+    } }
+  }
+}
+fragment Card on Listing { id title propertyType rating reviewCount
+  nightlyPrice { amount currency formatted } address { city country } }
+"""
+
+
+@pytest.fixture
+async def page_of_listings(database: Database) -> None:
+    async with committed(database) as session:
+        hosts = [await make_user(session, roles=["GUEST", "HOST"]) for _ in range(3)]
+        for i in range(7):
+            listing = await make_listing(
+                session, host=hosts[i % 3], title=f"place {i}", amenities=["wifi", "pool"]
+            )
+            upload = Upload(
+                owner_id=listing.host_id, storage_key=f"c{i}.jpg", thumbnail_key=f"c{i}-t.jpg",
+                content_type="image/jpeg", width=10, height=10, byte_size=1,
+            )  # fmt: skip
+            session.add(upload)
+            await session.flush()
+            session.add(ListingPhoto(listing_id=listing.id, upload_id=upload.id, position=0))
+
+
+def planned() -> int:
+    return compiled.totals()["planned"]
+
+
+async def test_a_search_page_is_answered_by_a_plan(
+    client: httpx.AsyncClient, page_of_listings: None
+) -> None:
+    for variables in (
+        {"first": 5, "withHost": True},
+        {"first": 5, "withHost": False, "skipPhotos": True},
+        {"first": 7, "withHost": True, "skipPhotos": False},
+    ):
+        before = planned()
+        body = await gql(client, PAGE, variables)
+        assert "errors" not in body, body
+        assert planned() == before + 1
+        edges = body["data"]["searchListings"]["edges"]
+        node = edges[0]["node"]
+        assert len(edges) == variables["first"]
+        assert ("host" in node) == variables["withHost"]
+        assert ("photos" in node) != variables.get("skipPhotos", False)
+        assert list(node)[:4] == ["id", "title", "propertyType", "rating"]
+
+
+async def test_an_error_is_answered_by_graphql_core(client: httpx.AsyncClient) -> None:
+    before = compiled.totals()
+    body = await gql(client, "query { searchListings(first: -1) { totalCount } }")
+    after = compiled.totals()
+    assert body["errors"], body
+    assert after["planned"] == before["planned"]
+    assert after["reran"] == before["reran"] + 1
+
+
+async def test_introspection_is_left_to_graphql_core(client: httpx.AsyncClient) -> None:
+    before = compiled.totals()["unplanned"]
+    body = await gql(client, "query { __schema { queryType { name } } }")
+    assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+    assert compiled.totals()["unplanned"] == before + 1
+
+
+@pytest.fixture(params=["wrong value", "spurious failure"])
+def broken_leaves(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Leaf completers of plans compiled from now on get one text wrong, or fail on it where
+    graphql-core does not: the shadow mode must notice either. The mismatches this provokes
+    are the test's to check, not the suite's."""
+    original = compiled._leaf
+
+    def broken(coerce):  # type: ignore[no-untyped-def]
+        complete = original(coerce)
+
+        def wrong(run, value, path):  # type: ignore[no-untyped-def]
+            completed = complete(run, value, path)
+            if completed == "place 3":
+                if request.param == "spurious failure":
+                    raise ValueError("a bug in a completer")
+                return completed + "!"
+            return completed
+
+        return wrong
+
+    monkeypatch.setattr(compiled, "_leaf", broken)
+    before = len(compiled.shadow_mismatches)
+    yield request.param
+    del compiled.shadow_mismatches[before:]
+
+
+async def test_a_broken_plan_fails_the_differential_check(
+    client: httpx.AsyncClient, page_of_listings: None, broken_leaves: str
+) -> None:
+    # A document text of its own, so its plan is compiled with the broken completer.
+    document = PAGE + f"# broken: {broken_leaves}\n"
+    before = len(compiled.shadow_mismatches)
+    body = await gql(client, document, {"first": 7, "withHost": True})
+    assert "place 3" not in str(body.get("data")), body
+    assert body.get("errors"), body
+    assert compiled.shadow_mismatches[before:] == [document]
