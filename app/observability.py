@@ -8,6 +8,7 @@ import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
+from typing import Any
 
 import orjson
 
@@ -46,6 +47,19 @@ def _record_with_request_id(*args: object, **kwargs: object) -> logging.LogRecor
     return record
 
 
+class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written, not when it was set up:
+    tests (pytest's capture) replace it, and close the one they replaced."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 _writer: QueueListener | None = None
 
 
@@ -68,7 +82,7 @@ def configure_logging(level: str) -> None:
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = QueueHandler(lines)
     handler.setFormatter(JsonFormatter())
-    _writer = QueueListener(lines, logging.StreamHandler(sys.stderr))
+    _writer = QueueListener(lines, _StandardError())
     _writer.start()
     root = logging.getLogger()
     # Called again (by each worker, by tests), it replaces its own handler and no other.
