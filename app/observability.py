@@ -8,7 +8,6 @@ import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
-from typing import Any
 
 import orjson
 
@@ -47,17 +46,24 @@ def _record_with_request_id(*args: object, **kwargs: object) -> logging.LogRecor
     return record
 
 
-class _StandardError(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is when a line is written, not when it was set up:
-    tests (pytest's capture) replace it, and close the one they replaced."""
+class _Queued(QueueHandler):
+    """Formats a record where it is logged and queues it with the standard error of that
+    moment: tests (pytest's capture) replace ``sys.stderr`` for each test."""
 
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        prepared: logging.LogRecord = super().prepare(record)
+        prepared.stream = sys.stderr
+        return prepared
 
-    @stream.setter
-    def stream(self, _: Any) -> None:
-        pass
+
+class _Written(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = getattr(record, "stream", sys.stderr)
+        try:
+            stream.write(record.getMessage() + "\n")
+            stream.flush()
+        except ValueError:  # closed meanwhile: a test's capture that ended
+            pass
 
 
 _writer: QueueListener | None = None
@@ -80,9 +86,9 @@ def configure_logging(level: str) -> None:
     logging.setLogRecordFactory(_record_with_request_id)
     _stop_writer()
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    handler = QueueHandler(lines)
+    handler = _Queued(lines)
     handler.setFormatter(JsonFormatter())
-    _writer = QueueListener(lines, _StandardError())
+    _writer = QueueListener(lines, _Written())
     _writer.start()
     root = logging.getLogger()
     # Called again (by each worker, by tests), it replaces its own handler and no other.
