@@ -174,18 +174,20 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def _least_loaded(sent: Sequence[int], load: Any, first: int) -> int:
-    """The server process with the fewest connections, counting those sent it that it has not
-    taken yet; ties go round from ``first``."""
+def _by_load(sent: Sequence[int], load: Any, first: int) -> list[int]:
+    """The server processes, fewest connections first, counting those sent each that it has
+    not taken yet; ties go round from ``first``."""
     workers = len(sent)
     order = [(first + offset) % workers for offset in range(workers)]
-    return min(order, key=lambda n: sent[n] - load[2 * n] + load[2 * n + 1])
+    return sorted(order, key=lambda n: sent[n] - load[2 * n] + load[2 * n + 1])
 
 
 def _hand_out(
     listener: socket.socket, channels: Sequence[socket.socket], sent: list[int], load: Any
 ) -> None:
-    """Every connection waiting on ``listener``, each to the least loaded process."""
+    """Every connection waiting on ``listener``, each to the least loaded process. A process
+    whose channel is full (stuck, far behind) is passed over rather than waited for: that wait
+    would stop every process getting connections."""
     while True:
         try:
             connection, _ = listener.accept()
@@ -194,9 +196,14 @@ def _hand_out(
         except OSError:  # out of file descriptors, or the client already gone: wait for more
             return
         with connection:
-            number = _least_loaded(sent, load, first=sum(sent) % len(sent))
-            socket.send_fds(channels[number], [b"c"], [connection.fileno()])
-            sent[number] += 1
+            for number in _by_load(sent, load, first=sum(sent) % len(sent)):
+                try:
+                    socket.send_fds(channels[number], [b"c"], [connection.fileno()])
+                except (BlockingIOError, InterruptedError):
+                    continue
+                sent[number] += 1
+                break
+            # Taken by none: the connection closes, and its client may try again.
 
 
 def serve_balanced(
@@ -220,6 +227,8 @@ def serve_balanced(
         for number, (_, theirs) in enumerate(pairs)
     ]
     channels = [ours for ours, _ in pairs]
+    for channel in channels:
+        channel.setblocking(False)
     sent = [0] * workers
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)

@@ -1,5 +1,6 @@
 """`roost serve` as a newcomer runs it: nothing configured, an embedded PostgreSQL."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ import uvicorn
 
 from app import cli
 from app.cli import main as roost
-from app.processes import can_balance
+from app.processes import _hand_out, can_balance, listen
 from tests.helpers import free_port, postgres_processes
 
 ROOT = Path(__file__).parent.parent
@@ -196,3 +197,33 @@ def test_serve_on_a_taken_port_says_so_before_it_starts_or_greets(
     assert "Roost is starting" not in out
     assert f"roost: cannot listen on 127.0.0.1:{port}: Address already in use." in err
     assert "choose another --port" in err
+
+
+@pytest.mark.skipif(not can_balance(), reason="handing connections over needs Linux")
+def test_a_process_whose_channel_is_full_is_passed_over_not_waited_for() -> None:
+    listener = listen("127.0.0.1", free_port())
+    listener.setblocking(False)
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(2)]
+    channels = [ours for ours, _ in pairs]
+    for channel in channels:
+        channel.setblocking(False)
+    with contextlib.suppress(BlockingIOError):  # the first process is stuck: nothing read
+        while True:
+            channels[0].send(b"c")
+    load = [0, 0, 0, 5]  # and it looks the less loaded (0 open against 5)
+    client = socket.create_connection(listener.getsockname())
+    try:
+        deadline = time.monotonic() + 5
+        sent = [0, 0]
+        while sent == [0, 0] and time.monotonic() < deadline:
+            _hand_out(listener, channels, sent, load)
+        assert sent == [0, 1]
+        message, fds, _, _ = socket.recv_fds(pairs[1][1], 1, 1)
+        assert message == b"c" and len(fds) == 1
+        os.close(fds[0])
+    finally:
+        client.close()
+        listener.close()
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
