@@ -38,6 +38,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 from weakref import WeakKeyDictionary
 
+import orjson
 from graphql import (
     FieldNode,
     FragmentSpreadNode,
@@ -679,8 +680,6 @@ def same_answers(
     planned: tuple[Any, Iterable[GraphQLError] | None],
     ordinary: tuple[Any, Iterable[GraphQLError] | None],
 ) -> bool:
-    import orjson
-
     def dump(answer: tuple[Any, Iterable[GraphQLError] | None]) -> bytes:
         data, errors = answer
         return orjson.dumps(
