@@ -32,6 +32,11 @@ class AmenityCatalogue:
         self._database = database
         self._by_id: dict[int, AmenityRow] | None = None
 
+    @property
+    def loaded(self) -> dict[int, AmenityRow] | None:
+        """The catalogue once read (it does not change while Roost runs), else None."""
+        return self._by_id
+
     async def by_id(self) -> dict[int, AmenityRow]:
         if self._by_id is None:
             async with self._database.read_session() as session:

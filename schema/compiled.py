@@ -31,11 +31,11 @@ time by graphql-core on fresh dataloaders and fails loudly when the answers diff
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -63,7 +63,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetails, collect_fields, collect_subfields
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
-from graphql.type.scalars import serialize_string
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 
 if TYPE_CHECKING:
     from graphql.execution import Executor
@@ -81,6 +81,26 @@ MAX_VARIANTS: Final = 16
 # True while the shadow execution of test runs: tests/helpers.py's StatementCounter ignores
 # the statements it sends, so statement-count tests keep counting one execution.
 in_shadow_execution: ContextVar[bool] = ContextVar("in_shadow_execution", default=False)
+
+
+LoadedT = TypeVar("LoadedT")
+MadeT = TypeVar("MadeT")
+
+
+class Loaded(Generic[LoadedT, MadeT]):
+    """What a resolver returns for a dataloader's value made into something else, instead of
+    an ``async def`` awaiting the loader: graphql-core awaits it like that coroutine, and a
+    plan waits on the loader's future itself. A coroutine costs a plan a Task (gathered with
+    its wave), and a search page has one for each of 20 hosts and 20 photo lists."""
+
+    __slots__ = ("future", "make")
+
+    def __init__(self, future: "asyncio.Future[LoadedT]", make: Callable[[LoadedT], MadeT]):
+        self.future = future
+        self.make = make
+
+    def __await__(self) -> Generator[Any, None, MadeT]:
+        return self.make((yield from self.future))
 
 
 class ShadowMismatch(AssertionError):
@@ -144,12 +164,15 @@ class _FieldPlan:
 class ObjectPlan:
     """The fields selected on one concrete object type, in response order."""
 
-    __slots__ = ("fields", "is_type_of", "type")
+    __slots__ = ("fields", "is_type_of", "needs_path", "type")
 
     def __init__(self, type_: GraphQLObjectType) -> None:
         self.type = type_
         self.fields: list[_FieldPlan] = []
         self.is_type_of = type_.is_type_of
+        # Whether any field in it, or below it, builds an info object (which carries its path):
+        # paths are made only down to those.
+        self.needs_path = False
 
 
 def _ignores_info(function: Callable[..., Any]) -> bool:
@@ -386,9 +409,13 @@ class _Compiler:
             else:
                 direct = _direct_call(self.schema, field_def, nodes)
                 kind = _RESOLVER if direct is None else _DIRECT
-                field_plan = _FieldPlan(key, kind, field_def, nodes, complete, True)
+                builds_info = direct is None or direct.info_name is not None
+                field_plan = _FieldPlan(
+                    key, kind, field_def, nodes, complete, needs_path or builds_info
+                )
                 field_plan.direct = direct
             plan.fields.append(field_plan)
+        plan.needs_path = any(field_plan.needs_path for field_plan in plan.fields)
         return plan
 
     def _sub_plan(self, type_: GraphQLObjectType, details: list[FieldDetails]) -> ObjectPlan:
@@ -418,15 +445,18 @@ class _Compiler:
     ) -> tuple[Complete, bool]:
         """How to complete a value of ``type_``, and whether that needs the value's path."""
         if isinstance(type_, GraphQLNonNull):
+            if is_leaf_type(type_.of_type):
+                return _leaf(type_.of_type.coerce_output_value, non_null=True), False
             inner, needs_path = self._completer(type_.of_type, details, parent_type, field_def)
             return _non_null(inner), needs_path
         if isinstance(type_, GraphQLList):
             inner, needs_path = self._completer(type_.of_type, details, parent_type, field_def)
             return _list(inner, needs_path), needs_path
         if is_leaf_type(type_):
-            return _leaf(type_.coerce_output_value), False
+            return _leaf(type_.coerce_output_value, non_null=False), False
         if isinstance(type_, GraphQLObjectType):
-            return _object(self._sub_plan(type_, details)), True
+            sub_plan = self._sub_plan(type_, details)
+            return _object(sub_plan), sub_plan.needs_path
         if isinstance(type_, GraphQLInterfaceType | GraphQLUnionType):
             plans = {
                 possible.name: self._sub_plan(possible, details)
@@ -447,9 +477,23 @@ def _non_null(inner: Complete) -> Complete:
     return complete
 
 
-def _leaf(coerce: Callable[[Any], Any]) -> Complete:
+# Values graphql-core's own serializers return as they are.
+_AS_IS: Final[dict[Callable[[Any], Any], type]] = {
+    serialize_string: str,
+    serialize_id: str,
+    serialize_boolean: bool,
+}
+
+
+def _leaf(coerce: Callable[[Any], Any], *, non_null: bool) -> Complete:
+    # Non-null or not, a null leaf fails the plan: null in a non-null position is an error,
+    # and a serializer's null is one too. Only a resolver's null in a nullable one is not.
+    absent = _FAILED if non_null else None
+
     def complete(run: "_Run", value: Any, path: Path | None) -> Any:
         if value is None or value is Undefined:
+            if absent is _FAILED:
+                raise _Failed
             return None
         if isinstance(value, Exception):
             raise _Failed
@@ -458,16 +502,20 @@ def _leaf(coerce: Callable[[Any], Any]) -> Complete:
             raise _Failed
         return coerced
 
-    if coerce is not serialize_string:
+    as_is = _AS_IS.get(coerce)
+    if as_is is None:
         return complete
 
-    # Most leaves of a page are texts, which graphql-core's String passes through as is.
-    def complete_text(run: "_Run", value: Any, path: Path | None) -> Any:
-        if type(value) is str:
+    # Most leaves of a page are texts, passed through as they are.
+    def complete_plain(run: "_Run", value: Any, path: Path | None) -> Any:
+        if type(value) is as_is:
             return value
         return complete(run, value, path)
 
-    return complete_text
+    return complete_plain
+
+
+_FAILED: Final[Any] = object()
 
 
 def _list(item: Complete, needs_path: bool) -> Complete:
@@ -483,7 +531,7 @@ def _list(item: Complete, needs_path: bool) -> Complete:
         append = completed.append
         for index, element in enumerate(value):
             element_path = Path(path, index, None) if needs_path else None
-            if is_awaitable(element):
+            if type(element) not in _NOT_AWAITABLE and _awaitable(element, is_awaitable):
                 append(None)
                 run.pending.append((element, item, element_path, completed, index))
             else:
@@ -542,8 +590,24 @@ def _abstract(
     return complete
 
 
-# Never awaitable, as strawberry's is_awaitable knows too: no need to ask.
-_NEVER_AWAITABLE: Final = frozenset({type(None), bool, int, float, str, list, tuple, dict})
+# Types whose values are never awaitable: the plain ones (as strawberry's is_awaitable knows
+# too), and each class found not to be that reads its attributes the ordinary way.
+_NOT_AWAITABLE: set[type] = {type(None), bool, int, float, str, list, tuple, dict}
+_NOT_AWAITABLE_MAX: Final = 4_096
+
+
+def _awaitable(value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
+    if is_awaitable(value):
+        return True
+    kind = type(value)
+    if (
+        getattr(kind, "__getattr__", None) is None
+        and kind.__getattribute__ is object.__getattribute__  # type: ignore[comparison-overlap]
+        and len(_NOT_AWAITABLE) < _NOT_AWAITABLE_MAX
+    ):
+        _NOT_AWAITABLE.add(kind)
+    return False
+
 
 # An awaitable a resolver returned, and where its completed value goes.
 _Pending: TypeAlias = tuple[Any, Complete, Path | None, Any, str | int]
@@ -610,7 +674,7 @@ class _Run:
                     value = field_plan.resolve(  # type: ignore[misc]
                         source, info, **self._arguments(field_plan)
                     )
-                if type(value) not in _NEVER_AWAITABLE and is_awaitable(value):
+                if type(value) not in _NOT_AWAITABLE and _awaitable(value, is_awaitable):
                     result[key] = None
                     self.pending.append((value, field_plan.complete, field_path, result, key))  # type: ignore[arg-type]
                 else:
@@ -641,13 +705,7 @@ class _Run:
         while self.pending:
             wave, self.pending = self.pending, []
             # Completions run only after a wave settled: a cancelled wave leaves nothing unstarted.
-            if len(wave) == 1:
-                try:
-                    values: list[Any] = [await wave[0][0]]
-                except Exception as error:
-                    values = [error]
-            else:
-                values = await asyncio.gather(*(p[0] for p in wave), return_exceptions=True)
+            values = await _settled(wave)
             for (_, complete, path, container, key), value in zip(wave, values, strict=True):
                 if isinstance(value, BaseException):
                     if not isinstance(value, Exception):
@@ -658,6 +716,53 @@ class _Run:
                     container[key] = complete(self, value, path)
                 except Exception:
                     self.failed = True
+
+
+async def _settled(wave: list[_Pending]) -> list[Any]:
+    """The values of a wave's awaitables, or the exceptions they raised. A ``Loaded`` is its
+    future's value made: the futures are awaited one by one (a batch completes them all at
+    once, so this wakes once a batch), the rest concurrently as Tasks."""
+    others = [p[0] for p in wave if type(p[0]) is not Loaded]
+    other_values: list[Any] = []
+    gathered: asyncio.Future[list[Any]] | None = None
+    if len(others) == 1:
+        try:
+            other_values = [await others[0]]
+        except Exception as error:
+            other_values = [error]
+    elif others:
+        gathered = asyncio.gather(*others, return_exceptions=True)
+    try:
+        for pending in wave:
+            awaitable = pending[0]
+            if type(awaitable) is Loaded and not awaitable.future.done():
+                try:
+                    await awaitable.future
+                except Exception:  # noqa: S110 -- read with its value below
+                    pass
+        if gathered is not None:
+            other_values = await gathered
+    except BaseException:
+        if gathered is not None:
+            gathered.cancel()
+        raise
+    next_other = iter(other_values).__next__
+    values: list[Any] = []
+    for pending in wave:
+        awaitable = pending[0]
+        if type(awaitable) is not Loaded:
+            values.append(next_other())
+            continue
+        future = awaitable.future
+        failure = future.exception()
+        if failure is not None:
+            values.append(failure)
+            continue
+        try:
+            values.append(awaitable.make(future.result()))
+        except Exception as made_error:
+            values.append(made_error)
+    return values
 
 
 def execute_plan(

@@ -1,10 +1,10 @@
 """Listings, their money, places, photos, amenities and calendars, and search."""
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
@@ -12,10 +12,13 @@ from strawberry import relay
 
 from auth import rules
 from db import states
-from db.rows import AmenityRow, ListingRow
+from db.catalogue import AmenityCatalogue
+from db.rows import AmenityRow, ListingRow, PhotoRow, UserRow
+from gateways.storage import Storage
 from resolvers.currency import converted_minor
 from resolvers.permissions import can_see_listing, current_user
 from schema.accounts import UserType
+from schema.compiled import Loaded
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from services.money import Money
@@ -212,10 +215,9 @@ class ListingType(relay.Node):
         fee = self._row.cleaning_fee_minor
         return MoneyType.of(fee, self._row.currency) if fee is not None else None
 
-    @strawberry.field(description="The host.")
-    async def host(self, info: Info) -> UserType:
-        user = await info.context.loaders.user_by_id.load_existing(self._row.host_id)
-        return UserType.from_row(user)
+    @strawberry.field(description="The host.", graphql_type=UserType)
+    def host(self, info: Info) -> Loaded[UserRow | None, UserType]:
+        return Loaded(info.context.loaders.user_by_id.load(self._row.host_id), _host)
 
     @strawberry.field(
         description="Whether the signed-in viewer saved it in any of their wishlists; false "
@@ -227,29 +229,23 @@ class ListingType(relay.Node):
             return False
         return await info.context.loaders.saved_by_user.load((user_id, self.listing_id))
 
-    @strawberry.field(description="What the place offers.")
-    async def amenities(self, info: Info) -> list[AmenityType]:
-        catalogue = await info.context.services.amenities.by_id()
-        return [
-            amenity_type(entry)
-            for amenity_id in self._row.amenity_ids
-            if (entry := catalogue.get(amenity_id))
-        ]
+    @strawberry.field(description="What the place offers.", graphql_type=list[AmenityType])
+    def amenities(self, info: Info) -> list[AmenityType] | Awaitable[list[AmenityType]]:
+        # Synchronous once the catalogue is in memory: a coroutine a listing costs a page.
+        amenities = info.context.services.amenities
+        if (catalogue := amenities.loaded) is not None:
+            return _amenities(catalogue, self._row.amenity_ids)
+        return self._amenities_once_loaded(amenities)
 
-    @strawberry.field(description="Photos, in the host's order.")
-    async def photos(self, info: Info) -> list[Photo]:
-        storage = info.context.services.storage
-        rows = await info.context.loaders.photos_by_listing.load(self.listing_id)
-        return [
-            Photo(
-                id=strawberry.ID(relay.to_base64("Photo", row.id)),
-                url=storage.url(row.storage_key),
-                width=row.width,
-                height=row.height,
-                caption=row.caption,
-            )
-            for row in rows
-        ]
+    async def _amenities_once_loaded(self, amenities: AmenityCatalogue) -> list[AmenityType]:
+        return _amenities(await amenities.by_id(), self._row.amenity_ids)
+
+    @strawberry.field(description="Photos, in the host's order.", graphql_type=list[Photo])
+    def photos(self, info: Info) -> Loaded[list[PhotoRow], list[Photo]]:
+        return Loaded(
+            info.context.loaders.photos_by_listing.load(self.listing_id),
+            partial(_photos, info.context.services.storage),
+        )
 
     @strawberry.field(
         description="Each night of [from, to): available or not, and its price (at most 366)."
@@ -347,6 +343,31 @@ class ListingType(relay.Node):
             cls.from_row(row) if row is not None and await can_see_listing(info, row) else None
             for row in rows
         ]
+
+
+def _host(user: UserRow | None) -> UserType:
+    if user is None:
+        raise LookupError("a listing's host has no user row")
+    return UserType.from_row(user)
+
+
+def _amenities(catalogue: dict[int, AmenityRow], amenity_ids: list[int]) -> list[AmenityType]:
+    return [
+        amenity_type(entry) for amenity_id in amenity_ids if (entry := catalogue.get(amenity_id))
+    ]
+
+
+def _photos(storage: Storage, rows: list[PhotoRow]) -> list[Photo]:
+    return [
+        Photo(
+            id=strawberry.ID(relay.to_base64("Photo", row.id)),
+            url=storage.url(row.storage_key),
+            width=row.width,
+            height=row.height,
+            caption=row.caption,
+        )
+        for row in rows
+    ]
 
 
 def listing_rating(row: ListingRow) -> float | None:

@@ -100,8 +100,8 @@ def broken_leaves(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     are the test's to check, not the suite's."""
     original = compiled._leaf
 
-    def broken(coerce):  # type: ignore[no-untyped-def]
-        complete = original(coerce)
+    def broken(coerce, *, non_null):  # type: ignore[no-untyped-def]
+        complete = original(coerce, non_null=non_null)
 
         def wrong(run, value, path):  # type: ignore[no-untyped-def]
             completed = complete(run, value, path)
