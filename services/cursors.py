@@ -13,8 +13,12 @@ from typing import Any
 from services.errors import InvalidInput
 
 
+# json.dumps with separators builds an encoder each call; a search page packs 21 cursors.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def pack(*values: Any) -> str:
-    raw = json.dumps(values, separators=(",", ":"))
+    raw = _COMPACT.encode(values)
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
