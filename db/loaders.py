@@ -6,6 +6,7 @@ They run on every search page, so they send fixed SQL through asyncpg (db/raw.py
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from functools import cached_property
 from typing import Protocol, TypeVar
 
 from aiodataloader import DataLoader
@@ -231,22 +232,69 @@ class SavedByUserLoader(DataLoader[tuple[int, int], bool]):
 
 
 class Loaders:
-    """One set per request, so nothing cached leaks from one viewer to another."""
+    """One set per request, so nothing cached leaks from one viewer to another. Each loader is
+    made on first use: a search page uses two of them."""
 
     def __init__(self, database: Database) -> None:
-        self.user_by_id = RowByIdLoader(database, USERS_BY_ID, UserRow._make)
+        self.database = database
+
+    @cached_property
+    def user_by_id(self) -> RowByIdLoader[UserRow]:
+        return RowByIdLoader(self.database, USERS_BY_ID, UserRow._make)
+
+    @cached_property
+    def listing_by_id(self) -> RowByIdLoader[ListingRow]:
         # Deleted listings too: callers decide who may see what.
-        self.listing_by_id = RowByIdLoader(database, LISTINGS_BY_ID, ListingRow._make)
-        self.photos_by_listing = PhotosByListingLoader(database)
-        self.booking_by_id = RowByIdLoader(database, BOOKINGS_BY_ID, BookingRow._make)
-        self.payment_by_id = RowByIdLoader(database, PAYMENTS_BY_ID, PaymentRow._make)
-        self.payment_by_booking = PaymentByBookingLoader(database)
-        self.payout_by_booking = PayoutByBookingLoader(database)
-        self.usd_per_unit = UsdPerUnitLoader(database)
-        self.ledger_by_payment = LedgerByPaymentLoader(database)
-        self.review_by_id = RowByIdLoader(database, REVIEWS_BY_ID, ReviewRow._make)
-        self.ratings_by_listing = RatingsByListingLoader(database)
-        self.thread_by_id = RowByIdLoader(database, THREADS_BY_ID, MessageThreadRow._make)
-        self.message_by_id = RowByIdLoader(database, MESSAGES_BY_ID, MessageRow._make)
-        self.last_message_by_thread = LastMessageByThreadLoader(database)
-        self.saved_by_user = SavedByUserLoader(database)
+        return RowByIdLoader(self.database, LISTINGS_BY_ID, ListingRow._make)
+
+    @cached_property
+    def photos_by_listing(self) -> PhotosByListingLoader:
+        return PhotosByListingLoader(self.database)
+
+    @cached_property
+    def booking_by_id(self) -> RowByIdLoader[BookingRow]:
+        return RowByIdLoader(self.database, BOOKINGS_BY_ID, BookingRow._make)
+
+    @cached_property
+    def payment_by_id(self) -> RowByIdLoader[PaymentRow]:
+        return RowByIdLoader(self.database, PAYMENTS_BY_ID, PaymentRow._make)
+
+    @cached_property
+    def payment_by_booking(self) -> PaymentByBookingLoader:
+        return PaymentByBookingLoader(self.database)
+
+    @cached_property
+    def payout_by_booking(self) -> PayoutByBookingLoader:
+        return PayoutByBookingLoader(self.database)
+
+    @cached_property
+    def usd_per_unit(self) -> UsdPerUnitLoader:
+        return UsdPerUnitLoader(self.database)
+
+    @cached_property
+    def ledger_by_payment(self) -> LedgerByPaymentLoader:
+        return LedgerByPaymentLoader(self.database)
+
+    @cached_property
+    def review_by_id(self) -> RowByIdLoader[ReviewRow]:
+        return RowByIdLoader(self.database, REVIEWS_BY_ID, ReviewRow._make)
+
+    @cached_property
+    def ratings_by_listing(self) -> RatingsByListingLoader:
+        return RatingsByListingLoader(self.database)
+
+    @cached_property
+    def thread_by_id(self) -> RowByIdLoader[MessageThreadRow]:
+        return RowByIdLoader(self.database, THREADS_BY_ID, MessageThreadRow._make)
+
+    @cached_property
+    def message_by_id(self) -> RowByIdLoader[MessageRow]:
+        return RowByIdLoader(self.database, MESSAGES_BY_ID, MessageRow._make)
+
+    @cached_property
+    def last_message_by_thread(self) -> LastMessageByThreadLoader:
+        return LastMessageByThreadLoader(self.database)
+
+    @cached_property
+    def saved_by_user(self) -> SavedByUserLoader:
+        return SavedByUserLoader(self.database)

@@ -11,6 +11,7 @@ under a list as many times as the list can hold. Introspection fields cost 1 eac
 fan-out is bounded by the schema and by graphql-core's introspection depth rule.
 """
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,6 +233,8 @@ class _CostMeter:
     ) -> None:
         self.schema = schema
         self.variables = variables
+        # The variables whose values the cost depends on: those given as a `first`.
+        self.read: set[str] = set()
         self.variable_defaults = {
             definition.variable.name.value: definition.default_value
             for definition in operation.variable_definitions or ()
@@ -280,6 +283,7 @@ class _CostMeter:
             if isinstance(value, IntValueNode):
                 return int(value.value)
             if isinstance(value, VariableNode):
+                self.read.add(value.name.value)
                 given = self.variables.get(value.name.value)
                 if given is not None:
                     return given
@@ -296,6 +300,16 @@ def _field(parent: Any, name: str) -> Any:
     return None
 
 
+# Costs of the documents run lately: the same few are asked again and again, and a cost changes
+# only with the variables its `first` arguments read. Each entry keeps its schema and document:
+# their ids are its key, and must not be reused meanwhile.
+_KnownCosts = tuple[GraphQLSchema, DocumentNode, tuple[str, ...], dict[tuple[Any, ...], int]]
+_known_costs: "OrderedDict[tuple[int, int, str | None], _KnownCosts]" = OrderedDict()
+MAX_KNOWN_DOCUMENTS = 256
+MAX_KNOWN_VARIANTS = 16
+_PLAIN_VALUES = (int, str, float, bool, type(None))
+
+
 def query_cost(
     schema: GraphQLSchema,
     document: DocumentNode | None,
@@ -305,13 +319,50 @@ def query_cost(
     """What running ``operation_name`` (or the only operation) of ``document`` costs."""
     if document is None:
         return 0
+    variables = variables or {}
+    key = (id(schema), id(document), operation_name)
+    known = _known_costs.get(key)
+    if known is not None and known[0] is schema and known[1] is document:
+        _known_costs.move_to_end(key)
+        values = _typed(variables, known[2])
+        if values is not None:
+            cost = known[3].get(values)
+            if cost is None:
+                cost = _cost(schema, document, operation_name, variables)[0]
+                if len(known[3]) < MAX_KNOWN_VARIANTS:
+                    known[3][values] = cost
+            return cost
+        return _cost(schema, document, operation_name, variables)[0]
+    cost, read = _cost(schema, document, operation_name, variables)
+    values = _typed(variables, read)
+    costs = {values: cost} if values is not None else {}
+    _known_costs[key] = (schema, document, read, costs)
+    while len(_known_costs) > MAX_KNOWN_DOCUMENTS:
+        _known_costs.popitem(last=False)
+    return cost
+
+
+def _typed(variables: Mapping[str, Any], names: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The values of ``names`` with their types (True is not 1 here), or None when one is not
+    a plain value to key a cost by."""
+    values = tuple((type(value), value) for value in map(variables.get, names))
+    return values if all(isinstance(value, _PLAIN_VALUES) for _, value in values) else None
+
+
+def _cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+) -> tuple[int, tuple[str, ...]]:
+    """The cost of the operation, and the variables it read (sorted)."""
     operations = _operations(document.definitions)
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
     if len(operations) != 1:
-        return 0  # graphql-core refuses to run it
+        return 0, ()  # graphql-core refuses to run it
     operation = operations[0]
-    meter = _CostMeter(schema, operation, variables or {})
+    meter = _CostMeter(schema, operation, variables)
     locals_ = {
         name: meter.local(
             fragment.selection_set, schema.get_type(fragment.type_condition.name.value)
@@ -319,4 +370,5 @@ def query_cost(
         for name, fragment in _fragments(document.definitions).items()
     }
     root = schema.get_root_type(operation.operation)
-    return _add(meter.local(operation.selection_set, root), _fragment_totals(locals_, _add))
+    cost = _add(meter.local(operation.selection_set, root), _fragment_totals(locals_, _add))
+    return cost, tuple(sorted(meter.read))

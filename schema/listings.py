@@ -134,11 +134,15 @@ def amenity_type(entry: AmenityRow) -> AmenityType:
 
 @strawberry.type(description="A photo of a listing.")
 class Photo:
-    id: strawberry.ID
+    # Encoded only when asked for: a search page shows some 50 photos and none of their ids.
+    id: strawberry.ID = strawberry.field(
+        resolver=lambda self: strawberry.ID(relay.to_base64("Photo", self.photo_id))
+    )
     url: str
     width: int | None
     height: int | None
     caption: str | None
+    photo_id: strawberry.Private[int]
 
 
 @strawberry.type(description="One night of a listing's calendar.")
@@ -360,7 +364,7 @@ def _amenities(catalogue: dict[int, AmenityRow], amenity_ids: list[int]) -> list
 def _photos(storage: Storage, rows: list[PhotoRow]) -> list[Photo]:
     return [
         Photo(
-            id=strawberry.ID(relay.to_base64("Photo", row.id)),
+            photo_id=row.id,
             url=storage.url(row.storage_key),
             width=row.width,
             height=row.height,

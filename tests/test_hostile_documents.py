@@ -6,11 +6,18 @@ before the fix, the doubling fragments below held a process for minutes.
 
 import httpx
 import pytest
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, is_introspection_type
+from graphql import (
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    is_introspection_type,
+    parse,
+)
 
 from app.http import create_app
-from schema.limits import LIST_SIZES
+from schema.limits import LIST_SIZES, query_cost
 from schema.root import build_schema
+from services.search import MAX_PAGE_SIZE
 from tests.helpers import gql, http_client, make_settings, running
 
 
@@ -219,3 +226,15 @@ async def test_a_document_too_complex_to_check_says_so(client: httpx.AsyncClient
     [error] = body["errors"]
     assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
     assert error["message"].startswith("The document is too complex to check")
+
+
+def test_a_known_documents_cost_follows_the_values_of_its_variables() -> None:
+    # Costs are kept per document and the values its `first` arguments read: each value its own.
+    schema = build_schema()._schema
+    document = parse(PAGES)
+    costs = [
+        query_cost(schema, document, None, {"first": first})
+        for first in (10, 11, True, 1, None, [3], 10)
+    ]
+    largest = 1 + MAX_PAGE_SIZE * 135
+    assert costs == [1 + 10 * 135, 1 + 11 * 135, largest, 1 + 135, 1 + 20 * 135, largest, 1351]
