@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from auth import rules
 from db.rows import ListingRow
@@ -113,10 +113,7 @@ async def search_listings(
         first=first,
         after=after or None,
         amenity_ids=await info.context.services.amenities.ids_by_code(),
-        with_total=any(
-            _selects(info.selected_fields[0].selections, name)
-            for name in ("totalCount", "totalCountIsExact")
-        ),
+        with_total=_selects_count(info),
     )
 
     async def count() -> int:
@@ -127,14 +124,30 @@ async def search_listings(
     return connection
 
 
-def _selects(selections: list[Selection], name: str) -> bool:
-    """Whether ``name`` is among these selections, looking inside fragments."""
-    return any(
-        _selects(selection.selections, name)
-        if isinstance(selection, (InlineFragment, FragmentSpread))
-        else selection.name == name
-        for selection in selections
-    )
+def _selects_count(info: Info) -> bool:
+    """Whether the page's totalCount or totalCountIsExact is asked for, inside fragments too.
+
+    Read from graphql-core's nodes of the field: strawberry's ``selected_fields`` converts the
+    whole selection (some thirty nodes on a search page) to find two names at the top."""
+    raw = info._raw_info
+    fragments = raw.fragments
+    pending: list[SelectionSetNode] = [
+        node.selection_set for node in raw.field_nodes if node.selection_set is not None
+    ]
+    seen: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value in ("totalCount", "totalCountIsExact"):
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and (fragment := fragments.get(name)) is not None:
+                    seen.add(name)
+                    pending.append(fragment.selection_set)
+    return False
 
 
 async def my_listings(

@@ -206,6 +206,38 @@ class _DirectCall:
         self.info_name: str | None = info.name if info is not None else None
 
 
+class _ResolveInfoOnDemand:
+    """graphql-core's resolve info, for a resolver of ours that asks for strawberry's ``Info``:
+    built on the first read of anything but the context. The resolvers of a search page's
+    listings (host, photos, amenities: 60 a page) read only that."""
+
+    __slots__ = ("_built", "_executor", "_field_plan", "_parent_type", "_path", "context")
+
+    def __init__(
+        self,
+        executor: "Executor[Any]",
+        field_plan: "_FieldPlan",
+        parent_type: GraphQLObjectType,
+        path: Path | None,
+    ) -> None:
+        self.context = executor.context_value
+        self._executor = executor
+        self._field_plan = field_plan
+        self._parent_type = parent_type
+        self._path = path
+        self._built: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            self._built = self._executor.build_resolve_info(
+                self._field_plan.field_def,  # type: ignore[arg-type]
+                self._field_plan.nodes,
+                self._parent_type,
+                self._path,  # type: ignore[arg-type]
+            )
+        return getattr(self._built, name)
+
+
 def _direct_call(
     schema: GraphQLSchema, field_def: GraphQLField, nodes: list[FieldNode]
 ) -> _DirectCall | None:
@@ -648,14 +680,10 @@ class _Run:
                     direct = field_plan.direct
                     kwargs: dict[str, Any] = {}
                     if direct.info_name is not None:  # type: ignore[union-attr]
-                        info = self.executor.build_resolve_info(
-                            field_plan.field_def,  # type: ignore[arg-type]
-                            field_plan.nodes,
-                            type_,
-                            field_path,  # type: ignore[arg-type]
-                        )
                         kwargs[direct.info_name] = direct.info_class(  # type: ignore[union-attr]
-                            _raw_info=info,
+                            _raw_info=_ResolveInfoOnDemand(
+                                self.executor, field_plan, type_, field_path
+                            ),
                             _field=direct.field,  # type: ignore[union-attr]
                         )
                     for name in direct.source_names:  # type: ignore[union-attr]
