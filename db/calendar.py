@@ -62,31 +62,6 @@ def nights_taken(
 _POSTGRESQL: Dialect = registry.load("postgresql")()
 
 
-def _sql_text(query: Select[Any]) -> str:
-    return str(query.compile(dialect=_POSTGRESQL, compile_kwargs={"literal_binds": True}))
-
-
-@cache
-def overlapping_stay_sql(listing_id: str, check_in: str, check_out: str) -> str:
-    """``overlapping_stays`` as SQL text, for ``EXISTS (...)`` in a hand-written statement; the
-    arguments are SQL expressions (a column of the outer query, ``$1`` placeholders)."""
-    k = aliased(Booking, name="k")
-    overlaps = _stay_overlaps(
-        k, literal_column(listing_id), literal_column(check_in), literal_column(check_out)
-    )
-    return _sql_text(select(literal_column("1")).select_from(k).where(overlaps))
-
-
-@cache
-def blocked_night_sql(listing_id: str, start: str, end: str) -> str:
-    """``blocked_nights`` as SQL text, for ``EXISTS (...)`` in a hand-written statement."""
-    b = aliased(BlockedNight, name="b")
-    closed = _night_closed(
-        b, literal_column(listing_id), literal_column(start), literal_column(end)
-    )
-    return _sql_text(select(literal_column("1")).select_from(b).where(closed))
-
-
 @cache
 def taken_night_sql(listing_id: str, check_in: str, check_out: str) -> str:
     """SQL text, true when a night of [check_in, check_out) is closed or held by a stay, as

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from auth import rules as access
-from db.calendar import blocked_night_sql, overlapping_stay_sql
+from db.calendar import taken_night_sql
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.models import Listing, User, Wishlist, WishlistItem
@@ -361,8 +361,8 @@ async def saved_places(
             f" AND l.max_guests >= {p(wishlist.guests or 1)}"
             f" AND {start}::date >= {today}"
             f" AND {start}::date <= {today} + {p(max_days_ahead)}::int"
-            f" AND NOT EXISTS ({blocked_night_sql('l.id', start, end)})"
-            f" AND NOT EXISTS ({overlapping_stay_sql('l.id', start, end)})) AS free",
+            # The nights search reads too (listing_calendar): free here is free there.
+            f" AND NOT {taken_night_sql('l.id', start, end)}) AS free",
             f"ARRAY(SELECT n.night {overrides} ORDER BY n.night) AS override_nights",
             f"ARRAY(SELECT n.price_minor {overrides} ORDER BY n.night) AS override_prices",
         ]
