@@ -231,6 +231,13 @@ class SavedByUserLoader(DataLoader[tuple[int, int], bool]):
         return [key in saved for key in keys]
 
 
+LoaderT = TypeVar("LoaderT", bound=DataLoader)  # type: ignore[type-arg]
+
+
+def _on_first_use(make: Callable[[Database], LoaderT]) -> "cached_property[LoaderT]":
+    return cached_property(lambda loaders: make(loaders.database))
+
+
 class Loaders:
     """One set per request, so nothing cached leaks from one viewer to another. Each loader is
     made on first use: a search page uses two of them."""
@@ -238,63 +245,21 @@ class Loaders:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    @cached_property
-    def user_by_id(self) -> RowByIdLoader[UserRow]:
-        return RowByIdLoader(self.database, USERS_BY_ID, UserRow._make)
-
-    @cached_property
-    def listing_by_id(self) -> RowByIdLoader[ListingRow]:
-        # Deleted listings too: callers decide who may see what.
-        return RowByIdLoader(self.database, LISTINGS_BY_ID, ListingRow._make)
-
-    @cached_property
-    def photos_by_listing(self) -> PhotosByListingLoader:
-        return PhotosByListingLoader(self.database)
-
-    @cached_property
-    def booking_by_id(self) -> RowByIdLoader[BookingRow]:
-        return RowByIdLoader(self.database, BOOKINGS_BY_ID, BookingRow._make)
-
-    @cached_property
-    def payment_by_id(self) -> RowByIdLoader[PaymentRow]:
-        return RowByIdLoader(self.database, PAYMENTS_BY_ID, PaymentRow._make)
-
-    @cached_property
-    def payment_by_booking(self) -> PaymentByBookingLoader:
-        return PaymentByBookingLoader(self.database)
-
-    @cached_property
-    def payout_by_booking(self) -> PayoutByBookingLoader:
-        return PayoutByBookingLoader(self.database)
-
-    @cached_property
-    def usd_per_unit(self) -> UsdPerUnitLoader:
-        return UsdPerUnitLoader(self.database)
-
-    @cached_property
-    def ledger_by_payment(self) -> LedgerByPaymentLoader:
-        return LedgerByPaymentLoader(self.database)
-
-    @cached_property
-    def review_by_id(self) -> RowByIdLoader[ReviewRow]:
-        return RowByIdLoader(self.database, REVIEWS_BY_ID, ReviewRow._make)
-
-    @cached_property
-    def ratings_by_listing(self) -> RatingsByListingLoader:
-        return RatingsByListingLoader(self.database)
-
-    @cached_property
-    def thread_by_id(self) -> RowByIdLoader[MessageThreadRow]:
-        return RowByIdLoader(self.database, THREADS_BY_ID, MessageThreadRow._make)
-
-    @cached_property
-    def message_by_id(self) -> RowByIdLoader[MessageRow]:
-        return RowByIdLoader(self.database, MESSAGES_BY_ID, MessageRow._make)
-
-    @cached_property
-    def last_message_by_thread(self) -> LastMessageByThreadLoader:
-        return LastMessageByThreadLoader(self.database)
-
-    @cached_property
-    def saved_by_user(self) -> SavedByUserLoader:
-        return SavedByUserLoader(self.database)
+    user_by_id = _on_first_use(lambda db: RowByIdLoader(db, USERS_BY_ID, UserRow._make))
+    # Deleted listings too: callers decide who may see what.
+    listing_by_id = _on_first_use(lambda db: RowByIdLoader(db, LISTINGS_BY_ID, ListingRow._make))
+    photos_by_listing = _on_first_use(PhotosByListingLoader)
+    booking_by_id = _on_first_use(lambda db: RowByIdLoader(db, BOOKINGS_BY_ID, BookingRow._make))
+    payment_by_id = _on_first_use(lambda db: RowByIdLoader(db, PAYMENTS_BY_ID, PaymentRow._make))
+    payment_by_booking = _on_first_use(PaymentByBookingLoader)
+    payout_by_booking = _on_first_use(PayoutByBookingLoader)
+    usd_per_unit = _on_first_use(UsdPerUnitLoader)
+    ledger_by_payment = _on_first_use(LedgerByPaymentLoader)
+    review_by_id = _on_first_use(lambda db: RowByIdLoader(db, REVIEWS_BY_ID, ReviewRow._make))
+    ratings_by_listing = _on_first_use(RatingsByListingLoader)
+    thread_by_id = _on_first_use(
+        lambda db: RowByIdLoader(db, THREADS_BY_ID, MessageThreadRow._make)
+    )
+    message_by_id = _on_first_use(lambda db: RowByIdLoader(db, MESSAGES_BY_ID, MessageRow._make))
+    last_message_by_thread = _on_first_use(LastMessageByThreadLoader)
+    saved_by_user = _on_first_use(SavedByUserLoader)

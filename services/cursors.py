@@ -12,7 +12,6 @@ from typing import Any
 
 from services.errors import InvalidInput
 
-
 # json.dumps with separators builds an encoder each call; a search page packs 21 cursors.
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
