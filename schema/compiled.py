@@ -11,7 +11,8 @@ and ``@skip``/``@include`` resolved for the variable values read by those direct
 to get each value (an attribute, strawberry's default resolver, or the field's resolve
 function with arguments coerced once per execution) and a completer built for the field's
 type. Executing it makes no info object for a plain field, dispatches on no type, and awaits
-what resolvers return in waves, one ``asyncio.gather`` per wave for the whole operation.
+what resolvers return in waves for the whole operation: a dataloader's future (``Loaded``)
+itself, other awaitables together in one ``asyncio.gather`` per wave.
 
 Errors are rare on the pages that matter, and their exact form (messages, paths, locations,
 order, null propagation) is graphql-core's to define. So a plan does not reproduce them: a
@@ -518,14 +519,10 @@ _AS_IS: Final[dict[Callable[[Any], Any], type]] = {
 
 
 def _leaf(coerce: Callable[[Any], Any], *, non_null: bool) -> Complete:
-    # Non-null or not, a null leaf fails the plan: null in a non-null position is an error,
-    # and a serializer's null is one too. Only a resolver's null in a nullable one is not.
-    absent = _FAILED if non_null else None
-
     def complete(run: "_Run", value: Any, path: Path | None) -> Any:
         if value is None or value is Undefined:
-            if absent is _FAILED:
-                raise _Failed
+            if non_null:
+                raise _Failed  # null in a non-null position: graphql-core reports it
             return None
         if isinstance(value, Exception):
             raise _Failed
@@ -545,9 +542,6 @@ def _leaf(coerce: Callable[[Any], Any], *, non_null: bool) -> Complete:
         return complete(run, value, path)
 
     return complete_plain
-
-
-_FAILED: Final[Any] = object()
 
 
 def _list(item: Complete, needs_path: bool) -> Complete:
@@ -623,7 +617,8 @@ def _abstract(
 
 
 # Types whose values are never awaitable: the plain ones (as strawberry's is_awaitable knows
-# too), and each class found not to be that reads its attributes the ordinary way.
+# too), and each class one of whose values was found not to be, when the class looks its
+# attributes up the ordinary way (so no value of it can answer otherwise).
 _NOT_AWAITABLE: set[type] = {type(None), bool, int, float, str, list, tuple, dict}
 _NOT_AWAITABLE_MAX: Final = 4_096
 
