@@ -4,10 +4,12 @@ import atexit
 import logging
 import queue
 import sys
+import threading
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from logging.handlers import QueueHandler, QueueListener
+from logging.handlers import QueueHandler
+from typing import TextIO
 
 import orjson
 
@@ -56,17 +58,50 @@ class _Queued(QueueHandler):
         return prepared
 
 
-class _Written(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        stream = getattr(record, "stream", sys.stderr)
-        try:
-            stream.write(record.getMessage() + "\n")
-            stream.flush()
-        except ValueError:  # closed meanwhile: a test's capture that ended
-            pass
+# How long a line may wait to be written: lines gathered meanwhile are written at once.
+WRITE_EVERY_SECONDS = 0.05
 
 
-_writer: QueueListener | None = None
+class _LineWriter:
+    """Writes the queued lines, each to the standard error it was logged with, every
+    WRITE_EVERY_SECONDS: all the lines gathered meanwhile at once. Woken for each line, the
+    thread took the GIL from the event loop on every request, which cost 0.28 ms of CPU a
+    request under load (`{ __typename }` in all costs 0.6 ms; measured with wrk)."""
+
+    def __init__(self, lines: "queue.SimpleQueue[logging.LogRecord]") -> None:
+        self._lines = lines
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="roost-log-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(WRITE_EVERY_SECONDS):
+            self._write_out()
+        self._write_out()
+
+    def _write_out(self) -> None:
+        by_stream: dict[TextIO, list[str]] = {}
+        while True:
+            try:
+                record = self._lines.get_nowait()
+            except queue.Empty:
+                break
+            stream: TextIO = getattr(record, "stream", sys.stderr)
+            by_stream.setdefault(stream, []).append(record.getMessage())
+        for stream, lines in by_stream.items():
+            try:
+                stream.write("\n".join(lines) + "\n")
+                stream.flush()
+            except ValueError:  # closed meanwhile: a test's capture that ended
+                pass
+
+    def stop(self) -> None:
+        """Writes out what is queued, and ends the thread."""
+        self._stopping.set()
+        self._thread.join()
+
+
+_writer: _LineWriter | None = None
 
 
 def _stop_writer() -> None:
@@ -88,8 +123,7 @@ def configure_logging(level: str) -> None:
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = _Queued(lines)
     handler.setFormatter(JsonFormatter())
-    _writer = QueueListener(lines, _Written())
-    _writer.start()
+    _writer = _LineWriter(lines)
     root = logging.getLogger()
     # Called again (by each worker, by tests), it replaces its own handler and no other.
     root.handlers[:] = [h for h in root.handlers if not isinstance(h.formatter, JsonFormatter)] + [
