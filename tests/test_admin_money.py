@@ -3,8 +3,10 @@ of a payment; bounded by what was paid and not refunded, audited, and moved once
 admins race."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -203,10 +205,30 @@ async def test_admins_racing_to_refund_a_stripe_payment_ask_stripe_once(
         hooked.fake.refunds_pending()
     refund = {"id": payment_id, "amount": eur("25"), "reason": "Noisy street"}
     cancel = {"id": booking["id"], "refund": eur(amount), "reason": "Noisy street"}
+    # Stripe answers the winner only once the other four have their answers, so the race is
+    # one on every run: none of them may start after the winner's refund is done (it would
+    # then be a later refund, not a racing one). Were two refunds asked, neither would be
+    # answered before the timeout, and the count at Stripe below would tell.
+    answered: list[object] = []
+    others_answered = asyncio.Event()
+
+    async def requested(document: str, variables: dict[str, object]) -> dict[str, Any]:
+        body = await gql(client, document, variables, headers=admin)
+        answered.append(body)
+        if len(answered) == 4:
+            others_answered.set()
+        return body
+
+    async def answer_the_winner_last(method: str, path: str) -> None:
+        if method == "POST" and path == "/v1/refunds":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(others_answered.wait(), timeout=10)
+
+    hooked.fake.before_answer = answer_the_winner_last
     bodies = await asyncio.gather(
-        *(gql(client, REFUND, refund, headers=admin) for _ in range(4)),
-        gql(client, ADMIN_CANCEL, cancel, headers=admin),
+        *(requested(REFUND, refund) for _ in range(4)), requested(ADMIN_CANCEL, cancel)
     )
+    hooked.fake.before_answer = None
     won = [body for body in bodies if "errors" not in body]
     assert len(won) == 1, bodies
     assert all(error_code(b) == "CONFLICT" for b in bodies if "errors" in b), bodies
