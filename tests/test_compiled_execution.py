@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from db.database import Database
-from db.models import ListingPhoto, Upload
 from schema import compiled
-from tests.factories import make_listing, make_user
+from tests.factories import add_photo, make_listing, make_user
 from tests.helpers import committed, gql
 
 PAGE = """
@@ -44,13 +43,7 @@ async def page_of_listings(database: Database) -> None:
             listing = await make_listing(
                 session, host=hosts[i % 3], title=f"place {i}", amenities=["wifi", "pool"]
             )
-            upload = Upload(
-                owner_id=listing.host_id, storage_key=f"c{i}.jpg", thumbnail_key=f"c{i}-t.jpg",
-                content_type="image/jpeg", width=10, height=10, byte_size=1,
-            )  # fmt: skip
-            session.add(upload)
-            await session.flush()
-            session.add(ListingPhoto(listing_id=listing.id, upload_id=upload.id, position=0))
+            await add_photo(session, listing, f"c{i}")
 
 
 def planned() -> int:

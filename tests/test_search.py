@@ -9,10 +9,10 @@ from sqlalchemy import update
 from strawberry.relay import to_base64
 
 from db.database import Database
-from db.models import BlockedNight, Listing, ListingPhoto, Upload
+from db.models import BlockedNight, Listing
 from services import listings as listings_service
 from tests.accounts_helpers import bearer, register
-from tests.factories import make_booking, make_listing, make_user
+from tests.factories import add_photo, make_booking, make_listing, make_user
 from tests.helpers import StatementCounter, committed, gql
 
 SEARCH = """
@@ -307,13 +307,7 @@ async def test_a_page_costs_the_same_statements_whatever_its_size(
             for i in range(50)
         ]
         for i, listing in enumerate(made):
-            upload = Upload(
-                owner_id=listing.host_id, storage_key=f"k{i}.jpg", thumbnail_key=f"k{i}-t.jpg",
-                content_type="image/jpeg", width=10, height=10, byte_size=1,
-            )  # fmt: skip
-            session.add(upload)
-            await session.flush()
-            session.add(ListingPhoto(listing_id=listing.id, upload_id=upload.id, position=0))
+            await add_photo(session, listing, f"k{i}")
     await gql(client, PAGE_WITH_NESTED, {"first": 1})  # warms the amenity catalogue
 
     counts = {}

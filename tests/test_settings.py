@@ -31,6 +31,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyP
     return monkeypatch
 
 
+def production_env(env: pytest.MonkeyPatch) -> None:
+    """The settings production needs, each valid."""
+    env.setenv("ROOST_ENV", "production")
+    env.setenv("DATABASE_URL", "postgresql://db/roost")
+    env.setenv("JWT_SECRET", "s" * 40)
+    env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
+
+
 def test_production_without_secrets_refuses_to_start(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ROOST_ENV", "production")
     with pytest.raises(
@@ -40,19 +48,14 @@ def test_production_without_secrets_refuses_to_start(clean_env: pytest.MonkeyPat
 
 
 def test_production_refuses_a_short_jwt_secret(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("ROOST_ENV", "production")
-    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
+    production_env(clean_env)
     clean_env.setenv("JWT_SECRET", "short")
-    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
     with pytest.raises(ConfigurationError, match="at least 32"):
         load_settings()
 
 
 def test_production_with_its_secrets_starts(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    clean_env.setenv("ROOST_ENV", "production")
-    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
-    clean_env.setenv("JWT_SECRET", "s" * 40)
-    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
+    production_env(clean_env)
     settings = load_settings()
     assert settings.is_production
     assert settings.require_jwt_secret() == "s" * 40
@@ -62,20 +65,14 @@ def test_production_with_its_secrets_starts(clean_env: pytest.MonkeyPatch, tmp_p
 def test_production_refuses_calendar_imports_from_private_addresses(
     clean_env: pytest.MonkeyPatch,
 ) -> None:
-    clean_env.setenv("ROOST_ENV", "production")
-    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
-    clean_env.setenv("JWT_SECRET", "s" * 40)
-    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
+    production_env(clean_env)
     clean_env.setenv("ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE", "true")
     with pytest.raises(ConfigurationError, match="ROOST_CALENDAR_IMPORT_ALLOW_PRIVATE"):
         load_settings()
 
 
 def test_production_refuses_the_execution_shadow(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("ROOST_ENV", "production")
-    clean_env.setenv("DATABASE_URL", "postgresql://db/roost")
-    clean_env.setenv("JWT_SECRET", "s" * 40)
-    clean_env.setenv("ROOST_FIELD_ENCRYPTION_KEY", VALID_KEY)
+    production_env(clean_env)
     clean_env.setenv("ROOST_EXECUTION_SHADOW", "1")
     with pytest.raises(ConfigurationError, match="ROOST_EXECUTION_SHADOW"):
         load_settings()

@@ -15,10 +15,10 @@ from strawberry import relay
 from app.http import create_app
 from app.settings import Settings
 from db.database import Database
-from db.models import BlockedNight, Listing, ListingPhoto, NightPrice, Upload
+from db.models import BlockedNight, Listing, NightPrice
 from services import wishlists as wishlists_service
 from tests.accounts_helpers import bearer, error_code, register
-from tests.factories import make_booking, make_listing, make_user
+from tests.factories import add_photo, make_booking, make_listing, make_user
 from tests.helpers import START, FakeClock, StatementCounter, committed, gql, serving
 
 TODAY = START.date()
@@ -503,13 +503,7 @@ async def test_a_page_of_places_with_dates_costs_the_same_statements_whatever_it
     listings = await places(database, 20)
     async with committed(database) as session:
         for i, listing in enumerate(listings):
-            upload = Upload(
-                owner_id=listing.host_id, storage_key=f"w{i}.jpg", thumbnail_key=f"w{i}-t.jpg",
-                content_type="image/jpeg", width=10, height=10, byte_size=1,
-            )  # fmt: skip
-            session.add(upload)
-            await session.flush()
-            session.add(ListingPhoto(listing_id=listing.id, upload_id=upload.id, position=0))
+            await add_photo(session, listing, f"w{i}")
     ana = await a_user(client)
     small, big = await new_list(client, ana, "small"), await new_list(client, ana, "big")
     for listing in listings:
