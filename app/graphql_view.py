@@ -174,9 +174,16 @@ class RoostGraphQL(GraphQL[Context, None]):
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
-        response = super().create_response(response_data, sub_response)
-        if sub_response.media_type:
-            response.headers["content-type"] = sub_response.media_type
+        # As strawberry's, but with orjson's bytes as the body: encode_json's text (which
+        # websockets need) would be encoded back to the same bytes, twice the copying.
+        response = Response(
+            orjson.dumps(response_data),
+            status_code=sub_response.status_code or 200,
+            media_type=sub_response.media_type or "application/json",
+        )
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
         return response
 
     async def process_result(

@@ -39,7 +39,7 @@ async def users(
 
     return UserConnection.of(
         [
-            UserEdge(cursor=cursor, node=UserType.from_row(row))
+            UserEdge(cursor_value=cursor, node=UserType.from_row(row))
             for row, cursor in zip(rows, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

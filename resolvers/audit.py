@@ -39,7 +39,7 @@ async def audit_log(
 
     return AuditEntryConnection.of(
         [
-            AuditEntryEdge(cursor=cursor, node=AuditEntryType.from_row(row))
+            AuditEntryEdge(cursor_value=cursor, node=AuditEntryType.from_row(row))
             for row, cursor in zip(page.entries, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

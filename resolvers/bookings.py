@@ -162,7 +162,7 @@ def _connection(info: Info, page: booking_lists.BookingPage) -> BookingConnectio
 
     return BookingConnection.of(
         [
-            BookingEdge(cursor=cursor, node=BookingType.from_row(row))
+            BookingEdge(cursor_value=cursor, node=BookingType.from_row(row))
             for row, cursor in zip(page.bookings, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

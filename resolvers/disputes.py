@@ -29,7 +29,7 @@ def _connection(info: Info, page: disputes_service.DisputePage) -> DisputeConnec
 
     return DisputeConnection.of(
         [
-            DisputeEdge(cursor=cursor, node=DisputeType.from_row(row))
+            DisputeEdge(cursor_value=cursor, node=DisputeType.from_row(row))
             for row, cursor in zip(page.disputes, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

@@ -74,8 +74,8 @@ async def amenities(info: Info) -> list[AmenityType]:
 def _page(page: search_service.SearchPage, count: Counter) -> ListingConnection:
     return ListingConnection.of(
         [
-            ListingEdge(cursor=cursor, node=ListingType.from_row(row))
-            for row, cursor in zip(page.rows, page.cursors, strict=True)
+            ListingEdge(cursor_value=page.cursors.packer(index), node=ListingType.from_row(row))
+            for index, row in enumerate(page.rows)
         ],
         has_next_page=page.has_next_page,
         count=count,

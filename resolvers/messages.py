@@ -74,7 +74,7 @@ async def message_threads(
 
     return MessageThreadConnection.of(
         [
-            MessageThreadEdge(cursor=cursor, node=MessageThreadType.from_row(row))
+            MessageThreadEdge(cursor_value=cursor, node=MessageThreadType.from_row(row))
             for row, cursor in zip(page.rows, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,
@@ -98,7 +98,7 @@ async def messages_page(
 
     return MessageConnection.of(
         [
-            MessageEdge(cursor=cursor, node=MessageType.from_row(row))
+            MessageEdge(cursor_value=cursor, node=MessageType.from_row(row))
             for row, cursor in zip(page.rows, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

@@ -37,7 +37,7 @@ async def moderation_queue(
 
     return ListingConnection.of(
         [
-            ListingEdge(cursor=cursor, node=ListingType.from_row(row))
+            ListingEdge(cursor_value=cursor, node=ListingType.from_row(row))
             for row, cursor in zip(rows, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

@@ -71,11 +71,13 @@ def plain_input(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def forward_page_info(cursors: list[str], has_next_page: bool) -> relay.PageInfo:
+def forward_page_info(
+    start_cursor: str | None, end_cursor: str | None, has_next_page: bool
+) -> relay.PageInfo:
     """Page info of a list read forwards only, as every Roost connection is."""
     return relay.PageInfo(
         has_next_page=has_next_page,
         has_previous_page=False,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
+        start_cursor=start_cursor,
+        end_cursor=end_cursor,
     )

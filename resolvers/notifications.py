@@ -32,7 +32,7 @@ async def notifications(
 
     return NotificationConnection.of(
         [
-            NotificationEdge(cursor=cursor, node=NotificationType.from_row(row))
+            NotificationEdge(cursor_value=cursor, node=NotificationType.from_row(row))
             for row, cursor in zip(page.notifications, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

@@ -226,7 +226,7 @@ async def _payments_page(
 
     return PaymentConnection.of(
         [
-            PaymentEdge(cursor=cursor, node=PaymentType.from_row(row))
+            PaymentEdge(cursor_value=cursor, node=PaymentType.from_row(row))
             for row, cursor in zip(page.payments, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,
@@ -261,7 +261,7 @@ async def provider_events(
 
     return ProviderEventConnection.of(
         [
-            ProviderEventEdge(cursor=cursor, node=ProviderEventType.from_row(row))
+            ProviderEventEdge(cursor_value=cursor, node=ProviderEventType.from_row(row))
             for row, cursor in zip(page.events, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

@@ -100,7 +100,7 @@ async def _payouts_page(
 
     return PayoutConnection.of(
         [
-            PayoutEdge(cursor=cursor, node=PayoutType.from_row(row))
+            PayoutEdge(cursor_value=cursor, node=PayoutType.from_row(row))
             for row, cursor in zip(page.payouts, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

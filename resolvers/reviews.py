@@ -142,7 +142,7 @@ def _connection(info: Info, page: reviews_service.ReviewPage) -> ReviewConnectio
 
     return ReviewConnection.of(
         [
-            ReviewEdge(cursor=cursor, node=ReviewType.from_row(row))
+            ReviewEdge(cursor_value=cursor, node=ReviewType.from_row(row))
             for row, cursor in zip(page.reviews, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,

@@ -55,7 +55,7 @@ async def wishlists(
 
     return WishlistConnection.of(
         [
-            WishlistEdge(cursor=cursor, node=WishlistType.from_row(row))
+            WishlistEdge(cursor_value=cursor, node=WishlistType.from_row(row))
             for row, cursor in zip(page.wishlists, page.cursors, strict=True)
         ],
         has_next_page=page.has_next_page,
@@ -106,7 +106,7 @@ async def saved_places_page(
         visible = await can_see_listing(info, row)
         edges.append(
             SavedPlaceEdge(
-                cursor=cursor,
+                cursor_value=cursor,
                 node=SavedPlaceType(
                     listing_id=strawberry.ID(relay.to_base64("Listing", row.id)),
                     listing=ListingType.from_row(row) if visible else None,

@@ -59,6 +59,7 @@ from graphql import (
     SelectionSetNode,
     Undefined,
     VariableNode,
+    get_named_type,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetails, collect_fields, collect_subfields
@@ -129,6 +130,7 @@ class _FieldPlan:
     """One response key of a selection on one concrete object type."""
 
     __slots__ = (
+        "as_is",
         "complete",
         "direct",
         "field_def",
@@ -155,6 +157,8 @@ class _FieldPlan:
         self.field_def = field_def
         self.nodes = nodes
         self.complete = complete
+        # The one type of value its completer passes through as it is (texts, ids, booleans).
+        self.as_is: type | None = getattr(complete, "as_is", None)
         self.needs_path = needs_path
         self.get: Callable[[Any], Any] | None = None
         self.direct: _DirectCall | None = None
@@ -165,7 +169,7 @@ class _FieldPlan:
 class ObjectPlan:
     """The fields selected on one concrete object type, in response order."""
 
-    __slots__ = ("fields", "is_type_of", "needs_path", "type")
+    __slots__ = ("fields", "is_type_of", "needs_path", "reads_only_attributes", "type")
 
     def __init__(self, type_: GraphQLObjectType) -> None:
         self.type = type_
@@ -174,6 +178,9 @@ class ObjectPlan:
         # Whether any field in it, or below it, builds an info object (which carries its path):
         # paths are made only down to those.
         self.needs_path = False
+        # Whether every field is a leaf read from an attribute: the same object completes to
+        # the same answer within an execution, and is completed once (amenities repeat).
+        self.reads_only_attributes = False
 
 
 def _ignores_info(function: Callable[..., Any]) -> bool:
@@ -190,7 +197,15 @@ class _DirectCall:
     (as ``self``, ``root`` or ``parent``) and the ``Info`` where its signature asks for them,
     and (for an async resolver) wraps its coroutine in one more. This does the same."""
 
-    __slots__ = ("field", "info_class", "info_name", "pass_self", "source_names", "wrapped")
+    __slots__ = (
+        "field",
+        "info_class",
+        "info_name",
+        "pass_self",
+        "source_names",
+        "takes_only_self",
+        "wrapped",
+    )
 
     def __init__(self, field: Any, info_class: type[Any]) -> None:
         resolver = field.base_resolver
@@ -205,14 +220,16 @@ class _DirectCall:
         )
         info = resolver.info_parameter
         self.info_name: str | None = info.name if info is not None else None
+        self.takes_only_self = self.pass_self and not self.source_names and self.info_name is None
 
 
 class _ResolveInfoOnDemand:
     """graphql-core's resolve info, for a resolver of ours that asks for strawberry's ``Info``:
-    built on the first read of anything but the context. The resolvers of a search page's
-    listings (host, photos, amenities: 60 a page) read only that."""
+    built on the first read of anything but the context and the path. The resolvers of a search
+    page's listings read only those (host, photos and amenities the context, 60 a page; the
+    relay id its type's name, from the path)."""
 
-    __slots__ = ("_built", "_executor", "_field_plan", "_parent_type", "_path", "context")
+    __slots__ = ("_built", "_executor", "_field_plan", "_parent_type", "context", "path")
 
     def __init__(
         self,
@@ -225,7 +242,7 @@ class _ResolveInfoOnDemand:
         self._executor = executor
         self._field_plan = field_plan
         self._parent_type = parent_type
-        self._path = path
+        self.path = path
         self._built: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -234,7 +251,7 @@ class _ResolveInfoOnDemand:
                 self._field_plan.field_def,  # type: ignore[arg-type]
                 self._field_plan.nodes,
                 self._parent_type,
-                self._path,  # type: ignore[arg-type]
+                self.path,  # type: ignore[arg-type]
             )
         return getattr(self._built, name)
 
@@ -441,6 +458,12 @@ class _Compiler:
                     field_plan = _FieldPlan(key, _DEFAULT, field_def, nodes, complete, needs_path)
             else:
                 direct = _direct_call(self.schema, field_def, nodes)
+                if direct is not None and direct.takes_only_self:
+                    # Called with the source alone, as an attribute is read.
+                    field_plan = _FieldPlan(key, _ATTRIBUTE, field_def, nodes, complete, needs_path)
+                    field_plan.get = direct.wrapped
+                    plan.fields.append(field_plan)
+                    continue
                 kind = _RESOLVER if direct is None else _DIRECT
                 builds_info = direct is None or direct.info_name is not None
                 field_plan = _FieldPlan(
@@ -449,6 +472,15 @@ class _Compiler:
                 field_plan.direct = direct
             plan.fields.append(field_plan)
         plan.needs_path = any(field_plan.needs_path for field_plan in plan.fields)
+        plan.reads_only_attributes = all(
+            field_plan.kind == _TYPENAME
+            or (
+                type(field_plan.get) is attrgetter
+                and field_plan.field_def is not None
+                and is_leaf_type(get_named_type(field_plan.field_def.type))
+            )
+            for field_plan in plan.fields
+        )
         return plan
 
     def _sub_plan(self, type_: GraphQLObjectType, details: list[FieldDetails]) -> ObjectPlan:
@@ -475,21 +507,25 @@ class _Compiler:
         details: list[FieldDetails],
         parent_type: GraphQLObjectType,
         field_def: GraphQLField,
+        non_null: bool = False,
     ) -> tuple[Complete, bool]:
-        """How to complete a value of ``type_``, and whether that needs the value's path."""
+        """How to complete a value of ``type_`` (held in a non-null type when ``non_null``),
+        and whether that needs the value's path."""
         if isinstance(type_, GraphQLNonNull):
             if is_leaf_type(type_.of_type):
                 return _leaf(type_.of_type.coerce_output_value, non_null=True), False
+            if isinstance(type_.of_type, GraphQLList | GraphQLObjectType):
+                return self._completer(type_.of_type, details, parent_type, field_def, True)
             inner, needs_path = self._completer(type_.of_type, details, parent_type, field_def)
             return _non_null(inner), needs_path
         if isinstance(type_, GraphQLList):
             inner, needs_path = self._completer(type_.of_type, details, parent_type, field_def)
-            return _list(inner, needs_path), needs_path
+            return _list(inner, needs_path, non_null=non_null), needs_path
         if is_leaf_type(type_):
             return _leaf(type_.coerce_output_value, non_null=False), False
         if isinstance(type_, GraphQLObjectType):
             sub_plan = self._sub_plan(type_, details)
-            return _object(sub_plan), sub_plan.needs_path
+            return _object(sub_plan, non_null=non_null), sub_plan.needs_path
         if isinstance(type_, GraphQLInterfaceType | GraphQLUnionType):
             plans = {
                 possible.name: self._sub_plan(possible, details)
@@ -535,18 +571,22 @@ def _leaf(coerce: Callable[[Any], Any], *, non_null: bool) -> Complete:
     if as_is is None:
         return complete
 
-    # Most leaves of a page are texts, passed through as they are.
+    # Most leaves of a page are texts, passed through as they are (by execute_object itself
+    # for the value of a field, which reads this).
     def complete_plain(run: "_Run", value: Any, path: Path | None) -> Any:
         if type(value) is as_is:
             return value
         return complete(run, value, path)
 
+    complete_plain.as_is = as_is  # type: ignore[attr-defined]
     return complete_plain
 
 
-def _list(item: Complete, needs_path: bool) -> Complete:
+def _list(item: Complete, needs_path: bool, *, non_null: bool) -> Complete:
     def complete(run: "_Run", value: Any, path: Path | None) -> Any:
         if value is None or value is Undefined:
+            if non_null:
+                raise _Failed
             return None
         if isinstance(value, Exception) or not is_iterable(value):
             raise _Failed
@@ -567,13 +607,16 @@ def _list(item: Complete, needs_path: bool) -> Complete:
     return complete
 
 
-def _object(plan: ObjectPlan) -> Complete:
+def _object(plan: ObjectPlan, *, non_null: bool = False) -> Complete:
     # Typed as taking no info: only strawberry's own, which ignores it, is called.
     is_type_of = cast("Callable[[Any, None], Any] | None", plan.is_type_of)
     plain_check = is_type_of is not None and _ignores_info(is_type_of)
+    once = plan.reads_only_attributes
 
     def complete(run: "_Run", value: Any, path: Path | None) -> Any:
         if value is None or value is Undefined:
+            if non_null:
+                raise _Failed
             return None
         if isinstance(value, Exception):
             raise _Failed
@@ -581,6 +624,14 @@ def _object(plan: ObjectPlan) -> Complete:
             raise _Failed  # an is_type_of of our own would need an info object
         if is_type_of is not None and not is_type_of(value, None):
             raise _Failed
+        if once:
+            key = (id(plan), id(value))
+            known = run.completed.get(key)
+            if known is not None:
+                return known[1]
+            completed = run.execute_object(plan, value, path)
+            run.completed[key] = (value, completed)  # the value kept: its id stays its own
+            return completed
         return run.execute_object(plan, value, path)
 
     return complete
@@ -643,7 +694,15 @@ _Pending: TypeAlias = tuple[Any, Complete, Path | None, Any, str | int]
 class _Run:
     """One execution of a plan."""
 
-    __slots__ = ("arguments", "executor", "failed", "is_async_iterable", "is_awaitable", "pending")
+    __slots__ = (
+        "arguments",
+        "completed",
+        "executor",
+        "failed",
+        "is_async_iterable",
+        "is_awaitable",
+        "pending",
+    )
 
     def __init__(self, executor: "Executor[Any]") -> None:
         self.executor = executor
@@ -653,6 +712,8 @@ class _Run:
         self.failed = False
         # Arguments coerced once per field of the plan, not once per object.
         self.arguments: dict[int, dict[str, Any]] = {}
+        # Objects of plans that read only attributes, and their answers, per (plan, object).
+        self.completed: dict[tuple[int, int], tuple[Any, dict[str, Any]]] = {}
 
     def execute_object(self, plan: ObjectPlan, source: Any, path: Path | None) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -669,6 +730,9 @@ class _Run:
             try:
                 if kind == _ATTRIBUTE:
                     value = field_plan.get(source)  # type: ignore[misc]
+                    if type(value) is field_plan.as_is:
+                        result[key] = value
+                        continue
                 elif kind == _DEFAULT:
                     value = field_plan.resolve(source, None)  # type: ignore[misc]
                 elif kind == _DIRECT:

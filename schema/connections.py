@@ -26,10 +26,20 @@ Counter = Callable[[], Awaitable[int]]
 """Counts every match of the list; awaited only when a client asks for ``totalCount``."""
 
 
+def _edge_cursor(root: "Edge[Any]") -> str:
+    return cursor_text(root.cursor_value)
+
+
 @strawberry.type
 class Edge(Generic[NodeT]):
-    cursor: str
+    cursor: str = strawberry.field(resolver=_edge_cursor)
     node: NodeT
+    # The cursor, or what packs it when first asked for: a page shows few of its cursors.
+    cursor_value: strawberry.Private[str | Callable[[], str]]
+
+
+def cursor_text(cursor: str | Callable[[], str]) -> str:
+    return cursor if isinstance(cursor, str) else cursor()
 
 
 @strawberry.type
@@ -41,8 +51,12 @@ class Connection(Generic[EdgeT]):
     @classmethod
     def of(cls, edges: list[EdgeT], *, has_next_page: bool, count: Counter) -> Self:
         """A page read forwards, as every Roost list is."""
-        cursors = [edge.cursor for edge in edges]
-        return cls(edges=edges, page_info=forward_page_info(cursors, has_next_page), _count=count)
+        page_info = forward_page_info(
+            cursor_text(edges[0].cursor_value) if edges else None,
+            cursor_text(edges[-1].cursor_value) if edges else None,
+            has_next_page,
+        )
+        return cls(edges=edges, page_info=page_info, _count=count)
 
 
 def total_count(description: str) -> Any:

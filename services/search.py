@@ -8,11 +8,12 @@ This is the hottest path of the API, so its SQL is written out and sent through 
 import asyncio
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from db.calendar import taken_night_sql
@@ -70,7 +71,7 @@ class SearchFilter:
 @dataclass
 class SearchPage:
     rows: list[ListingRow]
-    cursors: list[str]
+    cursors: "PageCursors"
     has_next_page: bool
     total_count: int | None = None
     # False when the count stopped at its cap: there are more than ``total_count`` matches.
@@ -241,14 +242,14 @@ async def search_listings(
             raise InvalidInput.field("filter.amenities", f"unknown amenities: {', '.join(unknown)}")
         wanted = sorted({amenity_ids[code] for code in search.amenities})
         where.append(f"l.amenity_ids @> {p(wanted)}::smallint[]")
-    if search.min_price is not None or search.max_price is not None:
-        rate = await usd_per_unit(database, search.currency)
-        if rate is None:
-            raise InvalidInput.field("filter.currency", "is not a currency Roost prices in")
+    if _filters_price(search):
+        # The rate is read in the statement: a round trip less. Without one, nothing matches,
+        # and an empty page is checked for why (_refuse_unknown_currency).
+        rate = f"(SELECT usd_per_unit FROM exchange_rate WHERE currency = {p(search.currency)})"
         if search.min_price is not None:
-            where.append(f"l.nightly_price_usd >= {p(search.min_price * rate)}")
+            where.append(f"l.nightly_price_usd >= {p(search.min_price)}::numeric * {rate}")
         if search.max_price is not None:
-            where.append(f"l.nightly_price_usd <= {p(search.max_price * rate)}")
+            where.append(f"l.nightly_price_usd <= {p(search.max_price)}::numeric * {rate}")
     if search.check_in is not None and search.check_out is not None:
         check_in, check_out = p(search.check_in), p(search.check_out)
         nights = p((search.check_out - search.check_in).days)
@@ -266,7 +267,11 @@ async def search_listings(
 
     key, descending = _sort_key(sort, text_query, distance)
     if after:
-        after_key, after_id = decode_cursor(after, sort)
+        try:
+            after_key, after_id = decode_cursor(after, sort)
+        except InvalidInput:
+            await _refuse_unknown_currency(database, search)  # the filter is refused first
+            raise
         where.append(f"({key}, l.id) {'<' if descending else '>'} ({p(after_key)}, {p(after_id)})")
     direction = "DESC" if descending else "ASC"
     # The count is its own statement: a count(*) OVER () window would make PostgreSQL read
@@ -289,13 +294,49 @@ async def search_listings(
             f" ORDER BY top.sort_key {direction}, top.id {direction}"
         )
     if not with_total:
-        return _page(await fetch(database, page_sql, *p.values), first, sort)
+        records = await fetch(database, page_sql, *p.values)
+        if not records:
+            await _refuse_unknown_currency(database, search)
+        return _page(records, first, sort)
     records, [(counted,)] = await asyncio.gather(
         fetch(database, page_sql, *p.values), fetch(database, count_sql, *count_args)
     )
+    if not records:
+        await _refuse_unknown_currency(database, search)
     page = _page(records, first, sort, min(counted, count_cap))
     page.total_count_is_exact = counted <= count_cap
     return page
+
+
+def _filters_price(search: SearchFilter) -> bool:
+    return search.min_price is not None or search.max_price is not None
+
+
+async def _refuse_unknown_currency(database: Database, search: SearchFilter) -> None:
+    """BAD_USER_INPUT when the search's prices are in a currency Roost has no rate for."""
+    if _filters_price(search) and await usd_per_unit(database, search.currency) is None:
+        raise InvalidInput.field("filter.currency", "is not a currency Roost prices in")
+
+
+class PageCursors:
+    """The cursors of a page's rows, each packed only when read: a search page shows one."""
+
+    __slots__ = ("_records", "_sort")
+
+    def __init__(self, records: list[Record], sort: Sort) -> None:
+        self._records = records
+        self._sort = sort
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: int) -> str:
+        record = self._records[index]
+        return encode_cursor(self._sort, record["sort_key"], record["id"])
+
+    def packer(self, index: int) -> Callable[[], str]:
+        """What packs the cursor of row ``index`` when called."""
+        return partial(self.__getitem__, index)
 
 
 def _page(records: list[Record], first: int, sort: Sort, total: int | None = None) -> SearchPage:
@@ -303,7 +344,7 @@ def _page(records: list[Record], first: int, sort: Sort, total: int | None = Non
     page = records[:first]
     return SearchPage(
         rows=[ListingRow._make(record[:-1]) for record in page],
-        cursors=[encode_cursor(sort, record["sort_key"], record["id"]) for record in page],
+        cursors=PageCursors(page, sort),
         has_next_page=len(records) > first,
         total_count=total,
     )

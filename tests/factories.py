@@ -2,15 +2,13 @@
 
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from itertools import count
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Booking, Listing, ListingPhoto, Upload, User
 from services import listings as listings_service
-
-_serial = count(1)
+from tests.accounts_helpers import unique_email
 
 
 async def make_user(
@@ -22,7 +20,7 @@ async def make_user(
     roles: list[str] | None = None,
 ) -> User:
     user = User(
-        email=email or f"user{next(_serial)}@example.com",
+        email=email or unique_email(),
         first_name=first_name,
         last_name=last_name,
         roles=roles or ["GUEST"],

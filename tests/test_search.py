@@ -261,6 +261,8 @@ async def test_unlisted_drafts_and_deleted_listings_never_appear(
         ({"sort": "DISTANCE"}, "sort"),
         ({"filter": {"minPrice": "10", "maxPrice": "5"}}, "filter.maxPrice"),
         ({"filter": {"maxPrice": "50", "currency": "XYZ"}}, "filter.currency"),
+        # The filter is refused before the cursor, as it is read first.
+        ({"filter": {"maxPrice": "50", "currency": "XYZ"}, "after": "x"}, "filter.currency"),
     ],
 )
 async def test_bad_search_input_is_bad_user_input(
