@@ -143,7 +143,7 @@ class RoostGraphQL(GraphQL[Context, None]):
                 request_data.operation_name,
             )
         ):
-            return await super().execute_single(request, *args, **kwargs)
+            return await self._answer(request, args, kwargs)
         state = request.app.state
         cache = state.services.response_cache
         try:
@@ -152,7 +152,7 @@ class RoostGraphQL(GraphQL[Context, None]):
             if not note_if_unreachable(error):
                 raise
             # The search itself will say what is wrong, the GraphQL way.
-            return await super().execute_single(request, *args, **kwargs)
+            return await self._answer(request, args, kwargs)
         key = hashlib.sha256(
             orjson.dumps(
                 [
@@ -166,10 +166,27 @@ class RoostGraphQL(GraphQL[Context, None]):
         ).hexdigest()
         if (cached := await cache.get(key)) is not None:
             return ExecutionResult(data=orjson.loads(cached), errors=None)
-        result = await super().execute_single(request, *args, **kwargs)
+        result = await self._answer(request, args, kwargs)
         if not result.errors and result.data is not None:
             await cache.set(key, orjson.dumps(result.data), ttl_seconds=self.cache_seconds)
         return result
+
+    async def _answer(self, request: Request, args: Any, kwargs: Any) -> ExecutionResult:
+        """The schema answers a query that passes its checks without an error itself; anything
+        else strawberry's execute answers, through the schema's extensions."""
+        request_data = kwargs["request_data"]
+        if self.allow_queries_via_get or request.method != "GET":
+            answer = await self.schema.answer_query(
+                request_data.query,
+                request_data.variables,
+                kwargs["context"],
+                kwargs["root_value"],
+                request_data.operation_name,
+                request_data.extensions,
+            )
+            if answer is not None:
+                return answer
+        return await super().execute_single(request, *args, **kwargs)
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -101,6 +102,10 @@ class Context:
     client: Client
     refusal: Exception | None = None
     """Why the request is refused before it runs (schema/authentication.py), if it is."""
+    answered: GraphQLExecutionResult | Exception | None = None
+    """graphql-core's answer with errors, or the exception its execution raised, found before
+    strawberry's execute ran (RoostSchema.answer_query): execute presents it instead of
+    executing the operation again."""
 
 
 Info = StrawberryInfo[Context, None]

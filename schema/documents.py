@@ -123,6 +123,30 @@ class Documents:
         self._in_flight: dict[str, asyncio.Future[CheckedDocument]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roost-documents")
 
+    def refusal(
+        self, document: DocumentNode | None, operation_name: str | None, variables: dict[str, Any]
+    ) -> GraphQLError | None:
+        """Why an operation that passed its document's checks may not run with these variables:
+        too many values, control characters in a text, or a cost over the limit."""
+        if _count_values(variables, MAX_VARIABLE_VALUES) > MAX_VARIABLE_VALUES:
+            return bad_user_input(
+                {"variables": f"must hold at most {MAX_VARIABLE_VALUES} values in all"}
+            )
+        problems: dict[str, str] = {}
+        for name, value in variables.items():
+            text_problems(value, "" if isinstance(value, dict) else name, problems)
+        if problems:
+            return bad_user_input(problems)
+        limit = self.limits.max_cost
+        cost = query_cost(self.schema, document, operation_name, variables)
+        if cost > limit:
+            return GraphQLError(
+                f"This operation costs {cost}, over the limit of {limit}: ask for fewer "
+                "items (a smaller `first`) or fewer fields.",
+                extensions={"code": "GRAPHQL_VALIDATION_FAILED", "cost": cost, "maxCost": limit},
+            )
+        return None
+
     async def check(self, query: str) -> CheckedDocument:
         # A request may ask twice (the response cache looks before strawberry does).
         if (recent := _checked_in_this_request.get()) is not None and recent[0] == query:
@@ -387,23 +411,9 @@ class DocumentChecks(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        variables = context.variables or {}
-        if _count_values(variables, MAX_VARIABLE_VALUES) > MAX_VARIABLE_VALUES:
-            raise bad_user_input(
-                {"variables": f"must hold at most {MAX_VARIABLE_VALUES} values in all"}
-            )
-        problems: dict[str, str] = {}
-        for name, value in variables.items():
-            text_problems(value, "" if isinstance(value, dict) else name, problems)
-        if problems:
-            raise bad_user_input(problems)
-        limit = self.documents.limits.max_cost
-        document = context.graphql_document
-        cost = query_cost(self.documents.schema, document, context.operation_name, variables)
-        if cost > limit:
-            raise GraphQLError(
-                f"This operation costs {cost}, over the limit of {limit}: ask for fewer "
-                "items (a smaller `first`) or fewer fields.",
-                extensions={"code": "GRAPHQL_VALIDATION_FAILED", "cost": cost, "maxCost": limit},
-            )
+        refusal = self.documents.refusal(
+            context.graphql_document, context.operation_name, context.variables or {}
+        )
+        if refusal is not None:
+            raise refusal
         yield

@@ -1,19 +1,26 @@
 """The root types and the Schema object."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
+from inspect import isawaitable
+from typing import Any
 
 import strawberry
 from graphql import (
     ASTValidationRule,
     GraphQLError,
     NoSchemaIntrospectionCustomRule,
+    OperationType,
+    get_operation_ast,
     specified_rules,
 )
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import execute as graphql_execute
 from strawberry import relay
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin_users import AdminUserMutations, AdminUserQueries
@@ -38,6 +45,7 @@ from schema.accounts import UserType
 from schema.audit import AuditEntryType
 from schema.authentication import RefuseUnauthenticated
 from schema.bookings import BookingType
+from schema.context import Context
 from schema.disputes import DisputeType
 from schema.documents import DocumentChecks, Documents
 from schema.errors import ErrorConvention, log_unexpected_errors
@@ -97,8 +105,74 @@ class Mutation(
     pass
 
 
+class PresentAnswered(SchemaExtension):
+    """Gives strawberry's execute what RoostSchema.answer_query found (``Context.answered``):
+    an answer with errors, presented like any other, or the exception the execution raised,
+    raised where graphql-core would have raised it. The operation is not executed again."""
+
+    def on_execute(self) -> Iterator[None]:
+        answered = getattr(self.execution_context.context, "answered", None)
+        if isinstance(answered, Exception):
+            raise answered
+        if answered is not None and self.execution_context.result is None:
+            # A result set before yielding is what strawberry answers, executing nothing.
+            self.execution_context.result = answered
+        yield
+
+
 class RoostSchema(strawberry.Schema):
     documents: Documents
+
+    async def answer_query(
+        self,
+        query: object,
+        variables: dict[str, Any] | None,
+        context: Any,
+        root_value: Any,
+        operation_name: str | None,
+        operation_extensions: dict[str, Any] | None,
+    ) -> ExecutionResult | None:
+        """A query's answer straight from graphql-core, when it is a query that passes every
+        check of ``execute`` and is answered without an error; None for anything else, for
+        ``execute`` to answer: its extensions check and present what fails. An answer with
+        errors is handed to it in the context, to present, not to execute again.
+
+        ``execute`` runs three extensions' hooks around graphql-core's execution: some 8% of
+        a search page's CPU (bench/search.py), for checks that, on a query that passes them,
+        change nothing."""
+        if not isinstance(query, str) or getattr(context, "refusal", None) is not None:
+            return None
+        checked = await self.documents.check(query)
+        document = checked.document
+        if checked.errors or document is None:
+            return None
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or operation.operation != OperationType.QUERY:
+            return None
+        if self.documents.refusal(document, operation_name, variables or {}) is not None:
+            return None
+        answer: GraphQLExecutionResult | Exception
+        try:
+            result = graphql_execute(
+                self._schema,
+                document,
+                root_value=root_value,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=context,
+                # As strawberry's execute passes it: graphql-core wants a TypeGuard.
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                executor_class=self.execution_context_class,
+                operation_extensions=operation_extensions,
+            )
+            answer = await result if isawaitable(result) else result
+        except Exception as error:
+            answer = error
+        if isinstance(answer, Exception) or answer.errors:
+            if isinstance(context, Context):
+                context.answered = answer  # for execute to present (PresentAnswered)
+            return None
+        return ExecutionResult(data=answer.data, errors=None, extensions={})
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -126,6 +200,7 @@ def build_schema(
         partial(ErrorConvention, hide_suggestions=production),
         lambda: DocumentChecks(documents=schema.documents),
         RefuseUnauthenticated,
+        PresentAnswered,
     ]
     schema = RoostSchema(
         query=Query,
