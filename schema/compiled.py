@@ -67,6 +67,8 @@ from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
 from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 
+from schema.arguments import Convert, argument_converter
+
 if TYPE_CHECKING:
     from graphql.execution import Executor
 
@@ -124,6 +126,10 @@ class _Failed(Exception):
 # How a field's value is got: its type's name; an attribute; strawberry's resolve function
 # for a plain field; a resolver of ours called directly; the field's resolve function.
 _TYPENAME, _ATTRIBUTE, _DEFAULT, _DIRECT, _RESOLVER = range(5)
+
+
+# An argument of a resolver: its GraphQL name, its Python name, and what converts its value.
+_Argument: TypeAlias = tuple[str, str, Convert]
 
 
 class _FieldPlan:
@@ -191,13 +197,15 @@ def _ignores_info(function: Callable[..., Any]) -> bool:
 class _DirectCall:
     """A resolver of ours called as strawberry would call it, without strawberry's wrappers.
 
-    For a field with a resolver but no arguments, no field extensions (permission classes
-    are extensions) and no exception handlers, strawberry's resolve function converts no
-    argument and runs no extension: it builds an ``Info``, hands the resolver the source
-    (as ``self``, ``root`` or ``parent``) and the ``Info`` where its signature asks for them,
-    and (for an async resolver) wraps its coroutine in one more. This does the same."""
+    For a field with a resolver but no field extensions (permission classes are extensions)
+    and no exception handlers, strawberry's resolve function runs no extension: it converts
+    the arguments (schema/arguments.py does it here), builds an ``Info``, hands the resolver
+    the source (as ``self``, ``root`` or ``parent``) and the ``Info`` where its signature asks
+    for them, and (for an async resolver) wraps its coroutine in one more. This does the same.
+    """
 
     __slots__ = (
+        "arguments",
         "field",
         "info_class",
         "info_name",
@@ -207,9 +215,10 @@ class _DirectCall:
         "wrapped",
     )
 
-    def __init__(self, field: Any, info_class: type[Any]) -> None:
+    def __init__(self, field: Any, info_class: type[Any], arguments: tuple[_Argument, ...]) -> None:
         resolver = field.base_resolver
         self.field = field
+        self.arguments = arguments
         self.info_class = info_class
         self.wrapped: Callable[..., Any] = resolver.wrapped_func
         self.pass_self = resolver.self_parameter is not None
@@ -220,7 +229,9 @@ class _DirectCall:
         )
         info = resolver.info_parameter
         self.info_name: str | None = info.name if info is not None else None
-        self.takes_only_self = self.pass_self and not self.source_names and self.info_name is None
+        self.takes_only_self = (
+            self.pass_self and not self.source_names and self.info_name is None and not arguments
+        )
 
 
 class _ResolveInfoOnDemand:
@@ -264,16 +275,27 @@ def _direct_call(
     if (
         strawberry_schema is None
         or field is None
-        or field_def.args
-        or nodes[0].arguments
         or getattr(field, "extensions", None)
-        or getattr(field, "arguments", None)
         or getattr(field, "base_resolver", None) is None
         or not callable(field.base_resolver.wrapped_func)
         or strawberry_schema.schema_converter._exception_handler_specs
     ):
         return None
-    return _DirectCall(field, strawberry_schema.config.info_class)
+    config = strawberry_schema.config
+    arguments: list[_Argument] = []
+    for argument in getattr(field, "arguments", None) or ():
+        convert = argument_converter(
+            argument.type, strawberry_schema.schema_converter.scalar_registry,
+            config.name_converter.from_field,
+        )  # fmt: skip
+        if convert is None or argument.python_name is None:
+            return None
+        arguments.append(
+            (config.name_converter.from_argument(argument), argument.python_name, convert)
+        )
+    if len(arguments) != len(field_def.args):
+        return None
+    return _DirectCall(field, config.info_class, tuple(arguments))
 
 
 class _Uncompilable(Exception):
@@ -747,6 +769,11 @@ class _Run:
                         )
                     for name in direct.source_names:  # type: ignore[union-attr]
                         kwargs[name] = source
+                    if direct.arguments:  # type: ignore[union-attr]
+                        given = self._arguments(field_plan)
+                        for graphql_name, python_name, convert in direct.arguments:  # type: ignore[union-attr]
+                            if graphql_name in given:
+                                kwargs[python_name] = convert(given[graphql_name])
                     if direct.pass_self:  # type: ignore[union-attr]
                         value = direct.wrapped(source, **kwargs)  # type: ignore[union-attr]
                     else:
