@@ -267,9 +267,7 @@ class _ResolveInfoOnDemand:
         return getattr(self._built, name)
 
 
-def _direct_call(
-    schema: GraphQLSchema, field_def: GraphQLField, nodes: list[FieldNode]
-) -> _DirectCall | None:
+def _direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> _DirectCall | None:
     strawberry_schema = getattr(schema, "_strawberry_schema", None)
     field = field_def.extensions.get("strawberry-definition")
     if (
@@ -282,17 +280,14 @@ def _direct_call(
     ):
         return None
     config = strawberry_schema.config
+    registry = strawberry_schema.schema_converter.scalar_registry
     arguments: list[_Argument] = []
     for argument in getattr(field, "arguments", None) or ():
-        convert = argument_converter(
-            argument.type, strawberry_schema.schema_converter.scalar_registry,
-            config.name_converter.from_field,
-        )  # fmt: skip
+        convert = argument_converter(argument.type, registry, config.name_converter.from_field)
         if convert is None or argument.python_name is None:
             return None
-        arguments.append(
-            (config.name_converter.from_argument(argument), argument.python_name, convert)
-        )
+        name = config.name_converter.from_argument(argument)
+        arguments.append((name, argument.python_name, convert))
     if len(arguments) != len(field_def.args):
         return None
     return _DirectCall(field, config.info_class, tuple(arguments))
@@ -479,7 +474,7 @@ class _Compiler:
                 else:
                     field_plan = _FieldPlan(key, _DEFAULT, field_def, nodes, complete, needs_path)
             else:
-                direct = _direct_call(self.schema, field_def, nodes)
+                direct = _direct_call(self.schema, field_def)
                 if direct is not None and direct.takes_only_self:
                     # Called with the source alone, as an attribute is read.
                     field_plan = _FieldPlan(key, _ATTRIBUTE, field_def, nodes, complete, needs_path)

@@ -162,6 +162,17 @@ async def test_price_filters_compare_across_currencies(
     assert await titles(client, in_euros, sort="PRICE_ASC") == ["dollar"]
     assert await titles(client, {}, sort="PRICE_ASC") == ["dollar", "yen", "euro"]
     assert await titles(client, {}, sort="PRICE_DESC") == ["euro", "yen", "dollar"]
+    # The rate is read in the search's statement: with none, nothing matches, and the empty
+    # page is refused for its currency, not answered empty (counted or not).
+    without_count = "query($f: ListingFilter) { searchListings(filter: $f) { edges { cursor } } }"
+    for document, variables in (
+        (SEARCH, {"filter": {"maxPrice": "500", "currency": "XYZ"}}),
+        (without_count, {"f": {"maxPrice": "500", "currency": "XYZ"}}),
+    ):
+        body = await gql(client, document, variables)
+        assert body["errors"][0]["extensions"]["fields"] == {
+            "filter.currency": "is not a currency Roost prices in"
+        }, body
 
 
 async def test_sorts_by_rating_and_newest(
