@@ -66,6 +66,8 @@ from graphql.execution.collect_fields import FieldDetails, collect_fields, colle
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, is_iterable
 from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
+from strawberry import relay
+from strawberry.relay.utils import to_base64
 
 from schema.arguments import Convert, argument_converter
 
@@ -293,6 +295,35 @@ def _direct_call(schema: GraphQLSchema, field_def: GraphQLField) -> _DirectCall 
     return _DirectCall(field, config.info_class, tuple(arguments))
 
 
+_NODE_ID = relay.Node.__dict__["_id"].__func__
+_NODE_RESOLVE_ID = relay.Node.__dict__["resolve_id"].__func__
+_NODE_RESOLVE_TYPENAME = relay.Node.__dict__["resolve_typename"].__func__
+
+
+def _is_relay_id(direct: _DirectCall) -> bool:
+    """Whether the field is strawberry's ``Node.id``."""
+    return getattr(direct.wrapped, "__func__", None) is _NODE_ID
+
+
+def _relay_id(type_name: str) -> Callable[[Any], str]:
+    """What strawberry's ``Node.id`` answers, then serializes, for a node of ``type_name``
+    that resolves its id and type name as ``Node`` does: its id attribute's value and its
+    type's name, encoded. Strawberry builds a resolve info and a ``GlobalID`` for each; a
+    node whose class resolves either its own way fails the plan (graphql-core answers)."""
+
+    def get(source: Any) -> str:
+        kind = type(source)
+        if (
+            not isinstance(source, relay.Node)
+            or kind.resolve_id.__func__ is not _NODE_RESOLVE_ID
+            or kind.resolve_typename.__func__ is not _NODE_RESOLVE_TYPENAME
+        ):
+            raise _Failed
+        return to_base64(type_name, str(getattr(source, kind.resolve_id_attr())))
+
+    return get
+
+
 class _Uncompilable(Exception):
     """The operation uses something a plan does not cover."""
 
@@ -475,6 +506,12 @@ class _Compiler:
                     field_plan = _FieldPlan(key, _DEFAULT, field_def, nodes, complete, needs_path)
             else:
                 direct = _direct_call(self.schema, field_def)
+                if direct is not None and _is_relay_id(direct):
+                    # The relay id, encoded straight from the node's id attribute.
+                    field_plan = _FieldPlan(key, _ATTRIBUTE, field_def, nodes, complete, needs_path)
+                    field_plan.get = _relay_id(type_.name)
+                    plan.fields.append(field_plan)
+                    continue
                 if direct is not None and direct.takes_only_self:
                     # Called with the source alone, as an attribute is read.
                     field_plan = _FieldPlan(key, _ATTRIBUTE, field_def, nodes, complete, needs_path)

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import strawberry
+from strawberry import relay
 
 from db.database import Database
 from schema import compiled
@@ -122,3 +124,24 @@ async def test_a_broken_plan_fails_the_differential_check(
     assert "place 3" not in str(body.get("data")), body
     assert body.get("errors"), body
     assert compiled.shadow_mismatches[before:] == [document]
+
+
+def test_a_relay_id_is_encoded_as_strawberry_encodes_it() -> None:
+    @strawberry.type
+    class Plain(relay.Node):
+        plain_id: relay.NodeID[int]
+
+    @strawberry.type
+    class Own(relay.Node):
+        own_id: relay.NodeID[int]
+
+        @classmethod
+        def resolve_id(cls, root: "Own", *, info: object) -> str:  # type: ignore[override]
+            return "elsewhere"
+
+    assert compiled._relay_id("Plain")(Plain(plain_id=7)) == str(
+        relay.GlobalID(type_name="Plain", node_id="7")
+    )
+    # A node that resolves its id its own way is left to strawberry (the plan fails over).
+    with pytest.raises(compiled._Failed):
+        compiled._relay_id("Own")(Own(own_id=7))
