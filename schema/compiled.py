@@ -239,8 +239,7 @@ class _DirectCall:
 class _ResolveInfoOnDemand:
     """graphql-core's resolve info, for a resolver of ours that asks for strawberry's ``Info``:
     built on the first read of anything but the context and the path. The resolvers of a search
-    page's listings read only those (host, photos and amenities the context, 60 a page; the
-    relay id its type's name, from the path)."""
+    page's listings (host, photos, amenities: 60 a page) read only the context."""
 
     __slots__ = ("_built", "_executor", "_field_plan", "_parent_type", "context", "path")
 

@@ -327,9 +327,6 @@ class PageCursors:
         self._records = records
         self._sort = sort
 
-    def __len__(self) -> int:
-        return len(self._records)
-
     def __getitem__(self, index: int) -> str:
         record = self._records[index]
         return encode_cursor(self._sort, record["sort_key"], record["id"])
