@@ -205,10 +205,11 @@ async def test_admins_racing_to_refund_a_stripe_payment_ask_stripe_once(
         hooked.fake.refunds_pending()
     refund = {"id": payment_id, "amount": eur("25"), "reason": "Noisy street"}
     cancel = {"id": booking["id"], "refund": eur(amount), "reason": "Noisy street"}
-    # Stripe answers the winner only once the other four have their answers, so the race is
-    # one on every run: none of them may start after the winner's refund is done (it would
-    # then be a later refund, not a racing one). Were two refunds asked, neither would be
-    # answered before the timeout, and the count at Stripe below would tell.
+    # Stripe tells of the winner's refund (its webhooks, then its answer) only once the other
+    # four have their answers, so the race is one on every run: none of them may start after
+    # the winner's refund is done (it would then be a later refund, not a racing one), and
+    # refund.created says it is done as surely as the answer. Were two refunds asked, neither
+    # would be answered before the timeout, and the count at Stripe below would tell.
     answered: list[object] = []
     others_answered = asyncio.Event()
 
@@ -224,11 +225,11 @@ async def test_admins_racing_to_refund_a_stripe_payment_ask_stripe_once(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(others_answered.wait(), timeout=10)
 
-    hooked.fake.before_answer = answer_the_winner_last
+    hooked.fake.before_events = answer_the_winner_last
     bodies = await asyncio.gather(
         *(requested(REFUND, refund) for _ in range(4)), requested(ADMIN_CANCEL, cancel)
     )
-    hooked.fake.before_answer = None
+    hooked.fake.before_events = None
     won = [body for body in bodies if "errors" not in body]
     assert len(won) == 1, bodies
     assert all(error_code(b) == "CONFLICT" for b in bodies if "errors" in b), bodies

@@ -28,8 +28,9 @@ Connect (host payouts): Express accounts (``POST /v1/accounts``), onboarding lin
 and sends its ``account.updated``; ``reverse`` reverses a transfer (``transfer.reversed``).
 ``declined_transfers`` makes the next transfers fail as an empty platform balance does,
 ``forget_keys`` prunes idempotency keys as Stripe does after a day, and ``before_answer`` runs
-before any answer is sent (a test can hold a transfer's answer there). A key used again while
-its first request is still being answered is a 409 ``idempotency_key_in_use``, as at Stripe.
+before any answer is sent, after the webhooks it caused (a test can hold a transfer's answer
+there); ``before_events`` runs before those webhooks. A key used again while its first request
+is still being answered is a 409 ``idempotency_key_in_use``, as at Stripe.
 
 ``FakeStripe.outage`` makes the next requests answer 500 (or, with ``hang=True``, answer only
 after ``HANG_SECONDS``, past a short client timeout), as Stripe does when it has trouble.
@@ -374,8 +375,10 @@ class FakeStripe(ConnectApi):
     account_links: list[dict[str, Any]] = field(default_factory=list)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     declined_transfers: int = 0
-    # Awaited with (method, path) once an answer is ready (and kept for its idempotency key),
-    # before it is sent.
+    # Awaited with (method, path) once an answer is ready (and kept for its idempotency key):
+    # ``before_events`` before the webhooks the request caused are sent (until then Roost
+    # hears nothing of what it did), ``before_answer`` after them, before the answer is sent.
+    before_events: Callable[[str, str], Awaitable[None]] | None = None
     before_answer: Callable[[str, str], Awaitable[None]] | None = None
     keys_in_flight: set[str] = field(default_factory=set)  # a second use meanwhile is a 409
 
@@ -733,6 +736,8 @@ class FakeStripe(ConnectApi):
         body = json.loads(json.dumps(body))  # a snapshot: later changes are not the answer's
         if request.method == "POST" and idempotency_key and status < 500:
             self.replies[idempotency_key] = (request.url.path, params, status, body)
+        if self.before_events is not None:
+            await self.before_events(request.method, request.url.path)
         await self._deliver()
         if self.before_answer is not None:
             await self.before_answer(request.method, request.url.path)
