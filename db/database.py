@@ -1,6 +1,5 @@
 """The async engine, sessions and units of work."""
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from sqlalchemy.pool import QueuePool
 
 from db.outages import DATABASE, outages
+from db.read_pool import ReadPool
 
 
 def async_url(url: str) -> str:
@@ -41,17 +41,8 @@ def sqlstate(error: BaseException) -> str | None:
     return None
 
 
-async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
-    """The hot reads only SELECT, so a connection goes back to the pool as it is: asyncpg's
-    default reset (RESET ALL, UNLISTEN, ...) would cost a round trip after every read."""
-
-
 def _database_reached(*_: object) -> None:
     outages.recovered(DATABASE)
-
-
-async def _connection_made(connection: asyncpg.Connection) -> None:
-    _database_reached()
 
 
 @dataclass(frozen=True)
@@ -93,26 +84,24 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._plain_url = make_url(async_url(url)).set(drivername="postgresql")
         self._pool_size = pool_size
-        self._reads: asyncpg.Pool | None = None
-        self._reads_lock = asyncio.Lock()
+        self._reads: ReadPool | None = None
 
-    async def reads(self) -> asyncpg.Pool:
+    async def reads(self) -> ReadPool:
         """The pool of the hot read paths, made on first use."""
         if self._reads is None:
-            async with self._reads_lock:
-                if self._reads is None:
-                    self._reads = await asyncpg.create_pool(
-                        self._plain_url.render_as_string(hide_password=False),
-                        # No floor to keep: asyncpg would retry it in the background, and log a
-                        # traceback each time, for as long as the database is out of reach.
-                        min_size=0,
-                        max_size=self._pool_size,
-                        timeout=10,
-                        server_settings=self.server_settings,
-                        reset=_nothing_to_reset,
-                        init=_connection_made,
-                    )
+            # No connection is opened before one is needed: none is kept waiting for a
+            # database out of reach.
+            self._reads = ReadPool(self._connect_for_reads, max_size=self._pool_size)
         return self._reads
+
+    async def _connect_for_reads(self) -> asyncpg.Connection:
+        connection = await asyncpg.connect(
+            self._plain_url.render_as_string(hide_password=False),
+            timeout=10,
+            server_settings=self.server_settings,
+        )
+        _database_reached()
+        return connection
 
     def pool_usage(self) -> list[PoolUsage]:
         """Both pools as they stand (the reads pool only once made), for the metrics."""
@@ -122,10 +111,8 @@ class Database:
         # The sessions' pool may open as many again in overflow (see __init__).
         usage = [PoolUsage("orm", in_use, in_use + idle, self._pool_size * 2)]
         if self._reads is not None:
-            size = self._reads.get_size()
-            usage.append(
-                PoolUsage("reads", size - self._reads.get_idle_size(), size, self._pool_size)
-            )
+            reads = self._reads
+            usage.append(PoolUsage("reads", reads.open - reads.idle, reads.open, reads.max_size))
         return usage
 
     async def transaction(
@@ -175,8 +162,5 @@ class Database:
     async def dispose(self) -> None:
         if self._reads is not None:
             reads, self._reads = self._reads, None
-            try:
-                await asyncio.wait_for(reads.close(), timeout=5)
-            except TimeoutError:
-                reads.terminate()
+            await reads.close()
         await self.engine.dispose()

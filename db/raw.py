@@ -3,8 +3,8 @@
 SQLAlchemy costs CPU for every statement it builds, keys, compiles and turns into rows; the
 statements every search page runs (the page, its count, its hosts and photos) are written as
 SQL with positional parameters instead, and come back as asyncpg records, which db/ turns into
-the rows of db/rows.py. They run on a plain asyncpg pool of their own: checking a connection out
-of SQLAlchemy's pool (and pinging it) cost as much CPU as the query itself.
+the rows of db/rows.py. They run on connections of their own (db/read_pool.py): checking a
+connection out of SQLAlchemy's pool (and pinging it) cost as much CPU as the query itself.
 """
 
 from collections.abc import Callable
@@ -51,5 +51,5 @@ async def fetch(database: Database, sql: str, *args: Any) -> list[Record]:
         return await pool.fetch(sql, *args)
     except _DROPPED:
         # Every idle connection is likely gone too: replace them all, and read once more.
-        await pool.expire_connections()
+        pool.expire()
         return await pool.fetch(sql, *args)
