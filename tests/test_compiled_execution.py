@@ -72,6 +72,23 @@ async def test_a_search_page_is_answered_by_a_plan(
         assert list(node)[:4] == ["id", "title", "propertyType", "rating"]
 
 
+async def test_aliases_named_as_the_plans_own_code_are_answered_as_keys(
+    client: httpx.AsyncClient, page_of_listings: None
+) -> None:
+    # A plan's fields become one generated function: the client's aliases are its data, so
+    # none of them can stand for (or break) a name of that function.
+    names = ["result", "source", "path", "run", "value", "K0", "C1", "TYPE_NAME", "None", "def"]
+    pairs = zip(names, ["id", "title"] * 5, strict=True)
+    fields = " ".join(f"{alias}: {field}" for alias, field in pairs)
+    document = f"query {{ searchListings(first: 2) {{ edges {{ node {{ {fields} }} }} }} }}"
+    before = planned()
+    body = await gql(client, document)
+    assert planned() == before + 1  # and shadow mode compared it with graphql-core's
+    node = body["data"]["searchListings"]["edges"][0]["node"]
+    assert list(node) == names
+    assert node["result"] == node["path"] == node["value"] and node["source"] == node["run"]
+
+
 async def test_an_error_is_answered_by_graphql_core(client: httpx.AsyncClient) -> None:
     before = compiled.totals()
     body = await gql(client, "query { searchListings(first: -1) { totalCount } }")
