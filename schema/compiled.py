@@ -644,6 +644,10 @@ def _leaf(coerce: Callable[[Any], Any], *, non_null: bool) -> Complete:
 
 
 def _list(item: Complete, needs_path: bool, *, non_null: bool) -> Complete:
+    # Items of a plan completed once per object (``_object``): one already completed in this
+    # execution is looked up first (a search page lists some 270 amenities, of a few dozen).
+    once: ObjectPlan | None = getattr(item, "once", None)
+
     def complete(run: "_Run", value: Any, path: Path | None) -> Any:
         if value is None or value is Undefined:
             if non_null:
@@ -656,7 +660,11 @@ def _list(item: Complete, needs_path: bool, *, non_null: bool) -> Complete:
         is_awaitable = run.is_awaitable
         completed: list[Any] = []
         append = completed.append
+        known = run.completed.get(id(once)) if once is not None else None
         for index, element in enumerate(value):
+            if known is not None and (answer := known.get(id(element))) is not None:
+                append(answer[1])
+                continue
             element_path = Path(path, index, None) if needs_path else None
             if type(element) not in _NOT_AWAITABLE and _awaitable(element, is_awaitable):
                 append(None)
@@ -686,15 +694,19 @@ def _object(plan: ObjectPlan, *, non_null: bool = False) -> Complete:
         if is_type_of is not None and not is_type_of(value, None):
             raise _Failed
         if once:
-            key = (id(plan), id(value))
-            known = run.completed.get(key)
-            if known is not None:
-                return known[1]
+            known = run.completed.get(id(plan))
+            if known is None:
+                known = run.completed[id(plan)] = {}
+            answer = known.get(id(value))
+            if answer is not None:
+                return answer[1]
             completed = plan.execute(run, value, path)
-            run.completed[key] = (value, completed)  # the value kept: its id stays its own
+            known[id(value)] = (value, completed)  # the value kept: its id stays its own
             return completed
         return plan.execute(run, value, path)
 
+    if once:
+        complete.once = plan  # type: ignore[attr-defined]
     return complete
 
 
@@ -843,8 +855,8 @@ class _Run:
         self.failed = False
         # Arguments coerced once per field of the plan, not once per object.
         self.arguments: dict[int, dict[str, Any]] = {}
-        # Objects of plans that read only attributes, and their answers, per (plan, object).
-        self.completed: dict[tuple[int, int], tuple[Any, dict[str, Any]]] = {}
+        # Objects of plans that read only attributes, and their answers, per plan and object.
+        self.completed: dict[int, dict[int, tuple[Any, dict[str, Any]]]] = {}
 
     def call_direct(
         self,

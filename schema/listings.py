@@ -368,9 +368,20 @@ def _host(user: UserRow | None) -> UserType:
 
 
 def _amenities(catalogue: dict[int, AmenityRow], amenity_ids: list[int]) -> list[AmenityType]:
-    return [
-        amenity_type(entry) for amenity_id in amenity_ids if (entry := catalogue.get(amenity_id))
-    ]
+    types = _amenity_types(catalogue)
+    return [types[amenity_id] for amenity_id in amenity_ids if amenity_id in types]
+
+
+# The catalogue's entries as types, for the catalogue last shown (it does not change while
+# Roost runs): a search page shows some 270 amenities.
+_shown: tuple[dict[int, AmenityRow], dict[int, AmenityType]] | None = None
+
+
+def _amenity_types(catalogue: dict[int, AmenityRow]) -> dict[int, AmenityType]:
+    global _shown
+    if _shown is None or _shown[0] is not catalogue:
+        _shown = (catalogue, {key: amenity_type(entry) for key, entry in catalogue.items()})
+    return _shown[1]
 
 
 def _photos(storage: Storage, rows: list[PhotoRow]) -> list[Photo]:

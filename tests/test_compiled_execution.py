@@ -89,6 +89,22 @@ async def test_aliases_named_as_the_plans_own_code_are_answered_as_keys(
     assert node["result"] == node["path"] == node["value"] and node["source"] == node["run"]
 
 
+async def test_objects_repeated_under_two_selections_are_completed_for_each(
+    client: httpx.AsyncClient, page_of_listings: None
+) -> None:
+    # Each amenity is completed once per selection and reused down the page: the answer of
+    # one selection never stands for the other's.
+    document = """query { searchListings(first: 7) { edges { node {
+      amenities { code } again: amenities { name code } } } } }"""
+    before = planned()
+    body = await gql(client, document)
+    assert planned() == before + 1  # and shadow mode compared it with graphql-core's
+    for edge in body["data"]["searchListings"]["edges"]:
+        node = edge["node"]
+        assert [a["code"] for a in node["amenities"]] == ["wifi", "pool"]
+        assert [list(a) for a in node["again"]] == [["name", "code"]] * 2
+
+
 async def test_an_error_is_answered_by_graphql_core(client: httpx.AsyncClient) -> None:
     before = compiled.totals()
     body = await gql(client, "query { searchListings(first: -1) { totalCount } }")
