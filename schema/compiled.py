@@ -760,6 +760,24 @@ def _awaitable(value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
     return False
 
 
+def _direct_source(direct: _DirectCall, index: int, at: str, names: dict[str, Any]) -> str:
+    """The call of a resolver of ours, in a plan's function: as ``_Run.call_direct`` makes
+    it, with the keywords written out; by ``call_direct`` itself for one with arguments."""
+    keywords = [*direct.source_names, *([direct.info_name] if direct.info_name else [])]
+    if direct.arguments or not all(k.isidentifier() and not iskeyword(k) for k in keywords):
+        return f"run.call_direct(F{index}, TYPE, source, {at})"
+    names[f"W{index}"] = direct.wrapped
+    given = ["source"] if direct.pass_self else []
+    given += [f"{name}=source" for name in direct.source_names]
+    if direct.info_name is not None:
+        names[f"I{index}"] = direct.info_class
+        names[f"D{index}"] = direct.field
+        names["OnDemand"] = _ResolveInfoOnDemand
+        raw_info = f"OnDemand(run.executor, F{index}, TYPE, {at})"
+        given.append(f"{direct.info_name}=I{index}(_raw_info={raw_info}, _field=D{index})")
+    return f"W{index}({', '.join(given)})"
+
+
 def _not_compiled(run: "_Run", source: Any, path: Path | None) -> dict[str, Any]:
     raise AssertionError("an object plan executed before it was complete")
 
@@ -805,7 +823,7 @@ def _executor_of(plan: ObjectPlan) -> Callable[["_Run", Any, Path | None], dict[
             names[f"R{index}"] = field_plan.resolve
             value = f"R{index}(source, None)"
         elif field_plan.kind == _DIRECT:
-            value = f"run.call_direct(F{index}, TYPE, source, {at})"
+            value = _direct_source(cast(_DirectCall, field_plan.direct), index, at, names)
         else:
             value = f"run.call_resolver(F{index}, TYPE, source, {at})"
         lines += ["    try:", f"        value = {value}"]
