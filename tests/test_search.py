@@ -406,3 +406,30 @@ async def test_total_count_is_found_inside_fragments(
     assert body["data"]["a"] == {"totalCount": 2}
     assert body["data"]["b"] == {"totalCount": 2}
     assert len(body["data"]["c"]["edges"]) == 1
+
+
+COUNTED = """
+query($after: String) {
+  searchListings(first: 2, after: $after, sort: NEWEST) {
+    totalCount totalCountIsExact pageInfo { hasNextPage endCursor } edges { node { title } }
+  }
+}
+"""
+
+
+async def test_the_count_is_the_searchs_on_every_page_even_past_the_last(
+    client: httpx.AsyncClient, database: Database, host
+) -> None:
+    await listings(database, host, {"title": "a"}, {"title": "b"}, {"title": "c"})
+    first = (await gql(client, COUNTED))["data"]["searchListings"]
+    assert (first["totalCount"], first["totalCountIsExact"], len(first["edges"])) == (3, True, 2)
+    after = first["pageInfo"]["endCursor"]
+    last = (await gql(client, COUNTED, {"after": after}))["data"]["searchListings"]
+    assert [edge["node"]["title"] for edge in last["edges"]] == ["a"]
+    past = (await gql(client, COUNTED, {"after": last["pageInfo"]["endCursor"]}))["data"]
+    assert past["searchListings"] == {
+        "totalCount": 3,
+        "totalCountIsExact": True,
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+        "edges": [],
+    }
