@@ -84,6 +84,9 @@ MAX_PLANNED_CHARS: Final = 20_000
 PLAN_BUDGET_CHARS: Final = 400_000
 # Plans kept per document for distinct values of the variables @skip/@include read.
 MAX_VARIANTS: Final = 16
+# Object plans per document: each is a function generated and compiled (about 0.4 ms here),
+# once per document text. A search page makes 10; a wider document is graphql-core's.
+MAX_OBJECT_PLANS: Final = 64
 
 # True while the shadow execution of test runs: tests/helpers.py's StatementCounter ignores
 # the statements it sends, so statement-count tests keep counting one execution.
@@ -462,6 +465,7 @@ class _Compiler:
         # Object plans per (type, field group): a selection reached twice shares one plan. The
         # group is kept with its plan: its id is the key, and must not be reused meanwhile.
         self._objects: dict[tuple[str, int], tuple[list[FieldDetails], ObjectPlan]] = {}
+        self._plans = 0
 
     def root_plan(self) -> ObjectPlan:
         executor = self.executor
@@ -483,6 +487,9 @@ class _Compiler:
     def _object_plan(
         self, type_: GraphQLObjectType, grouped: dict[str, list[FieldDetails]]
     ) -> ObjectPlan:
+        self._plans += 1
+        if self._plans > MAX_OBJECT_PLANS:
+            raise _Uncompilable
         plan = ObjectPlan(type_)
         for key, details in grouped.items():
             if any(d.defer_usage is not None or d.fragment_variable_values for d in details):

@@ -105,6 +105,23 @@ async def test_objects_repeated_under_two_selections_are_completed_for_each(
         assert [list(a) for a in node["again"]] == [["name", "code"]] * 2
 
 
+async def test_a_document_of_very_many_objects_is_left_to_graphql_core(
+    client: httpx.AsyncClient, page_of_listings: None
+) -> None:
+    # Each object selection is a function compiled once per document text: a document of
+    # more than MAX_OBJECT_PLANS of them, sent once, would cost more to plan than to execute.
+    card = "title nightlyPrice { amount } address { city } host { firstName } photos { url }"
+    page = "searchListings(first: 1) { edges { node { " + card + " } } }"
+    pages = [f"p{i}: {page}" for i in range(14)]
+    before = compiled.totals()
+    body = await gql(client, f"query {{ {' '.join(pages)} }}")  # 71 object selections
+    assert "errors" not in body and len(body["data"]) == 14
+    assert compiled.totals()["unplanned"] == before["unplanned"] + 1
+    body = await gql(client, f"query {{ {' '.join(pages[:2])} }}")  # 11
+    assert "errors" not in body and len(body["data"]) == 2
+    assert compiled.totals()["planned"] == before["planned"] + 1
+
+
 async def test_an_error_is_answered_by_graphql_core(client: httpx.AsyncClient) -> None:
     before = compiled.totals()
     body = await gql(client, "query { searchListings(first: -1) { totalCount } }")
