@@ -58,13 +58,20 @@ try {
   });
 
   if (plan.scenario === "moderate") {
-    await page.click('nav a:has-text("Moderation")');
+    // row.count() does not wait: the queue must have loaded before it is counted.
+    await Promise.all([
+      page.waitForURL(`${plan.base}/admin/moderation`),
+      page.click('nav a:has-text("Moderation")'),
+    ]);
     const row = page.locator("tr", { hasText: plan.listingTitle });
     await report("queue", { found: await row.count(), text: await shown() });
     await Promise.all([page.waitForURL(/done=/), row.locator('button:has-text("Approve")').click()]);
     await report("approved", { message: await page.textContent(".done"), text: await shown() });
   } else {
-    await page.click('nav a:has-text("Listings")');
+    await Promise.all([
+      page.waitForURL(`${plan.base}/admin/listings`),
+      page.click('nav a:has-text("Listings")'),
+    ]);
     await page.fill('input[name="search"]', plan.listingTitle);
     await page.click('form.filters button[type="submit"]');
     await page.click(`a:has-text("${plan.listingTitle}")`);
