@@ -1,13 +1,19 @@
 """Listings: publish, change, delete, calendars, and search."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any
 
 import strawberry
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from auth import rules
 from db.rows import ListingRow
@@ -36,6 +42,7 @@ from schema.listings import (
     MoneyType,
     UpdateListingInput,
     amenity_type,
+    listing_columns,
 )
 from services import calendar_imports as calendar_imports_service
 from services import calendar_sync
@@ -93,6 +100,7 @@ async def search_listings(
     sort = sort or ListingSort.RELEVANCE
     first = 20 if first is None else first
     near = given.near
+    selected = _selected(info)
     search = search_service.SearchFilter(
         location=given.location,
         near=search_service.Near(near.latitude, near.longitude, near.radius_km) if near else None,
@@ -113,7 +121,8 @@ async def search_listings(
         first=first,
         after=after or None,
         amenity_ids=await info.context.services.amenities.ids_by_code(),
-        with_total=_selects_count(info),
+        with_total=bool(selected & _COUNT_FIELDS),
+        columns=listing_columns(_selected(info, "edges", "node")),
     )
 
     async def count() -> int:
@@ -124,22 +133,36 @@ async def search_listings(
     return connection
 
 
-def _selects_count(info: Info) -> bool:
-    """Whether the page's totalCount or totalCountIsExact is asked for, inside fragments too.
+_COUNT_FIELDS = frozenset({"totalCount", "totalCountIsExact"})
+
+
+def _selected(info: Info, *within: str) -> set[str]:
+    """The names of the fields selected under the field resolved, or under the fields named
+    ``within`` in turn below it ("edges", "node"), inside fragments too; @skip and @include
+    are not read, so a field they leave out is counted in.
 
     Read from graphql-core's nodes of the field: strawberry's ``selected_fields`` converts the
-    whole selection (some thirty nodes on a search page) to find two names at the top."""
+    whole selection (some thirty nodes on a search page) to its own objects."""
     raw = info._raw_info
-    fragments = raw.fragments
+    fields = _fields_of(raw.field_nodes, raw.fragments)
+    for name in within:
+        fields = _fields_of([node for node in fields if node.name.value == name], raw.fragments)
+    return {node.name.value for node in fields}
+
+
+def _fields_of(
+    nodes: Iterable[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    """The fields selected on ``nodes``, with those of their fragments."""
     pending: list[SelectionSetNode] = [
-        node.selection_set for node in raw.field_nodes if node.selection_set is not None
+        node.selection_set for node in nodes if node.selection_set is not None
     ]
+    fields: list[FieldNode] = []
     seen: set[str] = set()
     while pending:
         for selection in pending.pop().selections:
             if isinstance(selection, FieldNode):
-                if selection.name.value in ("totalCount", "totalCountIsExact"):
-                    return True
+                fields.append(selection)
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
@@ -147,7 +170,7 @@ def _selects_count(info: Info) -> bool:
                 if name not in seen and (fragment := fragments.get(name)) is not None:
                     seen.add(name)
                     pending.append(fragment.selection_set)
-    return False
+    return fields
 
 
 async def my_listings(

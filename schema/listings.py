@@ -5,7 +5,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache, partial
-from typing import TYPE_CHECKING, Annotated, Self
+from typing import TYPE_CHECKING, Annotated, Final, Self
 
 import strawberry
 from strawberry import relay
@@ -154,33 +154,96 @@ class CalendarNight:
 
 @strawberry.type(name="Listing", description="A place to stay.")
 class ListingType(relay.Node):
+    # Every other field is read from the row when asked for: a listing is made from a row
+    # twenty times a search page, which shows five of its columns' fields, and a page of
+    # search results reads only the columns its fields need (LISTING_FIELD_COLUMNS).
     listing_id: relay.NodeID[int]
-    title: str
-    description: str
-    property_type: PropertyType
-    latitude: float
-    longitude: float
-    max_guests: int
-    bedrooms: int
-    beds: int
-    bathrooms: float
-    rating: float | None = strawberry.field(
+    _row: strawberry.Private[ListingRow]
+
+    @strawberry.field
+    def title(self) -> str:
+        return self._row.title
+
+    @strawberry.field
+    def description(self) -> str:
+        return self._row.description
+
+    @strawberry.field
+    def property_type(self) -> PropertyType:
+        return _PROPERTY_TYPES[self._row.property_type]
+
+    @strawberry.field
+    def latitude(self) -> float:
+        return self._row.latitude
+
+    @strawberry.field
+    def longitude(self) -> float:
+        return self._row.longitude
+
+    @strawberry.field
+    def max_guests(self) -> int:
+        return self._row.max_guests
+
+    @strawberry.field
+    def bedrooms(self) -> int:
+        return self._row.bedrooms
+
+    @strawberry.field
+    def beds(self) -> int:
+        return self._row.beds
+
+    @strawberry.field
+    def bathrooms(self) -> float:
+        return float(self._row.bathrooms)
+
+    @strawberry.field(
         description="Mean rating of the published, visible reviews of stays here; null until "
         "there are 3 of them."
     )
-    review_count: int = strawberry.field(
+    def rating(self) -> float | None:
+        return listing_rating(self._row)
+
+    @strawberry.field(
         description="How many published, visible reviews of stays here count in the rating."
     )
-    instant_book: bool
-    cancellation_policy: CancellationPolicy
-    min_nights: int
-    max_nights: int | None
-    status: ListingStatus
-    time_zone: str = strawberry.field(description="IANA time zone where the listing is.")
-    check_in_time: str = strawberry.field(description='Local time guests arrive from, "15:00".')
-    check_out_time: str = strawberry.field(description='Local time guests leave by, "11:00".')
-    created_at: datetime
-    _row: strawberry.Private[ListingRow]
+    def review_count(self) -> int:
+        return self._row.review_count
+
+    @strawberry.field
+    def instant_book(self) -> bool:
+        return self._row.instant_book
+
+    @strawberry.field
+    def cancellation_policy(self) -> CancellationPolicy:
+        return _CANCELLATION_POLICIES[self._row.cancellation_policy]
+
+    @strawberry.field
+    def min_nights(self) -> int:
+        return self._row.min_nights
+
+    @strawberry.field
+    def max_nights(self) -> int | None:
+        return self._row.max_nights
+
+    @strawberry.field
+    def status(self) -> ListingStatus:
+        return _LISTING_STATUSES[self._row.status]
+
+    @strawberry.field(description="IANA time zone where the listing is.")
+    def time_zone(self) -> str:
+        return self._row.time_zone
+
+    @strawberry.field(description='Local time guests arrive from, "15:00".')
+    def check_in_time(self) -> str:
+        return _hours_and_minutes(self._row.check_in_time)
+
+    @strawberry.field(description='Local time guests leave by, "11:00".')
+    def check_out_time(self) -> str:
+        return _hours_and_minutes(self._row.check_out_time)
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self._row.created_at
 
     @strawberry.field(
         description="Its host and admins: APPROVED, PENDING_REVIEW (waiting for an admin) or "
@@ -313,30 +376,7 @@ class ListingType(relay.Node):
 
     @classmethod
     def from_row(cls, row: ListingRow) -> Self:
-        return cls(
-            listing_id=row.id,
-            title=row.title,
-            description=row.description,
-            property_type=_PROPERTY_TYPES[row.property_type],
-            latitude=row.latitude,
-            longitude=row.longitude,
-            max_guests=row.max_guests,
-            bedrooms=row.bedrooms,
-            beds=row.beds,
-            bathrooms=float(row.bathrooms),
-            rating=listing_rating(row),
-            review_count=row.review_count,
-            instant_book=row.instant_book,
-            cancellation_policy=_CANCELLATION_POLICIES[row.cancellation_policy],
-            min_nights=row.min_nights,
-            max_nights=row.max_nights,
-            status=_LISTING_STATUSES[row.status],
-            time_zone=row.time_zone,
-            check_in_time=_hours_and_minutes(row.check_in_time),
-            check_out_time=_hours_and_minutes(row.check_out_time),
-            created_at=row.created_at,
-            _row=row,
-        )
+        return cls(listing_id=row.id, _row=row)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
@@ -347,6 +387,53 @@ class ListingType(relay.Node):
             cls.from_row(row) if row is not None and await can_see_listing(info, row) else None
             for row in rows
         ]
+
+
+# The columns of its row each field of a listing reads: a page of search results that asks
+# only for these reads only their columns (see services.search.search_listings). A field not
+# here may read any column: asking for one reads the whole row. Its test asks for each field
+# of Listing by search and by id, and compares.
+LISTING_FIELD_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "__typename": (),
+    "id": ("id",),
+    "title": ("title",),
+    "description": ("description",),
+    "propertyType": ("property_type",),
+    "latitude": ("latitude",),
+    "longitude": ("longitude",),
+    "maxGuests": ("max_guests",),
+    "bedrooms": ("bedrooms",),
+    "beds": ("beds",),
+    "bathrooms": ("bathrooms",),
+    "rating": ("rating_avg", "review_count"),
+    "reviewCount": ("review_count",),
+    "instantBook": ("instant_book",),
+    "cancellationPolicy": ("cancellation_policy",),
+    "minNights": ("min_nights",),
+    "maxNights": ("max_nights",),
+    "status": ("status",),
+    "timeZone": ("time_zone",),
+    "checkInTime": ("check_in_time",),
+    "checkOutTime": ("check_out_time",),
+    "createdAt": ("created_at",),
+    "address": ("address_line1", "city", "region", "postal_code", "country"),
+    "nightlyPrice": ("nightly_price_minor", "currency"),
+    "cleaningFee": ("cleaning_fee_minor", "currency"),
+    "host": ("host_id",),
+    "photos": ("id",),
+    "amenities": ("amenity_ids",),
+}
+
+
+def listing_columns(fields: Iterable[str]) -> frozenset[str] | None:
+    """The columns a listing's ``fields`` read; None when one of them may read any."""
+    columns: set[str] = set()
+    for name in fields:
+        read = LISTING_FIELD_COLUMNS.get(name)
+        if read is None:
+            return None
+        columns.update(read)
+    return frozenset(columns)
 
 
 # A listing's columns to its fields by lookups: calling an enum class, or strftime, costs many
