@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from keyword import iskeyword
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeAlias, TypeVar, cast
@@ -656,14 +657,15 @@ def _list(item: Complete, needs_path: bool, *, non_null: bool) -> Complete:
     once: ObjectPlan | None = getattr(item, "once", None)
 
     def complete(run: "_Run", value: Any, path: Path | None) -> Any:
-        if value is None or value is Undefined:
-            if non_null:
+        if type(value) is not list:
+            if value is None or value is Undefined:
+                if non_null:
+                    raise _Failed
+                return None
+            if isinstance(value, Exception) or not is_iterable(value):
                 raise _Failed
-            return None
-        if isinstance(value, Exception) or not is_iterable(value):
-            raise _Failed
-        if run.is_async_iterable(value):
-            raise _Failed
+            if run.is_async_iterable(value):
+                raise _Failed
         is_awaitable = run.is_awaitable
         completed: list[Any] = []
         append = completed.append
@@ -748,9 +750,10 @@ def _abstract(
 
 
 # Types whose values are never awaitable: the plain ones (as strawberry's is_awaitable knows
-# too), and each class one of whose values was found not to be, when the class looks its
-# attributes up the ordinary way (so no value of it can answer otherwise).
-_NOT_AWAITABLE: set[type] = {type(None), bool, int, float, str, list, tuple, dict}
+# too, and decimals), and each class one of whose values was found not to be, when the class
+# looks its values' attributes up the ordinary way (so no value of it can answer otherwise;
+# an enum's class has a ``__getattr__`` of its metaclass, for its members, not its values').
+_NOT_AWAITABLE: set[type] = {type(None), bool, int, float, str, list, tuple, dict, Decimal}
 _NOT_AWAITABLE_MAX: Final = 4_096
 
 
@@ -759,7 +762,7 @@ def _awaitable(value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
         return True
     kind = type(value)
     if (
-        getattr(kind, "__getattr__", None) is None
+        not any("__getattr__" in vars(base) for base in kind.__mro__)
         and kind.__getattribute__ is object.__getattribute__  # type: ignore[comparison-overlap]
         and len(_NOT_AWAITABLE) < _NOT_AWAITABLE_MAX
     ):
@@ -800,6 +803,7 @@ def _executor_of(plan: ObjectPlan) -> Callable[["_Run", Any, Path | None], dict[
     and everything else it uses are values of the function's globals, never its text."""
     names: dict[str, Any] = {
         "Path": Path,
+        "Loaded": Loaded,
         "NOT_AWAITABLE": _NOT_AWAITABLE,
         "awaitable": _awaitable,
         "TYPE": plan.type,
@@ -840,7 +844,9 @@ def _executor_of(plan: ObjectPlan) -> Callable[["_Run", Any, Path | None], dict[
             lines += [f"        if type(value) is A{index}:", f"            result[{key}] = value"]
             test = "elif"
         lines += [
-            f"        {test} type(value) in NOT_AWAITABLE or not awaitable(value, is_awaitable):",
+            f"        {test} type(value) in NOT_AWAITABLE or (",
+            "            type(value) is not Loaded and not awaitable(value, is_awaitable)",
+            "        ):",
             f"            result[{key}] = C{index}(run, value, {at})",
             "        else:",
             f"            result[{key}] = None",
