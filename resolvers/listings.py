@@ -81,7 +81,10 @@ async def amenities(info: Info) -> list[AmenityType]:
 def _page(page: search_service.SearchPage, count: Counter) -> ListingConnection:
     return ListingConnection.of(
         [
-            ListingEdge(cursor_value=page.cursors.packer(index), node=ListingType.from_row(row))
+            ListingEdge(
+                cursor_value=page.cursors.packer(index),
+                node=ListingType.from_row(row, page.hosts[index] if page.hosts else None),
+            )
             for index, row in enumerate(page.rows)
         ],
         has_next_page=page.has_next_page,
@@ -101,6 +104,7 @@ async def search_listings(
     first = 20 if first is None else first
     near = given.near
     selected = _selected(info)
+    shown = _selected(info, "edges", "node")
     search = search_service.SearchFilter(
         location=given.location,
         near=search_service.Near(near.latitude, near.longitude, near.radius_km) if near else None,
@@ -122,7 +126,8 @@ async def search_listings(
         after=after or None,
         amenity_ids=await info.context.services.amenities.ids_by_code(),
         with_total=bool(selected & _COUNT_FIELDS),
-        columns=listing_columns(_selected(info, "edges", "node")),
+        columns=listing_columns(shown),
+        with_hosts="host" in shown,
     )
 
     async def count() -> int:

@@ -159,6 +159,9 @@ class ListingType(relay.Node):
     # search results reads only the columns its fields need (LISTING_FIELD_COLUMNS).
     listing_id: relay.NodeID[int]
     _row: strawberry.Private[ListingRow]
+    # Its host's row, when read with the listing's (a page of search results reads them in
+    # its own statement): else the host is loaded by id.
+    _host: strawberry.Private[UserRow | None] = None
 
     @strawberry.field
     def title(self) -> str:
@@ -283,7 +286,9 @@ class ListingType(relay.Node):
         return MoneyType.of(fee, self._row.currency) if fee is not None else None
 
     @strawberry.field(description="The host.", graphql_type=UserType)
-    def host(self, info: Info) -> Loaded[UserRow | None, UserType]:
+    def host(self, info: Info) -> UserType | Loaded[UserRow | None, UserType]:
+        if self._host is not None:
+            return UserType.from_row(self._host)
         return Loaded(info.context.loaders.user_by_id.load(self._row.host_id), _host)
 
     @strawberry.field(
@@ -375,8 +380,8 @@ class ListingType(relay.Node):
         return await rating_categories(info, self._row)
 
     @classmethod
-    def from_row(cls, row: ListingRow) -> Self:
-        return cls(listing_id=row.id, _row=row)
+    def from_row(cls, row: ListingRow, host: UserRow | None = None) -> Self:
+        return cls(listing_id=row.id, _row=row, _host=host)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required
