@@ -83,7 +83,11 @@ def _page(page: search_service.SearchPage, count: Counter) -> ListingConnection:
         [
             ListingEdge(
                 cursor_value=page.cursors.packer(index),
-                node=ListingType.from_row(row, page.hosts[index] if page.hosts else None),
+                node=ListingType.from_row(
+                    row,
+                    page.hosts[index] if page.hosts is not None else None,
+                    page.photos[index] if page.photos is not None else None,
+                ),
             )
             for index, row in enumerate(page.rows)
         ],
@@ -128,6 +132,7 @@ async def search_listings(
         with_total=bool(selected & _COUNT_FIELDS),
         columns=listing_columns(shown),
         with_hosts="host" in shown,
+        with_photos="photos" in shown,
     )
 
     async def count() -> int:

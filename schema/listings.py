@@ -162,6 +162,8 @@ class ListingType(relay.Node):
     # Its host's row, when read with the listing's (a page of search results reads them in
     # its own statement): else the host is loaded by id.
     _host: strawberry.Private[UserRow | None] = None
+    # Its photos, when read with it (as its host): else loaded by the listing's id.
+    _photos: strawberry.Private[list[PhotoRow] | None] = None
 
     @strawberry.field
     def title(self) -> str:
@@ -313,7 +315,9 @@ class ListingType(relay.Node):
         return _amenities(await amenities.by_id(), self._row.amenity_ids)
 
     @strawberry.field(description="Photos, in the host's order.", graphql_type=list[Photo])
-    def photos(self, info: Info) -> Loaded[list[PhotoRow], list[Photo]]:
+    def photos(self, info: Info) -> list[Photo] | Loaded[list[PhotoRow], list[Photo]]:
+        if self._photos is not None:
+            return _photos(info.context.services.storage, self._photos)
         return Loaded(
             info.context.loaders.photos_by_listing.load(self.listing_id),
             partial(_photos, info.context.services.storage),
@@ -380,8 +384,10 @@ class ListingType(relay.Node):
         return await rating_categories(info, self._row)
 
     @classmethod
-    def from_row(cls, row: ListingRow, host: UserRow | None = None) -> Self:
-        return cls(listing_id=row.id, _row=row, _host=host)
+    def from_row(
+        cls, row: ListingRow, host: UserRow | None = None, photos: list[PhotoRow] | None = None
+    ) -> Self:
+        return cls(listing_id=row.id, _row=row, _host=host, _photos=photos)
 
     @classmethod
     async def resolve_nodes(  # type: ignore[override]  # a hidden node is None, even if required

@@ -16,11 +16,13 @@ from enum import StrEnum
 from functools import lru_cache, partial
 from typing import Any
 
+import orjson
+
 from db.calendar import taken_night_sql
 from db.database import Database
 from db.loaders import LISTING_SELECT
 from db.raw import Parameters, Record, fetch
-from db.rows import ListingRow, UserRow
+from db.rows import ListingRow, PhotoRow, UserRow
 from db.states import ListingModeration, ListingStatus
 from services import cursors
 from services.errors import InvalidInput
@@ -78,6 +80,8 @@ class SearchPage:
     total_count_is_exact: bool = True
     # The rows' hosts, in the same order (None for a host with no row), when asked for.
     hosts: list[UserRow | None] | None = None
+    # The rows' photos, in the same order, when asked for.
+    photos: list[list[PhotoRow]] | None = None
 
 
 def _haversine_km(p: Parameters, latitude: float, longitude: float) -> str:
@@ -212,14 +216,16 @@ async def search_listings(
     count_cap: int = COUNT_CAP,
     columns: frozenset[str] | None = None,
     with_hosts: bool = False,
+    with_photos: bool = False,
 ) -> SearchPage:
     """One page; with ``with_total``, the count of the matches too, queried at the same time:
     exact up to ``count_cap``, else ``count_cap`` and not exact.
 
     ``columns``: the only columns of the listings the caller reads (their ids always come):
     the rows' other columns are None. Decoding a row's forty columns was most of what a page
-    of results cost to read, for the ten or so a results page shows. ``with_hosts``: the
-    page's hosts are read in the same statement (``SearchPage.hosts``), not by another."""
+    of results cost to read, for the ten or so a results page shows. ``with_hosts`` and
+    ``with_photos``: the page's hosts and photos are read in the same statement
+    (``SearchPage.hosts``, ``SearchPage.photos``), not each by another."""
     _check(search, sort, first)
     p = Parameters()
     where = [
@@ -297,7 +303,8 @@ async def search_listings(
     # rows cut PostgreSQL's execution time of the bench mix's first pages by 8% at 100,000
     # listings (EXPLAIN ANALYZE, median of 15), and changed nothing at 5,000.
     page_sql = (
-        f"SELECT {_listing_select(columns)}{_HOST_SELECT if with_hosts else ''}, top.sort_key"
+        f"SELECT {_listing_select(columns)}{_HOST_SELECT if with_hosts else ''}"
+        f"{_PHOTOS_SELECT if with_photos else ''}, top.sort_key"
         f" FROM (SELECT l.id, {key} AS sort_key FROM listing l{ranked}) AS top"
         f" JOIN listing l ON l.id = top.id{_HOST_JOIN if with_hosts else ''}"
         f" ORDER BY top.sort_key {direction}, top.id {direction}"
@@ -306,13 +313,20 @@ async def search_listings(
         records = await fetch(database, page_sql, *p.values)
         if not records:
             await _refuse_unknown_currency(database, search)
-        return _page(records, first, sort, with_hosts=with_hosts)
+        return _page(records, first, sort, with_hosts=with_hosts, with_photos=with_photos)
     records, [(counted,)] = await asyncio.gather(
         fetch(database, page_sql, *p.values), fetch(database, count_sql, *count_args)
     )
     if not records:
         await _refuse_unknown_currency(database, search)
-    page = _page(records, first, sort, min(counted, count_cap), with_hosts=with_hosts)
+    page = _page(
+        records,
+        first,
+        sort,
+        min(counted, count_cap),
+        with_hosts=with_hosts,
+        with_photos=with_photos,
+    )
     page.total_count_is_exact = counted <= count_cap
     return page
 
@@ -368,6 +382,13 @@ _HOST_JOIN = (
     " LEFT JOIN user_account u ON u.id = l.host_id LEFT JOIN upload a ON a.id = u.avatar_upload_id"
 )
 _LISTING_WIDTH = len(ListingRow._fields)
+# And its photos, in their order, as db.loaders.PHOTOS_BY_LISTING reads them: as JSON text,
+# which asyncpg and orjson decode faster than an array of rows.
+_PHOTOS_SELECT = (
+    ", (SELECT json_agg(json_build_array(f.id, f.caption, u.storage_key, u.width, u.height)"
+    " ORDER BY f.position) FROM listing_photo f JOIN upload u ON u.id = f.upload_id"
+    " WHERE f.listing_id = l.id)::text AS photos__rows"
+)
 
 
 def _page(
@@ -377,23 +398,37 @@ def _page(
     total: int | None = None,
     *,
     with_hosts: bool = False,
+    with_photos: bool = False,
 ) -> SearchPage:
-    """The page of ``first`` rows of ``records`` (listing columns, with ``with_hosts`` the
-    host's, then ``sort_key``)."""
+    """The page of ``first`` rows of ``records``: listing columns, the host's with
+    ``with_hosts``, the photos with ``with_photos``, then ``sort_key``."""
     page = records[:first]
-    hosts = None
+    hosts = photos = None
     if with_hosts:
+        end = _LISTING_WIDTH + len(UserRow._fields)
         hosts = [
-            UserRow._make(record[_LISTING_WIDTH:-1]) if record["host__id"] is not None else None
+            UserRow._make(record[_LISTING_WIDTH:end]) if record["host__id"] is not None else None
             for record in page
         ]
+    if with_photos:
+        photos = [_photo_rows(record["id"], record["photos__rows"]) for record in page]
     return SearchPage(
         rows=[ListingRow._make(record[:_LISTING_WIDTH]) for record in page],
         cursors=PageCursors(page, sort),
         has_next_page=len(records) > first,
         total_count=total,
         hosts=hosts,
+        photos=photos,
     )
+
+
+def _photo_rows(listing_id: int, text: str | None) -> list[PhotoRow]:
+    if text is None:
+        return []
+    return [
+        PhotoRow(photo_id, listing_id, caption, storage_key, width, height)
+        for photo_id, caption, storage_key, width, height in orjson.loads(text)
+    ]
 
 
 def _of_host(p: Parameters, host_id: int) -> list[str]:

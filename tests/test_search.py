@@ -330,9 +330,9 @@ async def test_a_page_costs_the_same_statements_whatever_its_size(
         edges = body["data"]["searchListings"]["edges"]
         assert len(edges) == size and all(edge["node"]["photos"] for edge in edges)
         counts[size] = counter.count
-    # The cache generation, then one statement for the page with its hosts, and one for its
-    # photos; the amenity catalogue is read once per process.
-    assert counts[5] == counts[50] == 3, counts
+    # The cache generation, then one statement for the page with its hosts and photos; the
+    # amenity catalogue is read once per process.
+    assert counts[5] == counts[50] == 2, counts
 
 
 async def test_listing_node_ids_resolve(

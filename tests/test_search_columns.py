@@ -16,7 +16,7 @@ from graphql import (
 from strawberry.relay import from_base64
 
 from db.database import Database
-from db.models import Listing
+from db.models import Listing, ListingPhoto, Upload
 from schema.listings import LISTING_FIELD_COLUMNS
 from schema.root import build_schema
 from tests.booking_helpers import Place, a_place
@@ -83,6 +83,17 @@ async def place(client: httpx.AsyncClient, database: Database) -> Place:
         listing = await session.get(Listing, int(from_base64(place.listing_id)[1]))
         assert listing is not None
         await add_photo(session, listing, "quillfeather")
+        # A second photo, its caption in characters JSON escapes (photos come as JSON text).
+        upload = Upload(
+            owner_id=listing.host_id, storage_key="second.jpg", thumbnail_key="second-t.jpg",
+            content_type="image/jpeg", width=30, height=20, byte_size=1,
+        )  # fmt: skip
+        session.add(upload)
+        await session.flush()
+        caption = 'Sala "grande" \\ ☀\n\u2028 fim'
+        session.add(
+            ListingPhoto(listing_id=listing.id, upload_id=upload.id, position=1, caption=caption)
+        )
         listing.rating_avg = Decimal("4.25")
         listing.review_count = 5
     return place
@@ -104,6 +115,11 @@ async def test_each_field_of_a_listing_answers_by_search_as_by_id(
         assert "errors" not in found and "errors" not in by_id, (name, found, by_id)
         [edge] = found["data"]["searchListings"]["edges"]
         assert edge["node"] == by_id["data"]["listing"], name
+        if name == "photos":
+            assert [photo["caption"] for photo in edge["node"]["photos"]] == [
+                None,
+                'Sala "grande" \\ ☀\n\u2028 fim',
+            ]
 
 
 async def test_a_page_reads_only_the_columns_its_fields_need(
