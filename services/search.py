@@ -333,8 +333,8 @@ async def search_listings(
 
 @lru_cache(maxsize=64)
 def _listing_select(columns: frozenset[str] | None) -> str:
-    """The select list of listing rows with only ``columns`` read (all with None), in
-    ``ListingRow``'s order."""
+    """The select list of listing rows with only ``columns`` read (and the id), the others
+    NULL, in ``ListingRow``'s order; all of them without ``columns``."""
     if columns is None:
         return LISTING_SELECT
     return ", ".join(
