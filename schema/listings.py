@@ -162,7 +162,7 @@ class ListingType(relay.Node):
     # Its host's row, when read with the listing's (a page of search results reads them in
     # its own statement): else the host is loaded by id.
     _host: strawberry.Private[UserRow | None] = None
-    # Its photos, when read with it (as its host): else loaded by the listing's id.
+    # Its photos, when read with it (like its host): else loaded by the listing's id.
     _photos: strawberry.Private[list[PhotoRow] | None] = None
 
     @strawberry.field
