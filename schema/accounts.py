@@ -12,6 +12,7 @@ from auth import rules
 from db import states
 from db.rows import UserRow
 from resolvers.permissions import current_user
+from schema.compiled import reads_only_context
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 
@@ -124,6 +125,7 @@ class UserType(relay.Node):
         )
 
     @strawberry.field(description="Address of the profile photo.")
+    @reads_only_context
     def avatar_url(self, info: Info) -> str | None:
         key = self._row.avatar_thumbnail_key
         return info.context.services.storage.url(key) if key else None

@@ -201,6 +201,27 @@ class ObjectPlan:
         self.reads_only_attributes = False
 
 
+ResolverT = TypeVar("ResolverT", bound=Callable[..., Any])
+
+
+def reads_only_context(resolver: ResolverT) -> ResolverT:
+    """Marks a resolver of ours that reads nothing of its ``info`` but ``info.context``: a
+    plan hands it an ``Info`` that holds the context alone, and makes no path down to it (a
+    search page's listings have three such fields each, and their hosts one). Reading
+    anything else of that ``Info`` raises, which fails the plan: graphql-core answers."""
+    resolver._reads_only_context = True  # type: ignore[attr-defined]
+    return resolver
+
+
+class _ContextOnly:
+    """The resolve info a plan gives the resolvers marked ``reads_only_context``."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
 def _ignores_info(function: Callable[..., Any]) -> bool:
     # strawberry's generated is_type_of (for types with interfaces) never reads its info.
     return function.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of")
@@ -218,6 +239,7 @@ class _DirectCall:
 
     __slots__ = (
         "arguments",
+        "context_only",
         "field",
         "info_class",
         "info_name",
@@ -243,6 +265,9 @@ class _DirectCall:
         self.info_name: str | None = info.name if info is not None else None
         self.takes_only_self = (
             self.pass_self and not self.source_names and self.info_name is None and not arguments
+        )
+        self.context_only = self.info_name is not None and getattr(
+            self.wrapped, "_reads_only_context", False
         )
 
 
@@ -533,7 +558,9 @@ class _Compiler:
                     plan.fields.append(field_plan)
                     continue
                 kind = _RESOLVER if direct is None else _DIRECT
-                builds_info = direct is None or direct.info_name is not None
+                builds_info = direct is None or (
+                    direct.info_name is not None and not direct.context_only
+                )
                 field_plan = _FieldPlan(
                     key, kind, field_def, nodes, complete, needs_path or builds_info
                 )
@@ -784,6 +811,8 @@ def _direct_source(direct: _DirectCall, index: int, at: str, names: dict[str, An
         names[f"D{index}"] = direct.field
         names["OnDemand"] = _ResolveInfoOnDemand
         raw_info = f"OnDemand(run.executor, F{index}, TYPE, {at})"
+        if direct.context_only:
+            raw_info = "run.context_only"
         given.append(f"{direct.info_name}=I{index}(_raw_info={raw_info}, _field=D{index})")
     return f"W{index}({', '.join(given)})"
 
@@ -871,6 +900,7 @@ class _Run:
     __slots__ = (
         "arguments",
         "completed",
+        "context_only",
         "executor",
         "failed",
         "is_async_iterable",
@@ -888,6 +918,7 @@ class _Run:
         self.arguments: dict[int, dict[str, Any]] = {}
         # Objects of plans that read only attributes, and their answers, per plan and object.
         self.completed: dict[int, dict[int, tuple[Any, dict[str, Any]]]] = {}
+        self.context_only = _ContextOnly(executor.context_value)
 
     def call_direct(
         self,
@@ -900,10 +931,12 @@ class _Run:
         direct = cast(_DirectCall, field_plan.direct)
         kwargs: dict[str, Any] = {}
         if direct.info_name is not None:
-            kwargs[direct.info_name] = direct.info_class(
-                _raw_info=_ResolveInfoOnDemand(self.executor, field_plan, type_, field_path),
-                _field=direct.field,
+            raw_info = (
+                self.context_only
+                if direct.context_only
+                else _ResolveInfoOnDemand(self.executor, field_plan, type_, field_path)
             )
+            kwargs[direct.info_name] = direct.info_class(_raw_info=raw_info, _field=direct.field)
         for name in direct.source_names:
             kwargs[name] = source
         if direct.arguments:

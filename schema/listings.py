@@ -18,7 +18,7 @@ from gateways.storage import Storage
 from resolvers.currency import converted_minor
 from resolvers.permissions import can_see_listing, current_user
 from schema.accounts import UserType
-from schema.compiled import Loaded
+from schema.compiled import Loaded, reads_only_context
 from schema.connections import Connection, Edge, total_count
 from schema.context import Info
 from services.money import Money
@@ -288,6 +288,7 @@ class ListingType(relay.Node):
         return MoneyType.of(fee, self._row.currency) if fee is not None else None
 
     @strawberry.field(description="The host.", graphql_type=UserType)
+    @reads_only_context
     def host(self, info: Info) -> UserType | Loaded[UserRow | None, UserType]:
         if self._host is not None:
             return UserType.from_row(self._host)
@@ -304,6 +305,7 @@ class ListingType(relay.Node):
         return await info.context.loaders.saved_by_user.load((user_id, self.listing_id))
 
     @strawberry.field(description="What the place offers.", graphql_type=list[AmenityType])
+    @reads_only_context
     def amenities(self, info: Info) -> list[AmenityType] | Awaitable[list[AmenityType]]:
         # Synchronous once the catalogue is in memory: a coroutine a listing costs a page.
         amenities = info.context.services.amenities
@@ -315,6 +317,7 @@ class ListingType(relay.Node):
         return _amenities(await amenities.by_id(), self._row.amenity_ids)
 
     @strawberry.field(description="Photos, in the host's order.", graphql_type=list[Photo])
+    @reads_only_context
     def photos(self, info: Info) -> list[Photo] | Loaded[list[PhotoRow], list[Photo]]:
         if self._photos is not None:
             return _photos(info.context.services.storage, self._photos)

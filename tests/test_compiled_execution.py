@@ -14,6 +14,8 @@ from strawberry import relay
 
 from db.database import Database
 from schema import compiled
+from schema.accounts import UserType
+from schema.context import Info
 from tests.factories import add_photo, make_listing, make_user
 from tests.helpers import committed, gql
 
@@ -195,3 +197,33 @@ def test_a_relay_id_is_encoded_as_strawberry_encodes_it() -> None:
     # A node that resolves its id its own way is left to strawberry (the plan fails over).
     with pytest.raises(compiled._Failed):
         compiled._relay_id("Own")(Own(own_id=7))
+
+
+async def test_a_resolver_marked_as_reading_only_the_context_that_reads_more_is_rerun(
+    client: httpx.AsyncClient, page_of_listings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan hands a ``reads_only_context`` resolver an info that holds the context alone:
+    one that reads more fails the plan, and graphql-core answers it, right."""
+    resolver = UserType.__strawberry_definition__.get_field("avatar_url").base_resolver  # type: ignore[union-attr]
+
+    @compiled.reads_only_context
+    def avatar_url(self: UserType, info: Info) -> str | None:
+        return info.field_name
+
+    monkeypatch.setattr(resolver, "wrapped_func", avatar_url)
+    # As in production: the shadow mode counts any plan failed without an error as a bug.
+    for plans in list(compiled._plans.values()):
+        monkeypatch.setattr(plans, "shadow", False)
+    before = compiled.totals()
+    body = await gql(
+        client, "query { searchListings(first: 2) { edges { node { host { avatarUrl } } } } }"
+    )
+    after = compiled.totals()
+    assert body == {
+        "data": {
+            "searchListings": {
+                "edges": [{"node": {"host": {"avatarUrl": "avatarUrl"}}}] * 2,
+            }
+        }
+    }
+    assert after["reran"] == before["reran"] + 1
