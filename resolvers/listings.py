@@ -107,8 +107,7 @@ async def search_listings(
     sort = sort or ListingSort.RELEVANCE
     first = 20 if first is None else first
     near = given.near
-    selected = _selected(info)
-    shown = _selected(info, "edges", "node")
+    selected, shown = _selected(info)
     search = search_service.SearchFilter(
         location=given.location,
         near=search_service.Near(near.latitude, near.longitude, near.radius_km) if near else None,
@@ -129,7 +128,7 @@ async def search_listings(
         first=first,
         after=after or None,
         amenity_ids=await info.context.services.amenities.ids_by_code(),
-        with_total=bool(selected & _COUNT_FIELDS),
+        with_total=bool({node.name.value for node in selected} & _COUNT_FIELDS),
         columns=listing_columns(shown),
         with_hosts="host" in shown,
         with_photos="photos" in shown,
@@ -146,18 +145,19 @@ async def search_listings(
 _COUNT_FIELDS = frozenset({"totalCount", "totalCountIsExact"})
 
 
-def _selected(info: Info, *within: str) -> set[str]:
-    """The names of the fields selected under the field resolved, or under the fields named
-    ``within`` in turn below it ("edges", "node"), inside fragments too; @skip and @include
-    are not read, so a field they leave out is counted in.
+def _selected(info: Info) -> tuple[list[FieldNode], set[str]]:
+    """The fields selected on the page, and the names of those selected on its listings
+    (``edges { node { ... } }``), inside fragments too; @skip and @include are not read, so
+    a field they leave out is counted in.
 
     Read from graphql-core's nodes of the field: strawberry's ``selected_fields`` converts the
     whole selection (some thirty nodes on a search page) to its own objects."""
     raw = info._raw_info
-    fields = _fields_of(raw.field_nodes, raw.fragments)
-    for name in within:
+    page = _fields_of(raw.field_nodes, raw.fragments)
+    fields = page
+    for name in ("edges", "node"):
         fields = _fields_of([node for node in fields if node.name.value == name], raw.fragments)
-    return {node.name.value for node in fields}
+    return page, {node.name.value for node in fields}
 
 
 def _fields_of(

@@ -382,6 +382,7 @@ _HOST_JOIN = (
     " LEFT JOIN user_account u ON u.id = l.host_id LEFT JOIN upload a ON a.id = u.avatar_upload_id"
 )
 _LISTING_WIDTH = len(ListingRow._fields)
+_HOST_END = _LISTING_WIDTH + len(UserRow._fields)
 # And its photos, in their order, as db.loaders.PHOTOS_BY_LISTING reads them: as JSON text,
 # which asyncpg and orjson decode faster than an array of rows.
 _PHOTOS_SELECT = (
@@ -405,9 +406,10 @@ def _page(
     page = records[:first]
     hosts = photos = None
     if with_hosts:
-        end = _LISTING_WIDTH + len(UserRow._fields)
         hosts = [
-            UserRow._make(record[_LISTING_WIDTH:end]) if record["host__id"] is not None else None
+            UserRow._make(record[_LISTING_WIDTH:_HOST_END])
+            if record["host__id"] is not None
+            else None
             for record in page
         ]
     if with_photos:
